@@ -1,0 +1,280 @@
+"""The `ssm-gitops` command line: parses flags, calls one function per command, exits.
+
+Each command's work lives in the stage that owns it (see docs/architecture.md); this module
+only describes the flags, so that `--help` teaches, and turns `UserError` into one line.
+Flags of `run` also read `SSM_GITOPS_<FLAG>` environment variables (contract: Command line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+
+from controller import __version__
+from controller.errors import UserError
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '1m', '1h30m' or a plain number of seconds -> seconds."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = _DURATION.match(text)
+    if not text or not match or not any(match.groups()):
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: use a number of seconds or forms like 30s, 1m, 1h30m"
+        )
+    hours, minutes, seconds = match.groups()
+    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+
+
+def _env(flag: str, default: str | None = None) -> str | None:
+    """The default of a `run` flag: the SSM_GITOPS_<FLAG> environment variable, if set."""
+    return os.environ.get("SSM_GITOPS_" + flag.upper().replace("-", "_"), default)
+
+
+def _env_bool(flag: str) -> bool:
+    return (_env(flag, "") or "").lower() in {"1", "true", "yes", "on"}
+
+
+def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False) -> None:
+    """--repo/--ref/--path/--name, shared by plan, apply and run."""
+    env: Callable[[str, str | None], str | None] = (
+        _env if from_env else (lambda _flag, default=None: default)
+    )
+    repo_default = env("repo", None)
+    parser.add_argument(
+        "--repo",
+        required=repo_default is None,
+        default=repo_default,
+        help="git repository: a local path, or an https:// or ssh URL",
+    )
+    parser.add_argument(
+        "--ref",
+        default=env("ref", None),
+        help="branch, tag or commit to follow (default: the remote's HEAD, or the checked-out "
+        "branch of a local repository)",
+    )
+    parser.add_argument(
+        "--path",
+        default=env("path", "."),
+        help="sub-directory of the repository holding the YAML (default: the whole repository)",
+    )
+    parser.add_argument(
+        "--name",
+        default=env("name", "ssm-gitops"),
+        help="owner name: resources are tagged ssm-gitops:owner=NAME and only those are "
+        "ever changed or deleted (default: ssm-gitops)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ssm-gitops",
+        description="GitOps for AWS Systems Manager Distributor: packages (versions, default "
+        "version, sharing) and State Manager associations, reconciled from a git repository.",
+        epilog="AWS settings come from the usual places (AWS_REGION, AWS_PROFILE, "
+        "AWS_ENDPOINT_URL, ...). Try it without an AWS account: `ssm-gitops demo`.",
+    )
+    parser.add_argument("--version", action="version", version=f"ssm-gitops {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = commands.add_parser(
+        "validate",
+        help="check every YAML file and every source it names",
+        description="Load and check every *.yaml/*.yml under PATH and every source folder and "
+        "installer they name. Prints one line per problem as path:line:col: message. "
+        "Exit 0 valid, 1 invalid.",
+    )
+    p.add_argument("path", metavar="PATH", help="repository directory")
+    p.set_defaults(func=_validate)
+
+    p = commands.add_parser(
+        "build",
+        help="build every package version's zips and manifest",
+        description="Build every package version's zip files and manifest.json into DIR and "
+        "print name, file and sha256 of each. The same sources always give the same bytes.",
+    )
+    p.add_argument("path", metavar="PATH", help="repository directory")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.set_defaults(func=_build)
+
+    p = commands.add_parser(
+        "schema",
+        help="print the JSON Schema of the repository format",
+        description="Print the JSON Schema of the repository format (for editors).",
+    )
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+    p.set_defaults(func=_schema)
+
+    for name, helptext, description in (
+        (
+            "plan",
+            "show what apply would change; change nothing",
+            "Compare the repository with live SSM and print the difference. "
+            "Exit 0 no changes, 2 changes, 1 error.",
+        ),
+        (
+            "apply",
+            "one reconcile pass, then exit",
+            "Reconcile live SSM with the repository once, printing each action as it happens. "
+            "Exit 0 converged, 1 error.",
+        ),
+    ):
+        p = commands.add_parser(name, help=helptext, description=description)
+        _add_source_flags(p)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(func=_plan if name == "plan" else _apply)
+
+    p = commands.add_parser(
+        "run",
+        help="the controller: watch git, reconcile, serve HTTP",
+        description="Run the controller until SIGTERM: poll (or receive webhooks for) the git "
+        "repository, reconcile on every new revision and on a periodic drift resync, and serve "
+        "/metrics, /healthz, /readyz, /status and POST /hooks/git. Every flag also reads the "
+        "environment variable SSM_GITOPS_<FLAG>, e.g. SSM_GITOPS_INTERVAL=30s.",
+    )
+    _add_source_flags(p, from_env=True)
+    p.add_argument("--listen", default=_env("listen", "0.0.0.0:8080"), help="HOST:PORT to serve")
+    p.add_argument(
+        "--interval",
+        type=parse_duration,
+        default=_env("interval", "1m"),
+        help="how often to poll git (default 1m)",
+    )
+    p.add_argument(
+        "--resync-interval",
+        type=parse_duration,
+        default=_env("resync-interval", "10m"),
+        help="full drift check even without a new commit (default 10m)",
+    )
+    p.add_argument(
+        "--webhook-secret-file",
+        default=_env("webhook-secret-file"),
+        help="file holding the shared secret of POST /hooks/git",
+    )
+    p.add_argument(
+        "--git-token-file",
+        default=_env("git-token-file"),
+        help="file holding an https token for the git repository (or SSM_GITOPS_GIT_TOKEN)",
+    )
+    p.add_argument(
+        "--ssh-key-file", default=_env("ssh-key-file"), help="private key for ssh git URLs"
+    )
+    p.add_argument(
+        "--known-hosts-file",
+        default=_env("known-hosts-file"),
+        help="known_hosts for ssh git URLs (host keys are always checked)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        default=_env("cache-dir", os.path.join(os.path.expanduser("~"), ".cache", "ssm-gitops")),
+        help="where the git clone and build artifacts are kept",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=_env_bool("dry-run"),
+        help="detect only: plan and report drift, change nothing",
+    )
+    p.set_defaults(func=_run)
+
+    p = commands.add_parser(
+        "local",
+        help="the embedded local AWS endpoint (SSM, S3, STS, EC2)",
+        description="Serve a local AWS endpoint: SSM (documents, packages, sharing, "
+        "associations, commands) implemented here, S3/STS/EC2/IAM by moto. Point "
+        "AWS_ENDPOINT_URL at it. Runs until SIGTERM.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=4566, help="port (default 4566)")
+    p.add_argument("--fleet", type=int, default=0, metavar="N", help="simulated instances")
+    p.add_argument(
+        "--fleet-file", metavar="F", help="YAML list of instances (platform, version, arch, tags)"
+    )
+    p.set_defaults(func=_local)
+
+    p = commands.add_parser(
+        "demo",
+        help="local endpoint + controller on sample-repo/",
+        description="Start the embedded local AWS, then the controller on sample-repo/, and "
+        "print what it did and where to look.",
+    )
+    p.add_argument("--once", action="store_true", help="exit after the first converged pass")
+    p.set_defaults(func=_demo)
+    return parser
+
+
+# Each command hands its parsed flags to the stage that owns the work (lazy imports keep
+# `--help` fast and keep the embedded endpoint out of the controller's import graph).
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from controller.spec.commands import validate_command
+
+    return validate_command(args)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from controller.build.commands import build_command
+
+    return build_command(args)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from controller.spec.commands import schema_command
+
+    return schema_command(args)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from controller.reconcile.commands import plan_command
+
+    return plan_command(args)
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from controller.reconcile.commands import apply_command
+
+    return apply_command(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from controller.runtime.commands import run_command
+
+    return run_command(args)
+
+
+def _local(args: argparse.Namespace) -> int:
+    from controller.local.commands import local_command
+
+    return local_command(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from controller.demo import demo_command
+
+    return demo_command(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except UserError as error:
+        print(f"ssm-gitops: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The long-running controller: git source, scheduling, HTTP (metrics, health, status, webhook)."""

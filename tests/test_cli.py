@@ -1,0 +1,40 @@
+"""The command line itself: version, help, and duration flags."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from controller import __version__
+from controller.cli import build_parser, parse_duration
+
+
+def test_version_is_printed() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "controller", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"ssm-gitops {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30", 30.0), ("30s", 30.0), ("1m", 60.0), ("10m", 600.0), ("1h30m", 5400.0), ("0.5s", 0.5)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "1x", "-1m", "1m1h"])
+def test_bad_durations_are_rejected(text: str) -> None:
+    with pytest.raises(Exception, match="invalid duration"):
+        parse_duration(text)
+
+
+def test_run_flags_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSM_GITOPS_REPO", "/srv/repo")
+    monkeypatch.setenv("SSM_GITOPS_INTERVAL", "30s")
+    monkeypatch.setenv("SSM_GITOPS_DRY_RUN", "true")
+    args = build_parser().parse_args(["run"])
+    assert (args.repo, args.interval, args.dry_run) == ("/srv/repo", 30.0, True)
