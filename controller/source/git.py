@@ -31,6 +31,10 @@ _REFSPECS = ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"]
 _TREES_KEPT = 3  # materialised trees kept on disk (current, previous, one spare)
 _SECRET_IN_URL = re.compile(r"(?<=://)[^/@]+@")
 
+# A git server that stops answering must not hang a pass forever (milliseconds).
+pygit2.settings.server_connect_timeout = 15_000
+pygit2.settings.server_timeout = 120_000
+
 
 class GitError(UserError):
     """The repository cannot be read: one line naming it, the reason, and what to do."""
@@ -59,6 +63,7 @@ class GitCredentials:
     ssh_key: Path | None = None
     ssh_public_key: Path | None = None  # default: ssh_key + ".pub"
     ssh_passphrase: str = ""
+    known_hosts: Path | None = None  # default: libgit2 checks ~/.ssh/known_hosts
 
     @classmethod
     def from_files(
@@ -76,30 +81,29 @@ class GitCredentials:
                 raise GitError(
                     f"{token_file}: cannot read the git token: {error.strerror}"
                 ) from error
-        if known_hosts_file:
-            install_known_hosts(Path(known_hosts_file))
-        if not token and not ssh_key_file:
+        if not token and not ssh_key_file and not known_hosts_file:
             return None
-        return cls(token=token or None, ssh_key=Path(ssh_key_file) if ssh_key_file else None)
+        return cls(
+            token=token or None,
+            ssh_key=Path(ssh_key_file) if ssh_key_file else None,
+            known_hosts=Path(known_hosts_file) if known_hosts_file else None,
+        )
 
 
-def install_known_hosts(known_hosts: Path) -> None:
-    """Make `known_hosts` the file libgit2 checks ssh host keys against.
+def use_known_hosts(known_hosts: Path, home: Path) -> None:
+    """Check ssh host keys against exactly `known_hosts` (never the user's own ~/.ssh).
 
-    libgit2 (with libssh2) verifies a server's key against ~/.ssh/known_hosts and offers no
-    way to name another file, so the given file's entries are added there.
+    libgit2 (with libssh2) reads `<home>/.ssh/known_hosts` and has no option naming another
+    file, so the file is copied into a home of ours and libgit2's home set to it.
     """
     try:
-        wanted = known_hosts.read_text()
+        content = known_hosts.read_text()
     except OSError as error:
         raise GitError(f"{known_hosts}: cannot read known_hosts: {error.strerror}") from error
-    target = Path.home() / ".ssh" / "known_hosts"
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    present = target.read_text() if target.exists() else ""
-    missing = [line for line in wanted.splitlines() if line.strip() and line not in present]
-    if missing:
-        with target.open("a") as out:
-            out.write("".join(line + "\n" for line in missing))
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (ssh_dir / "known_hosts").write_text(content)
+    pygit2.settings.homedir = str(home)
 
 
 class _AuthenticationFailed(Exception):
@@ -164,6 +168,8 @@ class GitSource:
         self._lock = threading.Lock()
         self._repo: pygit2.Repository | None = None
         self._remote_url = location if _is_url(location) else None
+        if credentials and credentials.known_hosts:
+            use_known_hosts(credentials.known_hosts, self.cache_dir / "ssh-home")
 
     # -- reading the repository -------------------------------------------------------
 
@@ -251,7 +257,7 @@ class GitSource:
             hint = "give --git-token-file (https) or --ssh-key-file (ssh)"
         elif "auth" in lowered or "credentials" in lowered or "401" in lowered or "403" in lowered:
             hint = "check the token (--git-token-file) or the ssh key (--ssh-key-file)"
-        elif "host key" in lowered or "certificate" in lowered or "known_hosts" in lowered:
+        elif any(w in lowered for w in ("host key", "hostkey", "certificate", "known_hosts")):
             hint = "add the server's host key with --known-hosts-file"
         else:
             hint = "check the URL and that the server is reachable"

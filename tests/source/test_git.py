@@ -11,6 +11,8 @@ import pytest
 
 from controller.source import GitCredentials, GitError, GitSource, redact
 from tests.source.git_http import git_http_server
+from tests.source.sshd import available as sshd_available
+from tests.source.sshd import sshd
 
 SIGNATURE = pygit2.Signature("Test", "test@example.com")
 
@@ -166,3 +168,33 @@ def test_token_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert GitCredentials.from_files() is None
     with pytest.raises(GitError, match="cannot read the git token"):
         GitCredentials.from_files(token_file=str(tmp_path / "absent"))
+
+
+@pytest.mark.skipif(not sshd_available(), reason="needs root and openssh-server (scripts/setup)")
+def test_ssh_with_key_and_known_hosts(
+    repo: pygit2.Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pygit2.settings, "homedir", str(tmp_path / "home"))  # no host known
+    first = commit(repo, {"a.yaml": "1\n"}, "one")
+    bare = _bare_copy(repo, tmp_path / "srv")
+    with sshd(tmp_path / "sshd") as server:
+        url = f"ssh://root@127.0.0.1:{server.port}{bare}"
+        # Without the server's host key, nothing is fetched: one line saying what to add.
+        with pytest.raises(GitError) as caught:
+            GitSource(
+                url,
+                cache_dir=tmp_path / "c1",
+                credentials=GitCredentials(ssh_key=server.client_key),
+            ).fetch()
+        assert "--known-hosts-file" in str(caught.value) and "\n" not in str(caught.value)
+        known_hosts = tmp_path / "known_hosts"
+        known_hosts.write_text(server.known_hosts_line + "\n")
+        creds = GitCredentials.from_files(
+            ssh_key_file=str(server.client_key), known_hosts_file=str(known_hosts)
+        )
+        assert creds is not None and creds.known_hosts == known_hosts
+        source = GitSource(url, cache_dir=tmp_path / "c2", credentials=creds)
+        assert source.fetch().commit == first
+        second = commit(repo, {"a.yaml": "2\n"}, "two")
+        pygit2.Repository(str(bare)).remotes["origin"].fetch(["+refs/heads/*:refs/heads/*"])
+        assert source.fetch().commit == second
