@@ -85,13 +85,17 @@ def test_s3_file_url_attachments(local_aws: LocalAWS) -> None:
 def test_malformed_manifest_is_refused_at_once(local_aws: LocalAWS) -> None:
     ssm = local_aws.client("ssm")
     with pytest.raises(botocore.exceptions.ClientError) as raised:
-        ssm.create_document(Name="NoFiles", Content='{"schemaVersion": "2.0"}', DocumentType="Package")
+        ssm.create_document(
+            Name="NoFiles", Content='{"schemaVersion": "2.0"}', DocumentType="Package"
+        )
     assert error_code(raised) == "InvalidDocumentContent"
 
 
 def test_more_than_20_attachments_is_refused(local_aws: LocalAWS) -> None:
     ssm = local_aws.client("ssm")
-    sources = [{"Key": "S3FileUrl", "Name": f"f{i}.zip", "Values": [f"s3://b/f{i}.zip"]} for i in range(21)]
+    sources = [
+        {"Key": "S3FileUrl", "Name": f"f{i}.zip", "Values": [f"s3://b/f{i}.zip"]} for i in range(21)
+    ]
     with pytest.raises(botocore.exceptions.ClientError) as raised:
         ssm.create_document(
             Name="TooMany",
