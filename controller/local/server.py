@@ -212,7 +212,8 @@ class LocalAWS:
         if self._server is None:
             raise RuntimeError("LocalAWS is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        host_text = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{host_text}:{port}"
 
     def start(self) -> LocalAWS:
         # Bind here so a busy port is an OSError for the caller (werkzeug would print and
