@@ -16,7 +16,9 @@ from controller.spec.rules import LINUX_PLATFORMS
 
 SCRIPT = "#!/bin/sh\necho ok\n"
 PROPERTY_SETTINGS = settings(
-    max_examples=int(os.environ.get("SPEC_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=int(os.environ.get("SPEC_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 names = st.from_regex(r"\A[a-z][a-z0-9-]{2,20}\Z")

@@ -32,7 +32,8 @@ def test_spec_and_build_import_no_network_module() -> None:
         "import tempfile, pathlib\n"
         "repo = load_repository(pathlib.Path('sample-repo'))\n"
         "with tempfile.TemporaryDirectory() as out:\n"
-        "    build_version(repo, repo.packages[0], repo.packages[0].versions[0], pathlib.Path(out))\n"
+        "    package = repo.packages[0]\n"
+        "    build_version(repo, package, package.versions[0], pathlib.Path(out))\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     result = subprocess.run(
