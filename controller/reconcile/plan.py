@@ -64,8 +64,8 @@ class Action:
     """One step apply takes. Frozen: apply reads it, never edits it."""
 
     kind: str  # "package" | "association"
-    action: str  # create, add_version, set_default, tag, share, unshare, update, delete, ...
     name: str
+    action: str  # create, add_version, set_default, tag, share, unshare, update, delete, ...
     location: Location
     phase: Phase
     changes: tuple[Change, ...] = ()
@@ -247,6 +247,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         if key not in wanted_associations:
             deletions.extend(_delete_association(extra) for extra in found)
 
+    deletions.sort(key=lambda action: action.phase)  # budget goes in apply order
     allowed, blocked = _apply_safety(desired, deletions)
     actions.extend(allowed)
     if desired.suspended:
