@@ -35,6 +35,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 HOME = Location(ACCOUNT, REGION)
 BUCKET = "artifacts"
+PRUNE = PruneRules(enabled=True, max_deletes=10)
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def association(
 def target(
     packages: tuple[DesiredPackage, ...] = (),
     associations: tuple[DesiredAssociation, ...] = (),
-    prune: PruneRules = PruneRules(enabled=True, max_deletes=10),
+    prune: PruneRules = PRUNE,
 ) -> DesiredPass:
     return DesiredPass(
         Desired(packages, associations, prune),
