@@ -160,10 +160,10 @@ def test_changed_published_content_is_an_error_and_others_proceed(
     reconciler.run_desired(target((package("agent", (make_version("agent", "1.0"),)),), ()))
     changed = make_version("agent", "1.0", payload="edited")
     result = reconciler.run_desired(
-        target((package("agent", (changed,)), package("b", (make_version("b", "1"),))), ())
+        target((package("agent", (changed,)), package("bee", (make_version("bee", "1"),))), ())
     )
     assert result.outcome is PassOutcome.FAILURE
     assert any("bump the version" in error for error in result.errors)
     assert [(r.name, r.action, r.result) for r in result.actions] == [
-        ("b", "create", ActionResult.SUCCESS)
+        ("bee", "create", ActionResult.SUCCESS)
     ]
