@@ -306,9 +306,9 @@ def _plan_package(
                 f"{version.content_sha256[:12]}): bump the version name in {package.source}"
             )
     wanted_names = {version.name for version in package.versions}
-    stale = [
-        v for v in live.versions if v.name not in wanted_names and v.number != live.default_number
-    ]
+    # The live default may go too: the pointer moves first (phase 1), and AWS refuses to
+    # delete a document's default version should that step have failed (DeleteDocument).
+    stale = [v for v in live.versions if v.name not in wanted_names]
     kept = len(live.versions) - (len(stale) if package.prune_versions else 0)
     if kept + len(new_versions) > MAX_VERSIONS:
         raise _PackageError(

@@ -32,8 +32,7 @@ def test_from_empty_converges_and_second_pass_is_no_change(
     assert result.outcome is PassOutcome.SUCCESS, result.errors
     assert [(r.kind, r.action, r.result) for r in result.actions] == [
         ("package", "create", ActionResult.SUCCESS),
-        ("package", "add_version", ActionResult.SUCCESS),
-        ("package", "set_default", ActionResult.SUCCESS),
+        ("package", "add_version", ActionResult.SUCCESS),  # the default stays on 1.0
         ("package", "share", ActionResult.SUCCESS),
         ("association", "create", ActionResult.SUCCESS),
     ]
@@ -53,8 +52,8 @@ def test_no_op_pass_reads_only_list_pages_and_sharing(
     reconciler: Reconciler, make_version: Callable[..., DesiredVersion]
 ) -> None:
     wanted = target(
-        tuple(package(f"p{i}", (make_version(f"p{i}", "1.0"),)) for i in range(3)),
-        tuple(association(f"a{i}", "p0") for i in range(2)),
+        tuple(package(f"pkg{i}", (make_version(f"pkg{i}", "1.0"),)) for i in range(3)),
+        tuple(association(f"assoc{i}", "pkg0") for i in range(2)),
     )
     reconciler.run_desired(wanted)
     reconciler.run_desired(wanted)  # warms the cache after our own changes
