@@ -17,7 +17,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from controller.aws.artifacts import check_bucket
 from controller.aws.session import AwsClients, Sessions
+from controller.errors import UserError
 from controller.reconcile.apply import Applier, Artifacts
 from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.observe import Observer
@@ -198,6 +200,19 @@ class Reconciler:
                 errors=(_one_line(error),),
                 api_calls=self.sessions.counter.take(),
             )
+        if (
+            not self.dry_run
+            and planned.artifacts is not None
+            and any(
+                action.action in ("create", "add_version") and action.kind == "package"
+                for action in planned.plan.actions
+            )
+        ):
+            try:  # one clear error, before any change, when the bucket is missing
+                for region in target.regions:
+                    check_bucket(self.sessions.home(region), planned.artifacts.bucket)
+            except UserError as error:
+                return self._result(planned, (), revision, started, (_one_line(error),))
         applier = Applier(
             self._clients_for,
             owner=self.owner,
@@ -262,13 +277,14 @@ class Reconciler:
         records: tuple[ActionRecord, ...],
         revision: str,
         started: float,
+        pass_errors: tuple[str, ...] = (),
     ) -> PassResult:
         failed = {
             (r.kind, r.name, r.account, r.region): r.message
             for r in records
             if r.result is ActionResult.FAILURE
         }
-        applied = not self.dry_run
+        applied = not self.dry_run and not pass_errors
         resources: list[ResourceStatus] = []
         for status in planned.plan.resources:
             key = (status.kind, status.name, status.account, status.region)
@@ -289,10 +305,14 @@ class Reconciler:
                     f"{action.action} blocked: {blocked.reason}",
                 )
             )
-        errors = planned.errors + tuple(
-            f"{r.kind} {r.name} {r.action} ({r.account}/{r.region}): {r.message}"
-            for r in records
-            if r.result is ActionResult.FAILURE
+        errors = (
+            pass_errors
+            + planned.errors
+            + tuple(
+                f"{r.kind} {r.name} {r.action} ({r.account}/{r.region}): {r.message}"
+                for r in records
+                if r.result is ActionResult.FAILURE
+            )
         )
         if errors:
             outcome = PassOutcome.FAILURE
