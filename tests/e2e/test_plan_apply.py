@@ -135,8 +135,9 @@ def test_out_of_band_drift_is_shown_and_healed(env: Any, tmp_path: Path) -> None
     edited = ssm.describe_association(
         AssociationId=by_name["datadog-agent-prod"]["AssociationId"])["AssociationDescription"]
     ssm.update_association(AssociationId=edited["AssociationId"],
+                           AssociationName=edited["AssociationName"],
                            Parameters=edited["Parameters"], Targets=edited["Targets"],
-                           ScheduleExpression="rate(30 days)")
+                           ScheduleExpression="rate(30 days)")  # nulls rate control too
     ssm.delete_association(AssociationId=by_name["ops-toolkit-everywhere"]["AssociationId"])
 
     assert sorted(plan_actions(repo)) == [
