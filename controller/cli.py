@@ -11,7 +11,7 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from controller import __version__
 from controller.errors import UserError
@@ -46,9 +46,10 @@ def _env_bool(flag: str) -> bool:
 
 def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False) -> None:
     """--repo/--ref/--path/--name, shared by plan, apply and run."""
-    env: Callable[[str, str | None], str | None] = (
-        _env if from_env else (lambda _flag, default=None: default)
-    )
+
+    def env(flag: str, default: str | None) -> str | None:
+        return _env(flag, default) if from_env else default
+
     repo_default = env("repo", None)
     parser.add_argument(
         "--repo",
