@@ -34,8 +34,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and key != "event":
+            if key not in _STANDARD and key not in ("event", "fields"):
                 document[key] = value
+        # Fields passed through `emit` may use names LogRecord reserves (`name`).
+        document.update(getattr(record, "fields", {}))
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
         return json.dumps(document, default=str)
@@ -56,22 +58,25 @@ def logger() -> logging.Logger:
     return logging.getLogger(LOGGER)
 
 
+def emit(level: int, event: str, message: str, **fields: Any) -> None:
+    """Log one event with its fields at the top level of the JSON line."""
+    logger().log(level, message, extra={"event": event, "fields": fields})
+
+
 def log_action(action: ActionRecord, revision: str) -> None:
     """The one event per action (contract: structured JSON logs)."""
-    level = logging.WARNING if action.result.value == "failure" else logging.INFO
-    logger().log(
-        level,
+    emit(
+        logging.WARNING if action.result.value == "failure" else logging.INFO,
+        "action",
         f"{action.action} {action.kind} {action.name}: {action.result.value}"
         + (f" ({action.message})" if action.message else ""),
-        extra={
-            "event": "action",
-            "kind": action.kind,
-            "action": action.action,
-            "name": action.name,
-            "account": action.account,
-            "region": action.region,
-            "revision": revision,
-            "result": action.result.value,
-            "duration_seconds": round(action.duration_seconds, 3),
-        },
+        kind=action.kind,
+        action=action.action,
+        name=action.name,
+        account=action.account,
+        region=action.region,
+        revision=revision,
+        result=action.result.value,
+        duration_seconds=round(action.duration_seconds, 3),
+        detail=action.message,
     )

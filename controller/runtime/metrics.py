@@ -11,8 +11,8 @@ the one `revision_info{revision}` series.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from controller.reconcile.result import PassOutcome, PassResult, ResourceState
 
@@ -60,12 +60,16 @@ class Metrics:
             registry=r,
         )
         self.actions_total = Counter(
-            PREFIX + "actions", "Actions applied, by kind, action and result.",
-            ["kind", "action", "result"], registry=r,
+            PREFIX + "actions",
+            "Actions applied, by kind, action and result.",
+            ["kind", "action", "result"],
+            registry=r,
         )
         self.aws_api_calls_total = Counter(
-            PREFIX + "aws_api_calls", "AWS API calls by operation and result.",
-            ["operation", "result"], registry=r,
+            PREFIX + "aws_api_calls",
+            "AWS API calls by operation and result.",
+            ["operation", "result"],
+            registry=r,
         )
         self.prune_blocked_total = Counter(
             PREFIX + "prune_blocked",

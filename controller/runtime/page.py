@@ -74,7 +74,11 @@ def _when(then: float, now: float) -> str:
 
 
 _STATE_CLASS = {"in_sync": "ok", "drifted": "warn", "failed": "bad"}
-_OUTCOME_CLASS = {PassOutcome.SUCCESS: "ok", PassOutcome.NO_CHANGE: "ok", PassOutcome.FAILURE: "bad"}
+_OUTCOME_CLASS = {
+    PassOutcome.SUCCESS: "ok",
+    PassOutcome.NO_CHANGE: "ok",
+    PassOutcome.FAILURE: "bad",
+}
 _ROLLOUT_CLASS = {"Success": "ok", "Failed": "bad", "Pending": "info", "InProgress": "info"}
 _OUTCOME_TEXT = {
     PassOutcome.SUCCESS: "success",
@@ -252,7 +256,7 @@ def render(status: Status, now: float | None = None) -> str:
 <title>ssm-gitops · {escape(status.owner)}</title><style>{_STYLE}</style></head>
 <body>
 <header><h1>ssm-gitops</h1>{_overall(status)}
-<span class="repo">{escape(status.repo)}{escape(ref)}{escape(path)} · owner {escape(status.owner)}</span>
+<span class="repo">{escape(status.repo + ref + path)} · owner {escape(status.owner)}</span>
 <nav><a href="/status">/status</a><a href="/metrics">/metrics</a></nav></header>
 <main>
 {_errors_box(status)}

@@ -100,8 +100,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         logger().info(
             "webhook accepted: pass requested",
-            extra={"event": "webhook", "result": verdict.value,
-                   "delivery": self.headers.get("X-GitHub-Delivery", "")},
+            extra={
+                "event": "webhook",
+                "result": verdict.value,
+                "delivery": self.headers.get("X-GitHub-Delivery", ""),
+            },
         )
         self.app.trigger("webhook")
         self._json(202, {"accepted": True})
@@ -155,9 +158,7 @@ class HttpServer:
         handler = type("Handler", (_Handler,), {"app": app})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="http", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
     @property
     def port(self) -> int:

@@ -48,7 +48,9 @@ def test_a_pass_updates_every_pass_metric(a_pass: PassResult) -> None:
     assert value(m, "actions_total", kind="package", action="add_version", result="success") == 1
     assert value(m, "actions_total", kind="association", action="update", result="failure") == 1
     assert value(m, "aws_api_calls_total", operation="ListDocuments", result="ok") == 2
-    assert value(m, "aws_api_calls_total", operation="UpdateAssociation", result="AccessDenied") == 1
+    assert (
+        value(m, "aws_api_calls_total", operation="UpdateAssociation", result="AccessDenied") == 1
+    )
     assert value(m, "prune_blocked_total") == 1
     assert value(m, "association_targets", association="datadog-agent-prod", status="Success") == 3
     assert value(m, "association_targets", association="datadog-agent-prod", status="Pending") == 2

@@ -18,10 +18,16 @@ from controller.runtime.status import Commit, Status, StatusBoard
 from tests.runtime.browser import dump_dom, screenshot
 from tests.runtime.conftest import make_pass
 
-GOOD = Commit("3f2a9c1d0b7e" + "0" * 28, "Bump datadog-agent to 6.9.0\n\nRoll out to prod.",
-              "Ann Operator", 1_700_000_000.0)
+GOOD = Commit(
+    "3f2a9c1d0b7e" + "0" * 28,
+    "Bump datadog-agent to 6.9.0\n\nRoll out to prod.",
+    "Ann Operator",
+    1_700_000_000.0,
+)
 BROKEN = Commit("9e8d7c6b5a4f" + "1" * 28, "Typo in nginx package", "Bob", 1_700_000_050.0)
-SPEC_ERROR = "packages/nginx.yaml:12:5: unknown field 'defaultVersio' (did you mean defaultVersion?)"
+SPEC_ERROR = (
+    "packages/nginx.yaml:12:5: unknown field 'defaultVersio' (did you mean defaultVersion?)"
+)
 
 
 def text_of(dom: str) -> str:
@@ -43,8 +49,9 @@ def test_page_shows_everything_at_a_glance(
     served_status: tuple[StatusBoard, str], a_pass: PassResult, tmp_path: Path
 ) -> None:
     board, url = served_status
-    board.update(fetched=BROKEN, applied=GOOD, config_errors=(SPEC_ERROR,), last_pass=a_pass,
-                 passes=3)
+    board.update(
+        fetched=BROKEN, applied=GOOD, config_errors=(SPEC_ERROR,), last_pass=a_pass, passes=3
+    )
     text = text_of(dump_dom(url))
     # Revision and commit message; the newest commit that did not load.
     assert "3f2a9c1d0b7e Bump datadog-agent to 6.9.0" in text
@@ -57,7 +64,9 @@ def test_page_shows_everything_at_a_glance(
     assert "datadog-agent 123456789012 us-east-1 in sync" in text
     assert "nginx 123456789012 us-east-1 drifted default version is 1.2 live" in text
     assert "nginx-web 123456789012 us-east-1 failed Failed Failed 1" in text
-    assert "datadog-agent-prod 123456789012 us-east-1 in sync InProgress Pending 2, Success 3" in text
+    assert (
+        "datadog-agent-prod 123456789012 us-east-1 in sync InProgress Pending 2, Success 3" in text
+    )
     # Blocked prunes.
     assert "Blocked prunes delete version 0.9 of package nginx" in text
     assert "needs attention" in text
@@ -76,13 +85,18 @@ def test_page_before_the_first_pass(served_status: tuple[StatusBoard, str]) -> N
 
 
 def test_repository_text_is_escaped() -> None:
-    status = Status(repo="r", applied=Commit("a" * 40, "<script>alert(1)</script>"),
-                    config_errors=("x.yaml:1:1: <b>bold</b>",))
+    status = Status(
+        repo="r",
+        applied=Commit("a" * 40, "<script>alert(1)</script>"),
+        config_errors=("x.yaml:1:1: <b>bold</b>",),
+    )
     rendered = page.render(status)
     assert "<script>alert" not in rendered and "&lt;script&gt;" in rendered
     assert "<b>bold</b>" not in rendered
 
 
 def test_dry_run_is_visible() -> None:
-    assert "dry run: detect only" in page.render(Status(repo="r", dry_run=True, last_pass=make_pass()))
+    assert "dry run: detect only" in page.render(
+        Status(repo="r", dry_run=True, last_pass=make_pass())
+    )
     assert "suspended: detect only" in page.render(Status(repo="r", suspended=True))

@@ -130,8 +130,6 @@ def test_timers_poll_and_resync_at_their_intervals() -> None:
     assert resyncs == 2
 
 
-@pytest.mark.parametrize(
-    ("interval", "jitter"), [(0.5, 0), (2, 0), (60, 6), (600, 30), (3600, 30)]
-)
+@pytest.mark.parametrize(("interval", "jitter"), [(0.5, 0), (2, 0), (60, 6), (600, 30), (3600, 30)])
 def test_jitter_is_a_tenth_of_the_interval_capped_at_30s(interval: float, jitter: int) -> None:
     assert jitter_for(interval) == jitter

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from controller.errors import UserError
 from controller.runtime.metrics import Metrics
 from controller.runtime.server import App, HttpServer, parse_listen
 from controller.runtime.status import Commit, Status, StatusBoard
 from controller.runtime.webhook import MAX_BODY_BYTES, github_signature
-from controller.errors import UserError
 from tests.runtime.conftest import make_pass
 
 SECRET = b"hook-secret"
@@ -66,8 +66,9 @@ def test_readyz_turns_ready_after_the_first_pass(served: Served) -> None:
 
 
 def test_status_json_and_metrics(served: Served) -> None:
-    served.board.update(applied=Commit("a" * 40, "Bump datadog to 6.9.0\n\nbody", "Ann", 1.0),
-                        last_pass=make_pass())
+    served.board.update(
+        applied=Commit("a" * 40, "Bump datadog to 6.9.0\n\nbody", "Ann", 1.0), last_pass=make_pass()
+    )
     served.metrics.record_pass(make_pass())
     code, ctype, body = served.get("/status")
     assert (code, ctype) == (200, "application/json")
@@ -87,7 +88,7 @@ def test_status_page_is_html(served: Served) -> None:
 
 def test_unknown_routes_are_404(served: Served) -> None:
     assert served.get("/nope")[0] == 404
-    assert served.post("/status", b"", {})== 404
+    assert served.post("/status", b"", {}) == 404
     assert served.get("/hooks/git")[0] == 405
 
 
@@ -140,8 +141,12 @@ def test_without_a_secret_webhooks_are_refused() -> None:
 
 @pytest.mark.parametrize(
     ("text", "parsed"),
-    [("0.0.0.0:8080", ("0.0.0.0", 8080)), (":9000", ("0.0.0.0", 9000)),
-     ("[::1]:8080", ("::1", 8080)), ("127.0.0.1:0", ("127.0.0.1", 0))],
+    [
+        ("0.0.0.0:8080", ("0.0.0.0", 8080)),
+        (":9000", ("0.0.0.0", 9000)),
+        ("[::1]:8080", ("::1", 8080)),
+        ("127.0.0.1:0", ("127.0.0.1", 0)),
+    ],
 )
 def test_parse_listen(text: str, parsed: tuple[str, int]) -> None:
     assert parse_listen(text) == parsed
