@@ -52,6 +52,7 @@ def configure(level: int = logging.INFO) -> None:
     root.setLevel(level)
     # APScheduler logs every job run at INFO: that is noise next to our own events.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("botocore").setLevel(logging.WARNING)  # "Found credentials in ..."
 
 
 def logger() -> logging.Logger:

@@ -67,11 +67,14 @@ def repository(
     *,
     schedule: str = "rate(1 day)",
     suspend: bool = False,
+    with_association: bool = True,
 ) -> dict[str, str | None]:
     """Files of a repository with one package (`agent`) and one association (`agent-prod`)."""
-    return {
+    files: dict[str, str | None] = {
         "settings.yaml": settings(suspend=suspend),
         "packages/agent.yaml": package("agent", versions, default or versions[-1]),
         **{f"packages/{k}": v for k, v in package_sources("agent", versions).items()},
-        "associations/agent-prod.yaml": association("agent-prod", "agent", schedule),
     }
+    if with_association:
+        files["associations/agent-prod.yaml"] = association("agent-prod", "agent", schedule)
+    return files
