@@ -9,8 +9,9 @@ fields or documents live in `checks.py`. The loader turns these into the flat mo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic.alias_generators import to_camel
@@ -35,15 +36,20 @@ def _rule(check: Callable[[str], str | None]) -> AfterValidator:
     return AfterValidator(validate)
 
 
-def _matches(pattern: object, what: str, advice: str) -> AfterValidator:
-    regex = pattern  # a compiled pattern from rules.py
+def _matches(regex: re.Pattern[str], what: str, advice: str) -> AfterValidator:
+    """Check `regex` with a message saying what to write (pydantic's would not)."""
 
     def check(value: str) -> str | None:
-        if regex.match(value):  # type: ignore[attr-defined]
+        if regex.match(value):
             return None
         return f"{value!r} is not a valid {what}: {advice}"
 
     return _rule(check)
+
+
+def _pattern(regex: re.Pattern[str]) -> Any:
+    """Publish `regex` in the JSON Schema only (the check itself is `_matches`)."""
+    return Field(json_schema_extra={"pattern": regex.pattern})
 
 
 def _package_name(value: str) -> str | None:
@@ -94,8 +100,9 @@ VersionName = Annotated[
     _matches(
         rules.VERSION_NAME, "version name", "use 1-128 letters, digits, _ - . (SSM VersionName)"
     ),
+    _pattern(rules.VERSION_NAME),
 ]
-PackageName = Annotated[str, _rule(_package_name)]
+PackageName = Annotated[str, _rule(_package_name), _pattern(rules.DOCUMENT_NAME)]
 AssociationName = Annotated[
     str,
     _matches(
@@ -103,12 +110,21 @@ AssociationName = Annotated[
         "association name",
         "use 3-128 letters, digits, _ - . (SSM CreateAssociation Name)",
     ),
+    _pattern(rules.ASSOCIATION_NAME),
 ]
 TagKey = Annotated[str, _rule(_tag_key)]
 TagValue = Annotated[str, _rule(_tag_value)]
 ShareAccount = Annotated[str, _rule(_share_account)]
-AccountId = Annotated[str, _matches(rules.ACCOUNT_ID, "account id", "use the 12 digits, in quotes")]
-Region = Annotated[str, _matches(rules.REGION, "region", "write a region code like us-east-1")]
+AccountId = Annotated[
+    str,
+    _matches(rules.ACCOUNT_ID, "account id", "use the 12 digits, in quotes"),
+    _pattern(rules.ACCOUNT_ID),
+]
+Region = Annotated[
+    str,
+    _matches(rules.REGION, "region", "write a region code like us-east-1"),
+    _pattern(rules.REGION),
+]
 Bucket = Annotated[
     str,
     _matches(
@@ -116,6 +132,7 @@ Bucket = Annotated[
         "S3 bucket name",
         "use 3-63 lowercase letters, digits, dots and hyphens (S3 bucket naming rules)",
     ),
+    _pattern(rules.S3_BUCKET),
 ]
 PlatformVersion = Annotated[
     str,
@@ -124,8 +141,11 @@ PlatformVersion = Annotated[
         "platformVersion",
         'write an exact release ("2023", "7.6"), a wildcard ("7.*"), _any or *',
     ),
+    _pattern(rules.PLATFORM_VERSION),
 ]
-Schedule = Annotated[str, _rule(rules.check_schedule)]
+Schedule = Annotated[
+    str, _rule(rules.check_schedule), Field(json_schema_extra={"pattern": r"^(rate|cron)\(.+\)$"})
+]
 MaxConcurrency = Annotated[
     str,
     _matches(
@@ -133,6 +153,7 @@ MaxConcurrency = Annotated[
         "maxConcurrency",
         'write a number of targets ("10") or a percentage ("10%"), at least 1',
     ),
+    _pattern(rules.MAX_CONCURRENCY),
 ]
 MaxErrors = Annotated[
     str,
@@ -141,6 +162,7 @@ MaxErrors = Annotated[
         "maxErrors",
         'write a number of errors ("1") or a percentage ("10%"); "0" stops at the first error',
     ),
+    _pattern(rules.MAX_ERRORS),
 ]
 SsmArgumentName = Annotated[str, _rule(_ssm_argument)]
 Platform = Literal[
@@ -171,6 +193,7 @@ class YamlModel(BaseModel):
         validate_by_name=False,
         validate_by_alias=True,
         serialize_by_alias=True,
+        field_title_generator=lambda name, _info: to_camel(name),
     )
 
 
