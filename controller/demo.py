@@ -82,9 +82,7 @@ def prepare_repository(sample: Path, scratch: Path) -> Watched:
     repo.index.add_all()
     repo.index.write()
     tree = repo.index.write_tree()
-    repo.create_commit(
-        "HEAD", _SIGNATURE, _SIGNATURE, "sample-repo as shipped", tree, []
-    )
+    repo.create_commit("HEAD", _SIGNATURE, _SIGNATURE, "sample-repo as shipped", tree, [])
     return Watched(str(target), ".", target, copied=True)
 
 

@@ -94,18 +94,33 @@ def live_associations(endpoint: str, name: str = "agent-prod") -> list[dict[str,
 
 
 def start_controller(
-    tmp_path: Path, repo: GitRepo, *, interval: float = POLL, extra: list[str] | None = None,
-    cache: Path | None = None, tag: str = "run",
+    tmp_path: Path,
+    repo: GitRepo,
+    *,
+    interval: float = POLL,
+    extra: list[str] | None = None,
+    cache: Path | None = None,
+    tag: str = "run",
 ) -> Controller:
     port = free_port()
     secret_file = tmp_path / "webhook-secret"
     secret_file.write_text(SECRET + "\n")
     process = Process(
         [
-            "run", "--repo", str(repo.path), "--listen", f"127.0.0.1:{port}",
-            "--interval", f"{interval:g}s", "--resync-interval", "10m",
-            "--webhook-secret-file", str(secret_file),
-            "--cache-dir", str(cache or tmp_path / "cache"), *(extra or []),
+            "run",
+            "--repo",
+            str(repo.path),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--interval",
+            f"{interval:g}s",
+            "--resync-interval",
+            "10m",
+            "--webhook-secret-file",
+            str(secret_file),
+            "--cache-dir",
+            str(cache or tmp_path / "cache"),
+            *(extra or []),
         ],
         tmp_path / f"{tag}.log",
     )
@@ -122,8 +137,9 @@ def controllers() -> Iterator[list[Controller]]:
 
 
 def commit_repo(repo: GitRepo, versions: list[str], message: str, **kw: Any) -> str:
-    return repo.commit(samples.repository(versions, with_association=WITH_ASSOCIATION, **kw),
-                       message)
+    return repo.commit(
+        samples.repository(versions, with_association=WITH_ASSOCIATION, **kw), message
+    )
 
 
 def test_commits_are_applied_within_the_poll_interval_and_bad_commits_change_nothing(
@@ -147,7 +163,9 @@ def test_commits_are_applied_within_the_poll_interval_and_bad_commits_change_not
     assert live_versions(aws) == ["1.0.0", "1.1.0"] and live_default(aws) == "1.1.0"
 
     # A broken commit on top: nothing changes, the metric and the page say so.
-    broken_files = samples.repository(["1.0.0", "1.1.0", "2.0.0"], with_association=WITH_ASSOCIATION)
+    broken_files = samples.repository(
+        ["1.0.0", "1.1.0", "2.0.0"], with_association=WITH_ASSOCIATION
+    )
     broken_files["packages/agent.yaml"] = str(broken_files["packages/agent.yaml"]).replace(
         "defaultVersion", "defaultVersio"
     )
@@ -160,9 +178,8 @@ def test_commits_are_applied_within_the_poll_interval_and_bad_commits_change_not
     status = wait_until(shows_error, POLL + 10, "the broken commit's error in /status")
     assert status["config_valid"] is False
     assert status["revision"]["commit"] == second  # the last good revision stays applied
-    error = status["errors"][0]
-    assert error["file"] == "packages/agent.yaml" and error["line"] > 0, error
-    assert "defaultVersio" in error["message"]
+    error = next(e for e in status["errors"] if e["file"] == "packages/agent.yaml")
+    assert error["line"] > 0 and "defaultVersio" in error["message"], error
     assert c.metric("config_valid") == 0
     page = http_get(c.url + "/")[1]
     assert "packages/agent.yaml:" in page and "Typo in agent.yaml" in page
@@ -242,13 +259,14 @@ def test_sigkill_mid_pass_then_restart_converges_without_duplicates(
     versions = ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
     head = commit_repo(repo, versions, "four versions at once")
     # Slow every SSM write down so the pass is surely mid-way when it is killed.
-    http_post_json(aws + "/_local/faults", {"latency": {"ssm:UpdateDocument": 0.4,
-                                                        "ssm:CreateDocument": 0.4}})
+    http_post_json(
+        aws + "/_local/faults", {"latency": {"ssm:UpdateDocument": 0.4, "ssm:CreateDocument": 0.4}}
+    )
     c = start_controller(tmp_path, repo, tag="killed")
+    controllers.append(c)
     wait_until(lambda: '"event": "action"' in c.process.output(), 30, "the first action")
     c.process.signal(signal.SIGKILL)
     c.process.wait(10)
-    assert c.status if False else True
     partial = live_versions(aws)
     assert len(partial) < len(versions), "the pass finished before it was killed"
     http_post_json(aws + "/_local/faults", {})
