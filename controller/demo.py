@@ -312,6 +312,8 @@ def _run_once(service: Service) -> int:
             print(f"ssm-gitops demo: {error}", file=sys.stderr)
         return 1
     print(summary(status))
+    print("\nRun `ssm-gitops demo` without --once to keep the controller running, then edit,")
+    print("commit and watch it reconcile (status page, metrics, and the AWS CLI).")
     return 0 if status.last_pass.outcome is not PassOutcome.FAILURE else 1
 
 
