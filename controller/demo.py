@@ -151,7 +151,7 @@ ssm-gitops demo: the controller is reconciling {edit} against a local AWS.
 
 Look at live SSM with the AWS CLI:
   export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
-         AWS_REGION=us-east-1
+         AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   aws ssm list-documents --filters Key=Owner,Values=Self
   aws ssm list-associations
 
