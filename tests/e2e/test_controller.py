@@ -210,7 +210,9 @@ def test_commits_are_applied_within_the_poll_interval_and_bad_commits_change_not
     assert value("resources", kind="package", state="failed") == 0
     if WITH_ASSOCIATION:
         assert value("resources", kind="association", state="in_sync") == 1
-        assert any(k[0] == "ssm_gitops_association_targets" for k in m) or True
+    # Rollout counts need instances (the fleet, issue 7); without them the family is declared
+    # and holds no series. tests/runtime/test_metrics.py checks its values.
+    assert "# TYPE ssm_gitops_association_targets gauge" in http_get(c.url + "/metrics")[1]
     assert value("actions_total", kind="package", action="create", result="success") == 1
     assert (value("aws_api_calls_total", operation="ListDocuments", result="success") or 0) >= 3
     assert value("prune_blocked_total") == 0
@@ -281,13 +283,27 @@ def test_sigkill_mid_pass_then_restart_converges_without_duplicates(
         assert len(live_associations(aws)) == 1
 
 
-def test_sigterm_exits_zero(aws: str, tmp_path: Path, controllers: list[Controller]) -> None:
+def test_sigterm_lets_the_pass_in_flight_finish_then_exits_zero(
+    aws: str, tmp_path: Path, controllers: list[Controller]
+) -> None:
     repo = GitRepo(tmp_path / "repo")
-    first = commit_repo(repo, ["1.0.0"], "first")
-    c = start_controller(tmp_path, repo)
-    controllers.append(c)
-    c.wait_for_applied(first, 30)
-    c.process.signal(signal.SIGTERM)
-    assert c.process.wait(30) == 0
+    versions = ["1.0.0", "1.1.0", "1.2.0"]
+    head = commit_repo(repo, versions, "three versions")
+    http_post_json(
+        aws + "/_local/faults", {"latency": {"ssm:UpdateDocument": 0.4, "ssm:CreateDocument": 0.4}}
+    )
+    try:
+        c = start_controller(tmp_path, repo)
+        controllers.append(c)
+        wait_until(lambda: '"event": "action"' in c.process.output(), 30, "the first action")
+        c.process.signal(signal.SIGTERM)
+        assert c.process.wait(30) == 0
+    finally:
+        http_post_json(aws + "/_local/faults", {})
     events = [json.loads(line) for line in c.process.output().splitlines() if line.startswith("{")]
-    assert events[-1]["event"] == "stopped" and events[-1]["clean"] is True
+    kinds = [e["event"] for e in events]
+    assert kinds[-1] == "stopped" and events[-1]["clean"] is True
+    passes = [e for e in events if e["event"] == "pass"]
+    assert passes and passes[-1]["revision"] == head and passes[-1]["result"] == "success"
+    assert kinds.index("stopping") < kinds.index("pass")  # the pass finished after SIGTERM
+    assert live_versions(aws) == versions
