@@ -16,6 +16,7 @@ from controller.spec.naming import zips_of_version
 from controller.spec.sources import (
     SourceTree,
     installer_problems,
+    is_inside,
     scan_source,
     script_problems,
 )
@@ -135,7 +136,7 @@ def _check_sources(
         for f_index, file in enumerate(version.files):
             where = ("spec", "versions", v_index, "files", f_index)
             if file.source is not None:
-                if not file.source.exists() or not file.source.is_relative_to(root):
+                if not file.source.exists() or not is_inside(file.source.resolve(), root):
                     continue  # already reported when resolving the path
                 tree = trees.get(file.source)
                 if tree is None:
@@ -149,7 +150,7 @@ def _check_sources(
                         loaded.shown, position, f"source {_rel(file.source, root)}: {message}"
                     )
             elif file.installer is not None:
-                if not file.installer.exists() or not file.installer.is_relative_to(root):
+                if not file.installer.exists() or not is_inside(file.installer.resolve(), root):
                     continue
                 position = loaded.position(*where, "installer")
                 for message in installer_problems(file.installer, file.platform):
