@@ -87,8 +87,14 @@ def plan_actions(repo: GitRepo) -> list[tuple[str, str, str]]:
     return [(a["kind"], a["name"], a["action"]) for a in run.json()["actions"]]
 
 
-def small_package(name: str, versions: list[str], default: str, *,
-                  share: list[str] | None = None, prune_versions: bool = False) -> str:
+def small_package(
+    name: str,
+    versions: list[str],
+    default: str,
+    *,
+    share: list[str] | None = None,
+    prune_versions: bool = False,
+) -> str:
     listed = "\n".join(
         f'    - name: "{v}"\n      files:\n'
         f"        - {{platform: amazon, arch: x86_64, source: {name}/{v}}}"
@@ -106,8 +112,9 @@ def small_sources(repo: GitRepo, name: str, version: str) -> None:
     repo.write(f"{name}/{version}/uninstall.sh", f"#!/bin/sh\necho uninstall {name}\n")
 
 
-def small_association(name: str, package: str, *, schedule: str = "rate(1 day)",
-                      targets: str = "[prod]") -> str:
+def small_association(
+    name: str, package: str, *, schedule: str = "rate(1 day)", targets: str = "[prod]"
+) -> str:
     return (
         f"apiVersion: ssm-gitops/v1\nkind: Association\nmetadata:\n  name: {name}\nspec:\n"
         f"  package: {package}\n  targets:\n    - key: tag:env\n      values: {targets}\n"

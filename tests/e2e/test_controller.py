@@ -307,3 +307,30 @@ def test_sigterm_lets_the_pass_in_flight_finish_then_exits_zero(
     assert passes and passes[-1]["revision"] == head and passes[-1]["result"] == "success"
     assert kinds.index("stopping") < kinds.index("pass")  # the pass finished after SIGTERM
     assert live_versions(aws) == versions
+
+
+def test_detect_only_with_dry_run_or_suspend_changes_nothing(
+    aws: str, tmp_path: Path, controllers: list[Controller]
+) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    first = commit_repo(repo, ["1.0.0"], "first")
+    dry = start_controller(tmp_path, repo, extra=["--dry-run"], tag="dry")
+    controllers.append(dry)
+    status = dry.wait_for_applied(first, 30)
+    assert status["mode"] == "dry-run" and live_versions(aws) == []
+    assert {r["state"] for r in status["resources"]} == {"drifted"}
+    assert (dry.metric("resources", kind="package", state="drifted") or 0) == 1
+    assert (dry.metric("actions_total", kind="package", action="create", result="skipped")) == 1
+    dry.process.signal(signal.SIGTERM)
+    assert dry.process.wait(30) == 0
+
+    c = start_controller(tmp_path, repo, cache=tmp_path / "cache2")
+    controllers.append(c)
+    c.wait_for_applied(first, 30)
+    assert live_versions(aws) == ["1.0.0"]
+    suspended = commit_repo(repo, ["1.0.0", "2.0.0"], "suspend, then add 2.0.0", suspend=True)
+    status = c.wait_for_applied(suspended, 30)
+    assert status["mode"] == "suspended"
+    assert live_versions(aws) == ["1.0.0"]
+    assert any(r["state"] == "drifted" for r in status["resources"])
+    assert "suspended: detect only" in http_get(c.url + "/")[1]

@@ -73,26 +73,38 @@ def test_each_commit_shows_exactly_its_change_and_converges(env: Any, tmp_path: 
     repo.write("toolbox.yaml", small_package("toolbox", ["1.0"], "1.0"))
     repo.write("assoc.yaml", small_association("toolbox-prod", "toolbox"))
     repo.write("extra.yaml", small_package("extra-tool", ["1.0"], "1.0"))
-    commit_and_converge("start", [
-        ("package", "toolbox", "create"), ("package", "extra-tool", "create"),
-        ("association", "toolbox-prod", "create")])
+    commit_and_converge(
+        "start",
+        [
+            ("package", "toolbox", "create"),
+            ("package", "extra-tool", "create"),
+            ("association", "toolbox-prod", "create"),
+        ],
+    )
     repo.write("toolbox.yaml", small_package("toolbox", ["1.0", "1.1"], "1.0"))
     commit_and_converge("new version", [("package", "toolbox", "add_version")])
     repo.write("toolbox.yaml", small_package("toolbox", ["1.0", "1.1"], "1.1"))
     commit_and_converge("default bump", [("package", "toolbox", "set_default")])
-    repo.write("toolbox.yaml", small_package("toolbox", ["1.0", "1.1"], "1.1",
-                                             share=["111122223333"]))
+    repo.write(
+        "toolbox.yaml", small_package("toolbox", ["1.0", "1.1"], "1.1", share=["111122223333"])
+    )
     commit_and_converge("share added", [("package", "toolbox", "share")])
     repo.write("toolbox.yaml", small_package("toolbox", ["1.0", "1.1"], "1.1"))
     commit_and_converge("share removed", [("package", "toolbox", "unshare")])
-    repo.write("assoc.yaml", small_association("toolbox-prod", "toolbox",
-                                               schedule="rate(2 days)", targets="[prod, qa]"))
+    repo.write(
+        "assoc.yaml",
+        small_association("toolbox-prod", "toolbox", schedule="rate(2 days)", targets="[prod, qa]"),
+    )
     commit_and_converge("schedule and targets", [("association", "toolbox-prod", "update")])
-    repo.write("toolbox.yaml", small_package("toolbox", ["1.1", "1.2"], "1.2",
-                                             prune_versions=True))
-    commit_and_converge("pruned version", [
-        ("package", "toolbox", "add_version"), ("package", "toolbox", "set_default"),
-        ("package", "toolbox", "delete_version")])
+    repo.write("toolbox.yaml", small_package("toolbox", ["1.1", "1.2"], "1.2", prune_versions=True))
+    commit_and_converge(
+        "pruned version",
+        [
+            ("package", "toolbox", "add_version"),
+            ("package", "toolbox", "set_default"),
+            ("package", "toolbox", "delete_version"),
+        ],
+    )
     repo.remove("assoc.yaml")
     commit_and_converge("association removed", [("association", "toolbox-prod", "delete")])
     repo.remove("extra.yaml")
@@ -102,8 +114,12 @@ def test_each_commit_shows_exactly_its_change_and_converges(env: Any, tmp_path: 
     assert ssm.list_associations()["Associations"] == []
     versions = ssm.list_document_versions(Name="toolbox")["DocumentVersions"]
     assert sorted(v["VersionName"] for v in versions) == ["1.1", "1.2"]
-    assert ssm.list_documents(Filters=[{"Key": "Owner", "Values": ["Self"]}])[
-        "DocumentIdentifiers"][0]["Name"] == "toolbox"
+    assert (
+        ssm.list_documents(Filters=[{"Key": "Owner", "Values": ["Self"]}])["DocumentIdentifiers"][
+            0
+        ]["Name"]
+        == "toolbox"
+    )
 
 
 def test_plan_diff_names_the_changed_fields(env: Any, tmp_path: Path) -> None:
@@ -114,8 +130,10 @@ def test_plan_diff_names_the_changed_fields(env: Any, tmp_path: Path) -> None:
     repo.commit("faster")
     plan = cli("plan", "--repo", str(repo.path))
     assert plan.code == 2
-    assert "~ association metrics-exporter-web (123456789012/us-east-1)\n" \
-           "    ~ schedule: rate(7 days) -> rate(3 days)\n" in plan.out
+    assert (
+        "~ association metrics-exporter-web (123456789012/us-east-1)\n"
+        "    ~ schedule: rate(7 days) -> rate(3 days)\n" in plan.out
+    )
     assert "Plan: 0 to add, 1 to change, 0 to destroy, 0 blocked" in plan.out
 
 
@@ -125,19 +143,35 @@ def test_out_of_band_drift_is_shown_and_healed(env: Any, tmp_path: Path) -> None
     ssm = env.client("ssm")
     # the AWS CLI moves the default back, boto3 adds a share, edits and deletes associations
     subprocess.run(
-        [sys.executable, "-m", "awscli", "ssm", "update-document-default-version",
-         "--name", "metrics-exporter", "--document-version", "1"],
-        check=True, capture_output=True, env=_cli_env(env),
+        [
+            sys.executable,
+            "-m",
+            "awscli",
+            "ssm",
+            "update-document-default-version",
+            "--name",
+            "metrics-exporter",
+            "--document-version",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+        env=_cli_env(env),
     )
-    ssm.modify_document_permission(Name="ops-toolkit", PermissionType="Share",
-                                   AccountIdsToAdd=["999988887777"])
+    ssm.modify_document_permission(
+        Name="ops-toolkit", PermissionType="Share", AccountIdsToAdd=["999988887777"]
+    )
     by_name = {a["AssociationName"]: a for a in ssm.list_associations()["Associations"]}
-    edited = ssm.describe_association(
-        AssociationId=by_name["datadog-agent-prod"]["AssociationId"])["AssociationDescription"]
-    ssm.update_association(AssociationId=edited["AssociationId"],
-                           AssociationName=edited["AssociationName"],
-                           Parameters=edited["Parameters"], Targets=edited["Targets"],
-                           ScheduleExpression="rate(30 days)")  # nulls rate control too
+    edited = ssm.describe_association(AssociationId=by_name["datadog-agent-prod"]["AssociationId"])[
+        "AssociationDescription"
+    ]
+    ssm.update_association(
+        AssociationId=edited["AssociationId"],
+        AssociationName=edited["AssociationName"],
+        Parameters=edited["Parameters"],
+        Targets=edited["Targets"],
+        ScheduleExpression="rate(30 days)",
+    )  # nulls rate control too
     ssm.delete_association(AssociationId=by_name["ops-toolkit-everywhere"]["AssociationId"])
 
     assert sorted(plan_actions(repo)) == [
@@ -156,13 +190,15 @@ def test_unowned_resources_are_never_changed(env: Any, tmp_path: Path) -> None:
     ssm = env.client("ssm")
     repo = sample_repo(tmp_path / "repo")
     assert cli("apply", "--repo", str(repo.path), "--name", "someone-else").code == 0
-    before = {a["AssociationId"]: a["AssociationVersion"]
-              for a in ssm.list_associations()["Associations"]}
+    before = {
+        a["AssociationId"]: a["AssociationVersion"] for a in ssm.list_associations()["Associations"]
+    }
     apply = cli("apply", "--repo", str(repo.path))
     assert apply.code == 1  # the packages exist and are not ours: one line each
     assert "not ours" in apply.err
-    after = {a["AssociationId"]: a["AssociationVersion"]
-             for a in ssm.list_associations()["Associations"]}
+    after = {
+        a["AssociationId"]: a["AssociationVersion"] for a in ssm.list_associations()["Associations"]
+    }
     assert {k: after[k] for k in before} == before  # theirs untouched
     assert len(after) == 8  # ours were created next to theirs
 
@@ -175,8 +211,12 @@ def test_crash_after_each_action_then_rerun_converges_without_duplicates(
     for crash_after in range(1, total_actions):
         env.reset()
         env.client("s3").create_bucket(Bucket="ssm-gitops-demo-artifacts")
-        crashed = cli("apply", "--repo", str(repo.path),
-                      env={"SSM_GITOPS_TEST_CRASH_AFTER_ACTIONS": str(crash_after)})
+        crashed = cli(
+            "apply",
+            "--repo",
+            str(repo.path),
+            env={"SSM_GITOPS_TEST_CRASH_AFTER_ACTIONS": str(crash_after)},
+        )
         assert crashed.code == 70, crashed.out + crashed.err
         rerun = cli("apply", "--repo", str(repo.path))
         assert rerun.code == 0, f"after crash at {crash_after}: {rerun.out}{rerun.err}"
@@ -186,29 +226,43 @@ def test_crash_after_each_action_then_rerun_converges_without_duplicates(
 def _assert_sample_live_state(env: Any) -> None:
     ssm = env.client("ssm")
     versions = {
-        name: sorted(v["VersionName"] for v in
-                     ssm.list_document_versions(Name=name)["DocumentVersions"])
+        name: sorted(
+            v["VersionName"] for v in ssm.list_document_versions(Name=name)["DocumentVersions"]
+        )
         for name in ("datadog-agent", "metrics-exporter", "ops-toolkit")
     }
-    assert versions == {"datadog-agent": ["6.10.0", "6.9.0"],
-                        "metrics-exporter": ["1.6.1", "1.7.0"],
-                        "ops-toolkit": ["1.0.0", "1.1.0"]}
+    assert versions == {
+        "datadog-agent": ["6.10.0", "6.9.0"],
+        "metrics-exporter": ["1.6.1", "1.7.0"],
+        "ops-toolkit": ["1.0.0", "1.1.0"],
+    }
     names = sorted(a["AssociationName"] for a in ssm.list_associations()["Associations"])
-    assert names == ["datadog-agent-canary", "datadog-agent-prod", "metrics-exporter-web",
-                     "ops-toolkit-everywhere"]
-    shares = {name: sorted(ssm.describe_document_permission(
-        Name=name, PermissionType="Share")["AccountIds"])
-        for name in ("datadog-agent", "ops-toolkit")}
-    assert shares == {"datadog-agent": ["111122223333", "444455556666"],
-                      "ops-toolkit": ["444455556666"]}
+    assert names == [
+        "datadog-agent-canary",
+        "datadog-agent-prod",
+        "metrics-exporter-web",
+        "ops-toolkit-everywhere",
+    ]
+    shares = {
+        name: sorted(
+            ssm.describe_document_permission(Name=name, PermissionType="Share")["AccountIds"]
+        )
+        for name in ("datadog-agent", "ops-toolkit")
+    }
+    assert shares == {
+        "datadog-agent": ["111122223333", "444455556666"],
+        "ops-toolkit": ["444455556666"],
+    }
 
 
 def test_converges_under_throttling_and_server_errors(env: Any, tmp_path: Path) -> None:
     from tests.aws.conftest import set_faults
 
     repo = sample_repo(tmp_path / "repo")
-    set_faults(env, {"throttle": {"rate": 15, "burst": 5, "operations": ["*"]},
-                     "error_rate": 0.15, "seed": 7})
+    set_faults(
+        env,
+        {"throttle": {"rate": 15, "burst": 5, "operations": ["*"]}, "error_rate": 0.15, "seed": 7},
+    )
     for _ in range(4):  # a pass may end with failures; the next one picks them up
         if cli("apply", "--repo", str(repo.path)).code == 0:
             break
@@ -230,9 +284,11 @@ def test_errors_are_one_line(env: Any, tmp_path: Path) -> None:
     repo.commit("bad bucket")
     apply = cli("apply", "--repo", str(repo.path))
     assert apply.code == 1
-    assert apply.err.strip() == ("error: artifacts bucket 'no-such-bucket' does not exist in "
-                                 "us-east-1: create it or fix spec.artifacts.bucket in the "
-                                 "Settings document")
+    assert apply.err.strip() == (
+        "error: artifacts bucket 'no-such-bucket' does not exist in "
+        "us-east-1: create it or fix spec.artifacts.bucket in the "
+        "Settings document"
+    )
 
     repo.write("toolbox.yaml", small_package("toolbox", ["1.0"], "9.9"))
     repo.commit("invalid")
