@@ -334,3 +334,34 @@ def test_detect_only_with_dry_run_or_suspend_changes_nothing(
     assert live_versions(aws) == ["1.0.0"]
     assert any(r["state"] == "drifted" for r in status["resources"])
     assert "suspended: detect only" in http_get(c.url + "/")[1]
+
+
+def test_blocked_prunes_and_git_failures_are_reported_and_counted(
+    aws: str, tmp_path: Path, controllers: list[Controller]
+) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    first = repo.commit(samples.repository(["1.0.0"], max_deletes=0), "with an association")
+    c = start_controller(tmp_path, repo)
+    controllers.append(c)
+    c.wait_for_applied(first, 30)
+    assert len(live_associations(aws)) == 1
+
+    # Removing the association asks for a deletion; maxDeletes 0 holds it back.
+    files = samples.repository(["1.0.0"], max_deletes=0, with_association=False)
+    files["associations/agent-prod.yaml"] = None
+    second = repo.commit(files, "drop the association")
+    status = c.wait_for_applied(second, 30)
+    assert status["blocked_prunes"] and "agent-prod" in status["blocked_prunes"][0]
+    assert len(live_associations(aws)) == 1
+    assert (c.metric("prune_blocked_total") or 0) >= 1
+    assert "Blocked prunes" in http_get(c.url + "/")[1]
+
+    # The repository goes away: one log line per failed fetch, a metric, still serving.
+    repo.path.rename(tmp_path / "moved")
+    wait_until(lambda: (c.metric("git_fetch_failures_total") or 0) >= 1, POLL + 10, "a failure")
+    assert http_get(c.url + "/healthz")[0] == 200
+    assert any("git" in e["text"] or "repository" in e["text"] for e in c.status()["errors"])
+    (tmp_path / "moved").rename(repo.path)
+    wait_until(lambda: c.status()["errors"] == [] or None, POLL + 10, "the error to clear")
+    lines = [line for line in c.process.output().splitlines() if '"event": "git_fetch"' in line]
+    assert lines and all(json.loads(line)["level"] == "warning" for line in lines)
