@@ -416,6 +416,7 @@ def delete_document(context: Context, params: Params) -> Params:
                 "Stop sharing it (ModifyDocumentPermission AccountIdsToRemove) first."
             )
         del context.state.documents[document.name]
+        _delete_associations_to(context, document.name)
         return {}
     version = resolve_version(document, params.get("DocumentVersion"), params.get("VersionName"))
     if version.number == document.default_version:
@@ -425,6 +426,22 @@ def delete_document(context: Context, params: Params) -> Params:
         )
     del document.versions[version.number]
     return {}
+
+
+def _delete_associations_to(context: Context, name: str) -> None:
+    """API_DeleteDocument: "Deletes the ... document and all managed node associations to
+    the document." """
+    from controller.local.hooks import AssociationChanged
+    from controller.local.ssm.associations import snapshot
+
+    arn = document_arn(context.region, context.account, name)
+    state = context.state
+    for association_id, record in list(state.associations.items()):
+        if record.fields.get("Name") in (name, arn):
+            del state.associations[association_id]
+            context.emit(
+                AssociationChanged("deleted", snapshot(context.account, context.region, record))
+            )
 
 
 def _matches_filters(context: Context, document: Document, filters: list[Params]) -> bool:
@@ -488,6 +505,12 @@ def visible_documents(context: Context) -> list[Document]:
 @operation("ListDocuments")
 def list_documents(context: Context, params: Params) -> Params:
     filters = list(params.get("Filters") or [])
+    owners = [v for f in filters if f.get("Key") == "Owner" for v in f.get("Values") or []]
+    if len(owners) > 1:
+        # DocumentKeyValuesFilter: "only one Owner can be specified in a request".
+        raise SsmError(
+            "ValidationException", "Only one Owner can be specified in a ListDocuments request."
+        )
     for legacy in params.get("DocumentFilterList") or []:
         filters.append({"Key": legacy["key"], "Values": [legacy["value"]]})
     documents = sorted(
