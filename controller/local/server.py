@@ -11,6 +11,7 @@ counting every call by operation and applying injected faults (faults.py) on the
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -33,6 +34,7 @@ from controller.local.faults import Faults, FaultSettings
 from controller.local.ssm.errors import SsmError
 from controller.local.ssm.service import Options, SsmService
 
+log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 _JSON = "application/x-amz-json-1.1"
 
@@ -88,6 +90,15 @@ class Endpoint:
         self.faults.configure(self._initial_faults)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return self._route(environ, start_response)
+        except Exception:
+            # Never werkzeug's HTML page: an AWS JSON error, whatever broke.
+            log.exception("local endpoint failed on %s", environ.get("PATH_INFO"))
+            error = SsmError("InternalServerError", "The local endpoint failed.", 500)
+            return self._reply(start_response, 500, error.body(), _JSON)
+
+    def _route(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO", ""))
         method = str(environ.get("REQUEST_METHOD", "GET"))
         if path.startswith("/_local/"):
