@@ -261,12 +261,13 @@ def test_seed_send_command_install_and_in_place_update(target: Target, cli: CliT
         assert command["Parameters"]["installationType"] == [installation_type]
         listed = cli.run("ssm", "list-commands", "--command-id", command["CommandId"])
         assert listed["Commands"][0]["CommandId"] == command["CommandId"]
+        command_id = str(command["CommandId"])
         invocation = _eventually(
-            lambda: cli.run(
+            lambda command_id=command_id: cli.run(  # type: ignore[misc]
                 "ssm",
                 "get-command-invocation",
                 "--command-id",
-                command["CommandId"],
+                command_id,
                 "--instance-id",
                 instances[0],
             )
