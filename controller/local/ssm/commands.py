@@ -109,7 +109,7 @@ def send_command(context: Context, params: Params) -> Params:
             context.account,
             context.region,
             command.command_id,
-            document.name if params["DocumentName"].startswith("AWS-") else params["DocumentName"],
+            params["DocumentName"],  # as the caller named it (a name or a shared ARN)
             str(version.number),
             {k: list(v) for k, v in dict(params.get("Parameters") or {}).items()},
             tuple(selected),
