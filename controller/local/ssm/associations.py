@@ -21,7 +21,7 @@ from typing import Any
 import regex
 
 from controller.local import hooks
-from controller.local.ssm.documents import find_document, resolve_version
+from controller.local.ssm.documents import find_document, visible_version
 from controller.local.ssm.errors import SsmError, association_does_not_exist
 from controller.local.ssm.paging import page
 from controller.local.ssm.parameters import check_parameters
@@ -96,8 +96,8 @@ def _check_against_document(context: Context, fields: dict[str, Any]) -> None:
             "packages).",
         )
     requested = fields.get("DocumentVersion")
-    version = resolve_version(
-        document, None if requested in (None, "$DEFAULT") else str(requested), None
+    version = visible_version(
+        context, document, None if requested is None else str(requested), None
     )
     check_parameters(document.name, version.parameters, dict(fields.get("Parameters") or {}))
     check_schedule(fields.get("ScheduleExpression"))
