@@ -45,6 +45,10 @@ def _s3_operation(method: str, path: str, query: str) -> str:
     on_object = len(parts) > 1
     if "uploads" in query:
         return "CreateMultipartUpload"
+    if "uploadId" in query:
+        return {"PUT": "UploadPart", "POST": "CompleteMultipartUpload"}.get(
+            method, "AbortMultipartUpload" if method == "DELETE" else "ListParts"
+        )
     if "delete" in query and method == "POST":
         return "DeleteObjects"
     names = {
