@@ -200,13 +200,11 @@ def _instance(path: Path, node: yaml.Node) -> list[InstanceSpec]:
             )
     platform = str(raw.get("platform", ""))
     if platform not in PLATFORMS:
-        raise FleetFileError(
-            f"{where}: platform {platform!r} is not one of {', '.join(PLATFORMS)}"
-        )
+        raise FleetFileError(f"{where}: platform {platform!r} is not one of {', '.join(PLATFORMS)}")
     # The scalar's text as written: `version: 9.10` must stay "9.10", not the float 9.1.
     version = _scalar_text(node, "version")
     if not version:
-        raise FleetFileError(f"{where}: `version` is required (e.g. \"2023\", \"22.04\")")
+        raise FleetFileError(f'{where}: `version` is required (e.g. "2023", "22.04")')
     arch = str(raw.get("arch", "x86_64"))
     if arch not in ARCHITECTURES:
         raise FleetFileError(f"{where}: arch {arch!r} is not one of {', '.join(ARCHITECTURES)}")
