@@ -199,6 +199,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fleet-file", metavar="F", help="YAML list of instances (platform, version, arch, tags)"
     )
+    p.add_argument(
+        "--create-delay",
+        type=float,
+        default=0.05,
+        metavar="SECONDS",
+        help="how long a new document version stays Creating before Active (default 0.05)",
+    )
+    p.add_argument(
+        "--latency",
+        action="append",
+        metavar="[OP=]SECONDS",
+        help="added latency, for every call or one operation (ssm:CreateDocument=0.2); repeatable",
+    )
+    p.add_argument(
+        "--throttle-rate",
+        type=float,
+        default=0.0,
+        metavar="PER_SECOND",
+        help="token-bucket rate of SSM calls; beyond it ThrottlingException (default off)",
+    )
+    p.add_argument(
+        "--throttle-burst", type=float, default=0.0, metavar="N", help="token-bucket size"
+    )
+    p.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction of SSM calls answered with InternalServerError (default 0)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the injected faults")
     p.set_defaults(func=_local)
 
     p = commands.add_parser(
