@@ -92,7 +92,8 @@ def parse_limit(text: str | None, total: int, *, at_least_one: bool) -> int | No
 
 
 RunOne = Callable[[str], TargetOutcome]
-OnChange = Callable[[str, TargetStatus], None]
+# (instance id, new status, the outcome once the status is final)
+OnChange = Callable[[str, TargetStatus, TargetOutcome | None], None]
 
 
 def run_rollout(
@@ -100,7 +101,7 @@ def run_rollout(
     run_one: RunOne,
     rate: RateControl,
     *,
-    on_change: OnChange = lambda _iid, _status: None,
+    on_change: OnChange = lambda _iid, _status, _outcome: None,
     not_started: TargetStatus = TargetStatus.SKIPPED,
     stop: threading.Event | None = None,
 ) -> list[TargetOutcome]:
@@ -109,7 +110,7 @@ def run_rollout(
     concurrency = parse_limit(rate.max_concurrency, total, at_least_one=True) or max(total, 1)
     max_errors = parse_limit(rate.max_errors, total, at_least_one=False)
     for instance_id in instance_ids:
-        on_change(instance_id, TargetStatus.PENDING)
+        on_change(instance_id, TargetStatus.PENDING, None)
     outcomes: dict[str, TargetOutcome] = {}
     queue = list(instance_ids)
     errors = 0
@@ -122,7 +123,7 @@ def run_rollout(
             )
             while queue and not stopped and len(running) < min(concurrency, workers):
                 instance_id = queue.pop(0)
-                on_change(instance_id, TargetStatus.IN_PROGRESS)
+                on_change(instance_id, TargetStatus.IN_PROGRESS, None)
                 running[pool.submit(_guarded, run_one, instance_id)] = instance_id
             if stopped and queue:
                 reason = (
@@ -131,8 +132,11 @@ def run_rollout(
                     else "not started: the fleet was stopped"
                 )
                 for instance_id in queue:
-                    outcomes[instance_id] = TargetOutcome(instance_id, not_started, reason)
-                    on_change(instance_id, not_started)
+                    skipped = TargetOutcome(
+                        instance_id, not_started, str(not_started), reason, reason
+                    )
+                    outcomes[instance_id] = skipped
+                    on_change(instance_id, not_started, skipped)
                 queue.clear()
             if not running:
                 break
@@ -142,7 +146,7 @@ def run_rollout(
                 outcome = future.result()
                 outcomes[instance_id] = outcome
                 errors += outcome.status.is_error
-                on_change(instance_id, outcome.status)
+                on_change(instance_id, outcome.status, outcome)
     return [outcomes[instance_id] for instance_id in instance_ids]
 
 

@@ -76,7 +76,7 @@ def test_max_errors_stops_new_instances_and_skips_the_rest() -> None:
         IDS,
         run,
         RateControl(max_concurrency="1", max_errors="1"),
-        on_change=lambda iid, status: changes.append((iid, status)),
+        on_change=lambda iid, status, _outcome: changes.append((iid, status)),
     )
     statuses = [o.status for o in outcomes]
     # the second error (IDS[2]) exceeds MaxErrors=1: nothing after it starts
@@ -86,7 +86,7 @@ def test_max_errors_stops_new_instances_and_skips_the_rest() -> None:
         + [TargetStatus.SKIPPED] * 5
     )
     assert state["started"] == IDS[:3]
-    assert "MaxErrors (1) was exceeded with 2 errors" in outcomes[-1].detail
+    assert "MaxErrors (1) was exceeded with 2 errors" in outcomes[-1].output
     assert changes[:8] == [(iid, TargetStatus.PENDING) for iid in IDS]
     assert (IDS[0], TargetStatus.IN_PROGRESS) in changes
     assert changes[-1] == (IDS[7], TargetStatus.SKIPPED)
