@@ -85,12 +85,16 @@ class Faults:
             key = _matches(settings.latency, operation)
             delay = settings.latency[key] if key else 0.0
             throttled = False
-            if ssm and settings.throttle_rate > 0 and _matches(
-                settings.throttle_operations, operation
+            if (
+                ssm
+                and settings.throttle_rate > 0
+                and _matches(settings.throttle_operations, operation)
             ):
                 burst = settings.throttle_burst or settings.throttle_rate
                 current = time.monotonic()
-                self._tokens = min(burst, self._tokens + (current - self._last) * settings.throttle_rate)
+                self._tokens = min(
+                    burst, self._tokens + (current - self._last) * settings.throttle_rate
+                )
                 self._last = current
                 if self._tokens >= 1.0:
                     self._tokens -= 1.0

@@ -20,7 +20,7 @@ ParameterMap = dict[str, list[str]]
 
 @dataclass(frozen=True)
 class Target:
-    """One association/command target: `InstanceIds`, `tag:KEY`, `tag-key` or `resource-groups:Name`."""
+    """One target: `InstanceIds`, `tag:KEY`, `tag-key` or `resource-groups:Name`."""
 
     key: str
     values: tuple[str, ...]

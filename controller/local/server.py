@@ -93,7 +93,9 @@ class Endpoint:
             status, document = handle_admin(
                 method, path, _read_body(environ), self.calls, self.faults, self.reset
             )
-            return self._reply(start_response, status, json.dumps(document).encode(), "application/json")
+            return self._reply(
+                start_response, status, json.dumps(document).encode(), "application/json"
+            )
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         who = caller(environ)
         if target.startswith("AmazonSSM."):

@@ -48,7 +48,10 @@ def test_unknown_operation_is_an_aws_error_not_html(local_aws: LocalAWS) -> None
     request = urllib.request.Request(
         local_aws.endpoint_url + "/",
         data=b"{}",
-        headers={"X-Amz-Target": "AmazonSSM.NoSuchThing", "Content-Type": "application/x-amz-json-1.1"},
+        headers={
+            "X-Amz-Target": "AmazonSSM.NoSuchThing",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
         method="POST",
     )
     with pytest.raises(urllib.error.HTTPError) as raised:

@@ -143,10 +143,7 @@ def _new_version(
         attachments, status_information = outcome.attachments, outcome.failure
     else:
         body = _parse_content(content, document_format, document.document_type)
-        if params.get("Attachments"):
-            attachments = ()  # attachments on non-package documents are kept as names only
-        else:
-            attachments = ()
+        attachments = ()  # attachments of non-package documents are not emulated
         final_status, status_information = "Active", None
     parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
     return DocumentVersion(
@@ -185,9 +182,7 @@ def describe(context: Context, document: Document, version: DocumentVersion) -> 
                 "Name": name,
                 "Type": str(spec.get("type", "String")),
                 "Description": str(spec.get("description", "")),
-                **(
-                    {"DefaultValue": _default_text(spec["default"])} if "default" in spec else {}
-                ),
+                **({"DefaultValue": _default_text(spec["default"])} if "default" in spec else {}),
             }
             for name, spec in version.parameters.items()
             if isinstance(spec, dict)
@@ -266,7 +261,9 @@ def create_document(context: Context, params: Params) -> Params:
             f"Document name {name} is not valid: names can't start with aws, amazon or amzn.",
         )
     if name in context.state.documents:
-        raise SsmError("DocumentAlreadyExists", "Document with same name " + name + " already exists")
+        raise SsmError(
+            "DocumentAlreadyExists", "Document with same name " + name + " already exists"
+        )
     document_type = params.get("DocumentType", "Command")
     document = Document(
         name=name,
@@ -396,7 +393,11 @@ def update_document_default_version(context: Context, params: Params) -> Params:
     document.default_version = version.number
     context.emit(
         DefaultVersionChanged(
-            context.account, context.region, document.name, str(version.number), version.version_name
+            context.account,
+            context.region,
+            document.name,
+            str(version.number),
+            version.version_name,
         )
     )
     description: Params = {"Name": document.name, "DefaultVersion": str(version.number)}

@@ -137,13 +137,21 @@ def collect_attachments(files: dict[str, str], sources: list[dict[str, Any]]) ->
                 name = source.get("Name") or location.key.rsplit("/", 1)[-1]
                 locations[name] = location
     if len(files) > MAX_ATTACHMENTS:
-        return Outcome((), f"A package version can have at most {MAX_ATTACHMENTS} attachments; "
-                       f"the manifest names {len(files)}.")
+        return Outcome(
+            (),
+            f"A package version can have at most {MAX_ATTACHMENTS} attachments; "
+            f"the manifest names {len(files)}.",
+        )
     attachments: list[Attachment] = []
     for name in sorted(files):
-        candidates = [locations[name]] if name in locations else [
-            S3Location(f.bucket, f"{f.key.rstrip('/')}/{name}" if f.key else name) for f in folders
-        ]
+        candidates = (
+            [locations[name]]
+            if name in locations
+            else [
+                S3Location(f.bucket, f"{f.key.rstrip('/')}/{name}" if f.key else name)
+                for f in folders
+            ]
+        )
         data = None
         where = candidates[0] if candidates else None
         for candidate in candidates:

@@ -142,7 +142,9 @@ def validate(operation: str, params: Any) -> None:
     if model.input_shape is None:
         return
     if not isinstance(params, dict):
-        raise SsmError("SerializationException", "Start of structure or map found where not expected.")
+        raise SsmError(
+            "SerializationException", "Start of structure or map found where not expected."
+        )
     problems: list[str] = []
     _check(model.input_shape, params, "", problems)
     if not problems:
