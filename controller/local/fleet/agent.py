@@ -78,6 +78,13 @@ class PluginResult:
     stderr: str
 
     @property
+    def summary(self) -> str:
+        """The outcome in a few lines: the agent's last word, then the errors. Shown where
+        SSM keeps only a summary (ExecutionSummary: 512 characters)."""
+        lines = [line for line in self.stdout.splitlines() if line.strip()]
+        return "\n".join(part for part in (lines[-1] if lines else "", self.stderr) if part)
+
+    @property
     def output(self) -> str:
         """stdout and stderr as the console shows a plugin's output."""
         if not self.stderr:

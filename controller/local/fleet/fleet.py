@@ -353,9 +353,10 @@ class Fleet:
                                      problem)
             result: PluginResult = self.agents[instance_id].configure_package(request)
             status = _PLUGIN_TO_TARGET[result.status]
-            return TargetOutcome(
-                instance_id, status, str(status), result.output, result.stdout, result.stderr
-            )
+            # The summary first: DescribeInstanceAssociationsStatus shows only the start.
+            output = f"{result.summary}\n\n{result.output}"
+            return TargetOutcome(instance_id, status, str(status), output, result.stdout,
+                                 result.stderr)
 
         return run
 
