@@ -236,16 +236,19 @@ class Agent:
         resuming = state in (InstallState.INSTALLING, InstallState.UPDATING) and (
             current is not None and current.version == target
         )
-        if (installed == target and state is InstallState.INSTALLED) or resuming:
-            if self._run(inst, "validate", request, out) is _Step.SUCCESS:
-                if resuming:
-                    if uninst is not None:
-                        self._cleanup(uninst)
-                    set_state(self.instance.root, name, target, InstallState.INSTALLED)
-                    out.info.append(f"Successfully installed {name} {target}")
-                else:
-                    out.info.append(f"{name} {target} is already installed")
-                return _Step.SUCCESS
+        already = installed == target and state is InstallState.INSTALLED
+        validated = (already or resuming) and (
+            self._run(inst, "validate", request, out) is _Step.SUCCESS
+        )
+        if validated and resuming:
+            if uninst is not None:
+                self._cleanup(uninst)
+            set_state(self.instance.root, name, target, InstallState.INSTALLED)
+            out.info.append(f"Successfully installed {name} {target}")
+            return _Step.SUCCESS
+        if validated:
+            out.info.append(f"{name} {target} is already installed")
+            return _Step.SUCCESS
         if request.in_place and uninst is not None:
             return self._execute_update(inst, uninst, request, out)
         if uninst is not None:

@@ -45,7 +45,6 @@ from controller.local.fleet.agent import (
     request_from_parameters,
 )
 from controller.local.fleet.model import Instance, InstanceSpec
-from controller.local.fleet.roots import prepare_root
 from controller.local.fleet.rollout import (
     RateControl,
     RateControlError,
@@ -53,6 +52,7 @@ from controller.local.fleet.rollout import (
     TargetStatus,
     run_rollout,
 )
+from controller.local.fleet.roots import prepare_root
 from controller.local.fleet.sandbox import Sandbox
 from controller.local.fleet.schedule import Clock, Schedule, ScheduleError, SystemClock
 from controller.local.fleet.source import SsmPackageSource
@@ -139,6 +139,22 @@ class Fleet:
         """instance id -> {package: installed version}, from each instance's persisted state."""
         return {i.instance_id: installed_packages(i.root) for i in self.instances}
 
+    def describe(self) -> list[str]:
+        """One line per instance: id, platform, tags, installed packages (demo summaries)."""
+        lines = []
+        installed = self.installed()
+        for instance in self.instances:
+            spec = instance.spec
+            tags = " ".join(f"{k}={v}" for k, v in sorted(spec.tags.items()) if k != "Name")
+            packages = ", ".join(
+                f"{n} {v}" for n, v in sorted(installed[instance.instance_id].items())
+            )
+            lines.append(
+                f"{instance.instance_id} {spec.platform} {spec.version} {spec.arch}"
+                f" [{tags}]: {packages or 'no packages'}"
+            )
+        return lines
+
     # -- the listener (hooks.FleetListener) ---------------------------------------------
 
     def association_changed(self, event: hooks.AssociationChanged) -> None:
@@ -200,8 +216,11 @@ class Fleet:
             try:
                 schedule = Schedule.parse(snapshot.schedule_expression)
             except ScheduleError:
-                log.warning("association %s: unsupported schedule %s", snapshot.association_id,
-                            snapshot.schedule_expression)
+                log.warning(
+                    "association %s: unsupported schedule %s",
+                    snapshot.association_id,
+                    snapshot.schedule_expression,
+                )
                 return
             now = self.clock.now()
             # The create/update run counts as the last run of a rate schedule (unless
@@ -322,13 +341,18 @@ class Fleet:
         try:
             rate = RateControl(max_concurrency, max_errors)
             run_rollout(
-                list(instance_ids), run_one, rate, on_change=record,
-                not_started=not_started, stop=self._stop,
+                list(instance_ids),
+                run_one,
+                rate,
+                on_change=record,
+                not_started=not_started,
+                stop=self._stop,
             )
         except RateControlError as err:
             for instance_id in instance_ids:
-                failed = TargetOutcome(instance_id, TargetStatus.FAILED, "Failed", str(err), "",
-                                       str(err))
+                failed = TargetOutcome(
+                    instance_id, TargetStatus.FAILED, "Failed", str(err), "", str(err)
+                )
                 record(instance_id, TargetStatus.FAILED, failed)
 
     def _runner(
@@ -339,8 +363,9 @@ class Fleet:
             message = (
                 f"the simulated fleet only runs {CONFIGURE_PACKAGE}; {document_name} was not run"
             )
-            return lambda iid: TargetOutcome(iid, TargetStatus.FAILED, "Failed", message, "",
-                                             message)
+            return lambda iid: TargetOutcome(
+                iid, TargetStatus.FAILED, "Failed", message, "", message
+            )
         try:
             request: PackageRequest | None = request_from_parameters(parameters)
             problem = ""
@@ -349,14 +374,16 @@ class Fleet:
 
         def run(instance_id: str) -> TargetOutcome:
             if request is None:
-                return TargetOutcome(instance_id, TargetStatus.FAILED, "Failed", problem, "",
-                                     problem)
+                return TargetOutcome(
+                    instance_id, TargetStatus.FAILED, "Failed", problem, "", problem
+                )
             result: PluginResult = self.agents[instance_id].configure_package(request)
             status = _PLUGIN_TO_TARGET[result.status]
             # The summary first: DescribeInstanceAssociationsStatus shows only the start.
             output = f"{result.summary}\n\n{result.output}"
-            return TargetOutcome(instance_id, status, str(status), output, result.stdout,
-                                 result.stderr)
+            return TargetOutcome(
+                instance_id, status, str(status), output, result.stdout, result.stderr
+            )
 
         return run
 

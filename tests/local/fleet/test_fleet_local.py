@@ -33,12 +33,15 @@ PROD = {"Key": "tag:env", "Values": ["prod"]}
 
 
 def scripts(version: str, *, fail_install: bool = False) -> dict[str, str]:
-    log = f"echo \"$BWS_ACTION_NAME {version}\" >> /opt/acme/log"
+    log = f'echo "$BWS_ACTION_NAME {version}" >> /opt/acme/log'
     return {
-        "install.sh": f"mkdir -p /opt/acme; {log}; echo \"installing {version} on "
-        f"$BWS_PLATFORM_NAME\"; touch /root/escape 2>/dev/null; "
-        + ("echo 'cannot install here' >&2; exit 1" if fail_install
-           else f"echo {version} > /opt/acme/version"),
+        "install.sh": f'mkdir -p /opt/acme; {log}; echo "installing {version} on '
+        f'$BWS_PLATFORM_NAME"; touch /root/escape 2>/dev/null; '
+        + (
+            "echo 'cannot install here' >&2; exit 1"
+            if fail_install
+            else f"echo {version} > /opt/acme/version"
+        ),
         "uninstall.sh": f"{log}; rm -f /opt/acme/version",
         "update.sh": f"{log}; echo {version} > /opt/acme/version",
         "validate.sh": f"{log}; grep -qx {version} /opt/acme/version",
@@ -57,8 +60,9 @@ def package_files(version: str, failing_platform: str = "") -> tuple[str, dict[s
         "schemaVersion": "2.0",
         "version": version,
         "packages": packages,
-        "files": {n: {"checksums": {"sha256": hashlib.sha256(d).hexdigest()}}
-                  for n, d in zips.items()},
+        "files": {
+            n: {"checksums": {"sha256": hashlib.sha256(d).hexdigest()}} for n, d in zips.items()
+        },
     }
     return json.dumps(manifest), zips
 
@@ -73,8 +77,9 @@ def wait_active(ssm: Any, version: str) -> None:
     raise AssertionError(f"document version {version} is still {status}")
 
 
-def publish(ssm: Any, s3: Any, version: str, *, first: bool = False,
-            failing_platform: str = "") -> str:
+def publish(
+    ssm: Any, s3: Any, version: str, *, first: bool = False, failing_platform: str = ""
+) -> str:
     """Upload a version's zips and create (or add) it; returns its document version."""
     manifest, zips = package_files(version, failing_platform)
     if first:
@@ -84,30 +89,40 @@ def publish(ssm: Any, s3: Any, version: str, *, first: bool = False,
     attachments = [{"Key": "SourceUrl", "Values": [f"s3://{BUCKET}/{version}"]}]
     if first:
         described = ssm.create_document(
-            Name=PACKAGE, Content=manifest, DocumentType="Package", VersionName=version,
-            Attachments=attachments)["DocumentDescription"]
+            Name=PACKAGE,
+            Content=manifest,
+            DocumentType="Package",
+            VersionName=version,
+            Attachments=attachments,
+        )["DocumentDescription"]
     else:
         described = ssm.update_document(
-            Name=PACKAGE, Content=manifest, VersionName=version, Attachments=attachments,
-            DocumentVersion="$LATEST")["DocumentDescription"]
+            Name=PACKAGE,
+            Content=manifest,
+            VersionName=version,
+            Attachments=attachments,
+            DocumentVersion="$LATEST",
+        )["DocumentDescription"]
     wait_active(ssm, described["DocumentVersion"])
     return str(described["DocumentVersion"])
 
 
-def associate(ssm: Any, *, version: str = "", targets: list[dict[str, Any]] | None = None,
-              **extra: Any) -> str:
+def associate(
+    ssm: Any, *, version: str = "", targets: list[dict[str, Any]] | None = None, **extra: Any
+) -> str:
     parameters = {"action": ["Install"], "name": [PACKAGE], "version": [version]}
     parameters.update(extra.pop("parameters", {}))
     response = ssm.create_association(
-        Name="AWS-ConfigureAWSPackage", Parameters=parameters,
-        Targets=targets or [PROD], **extra)
+        Name="AWS-ConfigureAWSPackage", Parameters=parameters, Targets=targets or [PROD], **extra
+    )
     return str(response["AssociationDescription"]["AssociationId"])
 
 
 @pytest.fixture
 def fleet(local_aws: Any, tmp_path: Path) -> Iterator[Fleet]:
-    running = start_fleet(local_aws, SPECS, tmp_path / "fleet", clock=ManualClock(),
-                          tick_seconds=None)
+    running = start_fleet(
+        local_aws, SPECS, tmp_path / "fleet", clock=ManualClock(), tick_seconds=None
+    )
     yield running
     running.stop()
 
@@ -124,26 +139,32 @@ def file_in(fleet: Fleet, instance_id: str, path: str) -> str:
 
 def statuses(ssm: Any, association_id: str) -> Mapping[str, str]:
     executions = ssm.describe_association_executions(AssociationId=association_id)[
-        "AssociationExecutions"]
+        "AssociationExecutions"
+    ]
     latest = max(executions, key=lambda e: e["CreatedTime"])
     targets = ssm.describe_association_execution_targets(
-        AssociationId=association_id, ExecutionId=latest["ExecutionId"])[
-        "AssociationExecutionTargets"]
+        AssociationId=association_id, ExecutionId=latest["ExecutionId"]
+    )["AssociationExecutionTargets"]
     return {t["ResourceId"]: t["Status"] for t in targets}
 
 
 def test_instances_are_ec2_and_managed_instances(fleet: Fleet, local_aws: Any) -> None:
     ec2 = local_aws.client("ec2")
-    reservations = ec2.describe_instances(
-        Filters=[{"Name": "tag:env", "Values": ["prod"]}])["Reservations"]
+    reservations = ec2.describe_instances(Filters=[{"Name": "tag:env", "Values": ["prod"]}])[
+        "Reservations"
+    ]
     prod = {i["InstanceId"] for r in reservations for i in r["Instances"]}
     ids = by_platform(fleet)
     assert prod == {ids[("amazon", "2023")], ids[("ubuntu", "22.04")], ids[("redhat", "9.4")]}
     info = local_aws.client("ssm").describe_instance_information()["InstanceInformationList"]
     listed = {item["InstanceId"]: item for item in info}
     ubuntu = listed[ids[("ubuntu", "22.04")]]
-    assert (ubuntu["PlatformType"], ubuntu["PlatformName"], ubuntu["PlatformVersion"],
-            ubuntu["PingStatus"]) == ("Linux", "Ubuntu", "22.04", "Online")
+    assert (
+        ubuntu["PlatformType"],
+        ubuntu["PlatformName"],
+        ubuntu["PlatformVersion"],
+        ubuntu["PingStatus"],
+    ) == ("Linux", "Ubuntu", "22.04", "Online")
 
 
 def test_a_package_converges_on_the_targeted_instances(
@@ -168,13 +189,15 @@ def test_a_package_converges_on_the_targeted_instances(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fleet"]
     assert not Path("/opt/acme").exists() and not Path("/root/escape").exists()
 
-    overview = ssm.describe_association(AssociationId=association_id)[
-        "AssociationDescription"]["Overview"]
+    overview = ssm.describe_association(AssociationId=association_id)["AssociationDescription"][
+        "Overview"
+    ]
     assert overview["Status"] == "Success"
     assert overview["AssociationStatusAggregatedCount"] == {"Success": 3}
     assert set(statuses(ssm, association_id).values()) == {"Success"}
-    per_instance = ssm.describe_instance_associations_status(
-        InstanceId=ids[("ubuntu", "22.04")])["InstanceAssociationStatusInfos"]
+    per_instance = ssm.describe_instance_associations_status(InstanceId=ids[("ubuntu", "22.04")])[
+        "InstanceAssociationStatusInfos"
+    ]
     assert [s["Status"] for s in per_instance] == ["Success"]
 
     # Running it again only validates: nothing is reinstalled.
@@ -193,8 +216,12 @@ def test_failing_install_rolls_back_and_max_errors_stops_the_rollout(
     assert fleet.wait_idle(60)
     publish(ssm, s3, "2.0", failing_platform="ubuntu")
     association_id = associate(
-        ssm, version="2.0", targets=[{"Key": "InstanceIds", "Values": ["*"]}],
-        MaxConcurrency="1", MaxErrors="0")
+        ssm,
+        version="2.0",
+        targets=[{"Key": "InstanceIds", "Values": ["*"]}],
+        MaxConcurrency="1",
+        MaxErrors="0",
+    )
     assert fleet.wait_idle(60)
 
     order = sorted(i.instance_id for i in fleet.instances)
@@ -209,17 +236,24 @@ def test_failing_install_rolls_back_and_max_errors_stops_the_rollout(
     for instance_id in order[k:]:  # rolled back, or never reached
         assert installed[instance_id] == {PACKAGE: "1.0"}
     assert file_in(fleet, failing, "opt/acme/log").splitlines()[-5:] == [
-        "uninstall 1.0", "install 2.0", "uninstall 2.0", "install 1.0", "validate 1.0"]
+        "uninstall 1.0",
+        "install 2.0",
+        "uninstall 2.0",
+        "install 1.0",
+        "validate 1.0",
+    ]
 
     executions = ssm.describe_association_executions(AssociationId=association_id)[
-        "AssociationExecutions"]
+        "AssociationExecutions"
+    ]
     targets = ssm.describe_association_execution_targets(
-        AssociationId=association_id, ExecutionId=executions[0]["ExecutionId"])[
-        "AssociationExecutionTargets"]
+        AssociationId=association_id, ExecutionId=executions[0]["ExecutionId"]
+    )["AssociationExecutionTargets"]
     failed = next(t for t in targets if t["ResourceId"] == failing)
     assert failed["Status"] == "Failed"
     info = ssm.describe_instance_associations_status(InstanceId=failing)[
-        "InstanceAssociationStatusInfos"]
+        "InstanceAssociationStatusInfos"
+    ]
     output = json.dumps(info, default=str)
     assert "successfully rolled back to acme-agent 1.0" in output
     assert "cannot install here" in output
@@ -242,8 +276,9 @@ def test_default_version_change_reinstalls_where_associations_follow_it(
     staging = by_platform(fleet)[("amazon", "2")]
     for instance_id, packages in fleet.installed().items():
         assert packages == {PACKAGE: "1.0" if instance_id == staging else "2.0"}
-    assert len(ssm.describe_association_executions(AssociationId=pinned)[
-        "AssociationExecutions"]) == 1
+    assert (
+        len(ssm.describe_association_executions(AssociationId=pinned)["AssociationExecutions"]) == 1
+    )
 
 
 def test_in_place_update_runs_update_and_no_uninstall(fleet: Fleet, local_aws: Any) -> None:
@@ -254,13 +289,24 @@ def test_in_place_update_runs_update_and_no_uninstall(fleet: Fleet, local_aws: A
     assert fleet.wait_idle(60)
     publish(ssm, s3, "2.0")
     ssm.update_association(
-        AssociationId=association_id, Name="AWS-ConfigureAWSPackage", Targets=[PROD],
-        Parameters={"action": ["Install"], "name": [PACKAGE], "version": ["2.0"],
-                    "installationType": ["In-place update"]})
+        AssociationId=association_id,
+        Name="AWS-ConfigureAWSPackage",
+        Targets=[PROD],
+        Parameters={
+            "action": ["Install"],
+            "name": [PACKAGE],
+            "version": ["2.0"],
+            "installationType": ["In-place update"],
+        },
+    )
     assert fleet.wait_idle(60)
     amazon = by_platform(fleet)[("amazon", "2023")]
     assert file_in(fleet, amazon, "opt/acme/log").splitlines() == [
-        "install 1.0", "validate 1.0", "update 2.0", "validate 2.0"]
+        "install 1.0",
+        "validate 1.0",
+        "update 2.0",
+        "validate 2.0",
+    ]
     assert fleet.installed()[amazon] == {PACKAGE: "2.0"}
 
 
@@ -269,11 +315,14 @@ def test_schedules_run_on_the_fleet_clock_and_apply_only_at_cron_interval_waits(
 ) -> None:
     ssm, s3 = local_aws.client("ssm"), local_aws.client("s3")
     publish(ssm, s3, "1.0", first=True)
-    association_id = associate(ssm, ScheduleExpression="rate(30 minutes)",
-                               ApplyOnlyAtCronInterval=True)
+    association_id = associate(
+        ssm, ScheduleExpression="rate(30 minutes)", ApplyOnlyAtCronInterval=True
+    )
     assert fleet.wait_idle(60)
-    assert ssm.describe_association_executions(AssociationId=association_id)[
-        "AssociationExecutions"] == []
+    assert (
+        ssm.describe_association_executions(AssociationId=association_id)["AssociationExecutions"]
+        == []
+    )
     assert fleet.tick() == []
     assert isinstance(fleet.clock, ManualClock)
     fleet.clock.advance(timedelta(minutes=31))
@@ -287,8 +336,10 @@ def test_send_command_installs_and_reports_output(fleet: Fleet, local_aws: Any) 
     publish(ssm, s3, "1.0", first=True)
     ubuntu = by_platform(fleet)[("ubuntu", "22.04")]
     command = ssm.send_command(
-        DocumentName="AWS-ConfigureAWSPackage", InstanceIds=[ubuntu],
-        Parameters={"action": ["Install"], "name": [PACKAGE]})["Command"]
+        DocumentName="AWS-ConfigureAWSPackage",
+        InstanceIds=[ubuntu],
+        Parameters={"action": ["Install"], "name": [PACKAGE]},
+    )["Command"]
     assert fleet.wait_idle(60)
     invocation = ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=ubuntu)
     assert invocation["Status"] == "Success"
