@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from controller.local.fleet.manifest import ManifestError, ManifestFile, parse_manifest, select_file
 from controller.local.fleet.model import Instance
+from controller.local.fleet.osdetect import detect_platform
 from controller.local.fleet.roots import DOWNLOAD_DIR, PACKAGES_DIR, host_path
 from controller.local.fleet.sandbox import Sandbox
 from controller.local.fleet.scripts import PackageScriptError, PackageScripts, discover
@@ -170,6 +171,15 @@ class Agent:
         self._lock = threading.Lock()
         self._busy: dict[str, str] = {}  # package -> action in progress
 
+    @property
+    def platform(self) -> tuple[str, str, str]:
+        """(name, version, arch) as detected on the instance, for manifests and BWS_*."""
+        spec = self.instance.spec
+        name, version = detect_platform(
+            self.instance.root, windows_version=spec.version if spec.is_windows else None
+        )
+        return name, version, spec.arch
+
     # -- the plugin -------------------------------------------------------------------
 
     def configure_package(self, request: PackageRequest) -> PluginResult:
@@ -181,7 +191,7 @@ class Agent:
         except (RequestError, PackageSourceError) as err:
             out.errors.append(str(err))
             return out.result(PluginStatus.FAILED)
-        if not self._lock_package(request.name, request.action, out):
+        if not self._lock_package(package_key(request.name), request.action, out):
             return out.result(PluginStatus.FAILED)
         try:
             for _reboot in range(MAX_REBOOTS + 1):
@@ -201,7 +211,7 @@ class Agent:
             out.errors.append(str(err))
             return out.result(PluginStatus.FAILED)
         finally:
-            self._unlock_package(request.name)
+            self._unlock_package(package_key(request.name))
 
     def _lock_package(self, name: str, action: str, out: _Output) -> bool:
         """One action per package at a time (localpackages_lock.go, its exact text)."""
@@ -221,7 +231,7 @@ class Agent:
     # -- Install ----------------------------------------------------------------------
 
     def _install(self, request: PackageRequest, document: PackageDocument, out: _Output) -> _Step:
-        name, target = request.name, document.version_name
+        name, target = package_key(request.name), document.version_name
         current = load_state(self.instance.root, name)
         installed = current.installed_version if current else ""
         state = current.state if current else InstallState.NONE
@@ -359,7 +369,7 @@ class Agent:
     # -- Uninstall --------------------------------------------------------------------
 
     def _uninstall(self, request: PackageRequest, out: _Output) -> _Step:
-        name = request.name
+        name = package_key(request.name)
         current = load_state(self.instance.root, name)
         installed = current.installed_version if current else ""
         if not installed or (request.version and request.version != installed):
@@ -385,18 +395,15 @@ class Agent:
 
     def _prepare(self, document: PackageDocument, out: _Output) -> _Installer:
         """Select, download, check and unpack the version's file (or reuse it if unpacked)."""
-        name, version = document.name, document.version_name
+        name, version = package_key(document.name), document.version_name
         folder = self._version_folder(name, version)
         if folder.is_dir():
             try:
                 return _Installer(name, version, discover(folder))
             except PackageScriptError:
                 shutil.rmtree(folder)
-        spec = self.instance.spec
         try:
-            chosen = select_file(
-                parse_manifest(document.content), spec.platform, spec.version, spec.arch
-            )
+            chosen = select_file(parse_manifest(document.content), *self.platform)
             data = self._download(document, chosen)
         except (ManifestError, PackageSourceError) as err:
             raise _Failed(str(err)) from err
@@ -412,7 +419,6 @@ class Agent:
     def _download(self, document: PackageDocument, chosen: ManifestFile) -> bytes:
         """The file from the document's attachment URL; a sha256 mismatch (compared
         case-insensitively) is retried once after re-reading the manifest."""
-        spec = self.instance.spec
         for attempt in (1, 2):
             url = document.attachments.get(chosen.name)
             if url is None:
@@ -423,9 +429,7 @@ class Agent:
                 return data
             if attempt == 1:
                 document = self.source.package_document(document.name, document.version_name)
-                chosen = select_file(
-                    parse_manifest(document.content), spec.platform, spec.version, spec.arch
-                )
+                chosen = select_file(parse_manifest(document.content), *self.platform)
         raise _Failed(
             f"failed to download {chosen.name}: its sha256 {actual} does not match the "
             f"manifest's {chosen.sha256} (tried twice)"
@@ -480,12 +484,12 @@ class Agent:
             # A missing validate (or uninstall) is success (agent-semantics.md).
             return _Step.SUCCESS
         out.info.append(f"Initiating {installer.name} {installer.version} {action}")
-        spec = self.instance.spec
+        platform, platform_version, arch = self.platform
         environment = {
             "BWS_ACTION_NAME": action,
-            "BWS_PLATFORM_NAME": spec.platform,
-            "BWS_PLATFORM_VERSION": spec.version,
-            "BWS_ARCHITECTURE": spec.arch,
+            "BWS_PLATFORM_NAME": platform,
+            "BWS_PLATFORM_VERSION": platform_version,
+            "BWS_ARCHITECTURE": arch,
             "BWS_INSTANCE_ID": self.instance.instance_id,
             "BWS_REGION": self.region,
             "BWS_ACCOUNT_ID": self.account_id,
@@ -509,6 +513,12 @@ class Agent:
             return _Step.REBOOT
         out.errors.append(f"{action} failed with exit code {run.exit_code}")
         return _Step.FAILED
+
+
+def package_key(name: str) -> str:
+    """The package's own name, also when given as the ARN of a package shared from another
+    account (arn:aws:ssm:REGION:ACCOUNT:document/NAME): it names folders and state."""
+    return name.rsplit("/", 1)[-1]
 
 
 def _wanted(request: PackageRequest) -> str:

@@ -115,6 +115,10 @@ class Fleet:
             ticker.start()
             self._threads.append(ticker)
         self.aws.ssm.set_listener(self)
+        # New managed instances apply the associations that already target them, as a
+        # real agent does when it first registers.
+        for snapshot in self.aws.ssm.associations(self.account, self.region):
+            self.association_changed(hooks.AssociationChanged("created", snapshot))
 
     def stop(self) -> None:
         """Stop listening, skip what has not started, and wait for the worker."""
@@ -311,8 +315,8 @@ class Fleet:
                 event.command_id,
                 instance_id,
                 str(status),
-                output=outcome.stdout if outcome else "",
-                error=outcome.stderr if outcome else "",
+                output=_first_chars(outcome.stdout) if outcome else "",
+                error=_first_chars(outcome.stderr) if outcome else "",
                 response_code=(0 if status is TargetStatus.SUCCESS else 1) if outcome else 0,
             )
 
@@ -402,6 +406,15 @@ class Fleet:
                             t["Key"]: t["Value"] for t in item.get("Tags", [])
                         }
         return tags
+
+
+# GetCommandInvocation returns the first 24,000 characters of each stream
+# (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetCommandInvocation.html).
+COMMAND_OUTPUT_LIMIT = 24_000
+
+
+def _first_chars(text: str) -> str:
+    return text[:COMMAND_OUTPUT_LIMIT]
 
 
 def _follows_default(snapshot: hooks.AssociationSnapshot, package: str) -> bool:

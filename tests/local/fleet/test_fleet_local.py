@@ -348,3 +348,90 @@ def test_send_command_installs_and_reports_output(fleet: Fleet, local_aws: Any) 
     listed = ssm.list_command_invocations(CommandId=command["CommandId"])["CommandInvocations"]
     assert [i["Status"] for i in listed] == ["Success"]
     assert fleet.installed()[ubuntu] == {PACKAGE: "1.0"}
+
+
+def test_associations_made_before_the_fleet_starts_are_applied(
+    local_aws: Any, tmp_path: Path
+) -> None:
+    ssm, s3 = local_aws.client("ssm"), local_aws.client("s3")
+    publish(ssm, s3, "1.0", first=True)
+    associate(ssm)
+    with start_fleet(local_aws, SPECS[:2], tmp_path / "fleet", tick_seconds=None) as fleet:
+        assert fleet.wait_idle(60)
+        assert list(fleet.installed().values()) == [{PACKAGE: "1.0"}] * 2
+
+
+def test_uninstall_by_command_and_windows_says_it_cannot_run_scripts(
+    local_aws: Any, tmp_path: Path
+) -> None:
+    ssm, s3 = local_aws.client("ssm"), local_aws.client("s3")
+    publish(ssm, s3, "1.0", first=True)
+    specs = (SPECS[0], InstanceSpec("windows", "10.0.20348", "x86_64", {"env": "prod"}))
+    with start_fleet(local_aws, specs, tmp_path / "fleet", tick_seconds=None) as fleet:
+        linux, windows = (i.instance_id for i in fleet.instances)
+        associate(ssm)
+        assert fleet.wait_idle(60)
+        assert fleet.installed() == {linux: {PACKAGE: "1.0"}, windows: {}}
+        # the manifest has no Windows entry: the agent's own error
+        summary = ssm.describe_instance_associations_status(InstanceId=windows)[
+            "InstanceAssociationStatusInfos"
+        ][0]
+        assert summary["Status"] == "Failed"
+        assert (
+            "no manifest found for platform: windows, version 10.0.20348"
+            in summary["ExecutionSummary"]
+        )
+
+        command = ssm.send_command(
+            DocumentName="AWS-ConfigureAWSPackage",
+            Targets=[PROD],
+            Parameters={"action": ["Uninstall"], "name": [PACKAGE]},
+        )["Command"]
+        assert fleet.wait_idle(60)
+        invocations = {
+            i["InstanceId"]: i
+            for i in ssm.list_command_invocations(CommandId=command["CommandId"], Details=True)[
+                "CommandInvocations"
+            ]
+        }
+        assert invocations[linux]["Status"] == "Success"
+        assert invocations[windows]["Status"] == "Success"  # "is not installed"
+        assert fleet.installed()[linux] == {}
+        assert file_in(fleet, linux, "opt/acme/log").splitlines()[-1] == "uninstall 1.0"
+
+
+def test_windows_unpacks_but_cannot_run_powershell(local_aws: Any, tmp_path: Path) -> None:
+    ssm, s3 = local_aws.client("ssm"), local_aws.client("s3")
+    zips = {"win.zip": make_zip({"install.ps1": "Write-Output hi"})}
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="w/win.zip", Body=zips["win.zip"])
+    manifest = {
+        "schemaVersion": "2.0",
+        "version": "1.0",
+        "packages": {"windows": {"_any": {"_any": {"file": "win.zip"}}}},
+        "files": {
+            "win.zip": {"checksums": {"sha256": hashlib.sha256(zips["win.zip"]).hexdigest()}}
+        },
+    }
+    ssm.create_document(
+        Name=PACKAGE,
+        Content=json.dumps(manifest),
+        DocumentType="Package",
+        VersionName="1.0",
+        Attachments=[{"Key": "SourceUrl", "Values": [f"s3://{BUCKET}/w"]}],
+    )
+    wait_active(ssm, "1")
+    specs = (InstanceSpec("windows", "10.0.20348", "x86_64", {"env": "prod"}),)
+    with start_fleet(local_aws, specs, tmp_path / "fleet", tick_seconds=None) as fleet:
+        (windows,) = (i.instance_id for i in fleet.instances)
+        command = ssm.send_command(
+            DocumentName="AWS-ConfigureAWSPackage",
+            InstanceIds=[windows],
+            Parameters={"action": ["Install"], "name": [PACKAGE]},
+        )["Command"]
+        assert fleet.wait_idle(60)
+        invocation = ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=windows)
+        assert invocation["Status"] == "Failed"
+        assert "cannot run PowerShell scripts" in invocation["StandardErrorContent"]
+        unpacked = fleet.work_dir / windows / "var/lib/amazon/ssm/packages" / PACKAGE / "1.0"
+        assert (unpacked / "install.ps1").is_file()

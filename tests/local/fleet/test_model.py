@@ -13,6 +13,7 @@ from controller.local.fleet.model import (
     load_fleet_file,
     new_instance_id,
 )
+from controller.local.fleet.osdetect import detect_platform
 from controller.local.fleet.roots import prepare_root
 
 
@@ -88,3 +89,28 @@ def test_root_has_writable_opt_var_and_the_platform_os_release(tmp_path: Path) -
     assert 'ID="amzn"' in os_release and 'VERSION_ID="2023"' in os_release
     windows = prepare_root(tmp_path, "i-0456", InstanceSpec("windows", "10.0.20348", "x86_64"))
     assert not (windows / "etc" / "os-release").exists()
+
+
+@pytest.mark.parametrize(
+    ("platform", "version"),
+    [
+        ("amazon", "2023"),
+        ("amazon", "2"),
+        ("ubuntu", "22.04"),
+        ("redhat", "9.4"),
+        ("oracle", "8.9"),
+        ("suse", "15.5"),
+        ("debian", "12"),
+        ("centos", "7"),
+    ],
+)
+def test_the_agent_detects_the_platform_from_the_roots_os_release(
+    tmp_path: Path, platform: str, version: str
+) -> None:
+    root = prepare_root(tmp_path, "i-0123", InstanceSpec(platform, version, "x86_64"))
+    assert detect_platform(root) == (platform, version)
+
+
+def test_windows_is_detected_without_os_release(tmp_path: Path) -> None:
+    root = prepare_root(tmp_path, "i-0w", InstanceSpec("windows", "10.0.20348", "x86_64"))
+    assert detect_platform(root, windows_version="10.0.20348") == ("windows", "10.0.20348")
