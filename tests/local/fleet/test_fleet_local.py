@@ -266,6 +266,12 @@ def test_default_version_change_reinstalls_where_associations_follow_it(
     publish(ssm, s3, "1.0", first=True)
     associate(ssm)  # prod, follows the default
     pinned = associate(ssm, version="1.0", targets=[{"Key": "tag:env", "Values": ["staging"]}])
+    at_cron_only = associate(
+        ssm,
+        targets=[{"Key": "tag:env", "Values": ["staging"]}],
+        ScheduleExpression="cron(0 3 ? * SUN *)",
+        ApplyOnlyAtCronInterval=True,
+    )
     assert fleet.wait_idle(60)
     new = publish(ssm, s3, "2.0")
     assert fleet.wait_idle(60)
@@ -279,6 +285,8 @@ def test_default_version_change_reinstalls_where_associations_follow_it(
     assert (
         len(ssm.describe_association_executions(AssociationId=pinned)["AssociationExecutions"]) == 1
     )
+    executions = ssm.describe_association_executions(AssociationId=at_cron_only)
+    assert executions["AssociationExecutions"] == []
 
 
 def test_in_place_update_runs_update_and_no_uninstall(fleet: Fleet, local_aws: Any) -> None:
