@@ -101,6 +101,7 @@ class Fleet:
     _schedules: dict[str, _Scheduled] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
     _schedule_lock: threading.Lock = field(default_factory=threading.Lock)
+    _clients: dict[str, Any] = field(default_factory=dict)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -258,7 +259,14 @@ class Fleet:
     # -- running an association ---------------------------------------------------------
 
     def _ssm(self) -> Any:
-        return self.aws.client("ssm", region=self.region)
+        return self._client("ssm")
+
+    def _client(self, service: str) -> Any:
+        """One boto3 client per service (they are thread-safe), made on first use."""
+        with self._schedule_lock:
+            if service not in self._clients:
+                self._clients[service] = self.aws.client(service, region=self.region)
+            return self._clients[service]
 
     def _run_association(self, association_id: str) -> None:
         ssm = self._ssm()
@@ -342,13 +350,21 @@ class Fleet:
         record: Callable[[str, TargetStatus, TargetOutcome | None], None],
         not_started: TargetStatus,
     ) -> None:
+        def record_safely(
+            instance_id: str, status: TargetStatus, outcome: TargetOutcome | None
+        ) -> None:
+            try:
+                record(instance_id, status, outcome)
+            except Exception:  # e.g. the association was deleted meanwhile
+                log.warning("could not record %s for %s", status, instance_id, exc_info=True)
+
         try:
             rate = RateControl(max_concurrency, max_errors)
             run_rollout(
                 list(instance_ids),
                 run_one,
                 rate,
-                on_change=record,
+                on_change=record_safely,
                 not_started=not_started,
                 stop=self._stop,
             )
@@ -357,7 +373,7 @@ class Fleet:
                 failed = TargetOutcome(
                     instance_id, TargetStatus.FAILED, "Failed", str(err), "", str(err)
                 )
-                record(instance_id, TargetStatus.FAILED, failed)
+                record_safely(instance_id, TargetStatus.FAILED, failed)
 
     def _runner(
         self, document_name: str, parameters: Mapping[str, Any]
@@ -393,7 +409,7 @@ class Fleet:
 
     def _ec2_tags(self) -> dict[str, dict[str, str]]:
         """Tags of the fleet's instances as EC2 DescribeInstances reports them now."""
-        ec2 = self.aws.client("ec2", region=self.region)
+        ec2 = self._client("ec2")
         tags: dict[str, dict[str, str]] = {}
         pages = ec2.get_paginator("describe_instances").paginate(
             InstanceIds=[i.instance_id for i in self.instances]
