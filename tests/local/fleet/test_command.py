@@ -70,3 +70,17 @@ def test_a_bad_fleet_file_is_one_line(tmp_path: Path) -> None:
         f"ssm-gitops: {path}:2: platform 'plan9' is not one of amazon, ubuntu, redhat, debian, "
         "centos, oracle, suse, windows"
     ]
+
+
+def test_fleet_flags() -> None:
+    import pytest
+
+    from controller.errors import UserError
+    from controller.local.fleet.command import fleet_specs_from_flags
+
+    assert fleet_specs_from_flags(0, None) == ()
+    assert len(fleet_specs_from_flags(5, None)) == 5
+    with pytest.raises(UserError, match="not both"):
+        fleet_specs_from_flags(2, "fleet.yaml")
+    with pytest.raises(UserError, match="0 or more"):
+        fleet_specs_from_flags(-1, None)
