@@ -374,8 +374,7 @@ class Agent:
         installed = current.installed_version if current else ""
         if not installed or (request.version and request.version != installed):
             # agent-semantics.md: Uninstall of what is not installed succeeds.
-            version = request.version or ""
-            out.info.append(f"{name} {version} is not installed".replace("  ", " "))
+            out.info.append(" ".join(filter(None, (name, request.version))) + " is not installed")
             return _Step.SUCCESS
         uninst = self._local_installer(name, installed)
         self._refuse_what_cannot_run(uninst)
