@@ -11,6 +11,7 @@ counting every call by operation and applying injected faults (faults.py) on the
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -105,8 +106,37 @@ class Endpoint:
         decision = self.faults.decide(operation, ssm=False)
         if decision.delay:
             time.sleep(decision.delay)
-        result: Iterable[bytes] = self.moto(environ, start_response)
-        return result
+        return self._moto(environ, start_response, target, operation)
+
+    def _moto(
+        self, environ: dict[str, Any], start_response: StartResponse, target: str, operation: str
+    ) -> Iterable[bytes]:
+        """Call moto; a crash (Flask's HTML 500 page) becomes an AWS-shaped error."""
+        captured: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured[:] = [status, headers]
+            return lambda data: None  # moto's Flask app never uses write()
+
+        try:
+            body = b"".join(self.moto(environ, capture))
+        except Exception:
+            captured[:] = ["500 INTERNAL SERVER ERROR", [("Content-Type", "text/html")]]
+            body = b""
+        status, headers = captured
+        content_type = dict((k.lower(), v) for k, v in headers).get("content-type", "")
+        if status.startswith("5") and "html" in content_type:
+            message = f"The local endpoint failed on {operation}."
+            if target:
+                error = json.dumps({"__type": "InternalFailure", "message": message}).encode()
+                return self._reply(start_response, 500, error, _JSON)
+            xml = (
+                "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>"
+                f"<Message>{message}</Message></Error></ErrorResponse>"
+            ).encode()
+            return self._reply(start_response, 500, xml, "text/xml")
+        start_response(status, headers)
+        return [body]
 
     def _ssm(
         self, environ: dict[str, Any], start_response: StartResponse, name: str, who: Any
@@ -211,12 +241,28 @@ class LocalAWS:
         if self._server is None:
             raise RuntimeError("LocalAWS is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        host_text = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{host_text}:{port}"
 
     def start(self) -> LocalAWS:
-        self._server = make_server(
-            self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler
-        )
+        # Bind here so a busy port is an OSError for the caller (werkzeug would print and
+        # exit the process), then hand the listening socket to werkzeug.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((self.host, self.port))
+            listener.listen(128)
+            self._server = make_server(
+                self.host,
+                self.port,
+                self.app,
+                threaded=True,
+                request_handler=_QuietHandler,
+                fd=listener.fileno(),
+            )
+        finally:
+            listener.close()  # werkzeug holds its own duplicate of the socket
         self._server.daemon_threads = True  # type: ignore[attr-defined]
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="local-aws", daemon=True
