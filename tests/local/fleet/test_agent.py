@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -397,3 +400,43 @@ def test_bad_parameters_fail_before_anything_runs(
 def test_additional_arguments_must_be_json() -> None:
     with pytest.raises(RequestError, match="not a JSON map"):
         request_from_parameters({"name": ["demo"], "additionalArguments": ["{nope"]})
+
+
+def test_a_simple_mode_deb_installs_into_the_ubuntu_instance(
+    make_agent: AgentFactory, source: MemorySource, tmp_path: Path
+) -> None:
+    """The build's generated scripts for a .deb (dpkg -i / dpkg --remove) work in the
+    instance's own dpkg database."""
+    tree = tmp_path / "deb"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "opt/hello/bin").mkdir(parents=True)
+    (tree / "opt/hello/bin/hello").write_text("#!/bin/sh\necho hello\n")
+    (tree / "DEBIAN/control").write_text(
+        "Package: hello\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.com>\n"
+        "Description: test\n"
+    )
+    deb = tmp_path / "hello_1.0_all.deb"
+    subprocess.run(
+        ["dpkg-deb", "--build", "--root-owner-group", str(tree), str(deb)],
+        check=True,
+        capture_output=True,
+    )
+    uninstall = (
+        'name=$(dpkg-deb --field "./hello_1.0_all.deb" Package)\n'
+        'if dpkg-query --status "$name" >/dev/null 2>&1; then dpkg --remove "$name"; '
+        'else echo "$name is not installed"; fi\n'
+    )
+    zipped = make_zip(
+        {"install.sh": 'set -eu\ndpkg -i "./hello_1.0_all.deb"\n', "uninstall.sh": uninstall}
+    )
+    buffer = io.BytesIO(zipped)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.write(deb, deb.name)
+    source.add("hello", "1.0", {}, zips={"hello.zip": buffer.getvalue()})
+    agent = make_agent("ubuntu", "22.04")
+    result = agent.configure_package(PackageRequest("Install", "hello"))
+    assert result.status is PluginStatus.SUCCESS, result.output
+    assert (agent.instance.root / "opt/hello/bin/hello").is_file()
+    result = agent.configure_package(PackageRequest("Uninstall", "hello"))
+    assert result.status is PluginStatus.SUCCESS, result.output
+    assert not (agent.instance.root / "opt/hello").exists()
