@@ -90,7 +90,8 @@ class PluginResult:
         """stdout and stderr as the console shows a plugin's output."""
         if not self.stderr:
             return self.stdout
-        return f"{self.stdout}\n\n----------ERROR-------\n{self.stderr}"
+        errors = f"----------ERROR-------\n{self.stderr}"
+        return f"{self.stdout}\n\n{errors}" if self.stdout else errors
 
 
 class RequestError(Exception):

@@ -400,7 +400,9 @@ class Fleet:
             result: PluginResult = self.agents[instance_id].configure_package(request)
             status = _PLUGIN_TO_TARGET[result.status]
             # The summary first: DescribeInstanceAssociationsStatus shows only the start.
-            output = f"{result.summary}\n\n{result.output}"
+            output = result.summary
+            if result.output != result.summary:
+                output += f"\n\n{result.output}"
             return TargetOutcome(
                 instance_id, status, str(status), output, result.stdout, result.stderr
             )

@@ -121,11 +121,14 @@ _DEFAULT_MIX: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def default_fleet(count: int) -> tuple[InstanceSpec, ...]:
+def default_fleet(
+    count: int, extra_tags: Mapping[str, str] | None = None
+) -> tuple[InstanceSpec, ...]:
     """`--fleet N`: N instances cycling through the default mix.
 
     Ring 0 is the canary ring in staging; rings 1 and 2 are prod, so targets such as
-    `tag:env=prod` or `tag:ring=0` pick a recognisable subset.
+    `tag:env=prod` or `tag:ring=0` pick a recognisable subset. `extra_tags` go on every
+    instance (e.g. to match a repository's `tag:role` targets in the demo).
     """
     specs = []
     for index in range(count):
@@ -135,6 +138,7 @@ def default_fleet(count: int) -> tuple[InstanceSpec, ...]:
             "Name": f"fleet-{index + 1}-{platform}-{version}",
             "env": "staging" if ring == 0 else "prod",
             "ring": str(ring),
+            **(extra_tags or {}),
         }
         specs.append(InstanceSpec(platform, version, arch, tags))
     return tuple(specs)

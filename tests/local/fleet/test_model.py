@@ -114,3 +114,9 @@ def test_the_agent_detects_the_platform_from_the_roots_os_release(
 def test_windows_is_detected_without_os_release(tmp_path: Path) -> None:
     root = prepare_root(tmp_path, "i-0w", InstanceSpec("windows", "10.0.20348", "x86_64"))
     assert detect_platform(root, windows_version="10.0.20348") == ("windows", "10.0.20348")
+
+
+def test_default_fleet_extra_tags_go_on_every_instance() -> None:
+    fleet = default_fleet(3, extra_tags={"role": "web"})
+    assert {spec.tags["role"] for spec in fleet} == {"web"}
+    assert {spec.tags["ring"] for spec in fleet} == {"0", "1", "2"}
