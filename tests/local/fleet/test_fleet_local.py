@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from controller.local.fleet import Fleet, InstanceSpec, start_fleet
-from controller.local.fleet.schedule import ManualClock
+from controller.local.fleet.schedule import ManualClock, SystemClock
 from controller.local.fleet.state import load_state
 
 from .conftest import make_zip, needs_bwrap
@@ -443,3 +443,25 @@ def test_windows_unpacks_but_cannot_run_powershell(local_aws: Any, tmp_path: Pat
         assert "cannot run PowerShell scripts" in invocation["StandardErrorContent"]
         unpacked = fleet.work_dir / windows / "var/lib/amazon/ssm/packages" / PACKAGE / "1.0"
         assert (unpacked / "install.ps1").is_file()
+
+
+def test_the_background_scheduler_follows_a_sped_up_clock(local_aws: Any, tmp_path: Path) -> None:
+    ssm, s3 = local_aws.client("ssm"), local_aws.client("s3")
+    publish(ssm, s3, "1.0", first=True)
+    clock = SystemClock(speed=3600)  # an hour per second: rate(30 minutes) every half second
+    with start_fleet(
+        local_aws, SPECS[:1], tmp_path / "fleet", clock=clock, tick_seconds=0.1
+    ) as fleet:
+        association_id = associate(
+            ssm, ScheduleExpression="rate(30 minutes)", ApplyOnlyAtCronInterval=True
+        )
+        deadline = time.monotonic() + 20
+        runs: list[Any] = []
+        while time.monotonic() < deadline and len(runs) < 2:
+            time.sleep(0.1)
+            runs = ssm.describe_association_executions(AssociationId=association_id)[
+                "AssociationExecutions"
+            ]
+        assert len(runs) >= 2
+        assert fleet.wait_idle(60)
+        assert list(fleet.installed().values()) == [{PACKAGE: "1.0"}]
