@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,7 @@ class Fleet:
             return
         self._update_schedule(snapshot, deleted=event.kind == "deleted")
         if event.kind != "deleted" and not snapshot.apply_only_at_cron_interval:
-            self._enqueue(lambda: self._run_association(snapshot.association_id))
+            self._enqueue(partial(self._run_association, snapshot.association_id))
 
     def default_version_changed(self, event: hooks.DefaultVersionChanged) -> None:
         if not self._ours(event.account, event.region):
@@ -176,18 +177,18 @@ class Fleet:
         for snapshot in self.aws.ssm.associations(self.account, self.region):
             if _follows_default(snapshot, event.document_name):
                 association_id = snapshot.association_id
-                self._enqueue(lambda a=association_id: self._run_association(a))  # type: ignore[misc]
+                self._enqueue(partial(self._run_association, association_id))
 
     def associations_started_once(self, event: hooks.AssociationsStartedOnce) -> None:
         if not self._ours(event.account, event.region):
             return
         for association_id in event.association_ids:
-            self._enqueue(lambda a=association_id: self._run_association(a))  # type: ignore[misc]
+            self._enqueue(partial(self._run_association, association_id))
 
     def command_sent(self, event: hooks.CommandSent) -> None:
         if not self._ours(event.account, event.region):
             return
-        self._enqueue(lambda: self._run_command(event))
+        self._enqueue(partial(self._run_command, event))
 
     def _ours(self, account: str, region: str) -> bool:
         return (account, region) == (self.account, self.region)
@@ -246,7 +247,7 @@ class Fleet:
                     scheduled.last_run = scheduled.next_run
                     scheduled.next_run = scheduled.schedule.next_after(now, scheduled.last_run)
         for association_id in due:
-            self._enqueue(lambda a=association_id: self._run_association(a))  # type: ignore[misc]
+            self._enqueue(partial(self._run_association, association_id))
         return due
 
     def _tick_loop(self, seconds: float) -> None:
