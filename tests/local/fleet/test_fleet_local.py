@@ -465,3 +465,42 @@ def test_the_background_scheduler_follows_a_sped_up_clock(local_aws: Any, tmp_pa
         assert len(runs) >= 2
         assert fleet.wait_idle(60)
         assert list(fleet.installed().values()) == [{PACKAGE: "1.0"}]
+
+
+def test_a_package_shared_from_another_account_installs_by_its_arn(
+    fleet: Fleet, local_aws: Any
+) -> None:
+    publisher = "444455556666"
+    creds = local_aws.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{publisher}:role/publisher", RoleSessionName="publisher"
+    )["Credentials"]
+    keys = {
+        "access_key": creds["AccessKeyId"],
+        "secret_key": creds["SecretAccessKey"],
+        "session_token": creds["SessionToken"],
+    }
+    their_ssm, their_s3 = local_aws.client("ssm", **keys), local_aws.client("s3", **keys)
+    publish(their_ssm, their_s3, "1.0", first=True)
+    their_ssm.modify_document_permission(
+        Name=PACKAGE, PermissionType="Share", AccountIdsToAdd=["123456789012"]
+    )
+    arn = f"arn:aws:ssm:us-east-1:{publisher}:document/{PACKAGE}"
+    ssm = local_aws.client("ssm")
+    ssm.create_association(
+        Name="AWS-ConfigureAWSPackage",
+        Parameters={"action": ["Install"], "name": [arn]},
+        Targets=[PROD],
+    )
+    # a bare name does not find a package shared from another account
+    bare = ssm.create_association(
+        Name="AWS-ConfigureAWSPackage",
+        Parameters={"action": ["Install"], "name": [PACKAGE]},
+        Targets=[{"Key": "tag:env", "Values": ["staging"]}],
+    )["AssociationDescription"]["AssociationId"]
+    assert fleet.wait_idle(60)
+    amazon = by_platform(fleet)[("amazon", "2023")]
+    assert fleet.installed()[amazon] == {PACKAGE: "1.0"}, ssm.describe_instance_associations_status(
+        InstanceId=amazon
+    )
+    assert fleet.installed()[by_platform(fleet)[("amazon", "2")]] == {}
+    assert set(statuses(ssm, bare).values()) == {"Failed"}
