@@ -257,6 +257,13 @@ def test_failing_install_rolls_back_and_max_errors_stops_the_rollout(
     output = json.dumps(info, default=str)
     assert "successfully rolled back to acme-agent 1.0" in output
     assert "cannot install here" in output
+    for skipped in order[k + 1 :]:  # why the rest never started, counted
+        info = ssm.describe_instance_associations_status(InstanceId=skipped)[
+            "InstanceAssociationStatusInfos"
+        ]
+        summary = next(i for i in info if i["AssociationId"] == association_id)
+        assert summary["Status"] == "Skipped"
+        assert "MaxErrors (0) was exceeded with 1 errors" in summary["ExecutionSummary"]
 
 
 def test_default_version_change_reinstalls_where_associations_follow_it(
