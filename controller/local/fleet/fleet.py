@@ -287,7 +287,7 @@ class Fleet:
             ]
         else:
             targets = description.get("Targets") or []
-        instance_ids = resolve_targets(targets, self._ec2_tags())
+        instance_ids = self._in_fleet_order(resolve_targets(targets, self._ec2_tags()))
 
         def record(instance_id: str, status: TargetStatus, outcome: TargetOutcome | None) -> None:
             self.aws.ssm.record_association_result(
@@ -329,7 +329,7 @@ class Fleet:
                 response_code=(0 if status is TargetStatus.SUCCESS else 1) if outcome else 0,
             )
 
-        instance_ids = [i for i in event.instance_ids if i in self.agents]
+        instance_ids = self._in_fleet_order(event.instance_ids)
         run_one = self._runner(event.document_name, event.parameters)
         self._rollout(
             instance_ids,
@@ -409,6 +409,13 @@ class Fleet:
             )
 
         return run
+
+    def _in_fleet_order(self, instance_ids: Iterable[str]) -> list[str]:
+        """The fleet's instances among `instance_ids`, in the order the fleet lists them.
+        SSM does not say in which order it reaches targets; a fixed one makes rollouts
+        (and where MaxErrors stops them) repeatable."""
+        wanted = set(instance_ids)
+        return [i.instance_id for i in self.instances if i.instance_id in wanted]
 
     def _ec2_tags(self) -> dict[str, dict[str, str]]:
         """Tags of the fleet's instances as EC2 DescribeInstances reports them now."""
