@@ -260,6 +260,8 @@ class LocalAWS:
             raise RuntimeError("LocalAWS is not started")
         host, port = self._server.server_address[:2]
         host_text = host.decode() if isinstance(host, bytes) else str(host)
+        if ":" in host_text:
+            host_text = f"[{host_text}]"  # an IPv6 address in a URL
         return f"http://{host_text}:{port}"
 
     def start(self) -> LocalAWS:
