@@ -83,6 +83,19 @@ def test_same_version_again_only_validates(make_agent: AgentFactory, source: Mem
     assert source.downloads == 1  # the unpacked version is reused
 
 
+def test_changing_only_additional_arguments_does_not_reinstall(
+    make_agent: AgentFactory, source: MemorySource
+) -> None:
+    source.add("demo", "1.0", lifecycle("1.0"))
+    agent = make_agent()
+    agent.configure_package(PackageRequest("Install", "demo", additional_arguments={"SSM_A": "1"}))
+    result = agent.configure_package(
+        PackageRequest("Install", "demo", additional_arguments={"SSM_A": "2"})
+    )
+    assert result.status is PluginStatus.SUCCESS
+    assert log_of(agent) == ["install 1.0", "validate 1.0", "validate 1.0"]
+
+
 def test_uninstall_and_reinstall_replaces_the_old_version(
     make_agent: AgentFactory, source: MemorySource
 ) -> None:
