@@ -13,13 +13,13 @@ from pathlib import Path
 import boto3
 
 
-def _start(*flags: str) -> tuple[subprocess.Popen[str], str, list[str]]:
+def _start(tmp: Path, *flags: str) -> tuple[subprocess.Popen[str], str, list[str]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "controller", "local", "--port", "0", *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)},  # the fleet's work dir
     )
     assert process.stdout is not None
     lines: list[str] = []
@@ -37,8 +37,8 @@ def _start(*flags: str) -> tuple[subprocess.Popen[str], str, list[str]]:
     return process, url, lines
 
 
-def test_local_with_a_fleet_registers_managed_instances() -> None:
-    process, url, lines = _start("--fleet", "3")
+def test_local_with_a_fleet_registers_managed_instances(tmp_path: Path) -> None:
+    process, url, lines = _start(tmp_path, "--fleet", "3")
     try:
         assert url, lines
         assert any(line.startswith("Simulated fleet: 3 instances") for line in lines), lines
@@ -50,6 +50,8 @@ def test_local_with_a_fleet_registers_managed_instances() -> None:
             "Ubuntu",
         ]
         assert {i["PingStatus"] for i in info} == {"Online"}
+        (work_dir,) = tmp_path.glob("ssm-gitops-fleet-*")
+        assert len([p for p in work_dir.iterdir() if p.name.startswith("i-")]) == 3
     finally:
         process.send_signal(signal.SIGTERM)
         rest, _ = process.communicate(timeout=30)
