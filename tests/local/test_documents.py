@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import botocore.exceptions
 import pytest
@@ -13,22 +14,22 @@ from tests.local.helpers import command_content, error_code, wait_status
 
 
 @pytest.fixture
-def ssm(local_aws: LocalAWS):  # type: ignore[no-untyped-def]
+def ssm(local_aws: LocalAWS) -> Any:
     return local_aws.client("ssm")
 
 
-def _versions(ssm, name: str) -> list[str]:  # type: ignore[no-untyped-def]
+def _versions(ssm: Any, name: str) -> list[str]:
     pages = ssm.get_paginator("list_document_versions").paginate(Name=name)
     return [v["DocumentVersion"] for p in pages for v in p["DocumentVersions"]]
 
 
-def test_creation_is_asynchronous_creating_then_active(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_creation_is_asynchronous_creating_then_active(ssm: Any) -> None:
     created = ssm.create_document(Name="AsyncDoc", Content=command_content())
     assert created["DocumentDescription"]["Status"] == "Creating"
     assert wait_status(ssm, "AsyncDoc", "1")["Status"] == "Active"
 
 
-def test_version_numbers_are_numeric_and_never_reused(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_version_numbers_are_numeric_and_never_reused(ssm: Any) -> None:
     # moto sorts versions as strings: after version 11, a delete made the next update
     # overwrite version 10. Here numbers keep growing and nothing is overwritten.
     ssm.create_document(Name="ManyVersions", Content=command_content("0"))
@@ -50,7 +51,7 @@ def test_version_numbers_are_numeric_and_never_reused(ssm) -> None:  # type: ign
     ]
 
 
-def test_update_only_on_latest(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_update_only_on_latest(ssm: Any) -> None:
     ssm.create_document(Name="LatestOnly", Content=command_content("a"))
     ssm.update_document(Name="LatestOnly", Content=command_content("b"), DocumentVersion="$LATEST")
     with pytest.raises(botocore.exceptions.ClientError) as raised:
@@ -59,7 +60,7 @@ def test_update_only_on_latest(ssm) -> None:  # type: ignore[no-untyped-def]
     ssm.update_document(Name="LatestOnly", Content=command_content("c"), DocumentVersion="2")
 
 
-def test_duplicate_content_is_refused(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_content_is_refused(ssm: Any) -> None:
     ssm.create_document(Name="DupContent", Content=command_content("same"))
     with pytest.raises(botocore.exceptions.ClientError) as raised:
         ssm.update_document(
@@ -68,7 +69,7 @@ def test_duplicate_content_is_refused(ssm) -> None:  # type: ignore[no-untyped-d
     assert error_code(raised) == "DuplicateDocumentContent"
 
 
-def test_version_name_unique_and_pattern_checked(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_version_name_unique_and_pattern_checked(ssm: Any) -> None:
     ssm.create_document(Name="Named", Content=command_content("a"), VersionName="1.0")
     with pytest.raises(botocore.exceptions.ClientError) as raised:
         ssm.update_document(
@@ -84,7 +85,7 @@ def test_version_name_unique_and_pattern_checked(ssm) -> None:  # type: ignore[n
     assert message.startswith("1 validation error detected: Value '1 0' at 'versionName'")
 
 
-def test_latest_and_default_resolve_everywhere(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_latest_and_default_resolve_everywhere(ssm: Any) -> None:
     # moto fails on $DEFAULT.
     ssm.create_document(Name="Pointers", Content=command_content("a"), VersionName="v1")
     ssm.update_document(
@@ -100,7 +101,7 @@ def test_latest_and_default_resolve_everywhere(ssm) -> None:  # type: ignore[no-
     assert error_code(raised) == "InvalidDocumentVersion"
 
 
-def test_default_version_moves_and_cannot_be_deleted(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_default_version_moves_and_cannot_be_deleted(ssm: Any) -> None:
     ssm.create_document(Name="Defaults", Content=command_content("a"), VersionName="one")
     ssm.update_document(
         Name="Defaults", Content=command_content("b"), VersionName="two", DocumentVersion="$LATEST"
@@ -123,7 +124,7 @@ def test_default_version_moves_and_cannot_be_deleted(ssm) -> None:  # type: igno
     assert error_code(raised) == "InvalidDocument"
 
 
-def test_document_version_pages(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_document_version_pages(ssm: Any) -> None:
     ssm.create_document(Name="Paged", Content=command_content("0"))
     for i in range(1, 5):
         ssm.update_document(
@@ -137,7 +138,7 @@ def test_document_version_pages(ssm) -> None:  # type: ignore[no-untyped-def]
     assert error_code(raised) == "InvalidNextToken"
 
 
-def test_yaml_documents_and_format_conversion(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_yaml_documents_and_format_conversion(ssm: Any) -> None:
     content = yaml.safe_dump(json.loads(command_content("yaml")))
     ssm.create_document(Name="YamlDoc", Content=content, DocumentFormat="YAML")
     as_json = ssm.get_document(Name="YamlDoc", DocumentFormat="JSON")
@@ -147,7 +148,7 @@ def test_yaml_documents_and_format_conversion(ssm) -> None:  # type: ignore[no-u
     assert error_code(raised) == "InvalidDocumentContent"
 
 
-def test_create_twice_and_reserved_names(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_create_twice_and_reserved_names(ssm: Any) -> None:
     ssm.create_document(Name="Twice", Content=command_content())
     with pytest.raises(botocore.exceptions.ClientError) as raised:
         ssm.create_document(Name="Twice", Content=command_content("x"))
@@ -156,7 +157,7 @@ def test_create_twice_and_reserved_names(ssm) -> None:  # type: ignore[no-untype
         ssm.create_document(Name="AWS-Mine", Content=command_content())
 
 
-def test_list_documents_filters_and_paging(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_list_documents_filters_and_paging(ssm: Any) -> None:
     for i in range(5):
         ssm.create_document(
             Name=f"Listed-{i}",
@@ -181,7 +182,7 @@ def test_list_documents_filters_and_paging(ssm) -> None:  # type: ignore[no-unty
     assert len(first["DocumentIdentifiers"]) == 2 and first["NextToken"]
 
 
-def test_aws_configure_aws_package_has_its_real_parameters(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_aws_configure_aws_package_has_its_real_parameters(ssm: Any) -> None:
     document = ssm.describe_document(Name="AWS-ConfigureAWSPackage")["Document"]
     assert document["Owner"] == "Amazon"
     assert {p["Name"] for p in document["Parameters"]} == {
@@ -198,14 +199,14 @@ def test_aws_configure_aws_package_has_its_real_parameters(ssm) -> None:  # type
     assert error_code(raised) in ("InvalidDocumentOperation", "InvalidDocument")
 
 
-def test_only_one_owner_per_list_request(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_only_one_owner_per_list_request(ssm: Any) -> None:
     # API_DocumentKeyValuesFilter: "only one Owner can be specified in a request".
     with pytest.raises(botocore.exceptions.ClientError) as raised:
         ssm.list_documents(Filters=[{"Key": "Owner", "Values": ["Self", "Amazon"]}])
     assert error_code(raised) == "ValidationException"
 
 
-def test_deleting_a_document_deletes_its_associations(ssm) -> None:  # type: ignore[no-untyped-def]
+def test_deleting_a_document_deletes_its_associations(ssm: Any) -> None:
     # API_DeleteDocument: "Deletes the ... document and all managed node associations to it."
     ssm.create_document(Name="WithAssociation", Content=command_content())
     created = ssm.create_association(

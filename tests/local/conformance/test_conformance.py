@@ -81,6 +81,16 @@ def test_package_lifecycle(target: Target, tool: Any) -> None:
         assert created["Status"] == "Creating"
         assert created["DocumentVersion"] == "1"
         assert _wait_active(tool, package, "1")["Status"] == "Active"
+        listed = tool.call(
+            "ListDocuments",
+            Filters=[
+                {"Key": "Owner", "Values": ["Self"]},
+                {"Key": "DocumentType", "Values": ["Package"]},
+                {"Key": "Name", "Values": [package]},
+                {"Key": "tag:ssm-gitops:owner", "Values": ["conformance"]},
+            ],
+        )["DocumentIdentifiers"]
+        assert [(d["Name"], d["VersionName"]) for d in listed] == [(package, "1.0.0")]
         document = tool.call("GetDocument", Name=package, DocumentVersion="$DEFAULT")
         (attachment,) = document["AttachmentsContent"]
         name, data = next(iter(files.items()))
