@@ -26,6 +26,11 @@ def local_command(args: argparse.Namespace) -> int:
             raise UserError(
                 f"--latency {item!r}: use SECONDS or OPERATION=SECONDS, e.g. ssm:CreateDocument=0.2"
             ) from None
+    from controller.local.fleet.command import fleet_specs_from_flags, start_fleet_for_command
+
+    fleet_specs = fleet_specs_from_flags(
+        getattr(args, "fleet", 0), getattr(args, "fleet_file", None)
+    )
     aws = LocalAWS(
         host=args.host,
         port=args.port,
@@ -56,11 +61,11 @@ def local_command(args: argparse.Namespace) -> int:
     print("  export AWS_DEFAULT_REGION=us-east-1  # the AWS CLI v1 reads this, not AWS_REGION")
     print(f"  admin: {url}/_local/calls, POST {url}/_local/reset, {url}/_local/faults")
     print("Stop with Ctrl-C or SIGTERM.", flush=True)
-    fleet_count = getattr(args, "fleet", 0) or 0
-    if fleet_count or getattr(args, "fleet_file", None):
-        print("ssm-gitops local: --fleet is not available in this build; serving without a fleet.")
+    fleet = start_fleet_for_command(aws, fleet_specs)
     while not stop.wait(0.5):
         pass
+    if fleet is not None:
+        fleet.stop()
     aws.stop()
     print("Local AWS endpoint stopped.", flush=True)
     return 0
