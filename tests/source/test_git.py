@@ -198,3 +198,17 @@ def test_ssh_with_key_and_known_hosts(
         second = commit(repo, {"a.yaml": "2\n"}, "two")
         pygit2.Repository(str(bare)).remotes["origin"].fetch(["+refs/heads/*:refs/heads/*"])
         assert source.fetch().commit == second
+
+
+def test_moved_local_repository_is_named_not_mistaken_for_empty(
+    repo: pygit2.Repository, tmp_path: Path
+) -> None:
+    """Regression: a followed repository that was moved away read as 'no commits yet'."""
+    commit(repo, {"a.yaml": "1\n"}, "one")
+    source = GitSource(repo.workdir, cache_dir=tmp_path / "cache")
+    source.fetch()
+    Path(repo.workdir).rename(tmp_path / "moved")
+    with pytest.raises(GitError, match="no longer there"):
+        source.fetch()
+    with pytest.raises(GitError, match="not a git repository"):
+        source.fetch()
