@@ -52,21 +52,15 @@ def missing_prerequisite() -> str | None:
     return None
 
 
-def _run(
-    args: Sequence[str], *, timeout: float, **kwargs: object
-) -> subprocess.CompletedProcess[str]:
+def _run(args: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        list(args),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        **kwargs,  # type: ignore[call-overload]
+        list(args), capture_output=True, text=True, timeout=timeout, check=False
     )
     if result.returncode != 0:
         raise RuntimeError(
             f"{' '.join(args[:3])} ... exited {result.returncode}\n"
-            f"--- stdout (tail)\n{result.stdout[-4000:]}\n--- stderr (tail)\n{result.stderr[-4000:]}"
+            f"--- stdout (tail)\n{result.stdout[-4000:]}\n"
+            f"--- stderr (tail)\n{result.stderr[-4000:]}"
         )
     return result
 
