@@ -11,7 +11,7 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from controller import __version__
 from controller.errors import UserError
@@ -46,9 +46,10 @@ def _env_bool(flag: str) -> bool:
 
 def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False) -> None:
     """--repo/--ref/--path/--name, shared by plan, apply and run."""
-    env: Callable[[str, str | None], str | None] = (
-        _env if from_env else (lambda _flag, default=None: default)
-    )
+
+    def env(flag: str, default: str | None) -> str | None:
+        return _env(flag, default) if from_env else default
+
     repo_default = env("repo", None)
     parser.add_argument(
         "--repo",
@@ -199,6 +200,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fleet-file", metavar="F", help="YAML list of instances (platform, version, arch, tags)"
     )
+    p.add_argument(
+        "--create-delay",
+        type=float,
+        default=0.05,
+        metavar="SECONDS",
+        help="how long a new document version stays Creating before Active (default 0.05)",
+    )
+    p.add_argument(
+        "--latency",
+        action="append",
+        metavar="[OP=]SECONDS",
+        help="added latency, for every call or one operation (ssm:CreateDocument=0.2); repeatable",
+    )
+    p.add_argument(
+        "--throttle-rate",
+        type=float,
+        default=0.0,
+        metavar="PER_SECOND",
+        help="token-bucket rate of SSM calls; beyond it ThrottlingException (default off)",
+    )
+    p.add_argument(
+        "--throttle-burst", type=float, default=0.0, metavar="N", help="token-bucket size"
+    )
+    p.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction of SSM calls answered with InternalServerError (default 0)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the injected faults")
     p.set_defaults(func=_local)
 
     p = commands.add_parser(

@@ -13,7 +13,10 @@ from controller.cli import build_parser, parse_duration
 
 def test_version_is_printed() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "controller", "--version"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "controller", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == f"ssm-gitops {__version__}"
 

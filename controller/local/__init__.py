@@ -3,3 +3,7 @@
 Used by `ssm-gitops local`, `ssm-gitops demo`, the tests and the benchmarks; never by the
 controller's own code paths.
 """
+
+from controller.local.server import LocalAWS
+
+__all__ = ["LocalAWS"]

@@ -1,0 +1,244 @@
+"""Distributor packages (SSM documents of type Package): list, describe, publish, delete.
+
+Stage: observe and apply. Thin wrappers, one AWS operation each, returning plain values;
+the caching and the decisions live in `controller.reconcile.observe` / `.apply`.
+API reference: https://docs.aws.amazon.com/systems-manager/latest/APIReference/
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from controller.aws.errors import AwsError, Conflict, call
+from controller.aws.session import AwsClients
+from controller.reconcile.state import OWNER_TAG, ObservedVersion
+
+
+class PublishFailed(AwsError):
+    """A created/updated version ended in Status Failed; `StatusInformation` says why."""
+
+    family = "invalid"
+
+
+@dataclass(frozen=True)
+class PackageSummary:
+    """One row of ListDocuments."""
+
+    name: str
+    document_version: str  # changes when the document changes: our cache key
+    tags: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class PackagePointers:
+    default_number: str
+    latest_number: str
+
+
+def list_owned(clients: AwsClients, owner: str) -> Iterator[PackageSummary]:
+    """Our packages, 50 a page: owner Self, type Package, tag ssm-gitops:owner=<owner>.
+
+    ListDocuments filters: https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentKeyValuesFilter.html
+    """
+    token: str | None = None
+    while True:
+        request = {
+            "Filters": [
+                {"Key": "Owner", "Values": ["Self"]},
+                {"Key": "DocumentType", "Values": ["Package"]},
+                {"Key": f"tag:{OWNER_TAG}", "Values": [owner]},
+            ],
+            "MaxResults": 50,
+        }
+        if token:
+            request["NextToken"] = token
+        page = call("ListDocuments", clients.ssm.list_documents, **request)
+        for item in page.get("DocumentIdentifiers", []):
+            tags = tuple(sorted((t["Key"], t["Value"]) for t in item.get("Tags", [])))
+            # Belt and braces: never trust a filter with ownership.
+            if (OWNER_TAG, owner) in tags and item.get("DocumentType", "Package") == "Package":
+                yield PackageSummary(item["Name"], str(item.get("DocumentVersion", "")), tags)
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def describe(clients: AwsClients, name: str) -> PackagePointers:
+    description = call("DescribeDocument", clients.ssm.describe_document, Name=name)["Document"]
+    return PackagePointers(
+        str(description.get("DefaultVersion", "")), str(description.get("LatestVersion", ""))
+    )
+
+
+def list_versions(clients: AwsClients, name: str) -> list[tuple[str, str, str, str]]:
+    """(number, VersionName, Status, StatusInformation) of every version."""
+    versions: list[tuple[str, str, str, str]] = []
+    token: str | None = None
+    while True:
+        request: dict[str, object] = {"Name": name, "MaxResults": 50}
+        if token:
+            request["NextToken"] = token
+        page = call("ListDocumentVersions", clients.ssm.list_document_versions, **request)
+        for item in page.get("DocumentVersions", []):
+            versions.append(
+                (
+                    str(item["DocumentVersion"]),
+                    str(item.get("VersionName", "")),
+                    str(item.get("Status", "Active")),
+                    str(item.get("StatusInformation", "")),
+                )
+            )
+        token = page.get("NextToken")
+        if not token:
+            return versions
+
+
+def version_hash(clients: AwsClients, name: str, number: str) -> str:
+    """The sha256 of one version's Content (DescribeDocument Hash, HashType Sha256)."""
+    description = call(
+        "DescribeDocument", clients.ssm.describe_document, Name=name, DocumentVersion=number
+    )["Document"]
+    return str(description.get("Hash", ""))
+
+
+def version_content(clients: AwsClients, name: str, number: str) -> str:
+    document = call("GetDocument", clients.ssm.get_document, Name=name, DocumentVersion=number)
+    return str(document.get("Content", ""))
+
+
+def _attachments(url: str) -> list[dict[str, object]]:
+    return [{"Key": "SourceUrl", "Values": [url]}]
+
+
+def create(
+    clients: AwsClients,
+    name: str,
+    version_name: str,
+    content: str,
+    attachments_url: str,
+    tags: Sequence[tuple[str, str]],
+) -> None:
+    """CreateDocument: the package and its first version, tagged at birth (owner tag)."""
+    call(
+        "CreateDocument",
+        clients.ssm.create_document,
+        Name=name,
+        Content=content,
+        DocumentType="Package",
+        DocumentFormat="JSON",
+        VersionName=version_name,
+        Attachments=_attachments(attachments_url),
+        Tags=[{"Key": key, "Value": value} for key, value in tags],
+    )
+
+
+def add_version(
+    clients: AwsClients, name: str, version_name: str, content: str, attachments_url: str
+) -> None:
+    """UpdateDocument on $LATEST; Attachments must be re-sent for a Package
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateDocument.html)."""
+    call(
+        "UpdateDocument",
+        clients.ssm.update_document,
+        Name=name,
+        Content=content,
+        DocumentFormat="JSON",
+        VersionName=version_name,
+        DocumentVersion="$LATEST",
+        Attachments=_attachments(attachments_url),
+    )
+
+
+def find_version(clients: AwsClients, name: str, version_name: str) -> ObservedVersion | None:
+    for number, found, status, information in list_versions(clients, name):
+        if found == version_name:
+            return ObservedVersion(found, number, "", status, information)
+    return None
+
+
+def wait_active(clients: AwsClients, name: str, version_name: str, timeout: float = 300.0) -> str:
+    """Poll until the version is Active; return its number. Creation is asynchronous
+    (DocumentStatus: Creating | Active | Updating | Deleting | Failed)."""
+    delay = 0.2
+    deadline = time.monotonic() + timeout
+    while True:
+        description = call(
+            "DescribeDocument",
+            clients.ssm.describe_document,
+            Name=name,
+            VersionName=version_name,
+        )["Document"]
+        status = description.get("Status", "Active")
+        if status == "Active":
+            return str(description["DocumentVersion"])
+        if status == "Failed":
+            raise PublishFailed(
+                "CreateDocument"
+                if str(description.get("DocumentVersion")) == "1"
+                else "UpdateDocument",
+                "Failed",
+                f"{name} {version_name}: {description.get('StatusInformation', 'no reason given')}",
+            )
+        if time.monotonic() > deadline:
+            raise PublishFailed(
+                "DescribeDocument",
+                "Timeout",
+                f"{name} {version_name} still {status} after {timeout:.0f}s",
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def set_default(clients: AwsClients, name: str, number: str) -> None:
+    call(
+        "UpdateDocumentDefaultVersion",
+        clients.ssm.update_document_default_version,
+        Name=name,
+        DocumentVersion=number,
+    )
+
+
+def delete_version(clients: AwsClients, name: str, version_name: str) -> None:
+    """DeleteDocument with VersionName deletes that version only."""
+    call("DeleteDocument", clients.ssm.delete_document, Name=name, VersionName=version_name)
+
+
+def delete(clients: AwsClients, name: str) -> None:
+    call("DeleteDocument", clients.ssm.delete_document, Name=name)
+
+
+def set_tags(clients: AwsClients, name: str, tags: Sequence[tuple[str, str]]) -> None:
+    if tags:
+        call(
+            "AddTagsToResource",
+            clients.ssm.add_tags_to_resource,
+            ResourceType="Document",
+            ResourceId=name,
+            Tags=[{"Key": key, "Value": value} for key, value in tags],
+        )
+
+
+def remove_tags(clients: AwsClients, name: str, keys: Sequence[str]) -> None:
+    if keys:
+        call(
+            "RemoveTagsFromResource",
+            clients.ssm.remove_tags_from_resource,
+            ResourceType="Document",
+            ResourceId=name,
+            TagKeys=list(keys),
+        )
+
+
+def tags_of(clients: AwsClients, name: str) -> tuple[tuple[str, str], ...]:
+    response = call(
+        "ListTagsForResource",
+        clients.ssm.list_tags_for_resource,
+        ResourceType="Document",
+        ResourceId=name,
+    )
+    return tuple(sorted((t["Key"], t["Value"]) for t in response.get("TagList", [])))
+
+
+__all__ = ["Conflict", "PackagePointers", "PackageSummary", "PublishFailed"]

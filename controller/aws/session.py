@@ -1,0 +1,170 @@
+"""Sessions per account and region, botocore retries, and the per-pass AWS call count.
+
+Stage: the AWS edge of a pass. `Sessions` hands out one `AwsClients` per (account, region):
+the controller's own credentials for its own account, STS AssumeRole for the accounts named
+in Settings. Every client shares one `CallCounter`, fed by botocore's `response-received`
+event, which fires once per HTTP attempt — retries included, because AWS bills and throttles
+attempts, not logical calls.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from controller.aws.errors import call, classify
+
+# botocore "standard" retry mode: exponential backoff with jitter on throttling and 5xx
+# (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
+RETRIES = Config(retries={"mode": "standard", "max_attempts": 6}, max_pool_connections=32)
+# Non-idempotent calls (CreateAssociation) are never retried by botocore: a retry after a
+# lost response would create a duplicate. The caller checks what exists, then retries.
+NO_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=32)
+
+
+class CallCounter:
+    """Counts AWS calls by (operation, result); thread-safe; `take()` starts a new pass."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter()
+
+    def record(self, operation: str, result: str) -> None:
+        with self._lock:
+            self._counts[(operation, result)] += 1
+
+    def take(self) -> dict[tuple[str, str], int]:
+        """The counts since the last `take()`, and reset."""
+        with self._lock:
+            counts, self._counts = dict(self._counts), Counter()
+        return counts
+
+    def peek(self) -> Mapping[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def on_response(self, *, context: Any = None, **kwargs: Any) -> None:
+        """botocore `response-received` handler: one count per HTTP attempt."""
+        model = kwargs.get("operation_model") or (context or {}).get("operation_model")
+        name = kwargs.get("event_name", "").rsplit(".", 1)[-1] or getattr(model, "name", "?")
+        response = kwargs.get("response_dict") or {}
+        parsed = kwargs.get("parsed_response") or {}
+        if kwargs.get("exception") is not None:
+            result = "server_error"
+        else:
+            status = int(response.get("status_code", 200))
+            code = str(parsed.get("Error", {}).get("Code", "")) if status >= 300 else ""
+            result = "success" if status < 300 else classify(code, status).family
+        self.record(name, result)
+
+
+@dataclass
+class AwsClients:
+    """The clients for one (account, region); created once and reused across passes."""
+
+    account: str
+    region: str
+    session: boto3.Session
+    counter: CallCounter
+    _clients: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def client(self, service: str, *, retries: bool = True) -> Any:
+        key = f"{service}:{retries}"
+        with self._lock:
+            if key not in self._clients:
+                client = self.session.client(
+                    service, region_name=self.region, config=RETRIES if retries else NO_RETRIES
+                )
+                client.meta.events.register("response-received", self.counter.on_response)
+                self._clients[key] = client
+            return self._clients[key]
+
+    @property
+    def ssm(self) -> Any:
+        return self.client("ssm")
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+
+@dataclass(frozen=True)
+class _Assumed:
+    clients: dict[str, AwsClients]
+    expires_at: float
+
+
+class Sessions:
+    """Hands out `AwsClients` per (account, region); one instance lives across passes."""
+
+    def __init__(self, counter: CallCounter | None = None) -> None:
+        self.counter = counter or CallCounter()
+        self._base = boto3.Session()
+        self._home: dict[str, AwsClients] = {}
+        self._assumed: dict[str, _Assumed] = {}
+        self._home_account: str | None = None
+        self._lock = threading.Lock()
+
+    def default_region(self) -> str:
+        return self._base.region_name or "us-east-1"
+
+    def home(self, region: str) -> AwsClients:
+        """Clients with the controller's own credentials."""
+        with self._lock:
+            if region not in self._home:
+                self._home[region] = AwsClients(
+                    self.home_account_unlocked(), region, self._base, self.counter
+                )
+            return self._home[region]
+
+    def home_account(self) -> str:
+        with self._lock:
+            return self.home_account_unlocked()
+
+    def home_account_unlocked(self) -> str:
+        if self._home_account is None:
+            sts = self._base.client("sts", region_name=self.default_region(), config=RETRIES)
+            sts.meta.events.register("response-received", self.counter.on_response)
+            identity = call("GetCallerIdentity", sts.get_caller_identity)
+            self._home_account = str(identity["Account"])
+        return self._home_account
+
+    def for_account(self, account: str, region: str, role_arn: str | None) -> AwsClients:
+        """Clients in `account`: our own credentials, or STS AssumeRole into `role_arn`."""
+        if role_arn is None or account == self.home_account():
+            return self.home(region)
+        with self._lock:
+            assumed = self._assumed.get(role_arn)
+            # Refresh five minutes before the temporary credentials expire (AssumeRole
+            # default duration: one hour, https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
+            if assumed is None or assumed.expires_at - 300 < time.time():
+                sts = self._base.client("sts", region_name=region, config=RETRIES)
+                sts.meta.events.register("response-received", self.counter.on_response)
+                response = call(
+                    "AssumeRole", sts.assume_role, RoleArn=role_arn, RoleSessionName="ssm-gitops"
+                )
+                credentials = response["Credentials"]
+                assumed = _Assumed({}, credentials["Expiration"].timestamp())
+                assumed.clients["_session"] = AwsClients(
+                    account,
+                    region,
+                    boto3.Session(
+                        aws_access_key_id=credentials["AccessKeyId"],
+                        aws_secret_access_key=credentials["SecretAccessKey"],
+                        aws_session_token=credentials["SessionToken"],
+                    ),
+                    self.counter,
+                )
+                self._assumed[role_arn] = assumed
+            if region not in assumed.clients:
+                base = assumed.clients["_session"]
+                assumed.clients[region] = AwsClients(account, region, base.session, self.counter)
+            return assumed.clients[region]

@@ -1,0 +1,67 @@
+"""Package sharing (document permissions): who may use our packages from other accounts.
+
+Stage: observe (one DescribeDocumentPermission per package per pass) and apply.
+https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ModifyDocumentPermission.html:
+at most 20 account ids per call; "All" (public) cannot be mixed with account ids;
+SharedDocumentVersion is $DEFAULT, $LATEST or $ALL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from controller.aws.errors import call
+from controller.aws.session import AwsClients
+from controller.reconcile.state import SHARED_VERSION
+
+MAX_IDS_PER_CALL = 20
+
+
+def shared_with(clients: AwsClients, name: str) -> tuple[tuple[str, str], ...]:
+    """Sorted (account id or "All", shared version)."""
+    found: dict[str, str] = {}
+    token: str | None = None
+    while True:
+        request: dict[str, object] = {"Name": name, "PermissionType": "Share"}
+        if token:
+            request["NextToken"] = token
+        page = call(
+            "DescribeDocumentPermission", clients.ssm.describe_document_permission, **request
+        )
+        for account in page.get("AccountIds", []):
+            found.setdefault(str(account), "")
+        for info in page.get("AccountSharingInfoList", []):
+            found[str(info["AccountId"])] = str(info.get("SharedDocumentVersion", ""))
+        token = page.get("NextToken")
+        if not token:
+            break
+    return tuple(sorted((account, version or SHARED_VERSION) for account, version in found.items()))
+
+
+def _chunks(accounts: Sequence[str]) -> list[list[str]]:
+    return [
+        list(accounts[i : i + MAX_IDS_PER_CALL]) for i in range(0, len(accounts), MAX_IDS_PER_CALL)
+    ]
+
+
+def share(clients: AwsClients, name: str, accounts: Sequence[str]) -> None:
+    for chunk in _chunks(accounts):
+        call(
+            "ModifyDocumentPermission",
+            clients.ssm.modify_document_permission,
+            Name=name,
+            PermissionType="Share",
+            AccountIdsToAdd=chunk,
+            SharedDocumentVersion=SHARED_VERSION,
+        )
+
+
+def unshare(clients: AwsClients, name: str, accounts: Sequence[str]) -> None:
+    for chunk in _chunks(accounts):
+        call(
+            "ModifyDocumentPermission",
+            clients.ssm.modify_document_permission,
+            Name=name,
+            PermissionType="Share",
+            AccountIdsToRemove=chunk,
+        )

@@ -1,0 +1,183 @@
+"""`build_version`: one package version's sources -> its zips and manifest.
+
+Stage 2 of a pass (pure: reads the repository's sources, writes only into `out_dir`).
+
+The reconciler calls this on every pass to learn a version's content identity (the
+manifest bytes, which carry each zip's sha256). To keep that cheap, `out_dir` doubles as
+a cache: next to each zip a small `.<zip>.build.json` records the digest of the entries
+it was made from (names, modes, sizes and content hashes); when the sources still give
+that digest, the zip is not rewritten and its recorded sha256 is used. Content hashes of
+source files are memoised per process by (path, size, mtime, inode), so an unchanged
+checkout costs one `stat` per file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.build.installers import generated_scripts
+from controller.build.manifest import manifest_bytes
+from controller.build.zips import ZipEntry, write_zip
+from controller.errors import UserError
+from controller.spec import rules
+from controller.spec.models import Package, PackageFile, PackageVersion, Repository
+from controller.spec.naming import file_source, zips_of_version
+from controller.spec.sources import scan_source
+
+# Bump when the zip layout changes, so cached zips built the old way are rebuilt.
+BUILD_FORMAT = "ssm-gitops-zip/1"
+_SCRIPT_NAMES = frozenset(
+    action + extension for action in rules.SCRIPT_ACTIONS for extension in (".sh", ".ps1")
+)
+
+
+class BuildError(UserError):
+    """A source that passed validation cannot be built (changed on disk, too big)."""
+
+
+@dataclass(frozen=True)
+class BuiltFile:
+    """One zip of a version: its attachment name, where it was written, sha256 and size."""
+
+    name: str
+    path: Path
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class BuiltVersion:
+    """A built version: the manifest bytes to send as the document Content, and its zips."""
+
+    package: str
+    version: str
+    manifest: bytes
+    files: tuple[BuiltFile, ...]
+
+
+def zip_entries(file: PackageFile, root: Path) -> list[ZipEntry]:
+    """What goes into the zip of `file`, sorted by name: its source folder's files, or the
+    installer plus its generated scripts. Action scripts are always executable."""
+    if file.installer is not None:
+        entries = [
+            ZipEntry(
+                name=file.installer.name,
+                executable=False,
+                path=file.installer,
+                size=file.installer.stat().st_size,
+            )
+        ]
+        entries += [
+            ZipEntry.from_bytes(name, data, executable=True)
+            for name, data in generated_scripts(file.installer).items()
+        ]
+        return sorted(entries, key=lambda entry: entry.name)
+    assert file.source is not None
+    tree = scan_source(file.source, root)
+    if tree.problems:
+        raise BuildError(f"{file.where}: source {file.source}: {tree.problems[0]}")
+    return [
+        ZipEntry(
+            name=entry.name,
+            executable=entry.executable or entry.name in _SCRIPT_NAMES,
+            path=entry.path,
+            size=entry.size,
+        )
+        for entry in tree.entries
+    ]
+
+
+_content_hashes: dict[tuple[str, int, int, int], str] = {}
+
+
+def _content_hash(path: Path) -> tuple[str, int]:
+    info = path.stat()
+    key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+    cached = _content_hashes.get(key)
+    if cached is None:
+        with path.open("rb") as source:
+            cached = hashlib.file_digest(source, "sha256").hexdigest()
+        _content_hashes[key] = cached
+    return cached, info.st_size
+
+
+def entries_digest(entries: list[ZipEntry]) -> str:
+    """A digest of everything that determines the zip's bytes (not the zip's own sha256)."""
+    digest = hashlib.sha256(BUILD_FORMAT.encode())
+    for entry in entries:
+        if entry.data is not None:
+            content, size = hashlib.sha256(entry.data).hexdigest(), len(entry.data)
+        else:
+            assert entry.path is not None
+            content, size = _content_hash(entry.path)
+        digest.update(f"{entry.name}\0{int(entry.executable)}\0{size}\0{content}\n".encode())
+    return digest.hexdigest()
+
+
+def _sidecar(out_dir: Path, zip_name: str) -> Path:
+    return out_dir / f".{zip_name}.build.json"
+
+
+def _cached(out_dir: Path, zip_name: str, digest: str) -> tuple[str, int] | None:
+    try:
+        record = json.loads(_sidecar(out_dir, zip_name).read_text())
+        size = (out_dir / zip_name).stat().st_size
+    except (OSError, ValueError):
+        return None
+    if record.get("entries") != digest or record.get("size") != size:
+        return None
+    return str(record["sha256"]), size
+
+
+def _find(
+    repo: Repository, package: Package | str, version: PackageVersion | str
+) -> tuple[Package, PackageVersion]:
+    found_package = repo.package(package) if isinstance(package, str) else package
+    if found_package is None:
+        raise BuildError(f"no package {package!r} in {repo.root}")
+    found_version = found_package.version(version) if isinstance(version, str) else version
+    if found_version is None:
+        raise BuildError(f"package {found_package.name!r} has no version {version!r}")
+    return found_package, found_version
+
+
+def build_version(
+    repo: Repository,
+    package: Package | str,
+    version: PackageVersion | str,
+    out_dir: Path,
+) -> BuiltVersion:
+    """Build (or reuse from `out_dir`) every zip of `version` and its manifest."""
+    package, version = _find(repo, package, version)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    zip_names = zips_of_version(package.name, version)
+    first_file = {}
+    for file in version.files:
+        first_file.setdefault(file_source(file), file)
+    built: list[BuiltFile] = []
+    for source, zip_name in zip_names.items():
+        entries = zip_entries(first_file[source], repo.root)
+        digest = entries_digest(entries)
+        cached = _cached(out_dir, zip_name, digest)
+        if cached is None:
+            sha256, size = write_zip(entries, out_dir / zip_name)
+            record = {"entries": digest, "sha256": sha256, "size": size}
+            sidecar = _sidecar(out_dir, zip_name)
+            sidecar.write_text(json.dumps(record, sort_keys=True) + "\n")
+        else:
+            sha256, size = cached
+        if size > rules.MAX_FILE_BYTES:
+            os.unlink(out_dir / zip_name)
+            raise BuildError(
+                f"{first_file[source].where}: {zip_name} is {size} bytes, over Distributor's "
+                "1 GB file limit: split the payload or fetch it at install time"
+            )
+        built.append(BuiltFile(zip_name, out_dir / zip_name, sha256, size))
+    checksums = {file.name: file.sha256 for file in built}
+    manifest = manifest_bytes(version, zip_names, checksums)
+    return BuiltVersion(package.name, version.name, manifest, tuple(built))

@@ -1,0 +1,33 @@
+"""`ssm-gitops build PATH --out DIR`: every version's zips and manifest.json into DIR.
+
+Writes `DIR/<package>/<version>/<zip>` and `.../manifest.json`, and prints one line per
+zip: `package version file sha256`. Exit 0, or 1 with the problems on standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from controller.build.builder import build_version
+from controller.spec.errors import SpecErrors
+from controller.spec.loader import load_repository
+
+
+def build_command(args: argparse.Namespace) -> int:
+    try:
+        repo = load_repository(Path(args.path))
+    except SpecErrors as invalid:
+        for error in invalid.errors:
+            print(error, file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    for package in repo.packages:
+        for version in package.versions:
+            directory = out / package.name / version.name
+            built = build_version(repo, package, version, directory)
+            (directory / "manifest.json").write_bytes(built.manifest + b"\n")
+            for file in built.files:
+                print(f"{package.name} {version.name} {file.name} {file.sha256}")
+    return 0

@@ -1,0 +1,65 @@
+"""`ssm-gitops local`: serve the embedded endpoint until SIGTERM/SIGINT.
+
+Where it sits: called by controller/cli.py with the parsed flags; starts `LocalAWS`
+(server.py) on --host/--port, prints the endpoint and how to use it, then waits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from types import FrameType
+
+from controller.errors import UserError
+
+
+def local_command(args: argparse.Namespace) -> int:
+    from controller.local.server import LocalAWS
+
+    latency = {}
+    for item in getattr(args, "latency", None) or []:
+        operation, _, seconds = item.partition("=")
+        try:
+            latency[operation if seconds else "*"] = float(seconds or operation)
+        except ValueError:
+            raise UserError(
+                f"--latency {item!r}: use SECONDS or OPERATION=SECONDS, e.g. ssm:CreateDocument=0.2"
+            ) from None
+    aws = LocalAWS(
+        host=args.host,
+        port=args.port,
+        create_delay=getattr(args, "create_delay", 0.05),
+        latency=latency,
+        throttle_rate=getattr(args, "throttle_rate", 0.0),
+        throttle_burst=getattr(args, "throttle_burst", 0.0),
+        error_rate=getattr(args, "fault_rate", 0.0),
+        seed=getattr(args, "seed", 0),
+    )
+    try:
+        aws.start()
+    except OSError as error:
+        raise UserError(
+            f"cannot listen on {args.host}:{args.port}: {error.strerror}; pick another --port"
+        ) from None
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    url = aws.endpoint_url
+    print(f"Local AWS endpoint (SSM, S3, STS, EC2, IAM) on {url}", flush=True)
+    print(f"  export AWS_ENDPOINT_URL={url}", flush=True)
+    print("  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1")
+    print(f"  admin: {url}/_local/calls, POST {url}/_local/reset, {url}/_local/faults")
+    print("Stop with Ctrl-C or SIGTERM.", flush=True)
+    fleet_count = getattr(args, "fleet", 0) or 0
+    if fleet_count or getattr(args, "fleet_file", None):
+        print("ssm-gitops local: --fleet is not available in this build; serving without a fleet.")
+    while not stop.wait(0.5):
+        pass
+    aws.stop()
+    print("Local AWS endpoint stopped.", flush=True)
+    return 0

@@ -1,0 +1,276 @@
+"""One local AWS endpoint: our SSM for `AmazonSSM.*`, moto for everything else.
+
+Where it sits: `LocalAWS` is what `ssm-gitops local`, `ssm-gitops demo`, the test fixtures
+and the benchmarks start. Its WSGI application routes each request:
+  /_local/...                     -> admin.py (counters, reset, faults)
+  X-Amz-Target: AmazonSSM.<Op>    -> controller.local.ssm (our SSM service)
+  anything else                   -> moto's server application (S3, STS, EC2, IAM, ...)
+counting every call by operation and applying injected faults (faults.py) on the way.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from controller.local.accounts import caller
+from controller.local.admin import CallCounter, handle_admin
+from controller.local.faults import Faults, FaultSettings
+from controller.local.ssm.errors import SsmError
+from controller.local.ssm.service import Options, SsmService
+
+StartResponse = Callable[..., Any]
+_JSON = "application/x-amz-json-1.1"
+
+
+def _s3_operation(method: str, path: str, query: str) -> str:
+    """A readable S3 operation name for the call counter (S3 has no Action parameter)."""
+    parts = [p for p in path.split("/") if p]
+    on_object = len(parts) > 1
+    if "uploads" in query:
+        return "CreateMultipartUpload"
+    if "delete" in query and method == "POST":
+        return "DeleteObjects"
+    names = {
+        ("GET", True): "GetObject",
+        ("GET", False): "ListObjects" if parts else "ListBuckets",
+        ("PUT", True): "PutObject",
+        ("PUT", False): "CreateBucket",
+        ("HEAD", True): "HeadObject",
+        ("HEAD", False): "HeadBucket",
+        ("DELETE", True): "DeleteObject",
+        ("DELETE", False): "DeleteBucket",
+    }
+    return names.get((method, on_object), method)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """Read the request body and put it back so moto can read it again."""
+    import io
+
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+class Endpoint:
+    """The WSGI application behind LocalAWS."""
+
+    def __init__(self, options: Options, faults: FaultSettings) -> None:
+        self.ssm = SsmService(options)
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.calls = CallCounter()
+        self._initial_faults = faults
+        self.faults = Faults(faults)
+
+    def reset(self) -> None:
+        """Forget everything: SSM and moto state, call counts, fault settings."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        self.ssm.reset()
+        moto_api_backend.reset()
+        self.calls.reset()
+        self.faults.configure(self._initial_faults)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = str(environ.get("PATH_INFO", ""))
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        if path.startswith("/_local/"):
+            status, document = handle_admin(
+                method, path, _read_body(environ), self.calls, self.faults, self.reset
+            )
+            return self._reply(
+                start_response, status, json.dumps(document).encode(), "application/json"
+            )
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        who = caller(environ)
+        if target.startswith("AmazonSSM."):
+            return self._ssm(environ, start_response, target.split(".", 1)[1], who)
+        operation = self._moto_operation(environ, target, who.service, method, path)
+        self.calls.add(operation)
+        decision = self.faults.decide(operation, ssm=False)
+        if decision.delay:
+            time.sleep(decision.delay)
+        result: Iterable[bytes] = self.moto(environ, start_response)
+        return result
+
+    def _ssm(
+        self, environ: dict[str, Any], start_response: StartResponse, name: str, who: Any
+    ) -> Iterable[bytes]:
+        operation = f"ssm:{name}"
+        self.calls.add(operation)
+        body = _read_body(environ)
+        decision = self.faults.decide(operation, ssm=True)
+        if decision.delay:
+            time.sleep(decision.delay)
+        if decision.throttled:
+            error = SsmError("ThrottlingException", "Rate exceeded")
+            return self._reply(start_response, 400, error.body(), _JSON)
+        if decision.fail:
+            error = SsmError("InternalServerError", "Injected failure (local endpoint).", 500)
+            return self._reply(start_response, 500, error.body(), _JSON)
+        endpoint = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        status, payload = self.ssm.handle(name, body, who.account, who.region, endpoint)
+        return self._reply(start_response, status, payload, _JSON)
+
+    def _moto_operation(
+        self, environ: dict[str, Any], target: str, service: str, method: str, path: str
+    ) -> str:
+        query = str(environ.get("QUERY_STRING", ""))
+        if target:
+            return f"{service or target.split('.')[0].lower()}:{target.split('.', 1)[-1]}"
+        action = urllib.parse.parse_qs(query).get("Action")
+        content_type = str(environ.get("CONTENT_TYPE", ""))
+        if not action and method == "POST" and "x-www-form-urlencoded" in content_type:
+            action = urllib.parse.parse_qs(_read_body(environ).decode("utf-8", "replace")).get(
+                "Action"
+            )
+        if action:
+            return f"{service or 'unknown'}:{action[0]}"
+        return f"s3:{_s3_operation(method, path, query)}"
+
+    @staticmethod
+    def _reply(
+        start_response: StartResponse, status: int, body: bytes, content_type: str
+    ) -> Iterable[bytes]:
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
+        start_response(
+            f"{status} {reason.get(status, 'Error')}",
+            [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+
+class _QuietHandler(MotoRequestHandler):
+    """moto's request handler (keeps S3 metadata headers intact), without access logs."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class LocalAWS:
+    """The embedded endpoint, in-process on a free port (port=0) or a given one.
+
+    with LocalAWS() as aws:
+        boto3.client("ssm", endpoint_url=aws.endpoint_url, region_name="us-east-1")
+
+    Options: create_delay (seconds a new document version stays Creating), latency
+    ({operation: seconds}), throttle_rate/throttle_burst (token bucket per second),
+    throttle_operations, error_rate (fraction of SSM calls answered 500), seed.
+    moto's state is process-wide: two LocalAWS in one process share S3/STS/EC2/IAM.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        create_delay: float = 0.05,
+        latency: dict[str, float] | None = None,
+        throttle_rate: float = 0.0,
+        throttle_burst: float = 0.0,
+        throttle_operations: list[str] | None = None,
+        error_rate: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        faults = FaultSettings(
+            latency=dict(latency or {}),
+            throttle_rate=throttle_rate,
+            throttle_burst=throttle_burst,
+            throttle_operations=list(throttle_operations or ["*"]),
+            error_rate=error_rate,
+            seed=seed,
+        )
+        self.app = Endpoint(Options(create_delay=create_delay), faults)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def ssm(self) -> SsmService:
+        """Our SSM service: the fleet's extension point (controller/local/hooks.py)."""
+        return self.app.ssm
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("LocalAWS is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> LocalAWS:
+        self._server = make_server(
+            self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler
+        )
+        self._server.daemon_threads = True  # type: ignore[attr-defined]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="local-aws", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+    def reset(self) -> None:
+        """Forget all state, through the admin route (as an out-of-process caller would)."""
+        request = urllib.request.Request(self.endpoint_url + "/_local/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+
+    def client(
+        self,
+        service: str,
+        region: str = "us-east-1",
+        access_key: str = "testing",
+        secret_key: str = "testing",
+        session_token: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """A boto3 client against this endpoint (the default key maps to 123456789012)."""
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            aws_session_token=session_token,
+            **kwargs,
+        )
+
+    def calls(self) -> dict[str, int]:
+        return self.app.calls.snapshot()
+
+    def __enter__(self) -> LocalAWS:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

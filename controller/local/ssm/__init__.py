@@ -1,0 +1,1 @@
+"""Our own SSM service for the local endpoint (see service.py)."""

@@ -1,0 +1,297 @@
+"""Stage 5 of a pass: apply a `Plan` to AWS, phase by phase, with bounded concurrency.
+
+Within a phase, actions of different resources run concurrently (at most `max_workers`);
+the actions of one resource run in plan order, and a failure skips that resource's later
+actions only — every other resource proceeds (kopf-style: errors are values at the boundary).
+
+Every action is idempotent, so a pass killed at any point and run again converges with no
+duplicate version, association or share:
+- a version is published under its VersionName; "already exists" is checked against the
+  live content hash and is then success (DuplicateDocumentVersionName, DocumentAlreadyExists);
+- an association is looked up by name + owner tag before it is created, and CreateAssociation
+  is never retried blindly: after a throttle or 5xx we look again before retrying;
+- shares, tags, default pointer and deletions converge by nature (NotFound on delete = done).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from itertools import groupby
+
+from controller.aws import artifacts as aws_artifacts
+from controller.aws import associations as aws_associations
+from controller.aws import packages as aws_packages
+from controller.aws import sharing as aws_sharing
+from controller.aws.errors import AwsError, Conflict, NotFound, ServerError, Throttled
+from controller.aws.session import AwsClients
+from controller.errors import UserError
+from controller.reconcile.observe import Observer
+from controller.reconcile.plan import Action, Plan
+from controller.reconcile.result import ActionRecord, ActionResult
+from controller.reconcile.state import OWNER_TAG, DesiredPackage, DesiredVersion, Location
+
+# Test hook for the crash-safety tests: the process exits (as if killed) right after this
+# many actions have completed. Never set in production.
+CRASH_AFTER_ENV = "SSM_GITOPS_TEST_CRASH_AFTER_ACTIONS"
+
+
+class ActionFailed(UserError):
+    """An action failed for a reason that is not an AWS error (e.g. not owned)."""
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    bucket: str
+    prefix: str
+
+
+class Applier:
+    def __init__(
+        self,
+        clients_for: Callable[[Location], AwsClients],
+        *,
+        owner: str,
+        observer: Observer,
+        artifacts: Artifacts | None,
+        max_workers: int = 8,
+        on_action: Callable[[ActionRecord], None] | None = None,
+    ) -> None:
+        self.clients_for = clients_for
+        self.owner = owner
+        self.observer = observer
+        self.artifacts = artifacts
+        self.max_workers = max_workers
+        self.on_action = on_action
+        self._lock = threading.Lock()
+        self._records: list[ActionRecord] = []
+        self._checked_buckets: set[str] = set()
+        crash = os.environ.get(CRASH_AFTER_ENV, "")
+        self._crash_after = int(crash) if crash.isdigit() else None
+
+    def apply(self, plan: Plan) -> tuple[ActionRecord, ...]:
+        for _phase, in_phase in groupby(plan.actions, key=lambda action: action.phase):
+            groups: dict[tuple[str, str, Location], list[Action]] = {}
+            for action in in_phase:
+                groups.setdefault(action.group, []).append(action)
+            with ThreadPoolExecutor(self.max_workers) as pool:
+                list(pool.map(self._run_group, groups.values()))
+        return tuple(self._records)
+
+    def skip(self, plan: Plan, reason: str) -> tuple[ActionRecord, ...]:
+        """A dry run: report every action as skipped."""
+        for action in plan.actions:
+            self._record(action, ActionResult.SKIPPED, reason, 0.0)
+        return tuple(self._records)
+
+    def _run_group(self, actions: list[Action]) -> None:
+        failed = False
+        for action in actions:
+            if failed:
+                self._record(action, ActionResult.SKIPPED, "an earlier step failed", 0.0)
+                continue
+            started = time.monotonic()
+            try:
+                message = self._run(action) or ""
+            except (AwsError, UserError) as error:
+                failed = True
+                self._record(action, ActionResult.FAILURE, str(error), time.monotonic() - started)
+            else:
+                self._record(action, ActionResult.SUCCESS, message, time.monotonic() - started)
+            finally:
+                if action.kind == "package":
+                    if action.action == "delete":
+                        self.observer.forget_package_versions(action.location, action.name)
+                    else:
+                        self.observer.forget("package", action.location, action.name)
+
+    def _record(self, action: Action, result: ActionResult, message: str, seconds: float) -> None:
+        detail = action.describe().split(" ", 4)[4:]  # the subject, e.g. "6.9.0 (acct/reg)"
+        text = message or (detail[0].rsplit(" (", 1)[0] if detail else "")
+        record = ActionRecord(
+            action.kind,
+            action.action,
+            action.name,
+            action.location.account,
+            action.location.region,
+            result,
+            text,
+            seconds,
+        )
+        with self._lock:
+            self._records.append(record)
+            done = sum(1 for r in self._records if r.result is ActionResult.SUCCESS)
+        if self.on_action is not None:
+            self.on_action(record)
+        if self._crash_after is not None and done >= self._crash_after:
+            os._exit(70)
+
+    # -- the actions --------------------------------------------------------------------
+
+    def _run(self, action: Action) -> str | None:
+        clients = self.clients_for(action.location)
+        handler = getattr(self, f"_{action.kind}_{action.action}")
+        result: str | None = handler(clients, action)
+        return result
+
+    def _package_create(self, clients: AwsClients, action: Action) -> str:
+        package, version = _package(action), _version(action)
+        url = self._upload(clients, package, version)
+        try:
+            aws_packages.create(
+                clients, package.name, version.name, version.content, url, package.tags
+            )
+        except Conflict:
+            # Exists already: ours from a pass that was cut short, or someone else's.
+            tags = dict(aws_packages.tags_of(clients, package.name))
+            if tags.get(OWNER_TAG) != self.owner:
+                raise ActionFailed(
+                    f"package {package.name} already exists in {action.location} without the "
+                    f"tag {OWNER_TAG}={self.owner}: it is not ours, rename the package in "
+                    f"{package.source}"
+                ) from None
+            return self._publish_version(clients, package, version, url)
+        number = aws_packages.wait_active(clients, package.name, version.name)
+        return f"{version.name} (version {number})"
+
+    def _package_add_version(self, clients: AwsClients, action: Action) -> str:
+        package, version = _package(action), _version(action)
+        url = self._upload(clients, package, version)
+        return self._publish_version(clients, package, version, url)
+
+    def _publish_version(
+        self, clients: AwsClients, package: DesiredPackage, version: DesiredVersion, url: str
+    ) -> str:
+        existing = aws_packages.find_version(clients, package.name, version.name)
+        if existing is None:
+            # Conflict = published by an earlier attempt whose answer we lost: checked below.
+            with contextlib.suppress(Conflict):
+                aws_packages.add_version(clients, package.name, version.name, version.content, url)
+        number = aws_packages.wait_active(clients, package.name, version.name)
+        live_hash = aws_packages.version_hash(clients, package.name, number)
+        if live_hash and live_hash != version.content_sha256:
+            raise ActionFailed(
+                f"version {version.name} of {package.name} is already published with "
+                f"different content: bump the version name in {package.source}"
+            )
+        return f"{version.name} (version {number})"
+
+    def _upload(self, clients: AwsClients, package: DesiredPackage, version: DesiredVersion) -> str:
+        if self.artifacts is None:
+            raise ActionFailed(
+                f"package {package.name} needs an artifacts bucket: add a Settings document "
+                "with spec.artifacts.bucket"
+            )
+        bucket = self.artifacts.bucket
+        with self._lock:
+            unchecked = bucket not in self._checked_buckets
+        if unchecked:
+            aws_artifacts.check_bucket(clients, bucket)
+            with self._lock:
+                self._checked_buckets.add(bucket)
+        folder = aws_artifacts.version_folder(self.artifacts.prefix, package.name, version.name)
+        for file in version.files:
+            aws_artifacts.upload(clients, bucket, f"{folder}/{file.name}", file.path, file.sha256)
+        if version.manifest_path is not None:
+            aws_artifacts.upload(
+                clients,
+                bucket,
+                f"{folder}/manifest.json",
+                version.manifest_path,
+                version.content_sha256,
+            )
+        return aws_artifacts.source_url(bucket, folder)
+
+    def _package_set_default(self, clients: AwsClients, action: Action) -> str:
+        found = aws_packages.find_version(clients, action.name, action.version_name)
+        if found is None:
+            raise ActionFailed(f"version {action.version_name} of {action.name} is not published")
+        aws_packages.set_default(clients, action.name, found.number)
+        return f"{action.version_name} (version {found.number})"
+
+    def _package_tag(self, clients: AwsClients, action: Action) -> None:
+        aws_packages.set_tags(clients, action.name, action.tags_set)
+        aws_packages.remove_tags(clients, action.name, action.tags_removed)
+
+    def _package_share(self, clients: AwsClients, action: Action) -> str:
+        aws_sharing.share(clients, action.name, action.accounts)
+        return ",".join(action.accounts)
+
+    def _package_unshare(self, clients: AwsClients, action: Action) -> str:
+        with contextlib.suppress(NotFound):
+            aws_sharing.unshare(clients, action.name, action.accounts)
+        return ",".join(action.accounts)
+
+    def _package_delete_version(self, clients: AwsClients, action: Action) -> str:
+        with contextlib.suppress(NotFound):
+            aws_packages.delete_version(clients, action.name, action.version_name)
+        return action.version_name
+
+    def _package_delete(self, clients: AwsClients, action: Action) -> None:
+        with contextlib.suppress(NotFound):
+            aws_packages.delete(clients, action.name)
+
+    def _association_create(self, clients: AwsClients, action: Action) -> str:
+        association = action.association
+        assert association is not None
+        for attempt in range(4):
+            existing = self._owned_by_name(clients, association.name)
+            if existing is not None:
+                # Created by an earlier attempt or pass: make it exactly what we want.
+                aws_associations.update(
+                    clients, existing.association_id, association.name, association.spec, ""
+                )
+                return existing.association_id
+            try:
+                return aws_associations.create(
+                    clients, association.name, association.spec, self.owner
+                )
+            except (Throttled, ServerError):
+                if attempt == 3:
+                    raise
+                time.sleep(0.5 * 2**attempt)  # the create may have happened: look again
+        raise AssertionError("unreachable")
+
+    def _owned_by_name(
+        self, clients: AwsClients, name: str
+    ) -> aws_associations.AssociationSummary | None:
+        for summary in aws_associations.find_by_name(clients, name):
+            tags = aws_associations.tags_of(clients, summary.association_id)
+            if tags.get(OWNER_TAG) == self.owner:
+                return summary
+        return None
+
+    def _association_update(self, clients: AwsClients, action: Action) -> str:
+        association = action.association
+        assert association is not None
+        aws_associations.update(
+            clients,
+            action.association_id,
+            association.name,
+            association.spec,
+            action.association_version,
+        )
+        return ", ".join(c.field for c in action.changes)
+
+    def _association_delete(self, clients: AwsClients, action: Action) -> str:
+        with contextlib.suppress(NotFound):
+            aws_associations.delete(clients, action.association_id)
+        return action.association_id
+
+
+def _package(action: Action) -> DesiredPackage:
+    assert action.package is not None
+    return action.package
+
+
+def _version(action: Action) -> DesiredVersion:
+    assert action.version is not None
+    return action.version
+
+
+__all__ = ["Applier", "Artifacts", "replace"]

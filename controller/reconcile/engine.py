@@ -1,0 +1,275 @@
+"""The reconcile facade: one `Reconciler` per controller, `run_pass` per revision or resync.
+
+    desired_state(repository) -> observe(aws) -> plan(desired, observed) -> apply(plan)
+                                                                         -> PassResult
+
+The `Reconciler` is long-lived: it keeps the AWS sessions (and their call counter), the
+observe cache that keeps a no-op pass near the list-page floor, and the built artifacts of
+the revision it last saw. `plan_only` is the same pipeline without apply, for `ssm-gitops plan`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from controller.aws.session import AwsClients, Sessions
+from controller.reconcile.apply import Applier, Artifacts
+from controller.reconcile.desired import desired_state, desired_version, locations
+from controller.reconcile.observe import Observer
+from controller.reconcile.plan import Plan, plan
+from controller.reconcile.result import (
+    ActionRecord,
+    ActionResult,
+    PassOutcome,
+    PassResult,
+    ResourceState,
+    ResourceStatus,
+    Rollout,
+)
+from controller.reconcile.state import (
+    ArtifactFile,
+    Desired,
+    DesiredVersion,
+    Location,
+    Observed,
+)
+
+
+@dataclass(frozen=True)
+class PlannedPass:
+    """What `plan_only` found: the plan, and what it was computed from."""
+
+    plan: Plan
+    desired: Desired
+    observed: Observed
+    errors: tuple[str, ...]
+    api_calls: dict[tuple[str, str], int]
+
+
+class Reconciler:
+    """Runs reconcile passes for one owner name; keep one instance across passes."""
+
+    def __init__(
+        self,
+        owner: str,
+        *,
+        dry_run: bool = False,
+        work_dir: Path,
+        max_workers: int = 8,
+        sessions: Sessions | None = None,
+    ) -> None:
+        self.owner = owner
+        self.dry_run = dry_run
+        self.work_dir = Path(work_dir)
+        self.max_workers = max_workers
+        self.sessions = sessions or Sessions()
+        self.observer = Observer(owner, max_workers)
+        self._built: dict[tuple[str, str, str], DesiredVersion] = {}
+        self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
+        self._lock = threading.Lock()  # one pass at a time
+
+    # -- the pipeline -------------------------------------------------------------------
+
+    def plan_only(
+        self, repository: Any, revision: str, *, full_resync: bool = False
+    ) -> PlannedPass:
+        """desired -> observe -> plan, changing nothing."""
+        self.sessions.counter.take()
+        home = self.sessions.home_account()
+        region = self.sessions.default_region()
+        settings = getattr(repository, "settings", None)
+        regions, accounts = locations(settings, home, region)
+        self._roles = dict(accounts)
+        desired = desired_state(
+            repository,
+            owner=self.owner,
+            home_account=home,
+            default_region=region,
+            build=lambda repo, package, version: self._build(repo, package, version, revision),
+        )
+        package_clients = [self.sessions.home(r) for r in regions]
+        association_clients = [
+            self.sessions.for_account(account, r, role)
+            for account, role in accounts
+            for r in regions
+        ]
+        observed = self.observer.observe(
+            package_clients, association_clients, full_resync=full_resync
+        )
+        unreadable = {location for location, _ in observed.errors}
+        if unreadable:  # plan nothing where we could not see what exists
+            desired = replace(
+                desired,
+                packages=tuple(p for p in desired.packages if p.location not in unreadable),
+                associations=tuple(a for a in desired.associations if a.location not in unreadable),
+            )
+        result = plan(desired, observed.observed)
+        errors = tuple(f"{location}: {message}" for location, message in observed.errors)
+        errors += tuple(str(error) for error in result.errors)
+        return PlannedPass(
+            result, desired, observed.observed, errors, self.sessions.counter.peek() | {}
+        )
+
+    def run_pass(
+        self,
+        repository: Any,
+        revision: str,
+        *,
+        full_resync: bool = False,
+        on_action: Callable[[ActionRecord], None] | None = None,
+    ) -> PassResult:
+        """One pass: plan, then apply (or skip, in a dry run). Never raises for AWS errors."""
+        with self._lock:
+            started = time.time()
+            try:
+                planned = self.plan_only(repository, revision, full_resync=full_resync)
+            except Exception as error:  # noqa: BLE001 - a pass reports, it never crashes
+                return PassResult(
+                    revision,
+                    PassOutcome.FAILURE,
+                    started,
+                    time.time(),
+                    errors=(_one_line(error),),
+                    api_calls=self.sessions.counter.take(),
+                )
+            applier = Applier(
+                self._clients_for,
+                owner=self.owner,
+                observer=self.observer,
+                artifacts=_artifacts(repository),
+                max_workers=self.max_workers,
+                on_action=on_action,
+            )
+            if self.dry_run:
+                records = applier.skip(planned.plan, "dry run")
+            else:
+                records = applier.apply(planned.plan)
+            for blocked in planned.plan.blocked:
+                if on_action is not None:
+                    action = blocked.action
+                    on_action(
+                        ActionRecord(
+                            action.kind,
+                            action.action,
+                            action.name,
+                            action.location.account,
+                            action.location.region,
+                            ActionResult.BLOCKED,
+                            blocked.reason,
+                        )
+                    )
+            return self._result(planned, records, revision, started)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _clients_for(self, location: Location) -> AwsClients:
+        return self.sessions.for_account(
+            location.account, location.region, self._roles.get(location.account)
+        )
+
+    def _build(self, repository: Any, package: Any, version: Any, revision: str) -> DesiredVersion:
+        key = (revision, package.name, version.name)
+        cached = self._built.get(key)
+        if cached is not None:
+            return cached
+        from controller.build import build_version
+
+        out_dir = self.work_dir / "build" / package.name / version.name
+        out_dir.mkdir(parents=True, exist_ok=True)
+        built = build_version(repository, package, version, out_dir)
+        manifest_path = out_dir / "manifest.json"
+        manifest_path.write_bytes(built.manifest)
+        result = desired_version(
+            version.name,
+            built.manifest,
+            (ArtifactFile(f.name, Path(f.path), f.sha256, f.size) for f in built.files),
+            manifest_path,
+        )
+        # Keep only this revision's builds: older revisions will not be asked for again.
+        self._built = {k: v for k, v in self._built.items() if k[0] == revision}
+        self._built[key] = result
+        return result
+
+    def _result(
+        self,
+        planned: PlannedPass,
+        records: tuple[ActionRecord, ...],
+        revision: str,
+        started: float,
+    ) -> PassResult:
+        failed = {
+            (r.kind, r.name, r.account, r.region): r.message
+            for r in records
+            if r.result is ActionResult.FAILURE
+        }
+        applied = not self.dry_run
+        resources: list[ResourceStatus] = []
+        for status in planned.plan.resources:
+            key = (status.kind, status.name, status.account, status.region)
+            if key in failed:
+                status = replace(status, state=ResourceState.FAILED, message=failed[key])
+            elif applied and status.state is ResourceState.DRIFTED:
+                status = replace(status, state=ResourceState.IN_SYNC, message="")
+            resources.append(status)
+        for blocked in planned.plan.blocked:
+            action = blocked.action
+            resources.append(
+                ResourceStatus(
+                    action.kind,
+                    action.name,
+                    action.location.account,
+                    action.location.region,
+                    ResourceState.DRIFTED,
+                    f"{action.action} blocked: {blocked.reason}",
+                )
+            )
+        errors = planned.errors + tuple(
+            f"{r.kind} {r.name} {r.action} ({r.account}/{r.region}): {r.message}"
+            for r in records
+            if r.result is ActionResult.FAILURE
+        )
+        if errors:
+            outcome = PassOutcome.FAILURE
+        elif any(r.result is ActionResult.SUCCESS for r in records):
+            outcome = PassOutcome.SUCCESS
+        else:
+            outcome = PassOutcome.NO_CHANGE
+        rollouts = tuple(
+            Rollout(
+                a.name,
+                str(a.overview.get("Status", "")),
+                dict(a.overview.get("AssociationStatusAggregatedCount", {}) or {}),
+            )  # type: ignore[call-overload]
+            for a in planned.observed.associations
+            if a.overview
+        )
+        return PassResult(
+            revision=revision,
+            outcome=outcome,
+            started_at=started,
+            finished_at=time.time(),
+            resources=tuple(resources),
+            actions=records,
+            blocked=tuple(b.describe() for b in planned.plan.blocked),
+            errors=errors,
+            api_calls=self.sessions.counter.take(),
+            rollouts=rollouts,
+        )
+
+
+def _artifacts(repository: Any) -> Artifacts | None:
+    settings = getattr(repository, "settings", None)
+    artifacts = getattr(settings, "artifacts", None)
+    bucket = getattr(artifacts, "bucket", None)
+    if not bucket:
+        return None
+    return Artifacts(str(bucket), str(getattr(artifacts, "prefix", "") or ""))
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

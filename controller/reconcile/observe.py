@@ -1,0 +1,236 @@
+"""Stage 3 of a pass: observe the live state we own, cheaply, with a cache across passes.
+
+A pass that finds nothing to do should cost about ceil(P/50) + ceil(A/50) list pages plus
+one sharing read per package (contract: Budgets). So the `Observer` lives as long as the
+`Reconciler` and remembers, per resource, what the list pages said last time:
+
+- packages: ListDocuments (Owner Self + owner tag, 50 a page) shows each document's
+  `DocumentVersion`; only when it changed is the package re-described (DescribeDocument for
+  the default/latest pointers, ListDocumentVersions when latest moved, and DescribeDocument
+  per *new* version number for its content Hash — version content is immutable, so hashes
+  are cached for good). Sharing has no version number: read every pass.
+- associations: ListAssociations (50 a page) carries `AssociationVersion`, which changes on
+  every update; DescribeAssociation is called only for a new (id, version). Ownership tags
+  are read once per association id.
+
+Whatever apply changes is forgotten (`forget`), and `full_resync=True` re-reads everything.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from controller.aws import associations as aws_associations
+from controller.aws import packages as aws_packages
+from controller.aws import sharing as aws_sharing
+from controller.aws.errors import AwsError, NotFound
+from controller.aws.session import AwsClients
+from controller.reconcile.state import (
+    OWNER_TAG,
+    AssociationSpec,
+    Location,
+    Observed,
+    ObservedAssociation,
+    ObservedPackage,
+    ObservedVersion,
+)
+
+
+@dataclass(frozen=True)
+class _PackageEntry:
+    list_version: str
+    default_number: str
+    latest_number: str
+    versions: tuple[ObservedVersion, ...]
+
+
+@dataclass(frozen=True)
+class ObserveResult:
+    observed: Observed
+    errors: tuple[tuple[Location, str], ...]  # locations we could not read: plan nothing there
+
+
+class Observer:
+    """Reads our live resources; one instance lives across passes (the cache)."""
+
+    def __init__(self, owner: str, max_workers: int = 8) -> None:
+        self.owner = owner
+        self.max_workers = max_workers
+        self._lock = threading.Lock()
+        self._packages: dict[tuple[Location, str], _PackageEntry] = {}
+        self._hashes: dict[tuple[Location, str, str, str], str] = {}  # (loc, name, no., vname)
+        self._owned: dict[tuple[Location, str], bool] = {}  # association id -> ours?
+        self._specs: dict[tuple[Location, str, str], AssociationSpec] = {}  # (loc, id, version)
+
+    def forget(self, kind: str, location: Location, name: str) -> None:
+        """Apply changed this resource: re-read it on the next observe."""
+        # Associations need nothing: an update changes AssociationVersion, the cache key.
+        if kind == "package":
+            with self._lock:
+                self._packages.pop((location, name), None)
+
+    def forget_package_versions(self, location: Location, name: str) -> None:
+        """A package was deleted: version numbers restart if it is created again."""
+        with self._lock:
+            self._packages.pop((location, name), None)
+            self._hashes = {
+                k: v for k, v in self._hashes.items() if not (k[0] == location and k[1] == name)
+            }
+
+    def observe(
+        self,
+        package_clients: Sequence[AwsClients],
+        association_clients: Sequence[AwsClients],
+        *,
+        full_resync: bool = False,
+    ) -> ObserveResult:
+        if full_resync:
+            with self._lock:
+                self._packages.clear()
+                self._hashes.clear()
+                self._owned.clear()
+                self._specs.clear()
+        packages: list[ObservedPackage] = []
+        associations: list[ObservedAssociation] = []
+        errors: list[tuple[Location, str]] = []
+        for clients in package_clients:
+            try:
+                packages.extend(self._observe_packages(clients))
+            except AwsError as error:
+                errors.append((Location(clients.account, clients.region), str(error)))
+        for clients in association_clients:
+            try:
+                associations.extend(self._observe_associations(clients))
+            except AwsError as error:
+                errors.append((Location(clients.account, clients.region), str(error)))
+        return ObserveResult(Observed(tuple(packages), tuple(associations)), tuple(errors))
+
+    # -- packages -----------------------------------------------------------------------
+
+    def _observe_packages(self, clients: AwsClients) -> list[ObservedPackage]:
+        location = Location(clients.account, clients.region)
+        summaries = list(aws_packages.list_owned(clients, self.owner))
+
+        def one(summary: aws_packages.PackageSummary) -> ObservedPackage | None:
+            try:
+                entry = self._package_entry(clients, location, summary)
+                shared = aws_sharing.shared_with(clients, summary.name)
+            except NotFound:
+                return None  # deleted between the list and the read: gone
+            return ObservedPackage(
+                summary.name,
+                location,
+                entry.default_number,
+                entry.versions,
+                shared,
+                summary.tags,
+            )
+
+        with ThreadPoolExecutor(self.max_workers) as pool:
+            found = list(pool.map(one, summaries))
+        return [package for package in found if package is not None]
+
+    def _package_entry(
+        self, clients: AwsClients, location: Location, summary: aws_packages.PackageSummary
+    ) -> _PackageEntry:
+        key = (location, summary.name)
+        with self._lock:
+            cached = self._packages.get(key)
+        if cached is not None and cached.list_version == summary.document_version:
+            return cached
+        pointers = aws_packages.describe(clients, summary.name)
+        if cached is not None and cached.latest_number == pointers.latest_number:
+            versions = cached.versions
+        else:
+            versions = tuple(
+                ObservedVersion(
+                    name,
+                    number,
+                    self._hash(clients, location, summary.name, number, name),
+                    status,
+                    information,
+                )
+                for number, name, status, information in aws_packages.list_versions(
+                    clients, summary.name
+                )
+            )
+        entry = _PackageEntry(
+            summary.document_version, pointers.default_number, pointers.latest_number, versions
+        )
+        with self._lock:
+            self._packages[key] = entry
+        return entry
+
+    def _hash(
+        self, clients: AwsClients, location: Location, name: str, number: str, version: str
+    ) -> str:
+        key = (location, name, number, version)
+        with self._lock:
+            known = self._hashes.get(key)
+        if known is None:
+            known = aws_packages.version_hash(clients, name, number)
+            with self._lock:
+                self._hashes[key] = known
+        return known
+
+    # -- associations ------------------------------------------------------------------
+
+    def _observe_associations(self, clients: AwsClients) -> list[ObservedAssociation]:
+        location = Location(clients.account, clients.region)
+        summaries = list(aws_associations.list_all(clients))
+
+        def one(summary: aws_associations.AssociationSummary) -> ObservedAssociation | None:
+            try:
+                if not self._is_ours(clients, location, summary.association_id):
+                    return None
+                spec = self._spec(clients, location, summary)
+            except NotFound:
+                return None
+            return ObservedAssociation(
+                summary.association_id,
+                summary.name,
+                location,
+                summary.version,
+                spec,
+                summary.overview,
+            )
+
+        with ThreadPoolExecutor(self.max_workers) as pool:
+            found = list(pool.map(one, summaries))
+        return [association for association in found if association is not None]
+
+    def _is_ours(self, clients: AwsClients, location: Location, association_id: str) -> bool:
+        key = (location, association_id)
+        with self._lock:
+            known = self._owned.get(key)
+        if known is None:
+            tags = aws_associations.tags_of(clients, association_id)
+            known = tags.get(OWNER_TAG) == self.owner
+            with self._lock:
+                self._owned[key] = known
+        return known
+
+    def _spec(
+        self,
+        clients: AwsClients,
+        location: Location,
+        summary: aws_associations.AssociationSummary,
+    ) -> AssociationSpec:
+        key = (location, summary.association_id, summary.version)
+        with self._lock:
+            known = self._specs.get(key)
+        if known is None:
+            description = aws_associations.describe(clients, summary.association_id)
+            known = aws_associations.spec_from_description(description)
+            with self._lock:
+                # Older versions of this association will never be asked for again.
+                self._specs = {
+                    k: v
+                    for k, v in self._specs.items()
+                    if not (k[0] == location and k[1] == summary.association_id)
+                }
+                self._specs[key] = known
+        return known

@@ -1,0 +1,502 @@
+"""`load_repository`: a folder of YAML -> a validated `Repository`, or every error at once.
+
+Stage 1 of a pass (pure: reads files, no network). Steps, each collecting problems:
+1. find `*.yaml`/`*.yml` (hidden folders skipped), parse with positions (`yamlmarks`);
+2. validate each document against its kind's model (`documents`), turning pydantic's
+   errors into `path:line:col: message` lines;
+3. build the flat models (`models`), resolving `source`/`installer` paths;
+4. cross-checks over the whole repository (`checks`) and the sources (`sources`).
+YAML files inside a package's source folder are payload (e.g. an agent's config file),
+not repository documents, and are ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from controller.spec import documents as docs
+from controller.spec.errors import SpecError, SpecErrors
+from controller.spec.models import (
+    Association,
+    Package,
+    PackageFile,
+    PackageVersion,
+    Repository,
+    Settings,
+)
+from controller.spec.sources import is_inside, resolve_reference
+from controller.spec.yamlmarks import MarkedDict, MarkedList, Position, parse_documents
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class PathDisplay:
+    """How file paths appear in messages (see `load_repository`)."""
+
+    def __init__(self, root: Path, prefix: str | None) -> None:
+        self.root = root
+        self.prefix = prefix
+        self.cwd = Path.cwd()
+
+    def __call__(self, path: Path) -> str:
+        if self.prefix is not None:
+            try:
+                relative = path.relative_to(self.root).as_posix()
+            except ValueError:
+                return str(path)
+            return self.prefix + ("" if relative == "." else relative)
+        try:
+            return path.relative_to(self.cwd).as_posix()
+        except ValueError:
+            return str(path)
+
+
+@dataclass
+class LoadedDocument:
+    """A validated document, with its raw marked value for precise error positions."""
+
+    shown: str  # the file as shown in messages
+    file: Path  # absolute path of the YAML file
+    raw: MarkedDict
+    model: docs.YamlModel
+
+    def position(self, *keys: str | int, key: bool = False) -> Position:
+        """Where `keys` (a path into the document) was written; the deepest found part."""
+        return locate(self.raw, keys, key_of_last=key)
+
+
+@dataclass
+class Problems:
+    """The errors found so far; `add` keeps the loader's code linear."""
+
+    errors: list[SpecError] = field(default_factory=list)
+
+    def add(self, shown: str, position: Position, message: str) -> None:
+        self.errors.append(SpecError(shown, position[0], position[1], message))
+
+
+def locate(raw: Any, keys: tuple[str | int, ...], *, key_of_last: bool = False) -> Position:
+    """The position of `keys` inside a marked value: the value's, or its key's if asked.
+
+    When a part is absent (a missing field) the position of the last part found is used,
+    preferring the key (`spec:`) to the first line of its value.
+    """
+    position: Position = getattr(raw, "start", (1, 1))
+    node = raw
+    for index, part in enumerate(keys):
+        last = index == len(keys) - 1
+        if isinstance(node, MarkedDict) and part in node:
+            if last and key_of_last:
+                return node.key_pos[part]
+            position = node.value_pos[part] if last else node.key_pos[part]
+            node = node[part]
+        elif isinstance(node, MarkedList) and isinstance(part, int) and 0 <= part < len(node):
+            position = node.item_pos[part]
+            node = node[part]
+        else:
+            break
+    return position
+
+
+def _yaml_files(root: Path) -> Iterator[Path]:
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = sorted(name for name in subdirs if not name.startswith("."))
+        for name in sorted(files):
+            if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
+                yield Path(directory) / name
+
+
+# --- pydantic errors -> one sentence each ------------------------------------------------
+
+_FIELD_NAMES = sorted(
+    {
+        info.alias or name
+        for model in (
+            docs.PackageDocument,
+            docs.PackageMetadata,
+            docs.PackageSpec,
+            docs.VersionSpec,
+            docs.FileSpec,
+            docs.AssociationDocument,
+            docs.AssociationSpec,
+            docs.Target,
+            docs.Output,
+            docs.SettingsDocument,
+            docs.SettingsSpec,
+            docs.Artifacts,
+            docs.Account,
+            docs.Prune,
+        )
+        for name, info in model.model_fields.items()
+    }
+)
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        if part == "[key]":
+            continue
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "document"
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _message(error: ErrorDetails) -> str:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    value = error.get("input")
+    context = error.get("ctx") or {}
+    where = _dotted(loc)
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        parent = _dotted(loc[:-1])
+        close = difflib.get_close_matches(name, _FIELD_NAMES, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else "remove it or fix the spelling"
+        return f"unknown field {name!r} in {parent}: {hint}"
+    if kind == "missing":
+        parent = _dotted(loc[:-1])
+        return f"{parent}: missing required field {loc[-1]!r}: add it"
+    if kind == "string_type":
+        if isinstance(value, bool | int | float):
+            return (
+                f"{where}: YAML reads this as {_describe(value)}, but it must be text: "
+                "put the value in quotes"
+            )
+        return f"{where} must be text, got {_describe(value)}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"{where} must be true or false, got {_describe(value)}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"{where} must be a whole number, got {_describe(value)}"
+    if kind == "greater_than_equal":
+        return f"{where} must be at least {context.get('ge')}, got {value}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"{where} must be a mapping (key: value), got {_describe(value)}"
+    if kind in ("tuple_type", "list_type"):
+        return f"{where} must be a list, got {_describe(value)}"
+    if kind == "literal_error":
+        return f"{where}: {_describe(value)} is not allowed: use one of {context.get('expected')}"
+    if kind == "too_short":
+        if context.get("min_length") == 1:
+            return f"{where} must not be empty: add at least one item"
+        return f"{where} needs at least {context.get('min_length')} items"
+    if kind == "too_long":
+        return _too_long(where, loc, context)
+    if kind == "string_too_short":
+        return f"{where} must not be empty"
+    if kind == "string_too_long":
+        return f"{where} is longer than {context.get('max_length')} characters: shorten it"
+    if kind == "spec":
+        return f"{where}: {error['msg']}"
+    return f"{where}: {error['msg']}"
+
+
+def _too_long(where: str, loc: tuple[str | int, ...], context: dict[str, Any]) -> str:
+    limit = context.get("max_length")
+    actual = context.get("actual_length")
+    if loc and loc[-1] == "versions":
+        # SSM quotas: a package holds at most 25 versions (contract: AWS facts).
+        return (
+            f"{where}: {actual} versions, but SSM keeps at most {limit} per package: remove "
+            "old versions (enable pruneVersions to delete them from AWS too)"
+        )
+    if loc and loc[-1] == "files":
+        return f"{where}: {actual} files, but SSM allows at most {limit} per version: merge some"
+    return f"{where}: {actual} items, at most {limit} allowed"
+
+
+def _drop_echoes(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """pydantic also reports a list as too short when its only items failed; drop those."""
+    locs = [tuple(error["loc"]) for error in errors]
+    kept = []
+    for error, loc in zip(errors, locs, strict=True):
+        if error["type"] == "too_short" and any(
+            len(other) > len(loc) and other[: len(loc)] == loc for other in locs
+        ):
+            continue
+        kept.append(error)
+    return kept
+
+
+# --- the loader --------------------------------------------------------------------------
+
+
+class _Loader:
+    def __init__(self, root: Path, display_prefix: str | None) -> None:
+        self.root = root.resolve()
+        self.show = PathDisplay(root.absolute(), display_prefix)
+        self.problems = Problems()
+
+    def read_documents(self) -> list[tuple[Path, list[SpecError], list[LoadedDocument]]]:
+        """Each YAML file with its own errors and valid documents."""
+        results = []
+        for file in _yaml_files(self.root):
+            before = len(self.problems.errors)
+            loaded = self._read_file(file)
+            own = self.problems.errors[before:]
+            del self.problems.errors[before:]
+            results.append((file, own, loaded))
+        return results
+
+    def _read_file(self, file: Path) -> list[LoadedDocument]:
+        shown = self.show(file)
+        if file.is_symlink() and not is_inside(file.resolve(), self.root):
+            self.problems.add(shown, (1, 1), "symlink leading outside the repository: copy it in")
+            return []
+        try:
+            text = file.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            self.problems.add(shown, (1, 1), f"not UTF-8 text ({error.reason}): save as UTF-8")
+            return []
+        except OSError as error:
+            self.problems.add(shown, (1, 1), f"cannot read the file: {error.strerror}")
+            return []
+        values, yaml_problems = parse_documents(text)
+        for problem in yaml_problems:
+            self.problems.add(shown, (problem.line, problem.col), problem.message)
+        loaded = []
+        for document in values:
+            model = self._validate(shown, document.value, document.start)
+            if model is not None:
+                loaded.append(LoadedDocument(shown, file, document.value, model))
+        return loaded
+
+    def _validate(self, shown: str, value: Any, start: Position) -> docs.YamlModel | None:
+        if value is None:  # an empty document, e.g. a trailing `---`
+            return None
+        if not isinstance(value, MarkedDict):
+            self.problems.add(
+                shown,
+                start,
+                f"a document must be a mapping with apiVersion, kind, metadata and spec, got "
+                f"{_describe(value)}",
+            )
+            return None
+        api_version = value.get("apiVersion")
+        if api_version != docs.API_VERSION:
+            got = "it is missing" if api_version is None else f"got {_describe(api_version)}"
+            self.problems.add(
+                shown,
+                locate(value, ("apiVersion",)),
+                f"apiVersion must be {docs.API_VERSION} ({got})",
+            )
+            return None
+        kind = value.get("kind")
+        model_type = docs.DOCUMENT_KINDS.get(kind) if isinstance(kind, str) else None
+        if model_type is None:
+            got = "it is missing" if kind is None else f"got {_describe(kind)}"
+            self.problems.add(
+                shown,
+                locate(value, ("kind",)),
+                f"kind must be one of {', '.join(docs.DOCUMENT_KINDS)} ({got})",
+            )
+            return None
+        try:
+            return model_type.model_validate(value)
+        except ValidationError as invalid:
+            for error in _drop_echoes(invalid.errors()):
+                loc = tuple(error["loc"])
+                if loc and loc[-1] == "[key]":
+                    position = locate(value, loc[:-1], key_of_last=True)
+                else:
+                    position = locate(value, loc, key_of_last=error["type"] == "extra_forbidden")
+                self.problems.add(shown, position, _message(error))
+            return None
+
+    # --- models ----------------------------------------------------------------------
+
+    def package(self, loaded: LoadedDocument) -> Package:
+        document = loaded.model
+        assert isinstance(document, docs.PackageDocument)
+        base_dir = loaded.file.parent
+        versions = []
+        for v_index, version in enumerate(document.spec.versions):
+            files = []
+            for f_index, spec in enumerate(version.files):
+                where = ("spec", "versions", v_index, "files", f_index)
+                source = installer = None
+                if spec.source is not None:
+                    source = self._reference(loaded, base_dir, spec.source, (*where, "source"))
+                else:
+                    assert spec.installer is not None
+                    installer = self._reference(
+                        loaded, base_dir, spec.installer, (*where, "installer")
+                    )
+                files.append(
+                    PackageFile.model_construct(
+                        platform=spec.platform,
+                        platform_version=spec.platform_version,
+                        arch=spec.arch,
+                        source=source,
+                        installer=installer,
+                        path=loaded.shown,
+                        line=loaded.position(*where)[0],
+                    )
+                )
+            versions.append(
+                PackageVersion.model_construct(
+                    name=version.name,
+                    files=tuple(files),
+                    path=loaded.shown,
+                    line=loaded.position("spec", "versions", v_index)[0],
+                )
+            )
+        spec = document.spec
+        return Package.model_construct(
+            name=document.metadata.name,
+            tags=dict(document.metadata.tags),
+            annotations=dict(document.metadata.annotations),
+            description=spec.description,
+            default_version=spec.default_version,
+            share_with=spec.share_with,
+            prune_versions=spec.prune_versions,
+            versions=tuple(versions),
+            path=loaded.shown,
+            line=loaded.raw.start[0],
+        )
+
+    def _reference(
+        self, loaded: LoadedDocument, base_dir: Path, text: str, where: tuple[str | int, ...]
+    ) -> Path:
+        """Resolve a source/installer path; a bad one is reported and kept (lexically)."""
+        resolved, problem = resolve_reference(text, base_dir, self.root)
+        if problem is not None:
+            self.problems.add(loaded.shown, loaded.position(*where), f"{where[-1]}: {problem}")
+            return Path(os.path.normpath(base_dir / text))
+        assert resolved is not None
+        return resolved
+
+    def association(self, loaded: LoadedDocument) -> Association:
+        document = loaded.model
+        assert isinstance(document, docs.AssociationDocument)
+        spec = document.spec
+        return Association.model_construct(
+            name=document.metadata.name,
+            annotations=dict(document.metadata.annotations),
+            package=spec.package,
+            version=spec.version,
+            action=spec.action,
+            installation_type=spec.installation_type,
+            additional_arguments=dict(spec.additional_arguments),
+            targets=spec.targets,
+            schedule=spec.schedule,
+            max_concurrency=spec.max_concurrency,
+            max_errors=spec.max_errors,
+            compliance_severity=spec.compliance_severity,
+            apply_only_at_cron_interval=spec.apply_only_at_cron_interval,
+            output=spec.output,
+            path=loaded.shown,
+            line=loaded.raw.start[0],
+        )
+
+    def settings(self, loaded: LoadedDocument) -> Settings:
+        document = loaded.model
+        assert isinstance(document, docs.SettingsDocument)
+        spec = document.spec
+        return Settings.model_construct(
+            name=document.metadata.name,
+            annotations=dict(document.metadata.annotations),
+            artifacts=spec.artifacts,
+            regions=spec.regions,
+            accounts=spec.accounts,
+            prune=spec.prune,
+            suspend=spec.suspend,
+            path=loaded.shown,
+            line=loaded.raw.start[0],
+        )
+
+
+def load_repository(root: Path, *, display_prefix: str | None = None) -> Repository:
+    """Load and check every YAML file under `root` and every source it names.
+
+    Raises `SpecErrors` with every problem found (sorted by path and line). Paths in
+    messages are `display_prefix` + the path relative to `root` when a prefix is given
+    (the controller passes "" for a git checkout), else relative to the current directory
+    when below it, else absolute.
+    """
+    from controller.spec import checks  # checks imports models built here
+
+    root = Path(root)
+    loader = _Loader(root, display_prefix)
+    if not root.is_dir():
+        raise SpecErrors(
+            [
+                SpecError(
+                    loader.show(root.absolute()),
+                    0,
+                    0,
+                    "no such directory: give the repository folder",
+                )
+            ]
+        )
+    files = loader.read_documents()
+
+    # Pass 1: packages, to learn the source folders; YAML inside them is payload.
+    packages: list[tuple[Package, LoadedDocument]] = []
+    for _file, _errors, loaded_documents in files:
+        for loaded in loaded_documents:
+            if isinstance(loaded.model, docs.PackageDocument):
+                packages.append((loader.package(loaded), loaded))
+    payload_folders = {
+        file.source
+        for package, _ in packages
+        for version in package.versions
+        for file in version.files
+        if file.source is not None
+    }
+
+    def is_payload(path: Path) -> bool:
+        resolved = path.resolve()
+        return any(is_inside(resolved, folder) for folder in payload_folders)
+
+    kept: list[LoadedDocument] = []
+    for file, errors, loaded_documents in files:
+        if payload_folders and is_payload(file):
+            continue
+        loader.problems.errors.extend(errors)
+        kept.extend(loaded_documents)
+    kept_ids = {id(loaded) for loaded in kept}
+    packages = [(package, loaded) for package, loaded in packages if id(loaded) in kept_ids]
+
+    associations = [
+        (loader.association(loaded), loaded)
+        for loaded in kept
+        if isinstance(loaded.model, docs.AssociationDocument)
+    ]
+    settings = [
+        (loader.settings(loaded), loaded)
+        for loaded in kept
+        if isinstance(loaded.model, docs.SettingsDocument)
+    ]
+    checks.check_repository(
+        packages, associations, settings, root=loader.root, problems=loader.problems
+    )
+    if loader.problems.errors:
+        raise SpecErrors(loader.problems.errors)
+    return Repository.model_construct(
+        root=loader.root,
+        packages=tuple(package for package, _ in packages),
+        associations=tuple(association for association, _ in associations),
+        settings=settings[0][0] if settings else None,
+    )

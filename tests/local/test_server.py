@@ -1,0 +1,97 @@
+"""The endpoint itself: routing to our SSM and to moto, admin routes, errors never HTML."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+import botocore.exceptions
+import pytest
+
+from controller.local import LocalAWS
+
+
+def _admin(aws: LocalAWS, method: str, path: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(aws.endpoint_url + path, data=data, method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_ssm_and_s3_share_one_endpoint_and_calls_are_counted(local_aws: LocalAWS) -> None:
+    s3 = local_aws.client("s3")
+    s3.create_bucket(Bucket="bucket-one")
+    s3.put_object(Bucket="bucket-one", Key="a.txt", Body=b"hello")
+    ssm = local_aws.client("ssm")
+    ssm.list_documents()
+    calls = _admin(local_aws, "GET", "/_local/calls")["calls"]
+    assert calls["s3:CreateBucket"] == 1
+    assert calls["s3:PutObject"] == 1
+    assert calls["ssm:ListDocuments"] == 1
+    _admin(local_aws, "POST", "/_local/calls/reset")
+    assert _admin(local_aws, "GET", "/_local/calls") == {"calls": {}, "total": 0}
+
+
+def test_reset_forgets_ssm_and_moto_state(local_aws: LocalAWS) -> None:
+    local_aws.client("s3").create_bucket(Bucket="bucket-two")
+    local_aws.client("ssm").create_document(
+        Name="Doc1", Content='{"schemaVersion": "2.2", "mainSteps": []}'
+    )
+    _admin(local_aws, "POST", "/_local/reset")
+    assert local_aws.client("s3").list_buckets()["Buckets"] == []
+    names = [d["Name"] for d in local_aws.client("ssm").list_documents()["DocumentIdentifiers"]]
+    assert "Doc1" not in names
+
+
+def test_unknown_operation_is_an_aws_error_not_html(local_aws: LocalAWS) -> None:
+    request = urllib.request.Request(
+        local_aws.endpoint_url + "/",
+        data=b"{}",
+        headers={
+            "X-Amz-Target": "AmazonSSM.NoSuchThing",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=10)
+    body = json.loads(raised.value.read())
+    assert body["__type"] == "UnknownOperationException"
+
+
+def test_sts_assume_role_lands_in_the_other_account(local_aws: LocalAWS) -> None:
+    sts = local_aws.client("sts")
+    assert sts.get_caller_identity()["Account"] == "123456789012"
+    creds = sts.assume_role(
+        RoleArn="arn:aws:iam::111122223333:role/ssm-gitops", RoleSessionName="test"
+    )["Credentials"]
+    other = local_aws.client(
+        "ssm",
+        access_key=creds["AccessKeyId"],
+        secret_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"],
+    )
+    created = other.create_document(
+        Name="OtherDoc", Content='{"schemaVersion": "2.2", "mainSteps": []}'
+    )
+    assert created["DocumentDescription"]["Owner"] == "111122223333"
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        local_aws.client("ssm").describe_document(Name="OtherDoc")
+    assert raised.value.response["Error"]["Code"] == "InvalidDocument"
+
+
+def test_regions_are_separate(local_aws: LocalAWS) -> None:
+    local_aws.client("ssm", region="eu-west-1").create_document(
+        Name="EuDoc", Content='{"schemaVersion": "2.2", "mainSteps": []}'
+    )
+    with pytest.raises(botocore.exceptions.ClientError):
+        local_aws.client("ssm", region="us-east-1").describe_document(Name="EuDoc")
+
+
+def test_local_aws_stops_cleanly_on_exit() -> None:
+    with LocalAWS() as aws:
+        url = aws.endpoint_url
+        assert _admin(aws, "GET", "/_local/health") == {"ok": True}
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url + "/_local/health", timeout=2)
