@@ -116,6 +116,7 @@ _FAMILIES: dict[str, type[AwsError]] = {
             "DuplicateDocumentContent",
             "AssociationAlreadyExists",
             "InvalidAssociationVersion",
+            "AssociationVersionMismatch",
             "ResourceInUseException",
             "BucketAlreadyOwnedByYou",
         ),

@@ -161,7 +161,7 @@ def find_version(clients: AwsClients, name: str, version_name: str) -> ObservedV
 def wait_active(clients: AwsClients, name: str, version_name: str, timeout: float = 300.0) -> str:
     """Poll until the version is Active; return its number. Creation is asynchronous
     (DocumentStatus: Creating | Active | Updating | Deleting | Failed)."""
-    delay = 0.2
+    delay = 0.05
     deadline = time.monotonic() + timeout
     while True:
         description = call(

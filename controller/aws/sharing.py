@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from controller.aws.errors import call
 from controller.aws.session import AwsClients
-from controller.reconcile.state import SHARED_VERSION
+from controller.reconcile.state import SHARE_ALL, SHARED_VERSION
 
 MAX_IDS_PER_CALL = 20
 
@@ -35,7 +35,13 @@ def shared_with(clients: AwsClients, name: str) -> tuple[tuple[str, str], ...]:
         token = page.get("NextToken")
         if not token:
             break
-    return tuple(sorted((account, version or SHARED_VERSION) for account, version in found.items()))
+    # AWS reports a public share as "all"; the repository (and the API input) say "All".
+    return tuple(
+        sorted(
+            (SHARE_ALL if account.lower() == "all" else account, version or SHARED_VERSION)
+            for account, version in found.items()
+        )
+    )
 
 
 def _chunks(accounts: Sequence[str]) -> list[list[str]]:

@@ -4,6 +4,7 @@ Used by `ssm-gitops local`, `ssm-gitops demo`, the tests and the benchmarks; nev
 controller's own code paths.
 """
 
+from controller.local import hooks
 from controller.local.server import LocalAWS
 
-__all__ = ["LocalAWS"]
+__all__ = ["LocalAWS", "hooks"]

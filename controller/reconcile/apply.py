@@ -111,8 +111,6 @@ class Applier:
                         self.observer.forget("package", action.location, action.name)
 
     def _record(self, action: Action, result: ActionResult, message: str, seconds: float) -> None:
-        detail = action.describe().split(" ", 4)[4:]  # the subject, e.g. "6.9.0 (acct/reg)"
-        text = message or (detail[0].rsplit(" (", 1)[0] if detail else "")
         record = ActionRecord(
             action.kind,
             action.action,
@@ -120,7 +118,7 @@ class Applier:
             action.location.account,
             action.location.region,
             result,
-            text,
+            message,
             seconds,
         )
         with self._lock:

@@ -17,7 +17,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from controller.aws.artifacts import check_bucket
 from controller.aws.session import AwsClients, Sessions
+from controller.errors import UserError
 from controller.reconcile.apply import Applier, Artifacts
 from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.observe import Observer
@@ -49,6 +51,17 @@ class PlannedPass:
     observed: Observed
     errors: tuple[str, ...]
     api_calls: dict[tuple[str, str], int]
+    artifacts: Artifacts | None = None
+
+
+@dataclass(frozen=True)
+class DesiredPass:
+    """What one pass aims at: the desired state and where it lives."""
+
+    desired: Desired
+    regions: tuple[str, ...]
+    accounts: tuple[tuple[str, str | None], ...]  # (account id, role ARN or None)
+    artifacts: Artifacts | None
 
 
 class Reconciler:
@@ -75,16 +88,12 @@ class Reconciler:
 
     # -- the pipeline -------------------------------------------------------------------
 
-    def plan_only(
-        self, repository: Any, revision: str, *, full_resync: bool = False
-    ) -> PlannedPass:
-        """desired -> observe -> plan, changing nothing."""
-        self.sessions.counter.take()
+    def desired_for(self, repository: Any, revision: str) -> DesiredPass:
+        """The repository expanded over Settings' accounts and regions, versions built."""
         home = self.sessions.home_account()
         region = self.sessions.default_region()
         settings = getattr(repository, "settings", None)
         regions, accounts = locations(settings, home, region)
-        self._roles = dict(accounts)
         desired = desired_state(
             repository,
             owner=self.owner,
@@ -92,15 +101,28 @@ class Reconciler:
             default_region=region,
             build=lambda repo, package, version: self._build(repo, package, version, revision),
         )
-        package_clients = [self.sessions.home(r) for r in regions]
+        return DesiredPass(desired, regions, accounts, _artifacts(repository))
+
+    def plan_only(
+        self, repository: Any, revision: str, *, full_resync: bool = False
+    ) -> PlannedPass:
+        """desired -> observe -> plan, changing nothing."""
+        self.sessions.counter.take()
+        return self.plan_desired(self.desired_for(repository, revision), full_resync=full_resync)
+
+    def plan_desired(self, target: DesiredPass, *, full_resync: bool = False) -> PlannedPass:
+        """observe -> plan for an already expanded desired state."""
+        self._roles = dict(target.accounts)
+        package_clients = [self.sessions.home(r) for r in target.regions]
         association_clients = [
             self.sessions.for_account(account, r, role)
-            for account, role in accounts
-            for r in regions
+            for account, role in target.accounts
+            for r in target.regions
         ]
         observed = self.observer.observe(
             package_clients, association_clients, full_resync=full_resync
         )
+        desired = target.desired
         unreadable = {location for location, _ in observed.errors}
         if unreadable:  # plan nothing where we could not see what exists
             desired = replace(
@@ -112,7 +134,12 @@ class Reconciler:
         errors = tuple(f"{location}: {message}" for location, message in observed.errors)
         errors += tuple(str(error) for error in result.errors)
         return PlannedPass(
-            result, desired, observed.observed, errors, self.sessions.counter.peek() | {}
+            result,
+            desired,
+            observed.observed,
+            errors,
+            dict(self.sessions.counter.peek()),
+            target.artifacts,
         )
 
     def run_pass(
@@ -126,8 +153,9 @@ class Reconciler:
         """One pass: plan, then apply (or skip, in a dry run). Never raises for AWS errors."""
         with self._lock:
             started = time.time()
+            self.sessions.counter.take()
             try:
-                planned = self.plan_only(repository, revision, full_resync=full_resync)
+                target = self.desired_for(repository, revision)
             except Exception as error:  # noqa: BLE001 - a pass reports, it never crashes
                 return PassResult(
                     revision,
@@ -137,33 +165,81 @@ class Reconciler:
                     errors=(_one_line(error),),
                     api_calls=self.sessions.counter.take(),
                 )
-            applier = Applier(
-                self._clients_for,
-                owner=self.owner,
-                observer=self.observer,
-                artifacts=_artifacts(repository),
-                max_workers=self.max_workers,
-                on_action=on_action,
+            return self._run(target, revision, started, full_resync, on_action)
+
+    def run_desired(
+        self,
+        target: DesiredPass,
+        revision: str = "",
+        *,
+        full_resync: bool = False,
+        on_action: Callable[[ActionRecord], None] | None = None,
+    ) -> PassResult:
+        """`run_pass` for an already expanded desired state (tests, benchmarks)."""
+        with self._lock:
+            started = time.time()
+            self.sessions.counter.take()
+            return self._run(target, revision, started, full_resync, on_action)
+
+    def _run(
+        self,
+        target: DesiredPass,
+        revision: str,
+        started: float,
+        full_resync: bool,
+        on_action: Callable[[ActionRecord], None] | None,
+    ) -> PassResult:
+        try:
+            planned = self.plan_desired(target, full_resync=full_resync)
+        except Exception as error:  # noqa: BLE001 - a pass reports, it never crashes
+            return PassResult(
+                revision,
+                PassOutcome.FAILURE,
+                started,
+                time.time(),
+                errors=(_one_line(error),),
+                api_calls=self.sessions.counter.take(),
             )
-            if self.dry_run:
-                records = applier.skip(planned.plan, "dry run")
-            else:
-                records = applier.apply(planned.plan)
+        if (
+            not self.dry_run
+            and planned.artifacts is not None
+            and any(
+                action.action in ("create", "add_version") and action.kind == "package"
+                for action in planned.plan.actions
+            )
+        ):
+            try:  # one clear error, before any change, when the bucket is missing
+                for region in target.regions:
+                    check_bucket(self.sessions.home(region), planned.artifacts.bucket)
+            except UserError as error:
+                return self._result(planned, (), revision, started, (_one_line(error),))
+        applier = Applier(
+            self._clients_for,
+            owner=self.owner,
+            observer=self.observer,
+            artifacts=planned.artifacts,
+            max_workers=self.max_workers,
+            on_action=on_action,
+        )
+        if self.dry_run:
+            records = applier.skip(planned.plan, "dry run")
+        else:
+            records = applier.apply(planned.plan)
+        if on_action is not None:
             for blocked in planned.plan.blocked:
-                if on_action is not None:
-                    action = blocked.action
-                    on_action(
-                        ActionRecord(
-                            action.kind,
-                            action.action,
-                            action.name,
-                            action.location.account,
-                            action.location.region,
-                            ActionResult.BLOCKED,
-                            blocked.reason,
-                        )
+                action = blocked.action
+                on_action(
+                    ActionRecord(
+                        action.kind,
+                        action.action,
+                        action.name,
+                        action.location.account,
+                        action.location.region,
+                        ActionResult.BLOCKED,
+                        blocked.reason,
                     )
-            return self._result(planned, records, revision, started)
+                )
+        return self._result(planned, records, revision, started)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -201,13 +277,14 @@ class Reconciler:
         records: tuple[ActionRecord, ...],
         revision: str,
         started: float,
+        pass_errors: tuple[str, ...] = (),
     ) -> PassResult:
         failed = {
             (r.kind, r.name, r.account, r.region): r.message
             for r in records
             if r.result is ActionResult.FAILURE
         }
-        applied = not self.dry_run
+        applied = not self.dry_run and not pass_errors
         resources: list[ResourceStatus] = []
         for status in planned.plan.resources:
             key = (status.kind, status.name, status.account, status.region)
@@ -228,10 +305,14 @@ class Reconciler:
                     f"{action.action} blocked: {blocked.reason}",
                 )
             )
-        errors = planned.errors + tuple(
-            f"{r.kind} {r.name} {r.action} ({r.account}/{r.region}): {r.message}"
-            for r in records
-            if r.result is ActionResult.FAILURE
+        errors = (
+            pass_errors
+            + planned.errors
+            + tuple(
+                f"{r.kind} {r.name} {r.action} ({r.account}/{r.region}): {r.message}"
+                for r in records
+                if r.result is ActionResult.FAILURE
+            )
         )
         if errors:
             outcome = PassOutcome.FAILURE

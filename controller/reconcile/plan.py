@@ -285,7 +285,7 @@ def _plan_package(
             step(
                 "set_default",
                 version_name=package.default_version,
-                changes=(Change("defaultVersion", first.name, package.default_version),),
+                changes=(Change("defaultVersion", "", package.default_version),),
             )
         shares = _share_targets(package.share_with)
         if shares:
@@ -306,9 +306,9 @@ def _plan_package(
                 f"{version.content_sha256[:12]}): bump the version name in {package.source}"
             )
     wanted_names = {version.name for version in package.versions}
-    stale = [
-        v for v in live.versions if v.name not in wanted_names and v.number != live.default_number
-    ]
+    # The live default may go too: the pointer moves first (phase 1), and AWS refuses to
+    # delete a document's default version should that step have failed (DeleteDocument).
+    stale = [v for v in live.versions if v.name not in wanted_names]
     kept = len(live.versions) - (len(stale) if package.prune_versions else 0)
     if kept + len(new_versions) > MAX_VERSIONS:
         raise _PackageError(
@@ -405,16 +405,17 @@ def _share_targets(share_with: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(accounts))
 
 
-_ASSOCIATION_FIELDS = (
-    "parameters",
-    "targets",
-    "schedule",
-    "max_concurrency",
-    "max_errors",
-    "compliance_severity",
-    "apply_only_at_cron_interval",
-    "output",
-)
+# AssociationSpec field -> the repository's (YAML) name, so the plan speaks the user's words.
+_ASSOCIATION_FIELDS = {
+    "parameters": "parameters",
+    "targets": "targets",
+    "schedule": "schedule",
+    "max_concurrency": "maxConcurrency",
+    "max_errors": "maxErrors",
+    "compliance_severity": "complianceSeverity",
+    "apply_only_at_cron_interval": "applyOnlyAtCronInterval",
+    "output": "output",
+}
 
 
 def _plan_association(
@@ -449,7 +450,7 @@ def _association_changes(
     live: ObservedAssociation | None, wanted: DesiredAssociation
 ) -> tuple[Change, ...]:
     changes: list[Change] = []
-    for name in _ASSOCIATION_FIELDS:
+    for name, shown in _ASSOCIATION_FIELDS.items():
         new = getattr(wanted.spec, name)
         old = getattr(live.spec, name) if live else None
         if name == "parameters":
@@ -463,7 +464,7 @@ def _association_changes(
                 if key not in dict(new)
             )
         elif old != new and (live is not None or new not in (None, False, ())):
-            changes.append(Change(name, _show(old), _show(new)))
+            changes.append(Change(shown, _show(old), _show(new)))
     return tuple(changes)
 
 

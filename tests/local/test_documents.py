@@ -45,7 +45,9 @@ def test_version_numbers_are_numeric_and_never_reused(ssm) -> None:  # type: ign
     ten = ssm.get_document(Name="ManyVersions", DocumentVersion="10")
     assert json.loads(ten["Content"])["description"] == "test document 9"
     assert "12" not in _versions(ssm, "ManyVersions")
-    assert sorted(_versions(ssm, "ManyVersions"), key=int) == [str(n) for n in range(1, 12)] + ["13"]
+    assert sorted(_versions(ssm, "ManyVersions"), key=int) == [str(n) for n in range(1, 12)] + [
+        "13"
+    ]
 
 
 def test_update_only_on_latest(ssm) -> None:  # type: ignore[no-untyped-def]
@@ -124,7 +126,9 @@ def test_default_version_moves_and_cannot_be_deleted(ssm) -> None:  # type: igno
 def test_document_version_pages(ssm) -> None:  # type: ignore[no-untyped-def]
     ssm.create_document(Name="Paged", Content=command_content("0"))
     for i in range(1, 5):
-        ssm.update_document(Name="Paged", Content=command_content(str(i)), DocumentVersion="$LATEST")
+        ssm.update_document(
+            Name="Paged", Content=command_content(str(i)), DocumentVersion="$LATEST"
+        )
     first = ssm.list_document_versions(Name="Paged", MaxResults=2)
     assert len(first["DocumentVersions"]) == 2 and "NextToken" in first
     assert _versions(ssm, "Paged") == ["5", "4", "3", "2", "1"]
@@ -166,7 +170,9 @@ def test_list_documents_filters_and_paging(ssm) -> None:  # type: ignore[no-unty
 
     # moto ignores tag: filters.
     assert names(Filters=[{"Key": "tag:team", "Values": ["blue"]}]) == ["Listed-1", "Listed-3"]
-    assert names(Filters=[{"Key": "Owner", "Values": ["Self"]}]) == [f"Listed-{i}" for i in range(5)]
+    assert names(Filters=[{"Key": "Owner", "Values": ["Self"]}]) == [
+        f"Listed-{i}" for i in range(5)
+    ]
     amazon = names(Filters=[{"Key": "Owner", "Values": ["Amazon"]}])
     assert amazon == ["AWS-ConfigureAWSPackage", "AWS-RunShellScript"]
     assert names(Filters=[{"Key": "DocumentType", "Values": ["Package"]}]) == []

@@ -189,8 +189,8 @@ CASES = [
     pytest.param(
         Desired((package(versions=("1.1", "1.2"), default="1.2", prune_versions=True),), ()),
         Observed((live(versions=("1.0", "1.1", "1.2"), default="1.0"),)),
-        ["package:agent:set_default:1.2"],
-        id="pruneVersions never deletes the live default in the same pass",
+        ["package:agent:set_default:1.2", "package:agent:delete_version:1.0"],
+        id="pruneVersions deletes the old default after moving the pointer",
     ),
     pytest.param(
         Desired((package(versions=("1.1",)),), ()),

@@ -1,0 +1,252 @@
+"""`ssm-gitops plan` and `ssm-gitops apply`: one pass from the command line.
+
+Stage: the whole pipeline once. Fetch the repository (`controller.source`), load it
+(`controller.spec`), then `Reconciler.plan_only` (plan) or `Reconciler.run_pass` (apply),
+and print: a reviewer-friendly diff, or one line per action as it happens, then a summary.
+Exit codes (contract: Command line): plan 0 no changes / 2 changes / 1 error; apply 0
+converged / 1 error. The `--json` output is documented in docs/reconcile.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from controller.errors import UserError
+from controller.reconcile.engine import PlannedPass, Reconciler
+from controller.reconcile.plan import Action, Plan
+from controller.reconcile.result import ActionRecord, ActionResult, PassOutcome, PassResult
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("SSM_GITOPS_CACHE_DIR") or Path.home() / ".cache" / "ssm-gitops")
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, str]:
+    """Fetch the followed ref, materialise it, load the repository: (Repository, commit)."""
+    from controller.source import GitSource
+    from controller.spec import load_repository
+
+    source = GitSource(args.repo, args.ref, _cache_dir() / "git")
+    revision = source.fetch()
+    tree = source.materialise(revision)
+    root = (tree / (args.path or ".")).resolve()
+    if not str(root).startswith(str(tree.resolve())) or not root.is_dir():
+        raise UserError(
+            f"--path {args.path}: no such folder in {args.repo} at {revision.commit[:12]}"
+        )
+    return load_repository(root, display_prefix=_display_prefix(args.path)), revision.commit
+
+
+def _display_prefix(path: str | None) -> str:
+    path = (path or ".").strip("/")
+    return "" if path in ("", ".") else f"{path}/"
+
+
+def _reconciler(args: argparse.Namespace, *, dry_run: bool) -> Reconciler:
+    return Reconciler(args.name, dry_run=dry_run, work_dir=_cache_dir() / "work")
+
+
+def _print_errors(errors: Iterable[str], out: TextIO) -> None:
+    for error in errors:
+        print(f"error: {error}", file=out)
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    try:
+        repository, commit = _load(args)
+    except UserError as error:
+        _print_errors(str(error).splitlines() or [type(error).__name__], sys.stderr)
+        return 1
+    planned = _reconciler(args, dry_run=True).plan_only(repository, commit, full_resync=True)
+    if args.json:
+        print(json.dumps(plan_json(planned, commit, args.name), indent=2))
+    else:
+        print(render_plan(planned.plan, commit, args.name))
+        _print_errors(planned.errors, sys.stderr)
+    if planned.errors:
+        return 1
+    return 2 if planned.plan.has_changes else 0
+
+
+def render_plan(plan: Plan, commit: str, owner: str) -> str:
+    """The reviewer's diff: one block per resource, the fields that change, a summary."""
+    lines = [f"Plan for {commit[:12]} (owner {owner}):", ""]
+    groups: dict[tuple[str, str, Any], list[Action]] = {}
+    for action in plan.actions:
+        groups.setdefault(action.group, []).append(action)
+    for (kind, name, location), actions in groups.items():
+        verbs = {action.action for action in actions}
+        symbol = "+" if "create" in verbs else "-" if "delete" in verbs else "~"
+        lines.append(f"{symbol} {kind} {name} ({location})")
+        for action in actions:
+            lines.extend(_action_lines(action))
+    for blocked in plan.blocked:
+        lines.append(f"! blocked: {blocked.action.describe()}: {blocked.reason}")
+    if not plan.actions and not plan.blocked:
+        lines.append("No changes: live SSM matches the repository.")
+    lines += ["", plan.summary()]
+    return "\n".join(lines)
+
+
+def _action_lines(action: Action) -> list[str]:
+    if action.action == "delete":
+        what = action.association_id or "with all its versions"
+        return [f"    - delete {what}"]
+    out = []
+    for change in action.changes:
+        if change.old and change.new:
+            out.append(f"    ~ {change.field}: {change.old} -> {change.new}")
+        elif change.new:
+            out.append(f"    + {change.field}: {change.new}")
+        else:
+            out.append(f"    - {change.field}: {change.old}")
+    return out or [f"    {action.symbol} {action.action}"]
+
+
+def _action_json(action: Action) -> dict[str, Any]:
+    return {
+        "kind": action.kind,
+        "name": action.name,
+        "account": action.location.account,
+        "region": action.location.region,
+        "action": action.action,
+        "symbol": action.symbol,
+        "effect": action.effect,
+        "changes": [{"field": c.field, "old": c.old, "new": c.new} for c in action.changes],
+    }
+
+
+def plan_json(planned: PlannedPass, commit: str, owner: str) -> dict[str, Any]:
+    plan = planned.plan
+    counts = {"add": 0, "change": 0, "destroy": 0}
+    for action in plan.actions:
+        counts[action.effect] += 1
+    return {
+        "revision": commit,
+        "owner": owner,
+        "actions": [_action_json(action) for action in plan.actions],
+        "blocked": [_action_json(b.action) | {"reason": b.reason} for b in plan.blocked],
+        "errors": list(planned.errors),
+        "resources": [
+            {
+                "kind": r.kind,
+                "name": r.name,
+                "account": r.account,
+                "region": r.region,
+                "state": str(r.state),
+                "message": r.message,
+            }
+            for r in plan.resources
+        ],
+        "summary": counts | {"blocked": len(plan.blocked), "errors": len(planned.errors)},
+        "api_calls": _calls_json(planned.api_calls),
+    }
+
+
+def _calls_json(calls: Any) -> dict[str, int]:
+    return {f"{operation}:{result}": count for (operation, result), count in sorted(calls.items())}
+
+
+def apply_command(args: argparse.Namespace) -> int:
+    try:
+        repository, commit = _load(args)
+    except UserError as error:
+        _print_errors(str(error).splitlines() or [type(error).__name__], sys.stderr)
+        return 1
+    reconciler = _reconciler(args, dry_run=False)
+
+    def show(record: ActionRecord) -> None:
+        if not args.json:
+            print(format_record(record), flush=True)
+
+    result = reconciler.run_pass(repository, commit, full_resync=True, on_action=show)
+    if args.json:
+        print(json.dumps(result_json(result), indent=2))
+    else:
+        print(apply_summary(result))
+        _print_errors(result.errors, sys.stderr)
+    return 1 if result.outcome is PassOutcome.FAILURE else 0
+
+
+_SYMBOLS = {
+    "create": "+",
+    "add_version": "+",
+    "share": "+",
+    "delete": "-",
+    "delete_version": "-",
+    "unshare": "-",
+}
+
+
+def format_record(record: ActionRecord) -> str:
+    symbol = _SYMBOLS.get(record.action, "~")
+    text = f"{symbol} {record.kind} {record.name} {record.action}"
+    if record.result is ActionResult.SUCCESS:
+        detail = f" {record.message}" if record.message else ""
+        return (
+            f"{text}{detail} ({record.account}/{record.region}) done in "
+            f"{record.duration_seconds:.1f}s"
+        )
+    return f"{text} ({record.account}/{record.region}) {record.result}: {record.message}"
+
+
+def apply_summary(result: PassResult) -> str:
+    counts = {"add": 0, "change": 0, "destroy": 0, "failed": 0}
+    for record in result.actions:
+        if record.result is ActionResult.FAILURE:
+            counts["failed"] += 1
+        elif record.result is ActionResult.SUCCESS:
+            if record.action in ("create", "add_version"):
+                counts["add"] += 1
+            elif record.action in ("delete", "delete_version"):
+                counts["destroy"] += 1
+            else:
+                counts["change"] += 1
+    calls = sum(result.api_calls.values())
+    verdict = "converged" if result.outcome is not PassOutcome.FAILURE else "not converged"
+    return (
+        f"Apply {verdict}: {counts['add']} added, {counts['change']} changed, "
+        f"{counts['destroy']} destroyed, {len(result.blocked)} blocked, "
+        f"{counts['failed']} failed ({calls} AWS calls, {result.duration_seconds:.1f}s)"
+    )
+
+
+def result_json(result: PassResult) -> dict[str, Any]:
+    return {
+        "revision": result.revision,
+        "outcome": str(result.outcome),
+        "duration_seconds": round(result.duration_seconds, 3),
+        "actions": [
+            {
+                "kind": r.kind,
+                "action": r.action,
+                "name": r.name,
+                "account": r.account,
+                "region": r.region,
+                "result": str(r.result),
+                "message": r.message,
+                "duration_seconds": round(r.duration_seconds, 3),
+            }
+            for r in result.actions
+        ],
+        "blocked": list(result.blocked),
+        "errors": list(result.errors),
+        "resources": [
+            {
+                "kind": r.kind,
+                "name": r.name,
+                "account": r.account,
+                "region": r.region,
+                "state": str(r.state),
+                "message": r.message,
+            }
+            for r in result.resources
+        ],
+        "api_calls": _calls_json(result.api_calls),
+    }

@@ -1,0 +1,160 @@
+"""The AWS adapter against the embedded local endpoint: error family, call counting,
+sharing in chunks, associations with owner tags, artifact uploads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from controller.aws import artifacts, associations, packages, sharing
+from controller.aws.errors import Conflict, Invalid, NotFound, Throttled, call
+from controller.aws.session import AwsClients, Sessions
+from controller.reconcile.state import OWNER_TAG, AssociationSpec
+from tests.aws.conftest import set_faults
+
+
+def test_not_found_is_chained_from_the_client_error(clients: AwsClients) -> None:
+    with pytest.raises(NotFound) as caught:
+        packages.describe(clients, "no-such-package")
+    assert isinstance(caught.value.__cause__, ClientError)
+    assert caught.value.operation == "DescribeDocument"
+    assert "\n" not in str(caught.value)
+
+
+def test_invalid_request_is_invalid(clients: AwsClients) -> None:
+    with pytest.raises(Invalid):
+        packages.describe(clients, "x")  # names are 3 to 128 characters
+
+
+def test_throttling_without_retries_is_throttled(local_aws: Any, clients: AwsClients) -> None:
+    set_faults(local_aws, {"throttle": {"rate": 0.001, "burst": 1, "operations": ["*"]}})
+    no_retries = clients.client("ssm", retries=False)  # as CreateAssociation uses
+    with pytest.raises(Throttled):
+        for _ in range(3):
+            call("ListDocuments", no_retries.list_documents)
+
+
+def test_standard_retries_ride_out_throttling_and_are_counted(
+    local_aws: Any, sessions: Sessions, clients: AwsClients
+) -> None:
+    set_faults(local_aws, {"throttle": {"rate": 20, "burst": 2, "operations": ["*"]}})
+    sessions.counter.take()
+    for _ in range(8):
+        list(packages.list_owned(clients, "ssm-gitops"))
+    counts = sessions.counter.take()
+    assert counts[("ListDocuments", "success")] == 8
+    assert counts.get(("ListDocuments", "throttled"), 0) >= 1
+
+
+def test_sharing_goes_in_chunks_of_twenty(clients: AwsClients, tmp_path: Path) -> None:
+    _command_document(clients, "shared-doc")
+    accounts = [f"{100000000000 + i}" for i in range(45)]
+    sharing.share(clients, "shared-doc", accounts)
+    shared = sharing.shared_with(clients, "shared-doc")
+    assert [account for account, _ in shared] == sorted(accounts)
+    assert {version for _, version in shared} == {"$ALL"}
+    sharing.unshare(clients, "shared-doc", accounts[:30])
+    assert [a for a, _ in sharing.shared_with(clients, "shared-doc")] == sorted(accounts[30:])
+
+
+def test_association_created_with_owner_tag_and_full_update(clients: AwsClients) -> None:
+    spec = AssociationSpec(
+        parameters=(("action", "Install"), ("name", "agent")),
+        targets=(("tag:env", ("prod",)),),
+        schedule="rate(1 day)",
+        max_concurrency="10%",
+        max_errors="1",
+        compliance_severity="HIGH",
+        output=("logs", "ssm/"),
+    )
+    association_id = associations.create(clients, "agent-prod", spec, "ssm-gitops")
+    assert associations.tags_of(clients, association_id) == {OWNER_TAG: "ssm-gitops"}
+    assert (
+        associations.spec_from_description(associations.describe(clients, association_id)) == spec
+    )
+    (found,) = associations.find_by_name(clients, "agent-prod")
+    changed = AssociationSpec(
+        parameters=spec.parameters,
+        targets=(("tag:env", ("qa",)),),
+        schedule="rate(2 days)",
+        max_concurrency="10%",
+        max_errors="1",
+        compliance_severity="HIGH",
+        output=("logs", "ssm/"),
+    )
+    associations.update(clients, association_id, "agent-prod", changed, found.version)
+    # a full request: the fields we did not change survive the update
+    assert (
+        associations.spec_from_description(associations.describe(clients, association_id))
+        == changed
+    )
+    with pytest.raises(Conflict):  # planned against an old AssociationVersion
+        associations.update(clients, association_id, "agent-prod", spec, found.version)
+    associations.delete(clients, association_id)
+    with pytest.raises(NotFound):
+        associations.delete(clients, association_id)
+
+
+def test_upload_skips_an_object_with_the_same_sha256(
+    aws_env: Any, sessions: Sessions, clients: AwsClients, tmp_path: Path
+) -> None:
+    aws_env.client("s3").create_bucket(Bucket="artifacts")
+    path = tmp_path / "agent.zip"
+    path.write_bytes(b"payload")
+    assert artifacts.upload(clients, "artifacts", "p/agent.zip", path, "abc") is True
+    assert artifacts.upload(clients, "artifacts", "p/agent.zip", path, "abc") is False
+    assert artifacts.upload(clients, "artifacts", "p/agent.zip", path, "def") is True
+
+
+def test_large_files_go_up_in_parts(
+    aws_env: Any,
+    sessions: Sessions,
+    clients: AwsClients,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from boto3.s3.transfer import TransferConfig
+
+    monkeypatch.setattr(
+        artifacts,
+        "TRANSFER",
+        TransferConfig(multipart_threshold=5 * 2**20, multipart_chunksize=5 * 2**20),
+    )
+    aws_env.client("s3").create_bucket(Bucket="artifacts")
+    path = tmp_path / "big.zip"
+    path.write_bytes(b"x" * (11 * 2**20))
+    sessions.counter.take()
+    artifacts.upload(clients, "artifacts", "big.zip", path, "sha")
+    counts = sessions.counter.take()
+    assert counts[("UploadPart", "success")] == 3
+    head = aws_env.client("s3").head_object(Bucket="artifacts", Key="big.zip")
+    assert head["ContentLength"] == 11 * 2**20 and head["Metadata"] == {"sha256": "sha"}
+
+
+def test_missing_bucket_is_one_clear_error(clients: AwsClients) -> None:
+    with pytest.raises(artifacts.MissingBucket, match="bucket 'nope' does not exist"):
+        artifacts.check_bucket(clients, "nope")
+
+
+def _command_document(clients: AwsClients, name: str) -> None:
+    import json
+
+    clients.ssm.create_document(
+        Name=name,
+        DocumentType="Command",
+        Content=json.dumps(
+            {
+                "schemaVersion": "2.2",
+                "mainSteps": [
+                    {
+                        "action": "aws:runShellScript",
+                        "name": "a",
+                        "inputs": {"runCommand": ["echo"]},
+                    }
+                ],
+            }
+        ),
+    )

@@ -1,0 +1,127 @@
+"""Fixtures for reconciler tests against the embedded local endpoint.
+
+`versions` builds small but real package versions (a zip and a Distributor manifest) so the
+reconciler can be exercised before and independently of `controller.build`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.aws.session import Sessions
+from controller.reconcile.apply import Artifacts
+from controller.reconcile.desired import desired_version
+from controller.reconcile.engine import DesiredPass, Reconciler
+from controller.reconcile.state import (
+    OWNER_TAG,
+    ArtifactFile,
+    AssociationSpec,
+    Desired,
+    DesiredAssociation,
+    DesiredPackage,
+    DesiredVersion,
+    Location,
+    PruneRules,
+)
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+HOME = Location(ACCOUNT, REGION)
+BUCKET = "artifacts"
+PRUNE = PruneRules(enabled=True, max_deletes=10)
+
+
+@pytest.fixture
+def make_version(tmp_path: Path) -> Callable[..., DesiredVersion]:
+    def make(package: str, version: str, payload: str = "") -> DesiredVersion:
+        folder = tmp_path / "built" / package / version
+        folder.mkdir(parents=True, exist_ok=True)
+        zip_name = f"{package}-{version}-amazon-x86_64.zip"
+        zip_path = folder / zip_name
+        with zipfile.ZipFile(zip_path, "w") as archive:
+            info = zipfile.ZipInfo("install.sh", date_time=(2020, 1, 1, 0, 0, 0))
+            archive.writestr(info, f"echo {package} {version} {payload}\n")
+        data = zip_path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        manifest = json.dumps(
+            {
+                "schemaVersion": "2.0",
+                "version": version,
+                "packages": {"amazon": {"_any": {"x86_64": {"file": zip_name}}}},
+                "files": {zip_name: {"checksums": {"sha256": sha}}},
+            },
+            indent=2,
+            sort_keys=True,
+        ).encode()
+        manifest_path = folder / "manifest.json"
+        manifest_path.write_bytes(manifest)
+        return desired_version(
+            version, manifest, (ArtifactFile(zip_name, zip_path, sha, len(data)),), manifest_path
+        )
+
+    return make
+
+
+def package(
+    name: str,
+    versions: tuple[DesiredVersion, ...],
+    default: str | None = None,
+    share: tuple[str, ...] = (),
+    prune_versions: bool = False,
+    owner: str = "ssm-gitops",
+    location: Location = HOME,
+) -> DesiredPackage:
+    return DesiredPackage(
+        name,
+        location,
+        default or versions[-1].name,
+        frozenset(share),
+        ((OWNER_TAG, owner),),
+        prune_versions,
+        versions,
+        source=f"repo/{name}.yaml:1",
+    )
+
+
+def association(
+    name: str,
+    package_name: str,
+    schedule: str = "rate(1 day)",
+    targets: tuple[str, ...] = ("prod",),
+    location: Location = HOME,
+    **fields: Any,
+) -> DesiredAssociation:
+    spec = AssociationSpec(
+        parameters=tuple(sorted({"action": "Install", "name": package_name}.items())),
+        targets=(("tag:env", tuple(sorted(targets))),),
+        schedule=schedule,
+        **fields,
+    )
+    return DesiredAssociation(name, location, spec, package_name, source=f"repo/{name}.yaml:1")
+
+
+def target(
+    packages: tuple[DesiredPackage, ...] = (),
+    associations: tuple[DesiredAssociation, ...] = (),
+    prune: PruneRules = PRUNE,
+) -> DesiredPass:
+    return DesiredPass(
+        Desired(packages, associations, prune),
+        (REGION,),
+        ((ACCOUNT, None),),
+        Artifacts(BUCKET, "packages/"),
+    )
+
+
+@pytest.fixture
+def reconciler(aws_env: Any, tmp_path: Path) -> Reconciler:
+    """A Reconciler on the local endpoint, with the artifacts bucket created."""
+    aws_env.client("s3").create_bucket(Bucket=BUCKET)
+    return Reconciler("ssm-gitops", work_dir=tmp_path / "work", sessions=Sessions())

@@ -1,0 +1,168 @@
+"""observe -> plan -> apply against the embedded local endpoint (real boto3, real HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from controller.reconcile.engine import Reconciler
+from controller.reconcile.result import ActionResult, PassOutcome, ResourceState
+from controller.reconcile.state import DesiredVersion
+from tests.reconcile.conftest import association, package, target
+
+
+def converge(reconciler: Reconciler, wanted: Any, passes: int = 1) -> None:
+    for _ in range(passes):
+        result = reconciler.run_desired(wanted)
+        assert not result.errors, result.errors
+    again = reconciler.run_desired(wanted, full_resync=True)
+    assert again.outcome is PassOutcome.NO_CHANGE, [a for a in again.actions]
+    assert all(r.state is ResourceState.IN_SYNC for r in again.resources), again.resources
+
+
+def test_from_empty_converges_and_second_pass_is_no_change(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion], aws_env: Any
+) -> None:
+    v1, v2 = make_version("agent", "1.0"), make_version("agent", "1.1")
+    wanted = target(
+        (package("agent", (v1, v2), default="1.0", share=("111122223333",)),),
+        (association("agent-prod", "agent"),),
+    )
+    result = reconciler.run_desired(wanted)
+    assert result.outcome is PassOutcome.SUCCESS, result.errors
+    assert [(r.kind, r.action, r.result) for r in result.actions] == [
+        ("package", "create", ActionResult.SUCCESS),
+        ("package", "add_version", ActionResult.SUCCESS),  # the default stays on 1.0
+        ("package", "share", ActionResult.SUCCESS),
+        ("association", "create", ActionResult.SUCCESS),
+    ]
+    converge(reconciler, wanted, passes=0)
+
+    ssm = aws_env.client("ssm")
+    versions = ssm.list_document_versions(Name="agent")["DocumentVersions"]
+    assert sorted(v["VersionName"] for v in versions) == ["1.0", "1.1"]
+    assert ssm.describe_document(Name="agent")["Document"]["DefaultVersion"] == "1"
+    shared = ssm.describe_document_permission(Name="agent", PermissionType="Share")
+    assert shared["AccountIds"] == ["111122223333"]
+    associations = ssm.list_associations()["Associations"]
+    assert [a["AssociationName"] for a in associations] == ["agent-prod"]
+
+
+def test_no_op_pass_reads_only_list_pages_and_sharing(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion]
+) -> None:
+    wanted = target(
+        tuple(package(f"pkg{i}", (make_version(f"pkg{i}", "1.0"),)) for i in range(3)),
+        tuple(association(f"assoc{i}", "pkg0") for i in range(2)),
+    )
+    reconciler.run_desired(wanted)
+    reconciler.run_desired(wanted)  # warms the cache after our own changes
+    result = reconciler.run_desired(wanted)
+    assert result.outcome is PassOutcome.NO_CHANGE
+    assert dict(result.api_calls) == {
+        ("ListDocuments", "success"): 1,
+        ("DescribeDocumentPermission", "success"): 3,
+        ("ListAssociations", "success"): 1,
+    }
+
+
+def test_changes_converge(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion]
+) -> None:
+    v1, v2 = make_version("agent", "1.0"), make_version("agent", "1.1")
+    steps = [
+        target((package("agent", (v1,)),), (association("agent-prod", "agent"),)),
+        target((package("agent", (v1, v2)),), (association("agent-prod", "agent"),)),
+        target(
+            (package("agent", (v1, v2), share=("111122223333",)),),
+            (association("agent-prod", "agent", schedule="rate(2 days)", targets=("prod", "qa")),),
+        ),
+        target((package("agent", (v1, v2), default="1.0"),), (association("agent-prod", "agent"),)),
+        target((package("agent", (v2,), prune_versions=True),), ()),
+        target((package("other", (make_version("other", "1"),)),), ()),
+    ]
+    for wanted in steps:
+        converge(reconciler, wanted)
+
+
+def test_unowned_resources_with_the_same_names_are_never_changed(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion], aws_env: Any
+) -> None:
+    theirs = Reconciler("someone-else", work_dir=reconciler.work_dir)
+    v1 = make_version("agent", "1.0")
+    theirs.run_desired(
+        target(
+            (package("agent", (v1,), owner="someone-else"),), (association("agent-prod", "agent"),)
+        )
+    )
+    ssm = aws_env.client("ssm")
+    (their_association,) = ssm.list_associations()["Associations"]
+
+    wanted = target(
+        (
+            package("agent", (make_version("agent", "2.0"),)),
+            package("mine", (make_version("mine", "1.0"),)),
+        ),
+        (association("agent-prod", "mine", schedule="rate(7 days)"),),
+    )
+    result = reconciler.run_desired(wanted)
+    failures = [r for r in result.actions if r.result is ActionResult.FAILURE]
+    assert [(r.name, r.action) for r in failures] == [("agent", "create")]
+    assert "not ours" in failures[0].message
+    # their package and association are untouched; ours were created next to them
+    assert [
+        v["VersionName"] for v in ssm.list_document_versions(Name="agent")["DocumentVersions"]
+    ] == ["1.0"]
+    described = ssm.describe_association(AssociationId=their_association["AssociationId"])
+    assert described["AssociationDescription"]["ScheduleExpression"] == "rate(1 day)"
+    assert len(ssm.list_associations()["Associations"]) == 2
+    # and pruning everything of ours never deletes theirs
+    reconciler.run_desired(target((package("mine", (make_version("mine", "1.0"),)),), ()))
+    assert len(ssm.list_associations()["Associations"]) == 1
+    assert ssm.describe_document(Name="agent")["Document"]["Name"] == "agent"
+
+
+def test_a_stale_plan_rerun_makes_no_duplicates(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion], aws_env: Any
+) -> None:
+    """Idempotency: applying the same plan twice (as after a crash) duplicates nothing."""
+    wanted = target(
+        (
+            package(
+                "agent",
+                (make_version("agent", "1.0"), make_version("agent", "1.1")),
+                share=("111122223333",),
+            ),
+        ),
+        (association("agent-prod", "agent"),),
+    )
+    planned = reconciler.plan_desired(wanted)
+    from controller.reconcile.apply import Applier
+
+    for _ in range(2):
+        records = Applier(
+            reconciler._clients_for,
+            owner="ssm-gitops",
+            observer=reconciler.observer,
+            artifacts=planned.artifacts,
+        ).apply(planned.plan)
+        assert all(r.result is ActionResult.SUCCESS for r in records), records
+    ssm = aws_env.client("ssm")
+    assert len(ssm.list_document_versions(Name="agent")["DocumentVersions"]) == 2
+    assert len(ssm.list_associations()["Associations"]) == 1
+    converge(reconciler, wanted, passes=0)
+
+
+def test_changed_published_content_is_an_error_and_others_proceed(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion]
+) -> None:
+    reconciler.run_desired(target((package("agent", (make_version("agent", "1.0"),)),), ()))
+    changed = make_version("agent", "1.0", payload="edited")
+    result = reconciler.run_desired(
+        target((package("agent", (changed,)), package("bee", (make_version("bee", "1"),))), ())
+    )
+    assert result.outcome is PassOutcome.FAILURE
+    assert any("bump the version" in error for error in result.errors)
+    assert [(r.name, r.action, r.result) for r in result.actions] == [
+        ("bee", "create", ActionResult.SUCCESS)
+    ]
