@@ -45,7 +45,7 @@ def render(directory: Path) -> list[dict[str, Any]]:
 
 
 @cache
-def _crd_registry() -> Registry:  # type: ignore[type-arg]
+def _crd_registry() -> Registry:
     definitions = schema_contents(
         f"kubernetes-json-schema/v{KUBERNETES_VERSION}.0-local-strict/_definitions.json",
         KUBERNETES_VERSION,

@@ -3,6 +3,7 @@ schemas offline, and say what docs/deploy.md promises (issue 6)."""
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 from typing import Any
@@ -115,8 +116,13 @@ def test_only_the_cache_and_tmp_are_writable(rendered: list[dict[str, Any]]) -> 
 
 
 def _run_flags() -> set[str]:
-    parser = build_parser()
-    run = parser._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
+    """SSM_GITOPS_<FLAG> for every flag of `ssm-gitops run` (controller/cli.py)."""
+    commands = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    run: argparse.ArgumentParser = commands.choices["run"]
     return {
         "SSM_GITOPS_" + option[2:].upper().replace("-", "_")
         for action in run._actions
