@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -268,36 +268,50 @@ def _wait_for_convergence(service: Service, timeout: float) -> Status:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    from controller.local import LocalAWS
-
     _configure_output()
     sample = find_sample_repo()
     bucket = _artifact_bucket(sample)
     with tempfile.TemporaryDirectory(prefix="ssm-gitops-demo-") as scratch_dir:
         scratch = Path(scratch_dir)
         watched = prepare_repository(sample, scratch)
-        aws = LocalAWS(port=port_or_any(LOCAL_PORT))
-        aws.start()
+        aws = _start_local_aws()
         try:
             with _demo_aws_environment(aws.endpoint_url):
                 aws.client("s3").create_bucket(Bucket=bucket)
                 _start_fleet(aws)
-                service = Service(
-                    Options(
-                        repo=watched.repo,
-                        path=watched.path,
-                        host="127.0.0.1",
-                        port=port_or_any(STATUS_PORT),
-                        poll_interval=POLL_SECONDS,
-                        resync_interval=RESYNC_SECONDS,
-                        cache_dir=scratch / "cache",
-                    )
-                )
+                service = _make_service(watched, scratch / "cache")
                 if args.once:
                     return _run_once(service)
                 return _run_until_stopped(service, aws.endpoint_url, watched, bucket)
         finally:
             aws.stop()
+
+
+def _start_local_aws() -> Any:
+    """The local endpoint on the conventional port, or any free one if that is taken."""
+    from controller.local import LocalAWS
+
+    try:
+        return LocalAWS(port=port_or_any(LOCAL_PORT)).start()
+    except OSError:  # taken between the check and the bind
+        return LocalAWS(port=0).start()
+
+
+def _make_service(watched: Watched, cache_dir: Path) -> Service:
+    """The controller on the status port (or any free one), polling fast for a demo."""
+    options = Options(
+        repo=watched.repo,
+        path=watched.path,
+        host="127.0.0.1",
+        port=port_or_any(STATUS_PORT),
+        poll_interval=POLL_SECONDS,
+        resync_interval=RESYNC_SECONDS,
+        cache_dir=cache_dir,
+    )
+    try:
+        return Service(options)
+    except UserError:  # the port was taken between the check and the bind
+        return Service(replace(options, port=0))
 
 
 def _run_once(service: Service) -> int:

@@ -11,6 +11,7 @@ counting every call by operation and applying injected faults (faults.py) on the
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -214,9 +215,24 @@ class LocalAWS:
         return f"http://{host}:{port}"
 
     def start(self) -> LocalAWS:
-        self._server = make_server(
-            self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler
-        )
+        # Bind here so a busy port is an OSError for the caller (werkzeug would print and
+        # exit the process), then hand the listening socket to werkzeug.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((self.host, self.port))
+            listener.listen(128)
+            self._server = make_server(
+                self.host,
+                self.port,
+                self.app,
+                threaded=True,
+                request_handler=_QuietHandler,
+                fd=listener.fileno(),
+            )
+        finally:
+            listener.close()  # werkzeug holds its own duplicate of the socket
         self._server.daemon_threads = True  # type: ignore[attr-defined]
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="local-aws", daemon=True

@@ -193,7 +193,7 @@ def _resource_rows(resources: list[ResourceStatus], rollouts: dict[str, Rollout]
         rollout_cell = ""
         if r.kind == "association":
             if rollout is None:
-                rollout_cell = "<td></td>"
+                rollout_cell = '<td class="muted">not reported yet</td>'
             else:
                 counts = ", ".join(f"{escape(k)} {v}" for k, v in sorted(rollout.counts.items()))
                 rollout_cell = (
@@ -221,7 +221,12 @@ def _resources_card(kind: str, title: str, last: PassResult | None) -> str:
             f"{rollout_head}<th>Detail</th></tr></thead>"
             f"<tbody>{_resource_rows(resources, rollouts)}</tbody></table>"
         )
-    return f'<section class="card" id="{kind}s"><h2>{escape(title)}</h2>{table}</section>'
+    counts: dict[str, int] = {}
+    for r in resources:
+        counts[r.state.value] = counts.get(r.state.value, 0) + 1
+    tally = ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in sorted(counts.items()))
+    heading = f"{escape(title)} · {len(resources)}" + (f" ({tally})" if tally else "")
+    return f'<section class="card" id="{kind}s"><h2>{heading}</h2>{table}</section>'
 
 
 def _actions_card(last: PassResult | None) -> str:

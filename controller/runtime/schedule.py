@@ -81,7 +81,7 @@ class SingleFlight:
             with self._lock:
                 while self._pending is None and not self._stopping:
                     self._lock.wait()
-                if self._stopping:
+                if self._stopping or self._pending is None:
                     return
                 request, self._pending = self._pending, None
                 self._running = True

@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
 from enum import StrEnum
+from typing import Protocol
 
 # GitHub caps payloads at 25 MB, but a push event's useful part is small and we never parse
 # it: anything larger than this is refused before it is read whole.
 MAX_BODY_BYTES = 1024 * 1024
+
+
+class Headers(Protocol):
+    """Case-insensitive request headers (`http.client.HTTPMessage`, `email.message.Message`)."""
+
+    def get(self, name: str, default: None = None) -> str | None: ...
 
 
 class Verdict(StrEnum):
@@ -37,7 +43,7 @@ def github_signature(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: bytes | None, headers: Mapping[str, str], body: bytes) -> Verdict:
+def verify(secret: bytes | None, headers: Headers, body: bytes) -> Verdict:
     """Decide whether a webhook request comes from someone who knows the secret.
 
     `headers` must be case-insensitive (an `http.client.HTTPMessage` is).

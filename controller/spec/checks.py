@@ -16,6 +16,7 @@ from controller.spec.naming import zips_of_version
 from controller.spec.sources import (
     SourceTree,
     installer_problems,
+    is_inside,
     scan_source,
     script_problems,
 )
@@ -28,12 +29,17 @@ def check_repository(
     *,
     root: Path,
     problems: Problems,
+    invalid_packages: set[str],
 ) -> None:
-    """Add every cross-document and source problem of the repository to `problems`."""
+    """Add every cross-document and source problem of the repository to `problems`.
+
+    `invalid_packages` names the Package documents that failed their own validation, so an
+    association naming one is not also reported as naming an unknown package.
+    """
     trees: dict[Path, SourceTree] = {}
     _unique_names(packages, "package", problems)
     _unique_names(associations, "association", problems)
-    for extra, loaded in settings[1:]:
+    for _extra, loaded in settings[1:]:
         first = settings[0][0]
         problems.add(
             loaded.shown,
@@ -47,7 +53,7 @@ def check_repository(
     _check_zip_names(packages, problems)
     by_name = {package.name: package for package, _ in packages}
     for association, loaded in associations:
-        _check_association(association, loaded, by_name, trees, problems)
+        _check_association(association, loaded, by_name, invalid_packages, trees, problems)
     for item, loaded in settings:
         _check_settings(item, loaded, problems)
 
@@ -130,7 +136,7 @@ def _check_sources(
         for f_index, file in enumerate(version.files):
             where = ("spec", "versions", v_index, "files", f_index)
             if file.source is not None:
-                if not file.source.exists() or not file.source.is_relative_to(root):
+                if not file.source.exists() or not is_inside(file.source.resolve(), root):
                     continue  # already reported when resolving the path
                 tree = trees.get(file.source)
                 if tree is None:
@@ -144,7 +150,7 @@ def _check_sources(
                         loaded.shown, position, f"source {_rel(file.source, root)}: {message}"
                     )
             elif file.installer is not None:
-                if not file.installer.exists() or not file.installer.is_relative_to(root):
+                if not file.installer.exists() or not is_inside(file.installer.resolve(), root):
                     continue
                 position = loaded.position(*where, "installer")
                 for message in installer_problems(file.installer, file.platform):
@@ -175,7 +181,7 @@ def _check_zip_names(
                         f"zip name {name!r} is longer than SSM's 128 characters for an "
                         "attachment: shorten the package or version name",
                     )
-                owner = f"{package.name} {version.name}"
+                owner = f"package {package.name} version {version.name}"
                 if owners.setdefault(name, owner) != owner:
                     problems.add(
                         loaded.shown,
@@ -189,6 +195,7 @@ def _check_association(
     association: Association,
     loaded: LoadedDocument,
     packages: dict[str, Package],
+    invalid_packages: set[str],
     trees: dict[Path, SourceTree],
     problems: Problems,
 ) -> None:
@@ -198,16 +205,16 @@ def _check_association(
             loaded.position("spec", "applyOnlyAtCronInterval"),
             "applyOnlyAtCronInterval needs a cron(...) schedule: add one or remove the flag",
         )
-    if association.schedule and rules.is_rate(association.schedule):
-        if association.apply_only_at_cron_interval:
-            # CreateAssociation ApplyOnlyAtCronInterval: "This parameter isn't supported for
-            # rate expressions."
-            problems.add(
-                loaded.shown,
-                loaded.position("spec", "applyOnlyAtCronInterval"),
-                "applyOnlyAtCronInterval is not supported with a rate(...) schedule: use "
-                "cron(...) or remove the flag",
-            )
+    rate = association.schedule is not None and rules.is_rate(association.schedule)
+    if rate and association.apply_only_at_cron_interval:
+        # CreateAssociation ApplyOnlyAtCronInterval: "This parameter isn't supported for
+        # rate expressions."
+        problems.add(
+            loaded.shown,
+            loaded.position("spec", "applyOnlyAtCronInterval"),
+            "applyOnlyAtCronInterval is not supported with a rate(...) schedule: use "
+            "cron(...) or remove the flag",
+        )
     if association.package.startswith("arn:"):
         if not rules.PACKAGE_ARN.match(association.package):
             problems.add(
@@ -218,6 +225,8 @@ def _check_association(
             )
         return
     package = packages.get(association.package)
+    if package is None and association.package in invalid_packages:
+        return  # its own errors are reported; "not defined" would mislead
     if package is None:
         known = ", ".join(sorted(packages)) or "none defined"
         problems.add(

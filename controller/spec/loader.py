@@ -247,6 +247,7 @@ class _Loader:
         self.root = root.resolve()
         self.show = PathDisplay(root.absolute(), display_prefix)
         self.problems = Problems()
+        self.invalid_packages: set[str] = set()
 
     def read_documents(self) -> list[tuple[Path, list[SpecError], list[LoadedDocument]]]:
         """Each YAML file with its own errors and valid documents."""
@@ -315,6 +316,9 @@ class _Loader:
         try:
             return model_type.model_validate(value)
         except ValidationError as invalid:
+            metadata = value.get("metadata")
+            if kind == "Package" and isinstance(metadata, dict):
+                self.invalid_packages.add(str(metadata.get("name")))
             for error in _drop_echoes(invalid.errors()):
                 loc = tuple(error["loc"])
                 if loc and loc[-1] == "[key]":
@@ -490,7 +494,12 @@ def load_repository(root: Path, *, display_prefix: str | None = None) -> Reposit
         if isinstance(loaded.model, docs.SettingsDocument)
     ]
     checks.check_repository(
-        packages, associations, settings, root=loader.root, problems=loader.problems
+        packages,
+        associations,
+        settings,
+        root=loader.root,
+        problems=loader.problems,
+        invalid_packages=loader.invalid_packages,
     )
     if loader.problems.errors:
         raise SpecErrors(loader.problems.errors)

@@ -11,6 +11,7 @@ unpacks the zip and runs `install.sh`/`install.ps1` from the root (agent-semanti
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +70,8 @@ def resolve_reference(text: str, base_dir: Path, root: Path) -> tuple[Path | Non
     if not is_inside(resolved, root):
         return None, f"{text!r} is a symlink leading outside the repository: copy the files in"
     if not resolved.exists():
-        return None, f"{text!r} does not exist (looked for {lexical}): fix the path or add it"
+        where = lexical.relative_to(root).as_posix()
+        return None, f"{text!r} does not exist (looked for {where}): fix the path or add it"
     return resolved, None
 
 
@@ -151,9 +153,18 @@ def script_problems(tree: SourceTree, platform: str) -> list[str]:
     return problems
 
 
+# Generated scripts quote the installer's name; keep it to characters that need no escaping.
+_INSTALLER_NAME = re.compile(r"^[A-Za-z0-9._+-]+$")
+
+
 def installer_problems(installer: Path, platform: str) -> list[str]:
     """What is wrong with an installer for `platform` in simple mode."""
     problems: list[str] = []
+    if not _INSTALLER_NAME.match(installer.name):
+        problems.append(
+            f"installer name {installer.name!r}: rename it to letters, digits and . _ + - "
+            "(the generated scripts use the name as is)"
+        )
     extension = installer.suffix.lower()
     if extension not in INSTALLER_PLATFORMS:
         known = ", ".join(INSTALLER_PLATFORMS)

@@ -210,7 +210,9 @@ def test_commits_are_applied_within_the_poll_interval_and_bad_commits_change_not
     assert value("resources", kind="package", state="failed") == 0
     if WITH_ASSOCIATION:
         assert value("resources", kind="association", state="in_sync") == 1
-        assert any(k[0] == "ssm_gitops_association_targets" for k in m) or True
+    # Rollout counts need instances (the fleet, issue 7); without them the family is declared
+    # and holds no series. tests/runtime/test_metrics.py checks its values.
+    assert "# TYPE ssm_gitops_association_targets gauge" in http_get(c.url + "/metrics")[1]
     assert value("actions_total", kind="package", action="create", result="success") == 1
     assert (value("aws_api_calls_total", operation="ListDocuments", result="success") or 0) >= 3
     assert value("prune_blocked_total") == 0
@@ -281,13 +283,85 @@ def test_sigkill_mid_pass_then_restart_converges_without_duplicates(
         assert len(live_associations(aws)) == 1
 
 
-def test_sigterm_exits_zero(aws: str, tmp_path: Path, controllers: list[Controller]) -> None:
+def test_sigterm_lets_the_pass_in_flight_finish_then_exits_zero(
+    aws: str, tmp_path: Path, controllers: list[Controller]
+) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    versions = ["1.0.0", "1.1.0", "1.2.0"]
+    head = commit_repo(repo, versions, "three versions")
+    http_post_json(
+        aws + "/_local/faults", {"latency": {"ssm:UpdateDocument": 0.4, "ssm:CreateDocument": 0.4}}
+    )
+    try:
+        c = start_controller(tmp_path, repo)
+        controllers.append(c)
+        wait_until(lambda: '"event": "action"' in c.process.output(), 30, "the first action")
+        c.process.signal(signal.SIGTERM)
+        assert c.process.wait(30) == 0
+    finally:
+        http_post_json(aws + "/_local/faults", {})
+    events = [json.loads(line) for line in c.process.output().splitlines() if line.startswith("{")]
+    kinds = [e["event"] for e in events]
+    assert kinds[-1] == "stopped" and events[-1]["clean"] is True
+    passes = [e for e in events if e["event"] == "pass"]
+    assert passes and passes[-1]["revision"] == head and passes[-1]["result"] == "success"
+    assert kinds.index("stopping") < kinds.index("pass")  # the pass finished after SIGTERM
+    assert live_versions(aws) == versions
+
+
+def test_detect_only_with_dry_run_or_suspend_changes_nothing(
+    aws: str, tmp_path: Path, controllers: list[Controller]
+) -> None:
     repo = GitRepo(tmp_path / "repo")
     first = commit_repo(repo, ["1.0.0"], "first")
+    dry = start_controller(tmp_path, repo, extra=["--dry-run"], tag="dry")
+    controllers.append(dry)
+    status = dry.wait_for_applied(first, 30)
+    assert status["mode"] == "dry-run" and live_versions(aws) == []
+    assert {r["state"] for r in status["resources"]} == {"drifted"}
+    assert (dry.metric("resources", kind="package", state="drifted") or 0) == 1
+    assert (dry.metric("actions_total", kind="package", action="create", result="skipped")) == 1
+    dry.process.signal(signal.SIGTERM)
+    assert dry.process.wait(30) == 0
+
+    c = start_controller(tmp_path, repo, cache=tmp_path / "cache2")
+    controllers.append(c)
+    c.wait_for_applied(first, 30)
+    assert live_versions(aws) == ["1.0.0"]
+    suspended = commit_repo(repo, ["1.0.0", "2.0.0"], "suspend, then add 2.0.0", suspend=True)
+    status = c.wait_for_applied(suspended, 30)
+    assert status["mode"] == "suspended"
+    assert live_versions(aws) == ["1.0.0"]
+    assert any(r["state"] == "drifted" for r in status["resources"])
+    assert "suspended: detect only" in http_get(c.url + "/")[1]
+
+
+def test_blocked_prunes_and_git_failures_are_reported_and_counted(
+    aws: str, tmp_path: Path, controllers: list[Controller]
+) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    first = repo.commit(samples.repository(["1.0.0"], max_deletes=0), "with an association")
     c = start_controller(tmp_path, repo)
     controllers.append(c)
     c.wait_for_applied(first, 30)
-    c.process.signal(signal.SIGTERM)
-    assert c.process.wait(30) == 0
-    events = [json.loads(line) for line in c.process.output().splitlines() if line.startswith("{")]
-    assert events[-1]["event"] == "stopped" and events[-1]["clean"] is True
+    assert len(live_associations(aws)) == 1
+
+    # Removing the association asks for a deletion; maxDeletes 0 holds it back.
+    files = samples.repository(["1.0.0"], max_deletes=0, with_association=False)
+    files["associations/agent-prod.yaml"] = None
+    second = repo.commit(files, "drop the association")
+    status = c.wait_for_applied(second, 30)
+    assert status["blocked_prunes"] and "agent-prod" in status["blocked_prunes"][0]
+    assert len(live_associations(aws)) == 1
+    assert (c.metric("prune_blocked_total") or 0) >= 1
+    assert "Blocked prunes" in http_get(c.url + "/")[1]
+
+    # The repository goes away: one log line per failed fetch, a metric, still serving.
+    repo.path.rename(tmp_path / "moved")
+    wait_until(lambda: (c.metric("git_fetch_failures_total") or 0) >= 1, POLL + 10, "a failure")
+    assert http_get(c.url + "/healthz")[0] == 200
+    assert any("git" in e["text"] or "repository" in e["text"] for e in c.status()["errors"])
+    (tmp_path / "moved").rename(repo.path)
+    wait_until(lambda: c.status()["errors"] == [] or None, POLL + 10, "the error to clear")
+    lines = [line for line in c.process.output().splitlines() if '"event": "git_fetch"' in line]
+    assert lines and all(json.loads(line)["level"] == "warning" for line in lines)

@@ -10,7 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.runtime.processes import ROOT, Process, http_get, wait_until
+
+# The demo prefers the fixed ports 4566 and 8080: run its tests one after another.
+pytestmark = pytest.mark.xdist_group("demo")
 
 
 def run_demo_once(cwd: Path) -> subprocess.CompletedProcess[str]:

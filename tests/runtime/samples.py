@@ -5,14 +5,14 @@ from __future__ import annotations
 BUCKET = "runtime-test-artifacts"
 
 
-def settings(*, suspend: bool = False, prune: bool = True) -> str:
+def settings(*, suspend: bool = False, prune: bool = True, max_deletes: int = 10) -> str:
     return f"""apiVersion: ssm-gitops/v1
 kind: Settings
 metadata: {{name: settings}}
 spec:
   artifacts: {{bucket: {BUCKET}, prefix: packages/}}
   regions: [us-east-1]
-  prune: {{enabled: {str(prune).lower()}, maxDeletes: 10}}
+  prune: {{enabled: {str(prune).lower()}, maxDeletes: {max_deletes}}}
   suspend: {str(suspend).lower()}
 """
 
@@ -68,10 +68,11 @@ def repository(
     schedule: str = "rate(1 day)",
     suspend: bool = False,
     with_association: bool = True,
+    max_deletes: int = 10,
 ) -> dict[str, str | None]:
     """Files of a repository with one package (`agent`) and one association (`agent-prod`)."""
     files: dict[str, str | None] = {
-        "settings.yaml": settings(suspend=suspend),
+        "settings.yaml": settings(suspend=suspend, max_deletes=max_deletes),
         "packages/agent.yaml": package("agent", versions, default or versions[-1]),
         **{f"packages/{k}": v for k, v in package_sources("agent", versions).items()},
     }

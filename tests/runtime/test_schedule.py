@@ -126,8 +126,9 @@ def test_timers_poll_and_resync_at_their_intervals() -> None:
     flight.stop(1)
     polls = sum("poll" in r.reasons for r in work.requests)
     resyncs = sum(r.full_resync for r in work.requests)
-    assert 4 <= polls <= 6
-    assert resyncs == 2
+    # 5 polls and 2 resyncs on an idle machine; a loaded CI machine may delay a tick.
+    assert 3 <= polls <= 6
+    assert 1 <= resyncs <= 2
 
 
 @pytest.mark.parametrize(("interval", "jitter"), [(0.5, 0), (2, 0), (60, 6), (600, 30), (3600, 30)])

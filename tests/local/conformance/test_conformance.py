@@ -268,7 +268,8 @@ def test_seed_instance_id_placeholder_is_rejected(cli: CliTool) -> None:
             "--instance-ids",
             "i-00000000000000",
             "--parameters",
-            '{"action":["Install"],"installationType":["Uninstall and reinstall"],"name":["ExamplePackage"]}',
+            '{"action":["Install"],"installationType":["Uninstall and reinstall"],'
+            '"name":["ExamplePackage"]}',
         ),
     )
     assert "instanceIds" in error.message

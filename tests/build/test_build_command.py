@@ -1,0 +1,46 @@
+"""`ssm-gitops build PATH --out DIR`: one line per zip, manifests on disk, exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.build.conftest import PROJECT
+
+
+def build(path: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "controller", "build", path, "--out", str(out)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_build_prints_package_version_file_sha256(tmp_path: Path) -> None:
+    result = build("sample-repo", tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 8
+    for line in lines:
+        package, version, name, sha256 = line.split(" ")
+        zip_path = tmp_path / package / version / name
+        assert hashlib.sha256(zip_path.read_bytes()).hexdigest() == sha256
+        manifest = json.loads((tmp_path / package / version / "manifest.json").read_text())
+        assert manifest["files"][name]["checksums"]["sha256"] == sha256
+        assert manifest["version"] == version
+
+
+def test_build_of_an_invalid_repository_prints_the_errors_and_exits_1(tmp_path: Path) -> None:
+    result = build("tests/spec/broken/missing-uninstall-script/repo", tmp_path / "out")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.endswith(
+        "package.yaml:12:19: source pkg/1.0: the source has no uninstall.sh: add it (amazon runs "
+        "uninstall.sh)\n"
+    )
+    assert not (tmp_path / "out").exists()

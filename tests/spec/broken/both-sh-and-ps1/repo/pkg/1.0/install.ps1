@@ -1,0 +1,2 @@
+Write-Output 'ok'
+exit 0
