@@ -65,6 +65,8 @@ def upload(clients: AwsClients, bucket: str, key: str, path: Path, sha256: str) 
         )
     except Exception as error:  # boto3's transfer wraps ClientError in S3UploadFailedError
         cause = error.__cause__ or error.__context__ or error
+        if not isinstance(cause, Exception):
+            cause = error
         if "NoSuchBucket" in str(error) or "NoSuchBucket" in str(cause):
             raise MissingBucket(
                 f"artifacts bucket {bucket!r} does not exist: create it or fix "

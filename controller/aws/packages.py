@@ -72,9 +72,9 @@ def describe(clients: AwsClients, name: str) -> PackagePointers:
     )
 
 
-def list_versions(clients: AwsClients, name: str) -> list[tuple[str, str, str, str]]:
-    """(number, VersionName, Status, StatusInformation) of every version."""
-    versions: list[tuple[str, str, str, str]] = []
+def list_versions(clients: AwsClients, name: str) -> list[tuple[str, str, str, str, str]]:
+    """(number, VersionName, Status, StatusInformation, CreatedDate) of every version."""
+    versions: list[tuple[str, str, str, str, str]] = []
     token: str | None = None
     while True:
         request: dict[str, object] = {"Name": name, "MaxResults": 50}
@@ -88,6 +88,7 @@ def list_versions(clients: AwsClients, name: str) -> list[tuple[str, str, str, s
                     str(item.get("VersionName", "")),
                     str(item.get("Status", "Active")),
                     str(item.get("StatusInformation", "")),
+                    str(item.get("CreatedDate", "")),
                 )
             )
         token = page.get("NextToken")
@@ -152,7 +153,7 @@ def add_version(
 
 
 def find_version(clients: AwsClients, name: str, version_name: str) -> ObservedVersion | None:
-    for number, found, status, information in list_versions(clients, name):
+    for number, found, status, information, _created in list_versions(clients, name):
         if found == version_name:
             return ObservedVersion(found, number, "", status, information)
     return None

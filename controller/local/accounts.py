@@ -14,8 +14,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from moto.core import DEFAULT_ACCOUNT_ID
-
 # moto.core.responses.BaseResponse.access_key_regex
 _ACCESS_KEY = re.compile(r"AWS.*(?P<access_key>(?<![A-Z0-9])[A-Z0-9]{20}(?![A-Z0-9]))[:/]")
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
@@ -45,5 +43,5 @@ def caller(environ: dict[str, Any]) -> Caller:
     if header:
         return Caller(str(header), region, service)
     match = _ACCESS_KEY.search(auth)
-    account = _account_for_key(match.group(1)) if match else DEFAULT_ACCOUNT_ID
+    account = _account_for_key(match.group(1)) if match else _account_for_key("")
     return Caller(account, region, service)

@@ -106,8 +106,37 @@ class Endpoint:
         decision = self.faults.decide(operation, ssm=False)
         if decision.delay:
             time.sleep(decision.delay)
-        result: Iterable[bytes] = self.moto(environ, start_response)
-        return result
+        return self._moto(environ, start_response, target, operation)
+
+    def _moto(
+        self, environ: dict[str, Any], start_response: StartResponse, target: str, operation: str
+    ) -> Iterable[bytes]:
+        """Call moto; a crash (Flask's HTML 500 page) becomes an AWS-shaped error."""
+        captured: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured[:] = [status, headers]
+            return lambda data: None  # moto's Flask app never uses write()
+
+        try:
+            body = b"".join(self.moto(environ, capture))
+        except Exception:
+            captured[:] = ["500 INTERNAL SERVER ERROR", [("Content-Type", "text/html")]]
+            body = b""
+        status, headers = captured
+        content_type = dict((k.lower(), v) for k, v in headers).get("content-type", "")
+        if status.startswith("5") and "html" in content_type:
+            message = f"The local endpoint failed on {operation}."
+            if target:
+                error = json.dumps({"__type": "InternalFailure", "message": message}).encode()
+                return self._reply(start_response, 500, error, _JSON)
+            xml = (
+                "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>"
+                f"<Message>{message}</Message></Error></ErrorResponse>"
+            ).encode()
+            return self._reply(start_response, 500, xml, "text/xml")
+        start_response(status, headers)
+        return [body]
 
     def _ssm(
         self, environ: dict[str, Any], start_response: StartResponse, name: str, who: Any
@@ -212,7 +241,8 @@ class LocalAWS:
         if self._server is None:
             raise RuntimeError("LocalAWS is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        host_text = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{host_text}:{port}"
 
     def start(self) -> LocalAWS:
         # Bind here so a busy port is an OSError for the caller (werkzeug would print and

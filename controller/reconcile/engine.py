@@ -324,8 +324,8 @@ class Reconciler:
             Rollout(
                 a.name,
                 str(a.overview.get("Status", "")),
-                dict(a.overview.get("AssociationStatusAggregatedCount", {}) or {}),
-            )  # type: ignore[call-overload]
+                _counts(a.overview.get("AssociationStatusAggregatedCount")),
+            )
             for a in planned.observed.associations
             if a.overview
         )
@@ -350,6 +350,13 @@ def _artifacts(repository: Any) -> Artifacts | None:
     if not bucket:
         return None
     return Artifacts(str(bucket), str(getattr(artifacts, "prefix", "") or ""))
+
+
+def _counts(value: object) -> dict[str, int]:
+    """AssociationStatusAggregatedCount: {"Success": 3, "Failed": 1}."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(key): int(count) for key, count in value.items()}
 
 
 def _one_line(error: BaseException) -> str:

@@ -61,7 +61,9 @@ class Observer:
         self.max_workers = max_workers
         self._lock = threading.Lock()
         self._packages: dict[tuple[Location, str], _PackageEntry] = {}
-        self._hashes: dict[tuple[Location, str, str, str], str] = {}  # (loc, name, no., vname)
+        # Version content is immutable: its hash is cached for good, keyed by everything that
+        # identifies one version even across a delete and re-create (number, name, date).
+        self._hashes: dict[tuple[Location, str, str, str, str], str] = {}
         self._owned: dict[tuple[Location, str], bool] = {}  # association id -> ours?
         self._specs: dict[tuple[Location, str, str], AssociationSpec] = {}  # (loc, id, version)
 
@@ -73,7 +75,7 @@ class Observer:
                 self._packages.pop((location, name), None)
 
     def forget_package_versions(self, location: Location, name: str) -> None:
-        """A package was deleted: version numbers restart if it is created again."""
+        """A package was deleted: drop its cached version hashes too."""
         with self._lock:
             self._packages.pop((location, name), None)
             self._hashes = {
@@ -90,7 +92,6 @@ class Observer:
         if full_resync:
             with self._lock:
                 self._packages.clear()
-                self._hashes.clear()
                 self._owned.clear()
                 self._specs.clear()
         packages: list[ObservedPackage] = []
@@ -149,11 +150,11 @@ class Observer:
                 ObservedVersion(
                     name,
                     number,
-                    self._hash(clients, location, summary.name, number, name),
+                    self._hash(clients, location, summary.name, number, name, created),
                     status,
                     information,
                 )
-                for number, name, status, information in aws_packages.list_versions(
+                for number, name, status, information, created in aws_packages.list_versions(
                     clients, summary.name
                 )
             )
@@ -165,9 +166,15 @@ class Observer:
         return entry
 
     def _hash(
-        self, clients: AwsClients, location: Location, name: str, number: str, version: str
+        self,
+        clients: AwsClients,
+        location: Location,
+        name: str,
+        number: str,
+        version: str,
+        created: str,
     ) -> str:
-        key = (location, name, number, version)
+        key = (location, name, number, version, created)
         with self._lock:
             known = self._hashes.get(key)
         if known is None:

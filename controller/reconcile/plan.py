@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from controller.reconcile.result import ResourceState, ResourceStatus
 from controller.reconcile.state import (
@@ -271,10 +272,10 @@ def _plan_package(
     phase = Phase.PACKAGES
     location = package.location
 
-    def step(action: str, **fields: object) -> None:
+    def step(action: str, **fields: Any) -> None:
         steps.append(
             Action("package", package.name, action, location, phase, package=package, **fields)
-        )  # type: ignore[arg-type]
+        )
 
     if live is None:
         first, *rest = package.versions
@@ -382,7 +383,7 @@ def _plan_package(
         )
 
     if package.prune_versions:
-        for version in stale:
+        for old in stale:
             deletes.append(
                 Action(
                     "package",
@@ -391,8 +392,8 @@ def _plan_package(
                     location,
                     Phase.PACKAGE_DELETES,
                     package=package,
-                    version_name=version.name or version.number,
-                    changes=(Change("version", version.name, ""),),
+                    version_name=old.name or old.number,
+                    changes=(Change("version", old.name, ""),),
                 )
             )
     return steps, deletes

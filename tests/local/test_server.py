@@ -6,6 +6,7 @@ import json
 import urllib.request
 from typing import Any
 
+import botocore.config
 import botocore.exceptions
 import pytest
 
@@ -95,3 +96,18 @@ def test_local_aws_stops_cleanly_on_exit() -> None:
         assert _admin(aws, "GET", "/_local/health") == {"ok": True}
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url + "/_local/health", timeout=2)
+
+
+def test_a_moto_crash_is_an_aws_shaped_error_not_html(
+    local_aws: LocalAWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.sts.models import STSBackend
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("moto bug")
+
+    monkeypatch.setattr(STSBackend, "get_caller_identity", crash)
+    sts = local_aws.client("sts", config=botocore.config.Config(retries={"max_attempts": 1}))
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        sts.get_caller_identity()
+    assert raised.value.response["Error"]["Code"] == "InternalFailure"

@@ -166,3 +166,71 @@ def test_changed_published_content_is_an_error_and_others_proceed(
     assert [(r.name, r.action, r.result) for r in result.actions] == [
         ("bee", "create", ActionResult.SUCCESS)
     ]
+
+
+def test_a_failed_publication_reports_its_status_information(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion], aws_env: Any
+) -> None:
+    version = make_version("agent", "1.0")
+    (file,) = version.files
+    # An object that claims the right sha256 but holds other bytes: the upload is skipped,
+    # and SSM finds the attachment does not match the manifest.
+    aws_env.client("s3").put_object(
+        Bucket="artifacts",
+        Key=f"packages/agent/1.0/{file.name}",
+        Body=b"tampered",
+        Metadata={"sha256": file.sha256},
+    )
+    result = reconciler.run_desired(target((package("agent", (version,)),), ()))
+    (record,) = result.actions
+    assert record.result is ActionResult.FAILURE
+    assert "agent 1.0:" in record.message and file.name in record.message
+    assert result.outcome is PassOutcome.FAILURE
+
+
+def test_a_cached_pass_sees_an_out_of_band_association_edit(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion], aws_env: Any
+) -> None:
+    wanted = target(
+        (package("agent", (make_version("agent", "1.0"),)),), (association("agent-prod", "agent"),)
+    )
+    converge(reconciler, wanted)
+    ssm = aws_env.client("ssm")
+    (live,) = ssm.list_associations()["Associations"]
+    described = ssm.describe_association(AssociationId=live["AssociationId"])[
+        "AssociationDescription"
+    ]
+    ssm.update_association(
+        AssociationId=live["AssociationId"],
+        AssociationName="agent-prod",
+        Parameters=described["Parameters"],
+        Targets=described["Targets"],
+        ScheduleExpression="rate(9 days)",
+    )
+    result = reconciler.run_desired(wanted)  # no full resync: AssociationVersion moved
+    assert [(r.action, r.result) for r in result.actions] == [("update", ActionResult.SUCCESS)]
+    assert ("DescribeAssociation", "success") in result.api_calls
+
+
+def test_rollouts_come_from_the_association_overview(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion], aws_env: Any
+) -> None:
+    wanted = target(
+        (package("agent", (make_version("agent", "1.0"),)),), (association("agent-prod", "agent"),)
+    )
+    reconciler.run_desired(wanted)
+    (live,) = aws_env.client("ssm").list_associations()["Associations"]
+    ssm = aws_env.ssm
+    execution = ssm.start_association_execution("123456789012", "us-east-1", live["AssociationId"])
+    ssm.record_association_result(
+        "123456789012",
+        "us-east-1",
+        live["AssociationId"],
+        execution,
+        "i-0123456789abcdef0",
+        "Success",
+    )
+    result = reconciler.run_desired(wanted)
+    (rollout,) = result.rollouts
+    assert rollout.association == "agent-prod"
+    assert rollout.status == "Success" and rollout.counts == {"Success": 1}

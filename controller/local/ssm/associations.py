@@ -100,7 +100,7 @@ def _check_against_document(context: Context, fields: dict[str, Any]) -> None:
         document, None if requested in (None, "$DEFAULT") else str(requested), None
     )
     check_parameters(document.name, version.parameters, dict(fields.get("Parameters") or {}))
-    _check_schedule(fields.get("ScheduleExpression"))  # type: ignore[arg-type]
+    _check_schedule(fields.get("ScheduleExpression"))
 
 
 def _overview(state: RegionState, record: AssociationRecord) -> Params:
@@ -275,12 +275,12 @@ def delete_association(context: Context, params: Params) -> Params:
 
 
 def _passes(context: Context, record: AssociationRecord, item: Params) -> bool:
-    key, value = item["key"], item["value"]
+    key, value = str(item["key"]), str(item["value"])
     fields = record.fields
     if key == "AssociationId":
         return record.association_id == value
     if key == "AssociationStatusName":
-        return _overview(context.state, record)["Status"] == value
+        return bool(_overview(context.state, record)["Status"] == value)
     if key in ("LastExecutedBefore", "LastExecutedAfter"):
         if record.last_execution is None:
             return False
@@ -292,7 +292,7 @@ def _passes(context: Context, record: AssociationRecord, item: Params) -> bool:
             t.get("Key") == "resource-groups:Name" and value in t.get("Values", [])
             for t in list(fields.get("Targets") or [])  # type: ignore[call-overload]
         )
-    return fields.get(key) == value
+    return bool(fields.get(key) == value)
 
 
 @operation("ListAssociations")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from controller.local.ssm.store import Document, DocumentVersion
 
-_CONFIGURE_AWS_PACKAGE = {
+_CONFIGURE_AWS_PACKAGE: dict[str, object] = {
     "schemaVersion": "2.2",
     "description": "Install or uninstall a Distributor package. You can install the latest "
     "version, default version, or a version of the package you specify. Packages provided by "
@@ -72,7 +72,7 @@ _CONFIGURE_AWS_PACKAGE = {
     ],
 }
 
-_RUN_SHELL_SCRIPT = {
+_RUN_SHELL_SCRIPT: dict[str, object] = {
     "schemaVersion": "1.2",
     "description": "Run a shell script or specify the commands to run.",
     "parameters": {

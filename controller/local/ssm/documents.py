@@ -474,8 +474,8 @@ def _matches_filters(context: Context, document: Document, filters: list[Params]
 def visible_documents(context: Context) -> list[Document]:
     """Own documents, documents shared with the caller, and the AWS-owned ones."""
     found = list(context.state.documents.values()) + list(AWS_DOCUMENTS.values())
-    for (account, region), state in list(context.service.store._states.items()):
-        if account == context.account or region != context.region:
+    for account, state in context.service.store.accounts_in(context.region):
+        if account == context.account:
             continue
         found += [
             d

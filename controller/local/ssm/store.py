@@ -153,6 +153,10 @@ class Store:
             self._states[key] = RegionState()
         return self._states[key]
 
+    def accounts_in(self, region: str) -> list[tuple[str, RegionState]]:
+        """Every account's state in one region (for documents shared across accounts)."""
+        return [(account, state) for (account, r), state in self._states.items() if r == region]
+
     def reset(self) -> None:
         with self.lock:
             self._states.clear()
