@@ -13,6 +13,7 @@ account resolution (`controller.local.accounts.caller`, the way moto resolves it
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shutil
@@ -66,6 +67,41 @@ class AccountRecorder:
 class Recorded:
     operations: dict[str, int]  # GET /_local/calls: every request, every account
     ssm_by_account: dict[str, set[str]]
+    touched: dict[str, set[str]]  # IAM action -> ARNs of the resources it acted on
+    placeholders: dict[str, str]  # the policy's placeholders -> this scenario's values
+
+
+def _touched(aws: LocalAWS, bucket: str) -> dict[str, set[str]]:
+    """The ARNs of what the applies left in the home account, by the action that wrote it."""
+    region, account = "us-east-1", HOME_ACCOUNT
+    s3, ssm = aws.client("s3"), aws.client("ssm")
+    objects = {
+        f"arn:aws:s3:::{bucket}/{item['Key']}"
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for item in page.get("Contents", [])
+    }
+    documents = {
+        f"arn:aws:ssm:{region}:{account}:document/{doc['Name']}"
+        for page in ssm.get_paginator("list_documents").paginate(
+            Filters=[{"Key": "Owner", "Values": ["Self"]}]
+        )
+        for doc in page["DocumentIdentifiers"]
+    }
+    associations = {
+        f"arn:aws:ssm:{region}:{account}:association/{item['AssociationId']}"
+        for page in ssm.get_paginator("list_associations").paginate()
+        for item in page["Associations"]
+    }
+    assert objects and documents and associations
+    return {
+        "s3:PutObject": objects,
+        "s3:GetObject": objects,
+        "s3:ListBucket": {f"arn:aws:s3:::{bucket}"},
+        "ssm:UpdateDocument": documents,
+        "ssm:ModifyDocumentPermission": documents,
+        "ssm:UpdateAssociation": associations,
+        "sts:AssumeRole": {OTHER_ROLE},
+    }
 
 
 def _commit(repo: pygit2.Repository, message: str) -> None:
@@ -214,7 +250,18 @@ def recorded(
     by_account: dict[str, set[str]] = {}
     for account, operation in recorder.ssm_calls:
         by_account.setdefault(account, set()).add(operation)
-    return Recorded(_recorded(aws.endpoint_url), by_account)
+    prefix = re.search(r"prefix:\s*(\S+)", (work / "settings.yaml").read_text())
+    assert prefix
+    return Recorded(
+        _recorded(aws.endpoint_url),
+        by_account,
+        _touched(aws, bucket.group(1)),
+        {
+            "ACCOUNT_ID": HOME_ACCOUNT,
+            "ARTIFACT_BUCKET": bucket.group(1),
+            "ARTIFACT_PREFIX": prefix.group(1),
+        },
+    )
 
 
 def test_the_scenario_exercises_updates_and_deletions(recorded: Recorded) -> None:
@@ -250,6 +297,37 @@ def test_account_role_policy_allows_exactly_what_the_controller_does_there(
     allowed = allowed_actions(load("account-role-policy.json"))
     assert sorted(needed - allowed) == [], "recorded in the other account but not allowed"
     assert sorted(allowed - needed) == [], "allowed but never used in the other account"
+
+
+def _covers(patterns: set[str], arn: str, placeholders: dict[str, str]) -> bool:
+    """IAM's Resource matching: `*` any characters (also `/`), `?` one character."""
+    for pattern in patterns:
+        for placeholder, value in placeholders.items():
+            pattern = pattern.replace(placeholder, value)
+        if fnmatch.fnmatchcase(arn, pattern):
+            return True
+    return False
+
+
+def test_policy_resources_cover_what_the_controller_touched(recorded: Recorded) -> None:
+    """With the placeholders filled in as docs/deploy.md says, each action's Resource covers
+    every ARN the scenario wrote, and no other bucket, prefix or account."""
+    policy = load("controller-policy.json")
+    for action, arns in recorded.touched.items():
+        patterns = resources_of(policy, action)
+        uncovered = sorted(a for a in arns if not _covers(patterns, a, recorded.placeholders))
+        assert uncovered == [], action
+    outside = {
+        "s3:PutObject": [
+            "arn:aws:s3:::another-bucket/packages/x.zip",
+            f"arn:aws:s3:::{recorded.placeholders['ARTIFACT_BUCKET']}/elsewhere/x.zip",
+        ],
+        "ssm:UpdateDocument": ["arn:aws:ssm:us-east-1:999999999999:document/x"],
+        "sts:AssumeRole": ["arn:aws:iam::999999999999:role/admin"],
+    }
+    for action, others in outside.items():
+        patterns = resources_of(policy, action)
+        assert not [a for a in others if _covers(patterns, a, recorded.placeholders)], action
 
 
 def test_s3_is_limited_to_the_artifact_bucket() -> None:
