@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "localhost/ssm-gitops-test-base:bookworm"
@@ -169,30 +171,49 @@ def buildah_run(
 
 
 # Run inside a new mount and PID namespace: the image's root filesystem read-only, tmpfs on
-# /tmp and the cache (the emptyDirs of deploy/base/deployment.yaml), then chroot as the
-# image's user. `exec` keeps the PID, so the image's ENTRYPOINT (tini) is PID 1.
+# /tmp and the cache (the emptyDirs of deploy/base/deployment.yaml), read-only bind mounts
+# (the Secret volumes), then chroot as the image's user. `exec` keeps the PID, so the
+# image's ENTRYPOINT (tini) is PID 1.
 _READ_ONLY_ROOT = r"""
 set -e
 root=$1; workdir=$2; shift 2
+{mountpoints}
 mount --bind "$root" "$root"
 mount -o remount,bind,ro "$root"
 mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
 mount -t tmpfs -o uid=10001,gid=10001,mode=0750 tmpfs "$root/var/cache/ssm-gitops"
 mount -t proc proc "$root/proc"
 mount --rbind /dev "$root/dev"
+{binds}
 exec chroot --userspec=10001:10001 "$root" /usr/bin/env -i --chdir="$workdir" "$@"
 """
+# Mount points are made while the working container is still writable (it is thrown away
+# afterwards); the binds come after the root's own bind, which does not carry submounts.
+_MOUNTPOINT = 'mkdir -p "$root"{target}'
+_BIND = 'mount --bind {source} "$root"{target}\nmount -o remount,bind,ro "$root"{target}'
 
 
 @contextmanager
 def read_only_root(
     args: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    binds: Mapping[str, str] | None = None,
+    output: IO[str] | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
     """Start the image's ENTRYPOINT + `args` (default: its CMD) as PID 1 of a new PID
-    namespace, on a read-only root filesystem, as user 10001. The process's pid is the
-    host pid of that PID 1 (unshare --fork's child), ready for signals."""
+    namespace, on a read-only root filesystem, as user 10001, with the image's environment
+    plus `env`, and `binds` (host path -> path in the image) mounted read-only. Output goes
+    to pipes, or to `output`. The process's pid is the host pid of the namespace's PID 1's
+    parent (unshare); `pid1_of` gives PID 1 itself, ready for signals."""
     config = inspect_image()
     command = [*config.entrypoint, *(config.cmd if args is None else args)]
+    environment = [*config.env, *(f"{k}={v}" for k, v in (env or {}).items())]
+    pairs = [(shlex.quote(s), shlex.quote(t)) for s, t in (binds or {}).items()]
+    script = _READ_ONLY_ROOT.replace(
+        "{mountpoints}", "\n".join(_MOUNTPOINT.format(target=t) for _, t in pairs)
+    ).replace("{binds}", "\n".join(_BIND.format(source=s, target=t) for s, t in pairs))
+    stream: IO[str] | int = output if output is not None else subprocess.PIPE
     with working_container() as container:
         root = _run(["buildah", "mount", container], timeout=120).stdout.strip()
         try:
@@ -205,15 +226,15 @@ def read_only_root(
                     "--kill-child",
                     "sh",
                     "-c",
-                    _READ_ONLY_ROOT,
+                    script,
                     "sh",
                     root,
                     config.workdir or "/",
-                    *config.env,
+                    *environment,
                     *command,
                 ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stdout=stream,
+                stderr=subprocess.STDOUT if output is not None else subprocess.PIPE,
                 text=True,
             )
             try:

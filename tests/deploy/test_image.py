@@ -9,16 +9,24 @@ debootstrap, which `scripts/setup --test` installs; skipped with the reason othe
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
+import pygit2
 import pytest
 
 from controller import __version__
+from controller.local import LocalAWS
 from tests.deploy import image
+from tests.deploy.manifests import DEPLOY, kustomize_command, render
 
 pytestmark = [
     pytest.mark.slow,
@@ -120,3 +128,83 @@ def test_demo_once_on_a_read_only_root(built: float) -> None:
     with image.read_only_root(["demo", "--once"]) as process:
         stdout, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, f"stdout:\n{stdout[-3000:]}\nstderr:\n{stderr[-3000:]}"
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except OSError:  # not listening yet
+        return 0, ""
+
+
+def test_the_deployment_runs_in_the_image(built: float, tmp_path: Path) -> None:
+    """The pod deploy/base describes, as far as this machine can run it: the image's
+    entrypoint with the Deployment's args, environment and ConfigMap, its webhook Secret
+    mounted where the Deployment mounts it, read-only root, tmpfs cache and /tmp, user
+    10001, tini as PID 1. It must pass its own probes and stop at once on SIGTERM."""
+    if kustomize_command() is None:
+        pytest.skip("needs kubectl (kubectl kustomize) or kustomize")
+    rendered = render(DEPLOY / "base")
+    config_map = next(r for r in rendered if r["kind"] == "ConfigMap")
+    pod = next(r for r in rendered if r["kind"] == "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    port = _free_port()
+    env = dict(config_map["data"])
+    env.update({e["name"]: e["value"] for e in container["env"] if "value" in e})
+
+    repo = tmp_path / "repo"
+    shutil.copytree(image.REPO_ROOT / "sample-repo", repo)
+    git = pygit2.init_repository(str(repo), initial_head="main")
+    git.index.add_all()
+    git.index.write()
+    who = pygit2.Signature("ssm-gitops test", "test@ssm-gitops.invalid")
+    git.create_commit("HEAD", who, who, "sample-repo", git.index.write_tree(), [])
+    subprocess.run(["chown", "-R", "10001:10001", str(repo)], check=True)
+    webhook = tmp_path / "webhook"
+    webhook.mkdir()
+    (webhook / "secret").write_text("pod-test-secret\n")
+    subprocess.run(["chown", "-R", "10001:10001", str(webhook)], check=True)
+    webhook_mount = next(m for m in container["volumeMounts"] if m["name"] == "webhook")
+
+    bucket = re.search(r"bucket:\s*(\S+)", (repo / "settings.yaml").read_text())
+    assert bucket
+    with LocalAWS() as aws:
+        aws.client("s3").create_bucket(Bucket=bucket.group(1))
+        env.update(
+            {
+                "SSM_GITOPS_REPO": "/repo",
+                "SSM_GITOPS_LISTEN": f"127.0.0.1:{port}",  # the pod's 0.0.0.0, on loopback
+                "AWS_ENDPOINT_URL": aws.endpoint_url,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+            }
+        )
+        ready = container["readinessProbe"]["httpGet"]["path"]
+        alive = container["livenessProbe"]["httpGet"]["path"]
+        with (
+            (tmp_path / "pod.log").open("w") as log,
+            image.read_only_root(
+                container["args"],
+                env=env,
+                binds={str(repo): "/repo", str(webhook): webhook_mount["mountPath"]},
+                output=log,
+            ) as process,
+        ):
+            pid1 = image.pid1_of(process)
+            deadline = time.monotonic() + 240
+            while _get(f"http://127.0.0.1:{port}{ready}")[0] != 200:
+                assert process.poll() is None, (tmp_path / "pod.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "never ready"
+                time.sleep(0.5)
+            assert _get(f"http://127.0.0.1:{port}{alive}")[0] == 200
+            status, metrics = _get(f"http://127.0.0.1:{port}/metrics")
+            assert status == 200
+            assert "ssm_gitops_config_valid 1.0" in metrics
+            os.kill(pid1, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pytest.fail("the pod did not stop within 20 seconds of SIGTERM")
