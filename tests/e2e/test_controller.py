@@ -253,7 +253,6 @@ def test_signed_webhook_applies_within_two_seconds_and_a_bad_one_changes_nothing
     assert c.metric("webhook_requests_total", result="accepted") == 2
 
 
-@pytest.mark.slow
 def test_sigkill_mid_pass_then_restart_converges_without_duplicates(
     aws: str, tmp_path: Path, controllers: list[Controller]
 ) -> None:
