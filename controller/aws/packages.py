@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from controller.aws.errors import AwsError, Conflict, call
+from controller.aws.errors import AwsError, call
 from controller.aws.session import AwsClients
 from controller.reconcile.state import OWNER_TAG, ObservedVersion
 
@@ -208,38 +208,3 @@ def delete_version(clients: AwsClients, name: str, version_name: str) -> None:
 
 def delete(clients: AwsClients, name: str) -> None:
     call("DeleteDocument", clients.ssm.delete_document, Name=name)
-
-
-def set_tags(clients: AwsClients, name: str, tags: Sequence[tuple[str, str]]) -> None:
-    if tags:
-        call(
-            "AddTagsToResource",
-            clients.ssm.add_tags_to_resource,
-            ResourceType="Document",
-            ResourceId=name,
-            Tags=[{"Key": key, "Value": value} for key, value in tags],
-        )
-
-
-def remove_tags(clients: AwsClients, name: str, keys: Sequence[str]) -> None:
-    if keys:
-        call(
-            "RemoveTagsFromResource",
-            clients.ssm.remove_tags_from_resource,
-            ResourceType="Document",
-            ResourceId=name,
-            TagKeys=list(keys),
-        )
-
-
-def tags_of(clients: AwsClients, name: str) -> tuple[tuple[str, str], ...]:
-    response = call(
-        "ListTagsForResource",
-        clients.ssm.list_tags_for_resource,
-        ResourceType="Document",
-        ResourceId=name,
-    )
-    return tuple(sorted((t["Key"], t["Value"]) for t in response.get("TagList", [])))
-
-
-__all__ = ["Conflict", "PackagePointers", "PackageSummary", "PublishFailed"]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from controller.aws import associations as aws_associations
 from controller.aws import packages as aws_packages
 from controller.aws import sharing as aws_sharing
+from controller.aws import tags as aws_tags
 from controller.aws.errors import AwsError, NotFound
 from controller.aws.session import AwsClients
 from controller.reconcile.state import (
@@ -214,7 +215,7 @@ class Observer:
         with self._lock:
             known = self._owned.get(key)
         if known is None:
-            tags = aws_associations.tags_of(clients, association_id)
+            tags = aws_tags.tags_of(clients, "Association", association_id)
             known = tags.get(OWNER_TAG) == self.owner
             with self._lock:
                 self._owned[key] = known
