@@ -130,13 +130,14 @@ class Reconciler:
                 packages=tuple(p for p in desired.packages if p.location not in unreadable),
                 associations=tuple(a for a in desired.associations if a.location not in unreadable),
             )
-        result = plan(desired, observed.observed)
+        live = self.observer.confirm_content(self._clients_for, observed.observed, desired)
+        result = plan(desired, live)
         errors = tuple(f"{location}: {message}" for location, message in observed.errors)
         errors += tuple(str(error) for error in result.errors)
         return PlannedPass(
             result,
             desired,
-            observed.observed,
+            live,
             errors,
             dict(self.sessions.counter.peek()),
             target.artifacts,

@@ -18,10 +18,11 @@ Whatever apply changes is forgotten (`forget`), and `full_resync=True` re-reads 
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controller.aws import associations as aws_associations
 from controller.aws import packages as aws_packages
@@ -32,6 +33,7 @@ from controller.aws.session import AwsClients
 from controller.reconcile.state import (
     OWNER_TAG,
     AssociationSpec,
+    Desired,
     Location,
     Observed,
     ObservedAssociation,
@@ -67,6 +69,7 @@ class Observer:
         self._hashes: dict[tuple[Location, str, str, str, str], str] = {}
         self._owned: dict[tuple[Location, str], bool] = {}  # association id -> ours?
         self._specs: dict[tuple[Location, str, str], AssociationSpec] = {}  # (loc, id, version)
+        self._same_content: dict[tuple[Location, str, str, str, str], bool] = {}
 
     def forget(self, kind: str, location: Location, name: str) -> None:
         """Apply changed this resource: re-read it on the next observe."""
@@ -109,6 +112,52 @@ class Observer:
             except AwsError as error:
                 errors.append((Location(clients.account, clients.region), str(error)))
         return ObserveResult(Observed(tuple(packages), tuple(associations)), tuple(errors))
+
+    def confirm_content(
+        self,
+        clients_for: Callable[[Location], AwsClients],
+        observed: Observed,
+        desired: Desired,
+    ) -> Observed:
+        """Compare content, not just hashes, where a published version's Hash differs.
+
+        DescribeDocument's Hash is the sha256 of the Content we sent; should AWS ever
+        normalise the JSON it stores, that hash would differ for identical manifests. Before
+        calling a version "changed" (an error for that package), its content is fetched
+        once (GetDocument) and compared as parsed JSON; the answer is cached for good.
+        """
+        wanted = {(p.location, p.name): p for p in desired.packages}
+        packages: list[ObservedPackage] = []
+        for live in observed.packages:
+            package = wanted.get((live.location, live.name))
+            if package is None:
+                packages.append(live)
+                continue
+            versions = []
+            for version in live.versions:
+                repo = next((v for v in package.versions if v.name == version.name), None)
+                if repo is not None and version.content_sha256 != repo.content_sha256:
+                    key = (
+                        live.location,
+                        live.name,
+                        version.number,
+                        version.content_sha256,
+                        repo.content_sha256,
+                    )
+                    with self._lock:
+                        same = self._same_content.get(key)
+                    if same is None:
+                        text = aws_packages.version_content(
+                            clients_for(live.location), live.name, version.number
+                        )
+                        same = _same_json(text, repo.content)
+                        with self._lock:
+                            self._same_content[key] = same
+                    if same:
+                        version = replace(version, content_sha256=repo.content_sha256)
+                versions.append(version)
+            packages.append(replace(live, versions=tuple(versions)))
+        return replace(observed, packages=tuple(packages))
 
     # -- packages -----------------------------------------------------------------------
 
@@ -242,3 +291,10 @@ class Observer:
                 }
                 self._specs[key] = known
         return known
+
+
+def _same_json(live: str, repo: str) -> bool:
+    try:
+        return bool(json.loads(live) == json.loads(repo))
+    except ValueError:
+        return live.strip() == repo.strip()

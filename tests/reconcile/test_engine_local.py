@@ -234,3 +234,26 @@ def test_rollouts_come_from_the_association_overview(
     (rollout,) = result.rollouts
     assert rollout.association == "agent-prod"
     assert rollout.status == "Success" and rollout.counts == {"Success": 1}
+
+
+def test_same_manifest_formatted_differently_is_not_a_change(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion]
+) -> None:
+    """Should the stored Content hash differently (AWS normalising JSON), the content
+    itself decides; one GetDocument, then cached."""
+    import hashlib
+    import json
+    from dataclasses import replace
+
+    version = make_version("agent", "1.0")
+    reconciler.run_desired(target((package("agent", (version,)),), ()))
+    compact = json.dumps(json.loads(version.content), separators=(",", ":"))
+    same = replace(
+        version, content=compact, content_sha256=hashlib.sha256(compact.encode()).hexdigest()
+    )
+    wanted = target((package("agent", (same,)),), ())
+    first = reconciler.run_desired(wanted, full_resync=True)
+    assert first.outcome is PassOutcome.NO_CHANGE, first.errors
+    assert first.api_calls[("GetDocument", "success")] == 1
+    second = reconciler.run_desired(wanted, full_resync=True)
+    assert ("GetDocument", "success") not in second.api_calls
