@@ -186,6 +186,7 @@ def create(clients: AwsClients, name: str, spec: AssociationSpec, owner: str) ->
     response = call(
         "CreateAssociation",
         clients.client("ssm", retries=False).create_association,
+        idempotent=False,
         **request_fields(name, spec),
         Tags=[{"Key": OWNER_TAG, "Value": owner}],
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from controller.aws.errors import AwsError, call
 from controller.aws.session import AwsClients
@@ -44,7 +45,7 @@ def list_owned(clients: AwsClients, owner: str) -> Iterator[PackageSummary]:
     """
     token: str | None = None
     while True:
-        request = {
+        request: dict[str, Any] = {
             "Filters": [
                 {"Key": "Owner", "Values": ["Self"]},
                 {"Key": "DocumentType", "Values": ["Package"]},
@@ -77,7 +78,7 @@ def list_versions(clients: AwsClients, name: str) -> list[tuple[str, str, str, s
     versions: list[tuple[str, str, str, str, str]] = []
     token: str | None = None
     while True:
-        request: dict[str, object] = {"Name": name, "MaxResults": 50}
+        request: dict[str, Any] = {"Name": name, "MaxResults": 50}
         if token:
             request["NextToken"] = token
         page = call("ListDocumentVersions", clients.ssm.list_document_versions, **request)
