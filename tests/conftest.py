@@ -37,7 +37,7 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 def _local_aws_server() -> Iterator[LocalAWS]:
     from controller.local import LocalAWS
 
-    with LocalAWS() as aws:
+    with LocalAWS(check_responses=True) as aws:
         yield aws
 
 

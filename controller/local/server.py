@@ -200,7 +200,9 @@ class LocalAWS:
 
     Options: create_delay (seconds a new document version stays Creating), latency
     ({operation: seconds}), throttle_rate/throttle_burst (token bucket per second),
-    throttle_operations, error_rate (fraction of SSM calls answered 500), seed.
+    throttle_operations, error_rate (fraction of SSM calls answered 500), seed,
+    check_responses (answer InternalServerError when a response breaks botocore's output
+    shape: a self-check the test fixtures turn on).
     moto's state is process-wide: two LocalAWS in one process share S3/STS/EC2/IAM.
     """
 
@@ -216,6 +218,7 @@ class LocalAWS:
         throttle_operations: list[str] | None = None,
         error_rate: float = 0.0,
         seed: int = 0,
+        check_responses: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -227,7 +230,9 @@ class LocalAWS:
             error_rate=error_rate,
             seed=seed,
         )
-        self.app = Endpoint(Options(create_delay=create_delay), faults)
+        self.app = Endpoint(
+            Options(create_delay=create_delay, check_responses=check_responses), faults
+        )
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 

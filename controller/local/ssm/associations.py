@@ -131,18 +131,20 @@ def _description(context: Context, record: AssociationRecord) -> Params:
     }
     result.setdefault("DocumentVersion", "$DEFAULT")
     result.setdefault("ApplyOnlyAtCronInterval", False)
+    overview = _overview(context.state, record)
     result.update(
         {
             "AssociationId": record.association_id,
             "AssociationVersion": str(record.version),
             "Date": record.created,
             "LastUpdateAssociationDate": record.updated,
+            # API_AssociationStatus: Name is Pending | Success | Failed.
             "Status": {
                 "Date": record.updated,
-                "Name": "Associated",
-                "Message": "Associated with " + str(fields["Name"]),
+                "Name": overview["Status"],
+                "Message": f"Associated with {fields['Name']}",
             },
-            "Overview": _overview(context.state, record),
+            "Overview": overview,
         }
     )
     if record.last_execution:

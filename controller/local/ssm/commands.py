@@ -226,12 +226,7 @@ def get_command_invocation(context: Context, params: Params) -> Params:
     if command is None or invocation is None:
         raise SsmError("InvocationDoesNotExist", "The command or the instance does not exist.")
     fields = command.fields
-    elapsed = (
-        (invocation.end - invocation.start).total_seconds()
-        if invocation.end and invocation.start
-        else 0
-    )
-    return {
+    result: Params = {
         "CommandId": command.command_id,
         "InstanceId": invocation.instance_id,
         "Comment": fields.get("Comment", ""),
@@ -239,14 +234,16 @@ def get_command_invocation(context: Context, params: Params) -> Params:
         "DocumentVersion": fields.get("DocumentVersion", "$DEFAULT"),
         "PluginName": params.get("PluginName") or _plugin_name(fields),
         "ResponseCode": invocation.response_code,
-        "ExecutionStartDateTime": invocation.start.isoformat() if invocation.start else "",
-        "ExecutionElapsedTime": f"PT{elapsed:.3f}S",
-        "ExecutionEndDateTime": invocation.end.isoformat() if invocation.end else "",
         "Status": invocation.status,
         "StatusDetails": invocation.status_details,
         "StandardOutputContent": invocation.output,
         "StandardOutputUrl": "",
         "StandardErrorContent": invocation.error,
         "StandardErrorUrl": "",
-        "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},
     }
+    # Execution times are ISO-8601 strings (the model's StringDateTime), present once known.
+    if invocation.start:
+        result["ExecutionStartDateTime"] = invocation.start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if invocation.end:
+        result["ExecutionEndDateTime"] = invocation.end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return result

@@ -54,6 +54,7 @@ class Options:
     """Behaviour knobs of the local SSM (set by LocalAWS / `ssm-gitops local`)."""
 
     create_delay: float = 0.05  # seconds a new document version stays Creating/Updating
+    check_responses: bool = False  # check every answer against the model (tests turn it on)
 
 
 @dataclass
@@ -130,6 +131,16 @@ class SsmService:
                 )
             with self.store.lock:
                 result = handler(context, params)
+            if self.options.check_responses:
+                problems = validation.response_problems(operation_name, result)
+                if problems:
+                    log.error("%s answered off-model: %s", operation_name, problems)
+                    raise SsmError(
+                        "InternalServerError",
+                        f"local endpoint bug: {operation_name} response breaks the model: "
+                        + "; ".join(problems),
+                        500,
+                    )
             payload = json.dumps(result, default=_json_default).encode()
         except SsmError as error:
             return error.status, error.body()
