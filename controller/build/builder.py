@@ -156,7 +156,7 @@ def build_version(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     zip_names = zips_of_version(package.name, version)
-    first_file = {}
+    first_file: dict[Path, PackageFile] = {}
     for file in version.files:
         first_file.setdefault(file_source(file), file)
     built: list[BuiltFile] = []

@@ -90,7 +90,7 @@ def _share_account(value: str) -> str | None:
 def _ssm_argument(value: str) -> str | None:
     # AWS-ConfigureAWSPackage: every additionalArguments key must start with SSM_ (the
     # agent refuses the run otherwise); they reach the scripts as environment variables.
-    if not value.startswith("SSM_") or not rules.re.match(r"^SSM_[A-Za-z0-9_]+$", value):
+    if not value.startswith("SSM_") or not re.match(r"^SSM_[A-Za-z0-9_]+$", value):
         return f"additional argument {value!r} must be named SSM_<LETTERS_DIGITS_UNDERSCORES>"
     return None
 

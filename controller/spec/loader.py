@@ -248,6 +248,9 @@ class _Loader:
         self.show = PathDisplay(root.absolute(), display_prefix)
         self.problems = Problems()
         self.invalid_packages: set[str] = set()
+        # source/installer references: (folder of the YAML, text) -> resolved path or problem
+        self._references: dict[tuple[Path, str], tuple[Path | None, str | None]] = {}
+        self.bad_references: set[Path] = set()
 
     def read_documents(self) -> list[tuple[Path, list[SpecError], list[LoadedDocument]]]:
         """Each YAML file with its own errors and valid documents."""
@@ -334,28 +337,32 @@ class _Loader:
         document = loaded.model
         assert isinstance(document, docs.PackageDocument)
         base_dir = loaded.file.parent
+        # The document passed validation, so these marked lists exist (read directly: this
+        # is the hot path of loading a large repository).
+        raw_versions = loaded.raw["spec"]["versions"]
         versions = []
         for v_index, version in enumerate(document.spec.versions):
             files = []
-            for f_index, spec in enumerate(version.files):
+            raw_files = raw_versions[v_index]["files"]
+            for f_index, entry in enumerate(version.files):
                 where = ("spec", "versions", v_index, "files", f_index)
                 source = installer = None
-                if spec.source is not None:
-                    source = self._reference(loaded, base_dir, spec.source, (*where, "source"))
+                if entry.source is not None:
+                    source = self._reference(loaded, base_dir, entry.source, (*where, "source"))
                 else:
-                    assert spec.installer is not None
+                    assert entry.installer is not None
                     installer = self._reference(
-                        loaded, base_dir, spec.installer, (*where, "installer")
+                        loaded, base_dir, entry.installer, (*where, "installer")
                     )
                 files.append(
                     PackageFile.model_construct(
-                        platform=spec.platform,
-                        platform_version=spec.platform_version,
-                        arch=spec.arch,
+                        platform=entry.platform,
+                        platform_version=entry.platform_version,
+                        arch=entry.arch,
                         source=source,
                         installer=installer,
                         path=loaded.shown,
-                        line=loaded.position(*where)[0],
+                        line=raw_files.item_pos[f_index][0],
                     )
                 )
             versions.append(
@@ -363,7 +370,7 @@ class _Loader:
                     name=version.name,
                     files=tuple(files),
                     path=loaded.shown,
-                    line=loaded.position("spec", "versions", v_index)[0],
+                    line=raw_versions.item_pos[v_index][0],
                 )
             )
         spec = document.spec
@@ -384,10 +391,15 @@ class _Loader:
         self, loaded: LoadedDocument, base_dir: Path, text: str, where: tuple[str | int, ...]
     ) -> Path:
         """Resolve a source/installer path; a bad one is reported and kept (lexically)."""
-        resolved, problem = resolve_reference(text, base_dir, self.root)
+        key = (base_dir, text)
+        if key not in self._references:
+            self._references[key] = resolve_reference(text, base_dir, self.root)
+        resolved, problem = self._references[key]
         if problem is not None:
             self.problems.add(loaded.shown, loaded.position(*where), f"{where[-1]}: {problem}")
-            return Path(os.path.normpath(base_dir / text))
+            lexical = Path(os.path.normpath(base_dir / text))
+            self.bad_references.add(lexical)
+            return lexical
         assert resolved is not None
         return resolved
 
@@ -471,8 +483,9 @@ def load_repository(root: Path, *, display_prefix: str | None = None) -> Reposit
     }
 
     def is_payload(path: Path) -> bool:
-        resolved = path.resolve()
-        return any(is_inside(resolved, folder) for folder in payload_folders)
+        # A YAML file is payload when one of its folders is a source folder.
+        # (`path` came from walking the resolved root without following symlinks.)
+        return any(folder in payload_folders for folder in path.parents)
 
     kept: list[LoadedDocument] = []
     for file, errors, loaded_documents in files:
@@ -500,6 +513,7 @@ def load_repository(root: Path, *, display_prefix: str | None = None) -> Reposit
         root=loader.root,
         problems=loader.problems,
         invalid_packages=loader.invalid_packages,
+        bad_references=loader.bad_references,
     )
     if loader.problems.errors:
         raise SpecErrors(loader.problems.errors)
