@@ -140,6 +140,9 @@ def test_shared_package_is_visible_by_arn_from_the_other_account(
     assert other.get_document(Name=arn)["AttachmentsContent"]
     listed = other.list_documents(Filters=[{"Key": "Owner", "Values": ["Private"]}])
     assert [d["Name"] for d in listed["DocumentIdentifiers"]] == [arn]
+    # The fleet resolves it the same way for an instance in the other account.
+    resolved = local_aws.ssm.resolve_package("111122223333", "us-east-1", arn)
+    assert (resolved.owner, resolved.version_name) == (OWN, "1.0")
     # The other account can use it, but not change or re-share it.
     with pytest.raises(botocore.exceptions.ClientError):
         other.modify_document_permission(

@@ -94,7 +94,9 @@ def _load_handlers() -> None:
         associations,
         commands,
         documents,
+        executions,
         instances,
+        listing,
         sharing,
         tags,
     )

@@ -159,6 +159,11 @@ def test_document_errors(target: Target, tool: Any) -> None:
                 AccountIdsToAdd=[str(100000000000 + i) for i in range(21)],
             ),
         )
+        tool.call("ModifyDocumentPermission", **shares, AccountIdsToAdd=["111122223333"])
+        shared = tool.call("DescribeDocumentPermission", **shares)
+        assert shared["AccountIds"] == ["111122223333"]
+        _raises("InvalidDocumentOperation", lambda: tool.call("DeleteDocument", Name=name))
+        tool.call("ModifyDocumentPermission", **shares, AccountIdsToRemove=["111122223333"])
     finally:
         tool.call("DeleteDocument", Name=name)
 
