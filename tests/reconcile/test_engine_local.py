@@ -186,6 +186,11 @@ def test_a_failed_publication_reports_its_status_information(
     assert record.result is ActionResult.FAILURE
     assert "agent 1.0:" in record.message and file.name in record.message
     assert result.outcome is PassOutcome.FAILURE
+    # and every later pass keeps saying so, instead of calling the failed version in sync
+    later = reconciler.run_desired(target((package("agent", (version,)),), ()), full_resync=True)
+    assert later.outcome is PassOutcome.FAILURE and later.actions == ()
+    assert "version 1.0 failed to publish:" in later.errors[0]
+    assert [r.state for r in later.resources] == [ResourceState.FAILED]
 
 
 def test_a_cached_pass_sees_an_out_of_band_association_edit(
