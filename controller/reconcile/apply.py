@@ -102,6 +102,10 @@ class Applier:
             except (AwsError, UserError) as error:
                 failed = True
                 self._record(action, ActionResult.FAILURE, str(error), time.monotonic() - started)
+            except Exception as error:  # noqa: BLE001 - one resource never stops the pass
+                failed = True
+                text = " ".join(f"{type(error).__name__}: {error}".split())
+                self._record(action, ActionResult.FAILURE, text, time.monotonic() - started)
             else:
                 self._record(action, ActionResult.SUCCESS, message, time.monotonic() - started)
             finally:
