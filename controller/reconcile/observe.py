@@ -238,6 +238,14 @@ class Observer:
     def _observe_associations(self, clients: AwsClients) -> list[ObservedAssociation]:
         location = Location(clients.account, clients.region)
         summaries = list(aws_associations.list_all(clients))
+        listed = {summary.association_id for summary in summaries}
+        with self._lock:  # a long-running controller forgets deleted associations
+            self._owned = {
+                k: v for k, v in self._owned.items() if k[0] != location or k[1] in listed
+            }
+            self._specs = {
+                k: v for k, v in self._specs.items() if k[0] != location or k[1] in listed
+            }
 
         def one(summary: aws_associations.AssociationSummary) -> ObservedAssociation | None:
             try:
