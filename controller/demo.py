@@ -1,0 +1,350 @@
+"""`ssm-gitops demo`: the whole product on one laptop, no AWS account needed.
+
+Where it sits: called by controller/cli.py. It starts the embedded local AWS
+(`controller.local`) in this process, creates the artifact bucket that `sample-repo/`'s
+Settings names, makes sure the controller has a git repository to watch, then runs the
+real controller (`controller.runtime.service`) on it and tells the user where to look and
+what to try. `--once` exits after the first converged pass with a summary.
+
+The git repository: if `sample-repo/` is inside a git checkout (this project's), the
+controller follows that checkout's HEAD with `--path sample-repo`; otherwise the folder is
+copied into a scratch directory and committed there with pygit2, so that no `.git` is ever
+created inside the user's files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pygit2
+
+from controller.errors import UserError
+from controller.reconcile.result import ActionResult, PassOutcome
+from controller.runtime.service import Options, Service
+from controller.runtime.status import Status
+
+LOCAL_PORT = 4566  # the port AWS tooling conventionally gives a local endpoint
+STATUS_PORT = 8080  # the controller's default
+POLL_SECONDS = 5.0
+RESYNC_SECONDS = 60.0
+ONCE_TIMEOUT = 180.0
+_SIGNATURE = pygit2.Signature("ssm-gitops demo", "demo@ssm-gitops.invalid")
+
+
+@dataclass(frozen=True)
+class Watched:
+    """The git repository the demo's controller follows, and how the user changes it."""
+
+    repo: str  # path of the git repository
+    path: str  # sub-directory holding the YAML
+    edit_dir: Path  # where the user edits files before committing
+    copied: bool  # True: a scratch copy made for the demo
+
+
+def find_sample_repo() -> Path:
+    """`./sample-repo` if there is one, else the one beside this package (a checkout)."""
+    here = Path(__file__).resolve().parents[1] / "sample-repo"
+    for candidate in (Path.cwd() / "sample-repo", here):
+        if candidate.is_dir():
+            return candidate
+    raise UserError("sample-repo/: not found; run the demo from the ssm-gitops checkout")
+
+
+def prepare_repository(sample: Path, scratch: Path) -> Watched:
+    """A git repository holding `sample`: its own checkout, or a committed scratch copy."""
+    found = pygit2.discover_repository(str(sample))
+    if found:
+        repo = pygit2.Repository(found)
+        workdir = Path(repo.workdir).resolve() if repo.workdir else None
+        if workdir is not None and not repo.head_is_unborn:
+            sub = sample.resolve().relative_to(workdir).as_posix()
+            tree = repo.head.peel(pygit2.Commit).tree
+            if sub in tree or sub == ".":  # committed there: follow that checkout
+                return Watched(str(workdir), sub, sample, copied=False)
+    target = scratch / "sample-repo"
+    shutil.copytree(sample, target, symlinks=True)
+    repo = pygit2.init_repository(str(target), initial_head="main")
+    repo.index.add_all()
+    repo.index.write()
+    tree = repo.index.write_tree()
+    repo.create_commit("HEAD", _SIGNATURE, _SIGNATURE, "sample-repo as shipped", tree, [])
+    return Watched(str(target), ".", target, copied=True)
+
+
+def port_or_any(port: int) -> int:
+    """`port` if nothing listens on it, else 0 (any free port)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
+
+
+# -- what the user sees -------------------------------------------------------------------
+
+
+class _HumanFormatter(logging.Formatter):
+    """The controller's events as short lines for a person watching a terminal."""
+
+    _MARK = {"success": "+", "failure": "!", "blocked": "~", "skipped": "-"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        event = getattr(record, "event", "")
+        fields: dict[str, Any] = getattr(record, "fields", {})
+        clock = time.strftime("%H:%M:%S", time.localtime(record.created))
+        if event == "action":
+            mark = self._MARK.get(str(fields.get("result")), "*")
+            detail = f" {fields['detail']}" if fields.get("detail") else ""
+            return (
+                f"{clock}   {mark} {fields.get('action')} {fields.get('kind')} "
+                f"{fields.get('name')}{detail} [{fields.get('result')}, "
+                f"{fields.get('duration_seconds', 0):.2f}s]"
+            )
+        return f"{clock} {record.getMessage()}"
+
+
+class _Interesting(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        return getattr(record, "event", "") in {"action", "pass", "load", "webhook"}
+
+
+def _configure_output() -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_HumanFormatter())
+    handler.addFilter(_Interesting())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    for noisy in ("apscheduler", "botocore", "werkzeug", "moto"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def _banner(service: Service, endpoint: str, watched: Watched, bucket: str) -> str:
+    edit = watched.edit_dir
+    git = f"git -C {watched.repo}"
+    return f"""
+ssm-gitops demo: the controller is reconciling {edit} against a local AWS.
+
+  Status page   {service.url}/
+  Status JSON   {service.url}/status
+  Metrics       {service.url}/metrics
+  Local AWS     {endpoint}  (SSM, S3, STS, EC2; artifacts in s3://{bucket})
+
+Look at live SSM with the AWS CLI:
+  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
+         AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  aws ssm list-documents --filters Key=Owner,Values=Self
+  aws ssm list-associations
+
+Try next (the controller polls git every {POLL_SECONDS:g}s):
+  1. edit {edit}/packages/ops-toolkit.yaml: set defaultVersion to "1.0.0"
+  2. {git} commit -am "Roll ops-toolkit back to 1.0.0"
+  3. watch the actions below, then the status page
+  Make drift by hand and watch the next resync ({RESYNC_SECONDS:g}s) heal it:
+  aws ssm update-document-default-version --name ops-toolkit --document-version 1
+  Break a file on purpose (a typo in a field name), commit, and see the status page
+  point at the file and line while the last good revision stays applied.
+
+Stop with Ctrl-C.
+"""
+
+
+def summary(status: Status) -> str:
+    """What the first converged pass did, for `--once`."""
+    last = status.last_pass
+    assert last is not None
+    lines = []
+    applied = status.applied
+    if applied is not None:
+        lines.append(f"Revision {applied.short}: {applied.subject}")
+    lines.append(
+        f"Pass {last.outcome.value} in {last.duration_seconds:.1f}s"
+        + (" (detect only)" if status.mode != "apply" else "")
+    )
+    for kind, title in (("package", "Packages"), ("association", "Associations")):
+        rows = [r for r in last.resources if r.kind == kind]
+        names = ", ".join(sorted(f"{r.name} ({r.state.value})" for r in rows))
+        lines.append(f"{title} ({len(rows)}): {names or 'none'}")
+    done = [a for a in last.actions if a.result is ActionResult.SUCCESS]
+    lines.append(f"Applied {len(done)} actions:")
+    lines.extend(
+        f"  + {a.action} {a.kind} {a.name}" + (f" {a.message}" if a.message else "") for a in done
+    )
+    for line in last.blocked:
+        lines.append(f"  ~ blocked: {line}")
+    for error in status.errors:
+        lines.append(f"  ! {error}")
+    return "\n".join(lines)
+
+
+# -- running it ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _demo_aws_environment(endpoint: str) -> Iterator[None]:
+    """Point this process's AWS SDK at the local endpoint, never at a real account."""
+    saved = {k: os.environ.get(k) for k in _AWS_VARIABLES}
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+_AWS_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+)
+
+
+def _artifact_bucket(sample: Path) -> str:
+    from controller.spec import load_repository
+
+    repository = load_repository(sample)
+    settings = repository.settings
+    if settings is None or settings.artifacts is None:
+        raise UserError(f"{sample}: the demo needs a Settings document naming artifacts.bucket")
+    return str(settings.artifacts.bucket)
+
+
+def _start_fleet(aws: Any) -> None:
+    """The place for a small simulated fleet (issue 7): instances that run the packages.
+
+    Nothing yet: the demo reconciles packages and associations without instances.
+    """
+
+
+def _wait_for_convergence(service: Service, timeout: float) -> Status:
+    """The status after the first pass that did not fail (or after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        status = service.board.get()
+        if status.passes > seen:
+            seen = status.passes
+            last = status.last_pass
+            if last is not None and last.outcome is not PassOutcome.FAILURE:
+                return status
+        if status.config_errors and status.applied is None:
+            return status  # nothing will ever load until the files are fixed
+        time.sleep(0.1)
+    return service.board.get()
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    _configure_output()
+    sample = find_sample_repo()
+    bucket = _artifact_bucket(sample)
+    with tempfile.TemporaryDirectory(prefix="ssm-gitops-demo-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        watched = prepare_repository(sample, scratch)
+        aws = _start_local_aws()
+        try:
+            with _demo_aws_environment(aws.endpoint_url):
+                aws.client("s3").create_bucket(Bucket=bucket)
+                _start_fleet(aws)
+                service = _make_service(watched, scratch / "cache")
+                if args.once:
+                    return _run_once(service)
+                return _run_until_stopped(service, aws.endpoint_url, watched, bucket)
+        finally:
+            aws.stop()
+
+
+def _start_local_aws() -> Any:
+    """The local endpoint on the conventional port, or any free one if that is taken."""
+    from controller.local import LocalAWS
+
+    try:
+        return LocalAWS(port=port_or_any(LOCAL_PORT)).start()
+    except OSError:  # taken between the check and the bind
+        return LocalAWS(port=0).start()
+
+
+def _make_service(watched: Watched, cache_dir: Path) -> Service:
+    """The controller on the status port (or any free one), polling fast for a demo."""
+    options = Options(
+        repo=watched.repo,
+        path=watched.path,
+        host="127.0.0.1",
+        port=port_or_any(STATUS_PORT),
+        poll_interval=POLL_SECONDS,
+        resync_interval=RESYNC_SECONDS,
+        cache_dir=cache_dir,
+    )
+    try:
+        return Service(options)
+    except UserError:  # the port was taken between the check and the bind
+        return Service(replace(options, port=0))
+
+
+def _run_once(service: Service) -> int:
+    service.start()
+    try:
+        status = _wait_for_convergence(service, ONCE_TIMEOUT)
+    finally:
+        service.stop(grace=30)
+    print()
+    if status.last_pass is None:
+        for error in status.errors or ("no pass finished in time",):
+            print(f"ssm-gitops demo: {error}", file=sys.stderr)
+        return 1
+    print(summary(status))
+    print("\nRun `ssm-gitops demo` without --once to keep the controller running, then edit,")
+    print("commit and watch it reconcile (status page, metrics, and the AWS CLI).")
+    return 0 if status.last_pass.outcome is not PassOutcome.FAILURE else 1
+
+
+def _run_until_stopped(service: Service, endpoint: str, watched: Watched, bucket: str) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    service.start()
+    print(_banner(service, endpoint, watched, bucket), flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        print("\nstopping: letting the pass in flight finish", flush=True)
+        service.stop(grace=30)
+    return 0

@@ -1,0 +1,236 @@
+"""One controller pass: fetch git -> load the revision -> reconcile -> record.
+
+Sits between the scheduler (`runtime.schedule`, which decides *when*) and the reconciler
+(`controller.reconcile`, which decides *what* to change). This module decides *whether* a
+pass is worth running and what happens when a stage fails:
+
+- git fails: one log line, `git_fetch_failures_total`, the last good revision stays; a
+  drift resync still runs against it.
+- the revision fails to load: nothing changes, `config_valid` is 0, `/status` shows every
+  error with its file and line, and the last good revision stays applied until a commit
+  that loads arrives (contract: Ownership and safety).
+- the reconciler fails: the pass is recorded as a failure and retried at the next tick.
+
+A pass runs when the loaded revision is new, when a full resync is due, or when the last
+pass failed; a poll that finds the same commit after a good pass costs one git fetch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from controller.errors import UserError
+from controller.reconcile.result import ActionRecord, PassOutcome, PassResult
+from controller.runtime.logs import log_action, logger
+from controller.runtime.metrics import Metrics
+from controller.runtime.schedule import PassRequest
+from controller.runtime.status import Commit, StatusBoard
+from controller.source import Revision
+
+
+class Source(Protocol):
+    """The git side (`controller.source.GitSource`)."""
+
+    def fetch(self) -> Revision: ...
+
+    def materialise(self, revision: Revision) -> Path: ...
+
+
+class Reconciler(Protocol):
+    """The reconcile side (`controller.reconcile.engine.Reconciler`)."""
+
+    def run_pass(
+        self,
+        repository: Any,
+        revision: str,
+        *,
+        full_resync: bool = False,
+        on_action: Callable[[ActionRecord], None] | None = None,
+    ) -> PassResult: ...
+
+
+# Loads the YAML under a directory; raises a `UserError` (SpecErrors: one line per problem
+# in `.errors`) when the revision is not valid.
+Loader = Callable[[Path], Any]
+# Returns the reconciler for detect-only (True) or applying (False) passes.
+ReconcilerFor = Callable[[bool], Reconciler]
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A revision that loaded: what passes reconcile until a newer one loads."""
+
+    revision: Revision
+    repository: Any
+
+
+def is_suspended(repository: Any) -> bool:
+    """`Settings.spec.suspend: true`: the repository asks for detect-only passes."""
+    settings = getattr(repository, "settings", None)
+    return bool(getattr(settings, "suspend", False))
+
+
+def load_errors(error: Exception) -> tuple[str, ...]:
+    """The one-line errors of a failed load (SpecErrors carries one per problem)."""
+    found = getattr(error, "errors", None)
+    if found:
+        return tuple(str(e) for e in found)
+    return (str(error) or type(error).__name__,)
+
+
+class ControllerLoop:
+    """The work function `SingleFlight` runs: one call is one (possibly skipped) pass."""
+
+    def __init__(
+        self,
+        source: Source,
+        load: Loader,
+        reconciler_for: ReconcilerFor,
+        *,
+        board: StatusBoard,
+        metrics: Metrics,
+        sub_path: str = ".",
+        dry_run: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._source = source
+        self._load = load
+        self._reconciler_for = reconciler_for
+        self._board = board
+        self._metrics = metrics
+        self._sub_path = sub_path
+        self._dry_run = dry_run
+        self._clock = clock
+        self._seen: str | None = None  # the newest commit we tried to load
+        self._good: _Loaded | None = None
+        self._last_outcome: PassOutcome | None = None
+        self._last_reconciled: str | None = None
+        self._log = logger()
+        board.update(dry_run=dry_run, path=sub_path)
+
+    def __call__(self, request: PassRequest) -> None:
+        revision = self._fetch()
+        if revision is not None and revision.commit != self._seen:
+            self._seen = revision.commit
+            self._try_load(revision)
+        good = self._good
+        if good is None:
+            return  # nothing has ever loaded: /status says why
+        worth_it = (
+            request.full_resync
+            or good.revision.commit != self._last_reconciled
+            or self._last_outcome is PassOutcome.FAILURE
+        )
+        if worth_it:
+            self._reconcile(good, request)
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def _fetch(self) -> Revision | None:
+        started = time.monotonic()
+        try:
+            revision = self._source.fetch()
+        except Exception as error:  # noqa: BLE001 - every failure is one line and a metric
+            self._metrics.record_fetch(time.monotonic() - started, ok=False)
+            message = str(error) if isinstance(error, UserError) else f"git fetch failed: {error}"
+            self._log.warning(message, extra={"event": "git_fetch", "result": "failure"})
+            self._board.update(git_error=message)
+            return None
+        self._metrics.record_fetch(time.monotonic() - started, ok=True)
+        self._board.update(
+            git_error="",
+            fetched=Commit(revision.commit, revision.message, revision.author, revision.time),
+        )
+        return revision
+
+    def _try_load(self, revision: Revision) -> None:
+        try:
+            root = self._source.materialise(revision) / self._sub_path
+            if not root.is_dir():
+                raise UserError(
+                    f"{self._sub_path}: no such directory in commit {revision.short} (check --path)"
+                )
+            repository = self._load(root)
+        except Exception as error:  # noqa: BLE001 - a bad revision never stops the controller
+            errors = load_errors(error)
+            if not isinstance(error, UserError):
+                self._log.exception("loading the revision crashed", extra={"event": "load"})
+            self._metrics.record_load(valid=False)
+            self._board.update(config_errors=errors)
+            for line in errors:
+                self._log.error(
+                    line,
+                    extra={"event": "load", "result": "invalid", "revision": revision.commit},
+                )
+            self._log.warning(
+                f"revision {revision.short} does not load; "
+                + (
+                    f"keeping {self._good.revision.short} applied"
+                    if self._good
+                    else "nothing applied yet"
+                ),
+                extra={"event": "load", "result": "invalid", "revision": revision.commit},
+            )
+            return
+        self._good = _Loaded(revision, repository)
+        self._metrics.record_load(valid=True)
+        self._board.update(
+            config_errors=(),
+            applied=Commit(revision.commit, revision.message, revision.author, revision.time),
+            suspended=is_suspended(repository),
+        )
+        self._log.info(
+            f"revision {revision.short} loaded: {revision.message}",
+            extra={"event": "load", "result": "valid", "revision": revision.commit},
+        )
+
+    def _reconcile(self, good: _Loaded, request: PassRequest) -> None:
+        commit = good.revision.commit
+        detect_only = self._dry_run or is_suspended(good.repository)
+        self._board.update(pass_running=True)
+        started = self._clock()
+
+        def on_action(action: ActionRecord) -> None:
+            log_action(action, commit)
+
+        try:
+            reconciler = self._reconciler_for(detect_only)
+            result = reconciler.run_pass(
+                good.repository, commit, full_resync=request.full_resync, on_action=on_action
+            )
+        except Exception as error:  # noqa: BLE001 - a failed pass is a result, not a crash
+            if not isinstance(error, UserError):
+                self._log.exception("the pass crashed", extra={"event": "pass"})
+            result = PassResult(
+                revision=commit,
+                outcome=PassOutcome.FAILURE,
+                started_at=started,
+                finished_at=self._clock(),
+                errors=(str(error) or type(error).__name__,),
+            )
+        self._last_outcome = result.outcome
+        self._last_reconciled = commit
+        self._metrics.record_pass(result)
+        status = self._board.get()
+        self._board.update(last_pass=result, pass_running=False, passes=status.passes + 1)
+        self._log.log(
+            logging.WARNING if result.outcome is PassOutcome.FAILURE else logging.INFO,
+            f"pass {result.outcome.value}: {len(result.actions)} actions, "
+            f"{len(result.errors)} errors, {len(result.blocked)} blocked",
+            extra={
+                "event": "pass",
+                "result": result.outcome.value,
+                "revision": commit,
+                "reasons": sorted(request.reasons),
+                "full_resync": request.full_resync,
+                "detect_only": detect_only,
+                "duration_seconds": round(result.duration_seconds, 3),
+            },
+        )
+        for line in result.errors:
+            self._log.error(line, extra={"event": "pass_error", "revision": commit})

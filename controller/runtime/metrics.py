@@ -1,0 +1,154 @@
+"""Prometheus metrics of the controller (contract: Metrics), fed from each pass and git fetch.
+
+Sits after the reconcile stage: the loop hands every `PassResult`, every git fetch and every
+load outcome here, and `/metrics` serves `render()`. All metrics live in one dedicated
+`CollectorRegistry`, so two controllers in one process (tests, the demo) never collide and
+the process's own default collectors do not leak in.
+
+Labels stay low-cardinality: resource and association names, never ids or revisions, except
+the one `revision_info{revision}` series.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from controller.reconcile.result import PassOutcome, PassResult, ResourceState
+
+__all__ = ["CONTENT_TYPE", "Metrics", "RESOURCE_KINDS"]
+
+PREFIX = "ssm_gitops_"
+RESOURCE_KINDS = ("package", "association")
+
+# Passes range from well under a second (nothing to do) to many minutes (large uploads,
+# waiting for documents to become Active).
+_PASS_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+_FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    """Every contract metric, plus the webhook counter, in one registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.reconcile_total = Counter(
+            PREFIX + "reconcile", "Reconcile passes by result.", ["result"], registry=r
+        )
+        self.reconcile_duration = Histogram(
+            PREFIX + "reconcile_duration_seconds",
+            "Duration of reconcile passes.",
+            buckets=_PASS_BUCKETS,
+            registry=r,
+        )
+        self.last_success = Gauge(
+            PREFIX + "last_success_timestamp_seconds",
+            "Unix time at which the last successful (or no-change) pass finished.",
+            registry=r,
+        )
+        self.revision_info = Gauge(
+            PREFIX + "revision_info",
+            "The git commit last applied (value 1).",
+            ["revision"],
+            registry=r,
+        )
+        self.resources = Gauge(
+            PREFIX + "resources",
+            "Desired resources by kind and state after the last pass.",
+            ["kind", "state"],
+            registry=r,
+        )
+        self.actions_total = Counter(
+            PREFIX + "actions",
+            "Actions applied, by kind, action and result.",
+            ["kind", "action", "result"],
+            registry=r,
+        )
+        self.aws_api_calls_total = Counter(
+            PREFIX + "aws_api_calls",
+            "AWS API calls by operation and result.",
+            ["operation", "result"],
+            registry=r,
+        )
+        self.prune_blocked_total = Counter(
+            PREFIX + "prune_blocked",
+            "Deletions held back by the safety rules (prune.maxDeletes, empty desired set).",
+            registry=r,
+        )
+        self.git_fetch_duration = Histogram(
+            PREFIX + "git_fetch_duration_seconds",
+            "Duration of git fetches.",
+            buckets=_FETCH_BUCKETS,
+            registry=r,
+        )
+        self.git_fetch_failures_total = Counter(
+            PREFIX + "git_fetch_failures", "Git fetches that failed.", registry=r
+        )
+        self.config_valid = Gauge(
+            PREFIX + "config_valid",
+            "1 if the newest revision loaded and validated, 0 if not.",
+            registry=r,
+        )
+        self.association_targets = Gauge(
+            PREFIX + "association_targets",
+            "Targets of each association by rollout status (from the association overview).",
+            ["association", "status"],
+            registry=r,
+        )
+        self.webhook_requests_total = Counter(
+            PREFIX + "webhook_requests",
+            "POST /hooks/git requests by result (accepted, unauthorized, too_large, disabled).",
+            ["result"],
+            registry=r,
+        )
+        # Every series a dashboard or alert uses exists from the start, at zero, so a
+        # `rate()` or an absent-series alert sees the first event.
+        for outcome in PassOutcome:
+            self.reconcile_total.labels(outcome.value)
+        for kind in RESOURCE_KINDS:
+            for state in ResourceState:
+                self.resources.labels(kind, state.value).set(0)
+        for result in ("accepted", "unauthorized", "too_large", "disabled"):
+            self.webhook_requests_total.labels(result)
+        self.config_valid.set(1)
+
+    def record_pass(self, result: PassResult) -> None:
+        self.reconcile_total.labels(result.outcome.value).inc()
+        self.reconcile_duration.observe(max(result.duration_seconds, 0.0))
+        if result.outcome is not PassOutcome.FAILURE:
+            self.last_success.set(result.finished_at)
+        self.revision_info.clear()
+        self.revision_info.labels(result.revision).set(1)
+        counts = {(kind, state.value): 0 for kind in RESOURCE_KINDS for state in ResourceState}
+        for resource in result.resources:
+            key = (resource.kind, resource.state.value)
+            counts[key] = counts.get(key, 0) + 1
+        for (kind, state), count in counts.items():
+            self.resources.labels(kind, state).set(count)
+        for action in result.actions:
+            self.actions_total.labels(action.kind, action.action, action.result.value).inc()
+        for (operation, outcome), count in result.api_calls.items():
+            self.aws_api_calls_total.labels(operation, outcome).inc(count)
+        if result.blocked:
+            self.prune_blocked_total.inc(len(result.blocked))
+        # Rollouts describe the associations that exist now: an association removed from the
+        # repository must not keep reporting its last counts.
+        self.association_targets.clear()
+        for rollout in result.rollouts:
+            for status, count in rollout.counts.items():
+                self.association_targets.labels(rollout.association, status).set(count)
+
+    def record_fetch(self, seconds: float, *, ok: bool) -> None:
+        self.git_fetch_duration.observe(seconds)
+        if not ok:
+            self.git_fetch_failures_total.inc()
+
+    def record_load(self, *, valid: bool) -> None:
+        self.config_valid.set(1 if valid else 0)
+
+    def record_webhook(self, result: str) -> None:
+        self.webhook_requests_total.labels(result).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,136 @@
+"""When passes run: single flight plus the git poll and drift resync timers.
+
+Sits in front of the controller loop (`runtime.loop`): everything that wants a pass — the
+poll timer, the resync timer, a webhook, start-up — calls `SingleFlight.request()`, which
+never blocks. One worker thread runs one pass at a time; requests that arrive while a pass
+runs coalesce into exactly one more pass (a full resync if any of them asked for one), so
+a burst of pushes costs two passes, not one per push.
+
+The timers are APScheduler interval jobs with jitter, so many controllers started at the
+same moment do not poll git or AWS in lockstep.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PassRequest:
+    """Why a pass runs: the merged reasons of every request it serves."""
+
+    reasons: frozenset[str]
+    full_resync: bool = False
+
+    def merge(self, other: PassRequest) -> PassRequest:
+        return PassRequest(self.reasons | other.reasons, self.full_resync or other.full_resync)
+
+
+class SingleFlight:
+    """Runs `work(request)` on one thread, one pass at a time, coalescing what arrives meanwhile."""
+
+    def __init__(self, work: Callable[[PassRequest], None]) -> None:
+        self._work = work
+        self._lock = threading.Condition()
+        self._pending: PassRequest | None = None
+        self._running = False
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="reconcile", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request(self, reason: str, *, full_resync: bool = False) -> None:
+        """Ask for a pass; returns at once. Merges into the pending request if there is one."""
+        new = PassRequest(frozenset({reason}), full_resync)
+        with self._lock:
+            if self._stopping:
+                return
+            self._pending = new if self._pending is None else self._pending.merge(new)
+            self._lock.notify_all()
+
+    @property
+    def busy(self) -> bool:
+        """A pass is running or waiting to run."""
+        with self._lock:
+            return self._running or self._pending is not None
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Take no more requests, let the pass in flight finish; True if it finished in time."""
+        with self._lock:
+            self._stopping = True
+            self._pending = None
+            self._lock.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                while self._pending is None and not self._stopping:
+                    self._lock.wait()
+                if self._stopping or self._pending is None:
+                    return
+                request, self._pending = self._pending, None
+                self._running = True
+            try:
+                self._work(request)
+            except Exception:
+                # The loop turns every expected failure into a pass result; this guard only
+                # keeps a programming error from silently ending all future passes.
+                _log.exception("pass crashed", extra={"event": "pass_crashed"})
+            finally:
+                with self._lock:
+                    self._running = False
+                    self._lock.notify_all()
+
+
+def jitter_for(interval: float) -> int:
+    """Random delay added to each timer tick: a tenth of the interval, at most 30 s."""
+    return int(min(interval * 0.1, 30.0))
+
+
+class Timers:
+    """The git poll and the full drift resync, as APScheduler interval jobs feeding SingleFlight."""
+
+    def __init__(self, flight: SingleFlight, *, poll_interval: float, resync_interval: float):
+        if poll_interval <= 0 or resync_interval <= 0:
+            raise ValueError("intervals must be positive")
+        self._scheduler = BackgroundScheduler(
+            timezone="UTC",
+            # A tick missed while the machine slept is one tick, not a burst of them; the
+            # request itself never blocks, so one instance at a time is plenty.
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._scheduler.add_job(
+            flight.request,
+            IntervalTrigger(seconds=poll_interval, jitter=jitter_for(poll_interval) or None),
+            args=("poll",),
+            id="poll",
+        )
+        self._scheduler.add_job(
+            flight.request,
+            IntervalTrigger(seconds=resync_interval, jitter=jitter_for(resync_interval) or None),
+            args=("resync",),
+            kwargs={"full_resync": True},
+            id="resync",
+        )
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)

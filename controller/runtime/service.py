@@ -1,0 +1,178 @@
+"""The whole controller assembled: git source, loop, single flight, timers and HTTP server.
+
+Sits on top of every other runtime module; `ssm-gitops run` (runtime.commands) and
+`ssm-gitops demo` (controller.demo) each build one `Service` from `Options` and start it.
+Starting asks for a first pass at once (a full resync, so a restarted controller heals
+whatever happened while it was away); stopping lets the pass in flight finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller.errors import UserError
+from controller.runtime.logs import emit
+from controller.runtime.loop import ControllerLoop, Reconciler
+from controller.runtime.metrics import Metrics
+from controller.runtime.schedule import SingleFlight, Timers
+from controller.runtime.server import App, HttpServer
+from controller.runtime.status import Status, StatusBoard
+from controller.source import GitCredentials, GitSource, redact
+
+
+@dataclass(frozen=True)
+class Options:
+    """What `run` is told (its flags, see controller/cli.py)."""
+
+    repo: str
+    ref: str | None = None
+    path: str = "."
+    owner: str = "ssm-gitops"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    poll_interval: float = 60.0
+    resync_interval: float = 600.0
+    webhook_secret: bytes | None = None
+    credentials: GitCredentials | None = None
+    cache_dir: Path = Path.home() / ".cache" / "ssm-gitops"
+    dry_run: bool = False
+
+
+def _load_repository(root: Path, display_prefix: str) -> Any:
+    from controller.spec import load_repository
+
+    return load_repository(root, display_prefix=display_prefix)
+
+
+class _Reconcilers:
+    """One long-lived reconciler per mode, so each keeps its observe cache between passes."""
+
+    def __init__(self, owner: str, work_dir: Path) -> None:
+        self._owner = owner
+        self._work_dir = work_dir
+        self._made: dict[bool, Reconciler] = {}
+
+    def __call__(self, detect_only: bool) -> Reconciler:
+        if detect_only not in self._made:
+            from controller.reconcile.engine import Reconciler as Engine
+
+            self._work_dir.mkdir(parents=True, exist_ok=True)
+            self._made[detect_only] = Engine(
+                self._owner, dry_run=detect_only, work_dir=self._work_dir
+            )
+        return self._made[detect_only]
+
+
+class Service:
+    """A running controller; `start()`, then `stop()` (or `wait_until_stopped`)."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        prefix = "" if options.path in ("", ".") else options.path.rstrip("/") + "/"
+        self.board = StatusBoard(
+            Status(
+                repo=redact(options.repo),
+                ref=options.ref,
+                path=options.path,
+                owner=options.owner,
+                dry_run=options.dry_run,
+                started_at=time.time(),
+            )
+        )
+        self.metrics = Metrics()
+        self.source = GitSource(
+            options.repo, options.ref, options.cache_dir / "git", options.credentials
+        )
+        self.loop = ControllerLoop(
+            self.source,
+            lambda root: _load_repository(root, prefix),
+            _Reconcilers(options.owner, options.cache_dir / "work"),
+            board=self.board,
+            metrics=self.metrics,
+            sub_path=options.path,
+            dry_run=options.dry_run,
+        )
+        self.flight = SingleFlight(self.loop)
+        try:
+            self.server = HttpServer(
+                App(
+                    self.board,
+                    self.metrics,
+                    self.flight.request,
+                    webhook_secret=options.webhook_secret,
+                    alive=self.flight.alive,
+                ),
+                options.host,
+                options.port,
+            )
+        except OSError as error:
+            raise UserError(
+                f"--listen {options.host}:{options.port}: cannot listen: {error.strerror} "
+                "(choose another port, or stop what uses it)"
+            ) from error
+        self.timers = Timers(
+            self.flight,
+            poll_interval=options.poll_interval,
+            resync_interval=options.resync_interval,
+        )
+
+    @property
+    def url(self) -> str:
+        host = self.server.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        if ":" in shown:
+            shown = f"[{shown}]"
+        return f"http://{shown}:{self.server.port}"
+
+    def start(self) -> None:
+        self.flight.start()
+        self.server.start()
+        self.flight.request("startup", full_resync=True)
+        self.timers.start()
+        o = self.options
+        emit(
+            logging.INFO,
+            "started",
+            f"watching {redact(o.repo)} every {o.poll_interval:g}s, serving {self.url}",
+            repo=redact(o.repo),
+            ref=o.ref,
+            path=o.path,
+            owner=o.owner,
+            listen=f"{self.server.host}:{self.server.port}",
+            poll_interval_seconds=o.poll_interval,
+            resync_interval_seconds=o.resync_interval,
+            dry_run=o.dry_run,
+            webhook=bool(o.webhook_secret),
+        )
+
+    def stop(self, grace: float = 25.0) -> bool:
+        """Stop taking work, let the pass in flight finish (at most `grace` seconds)."""
+        self.timers.stop()
+        in_flight = self.board.get().pass_running
+        if in_flight:
+            emit(logging.INFO, "stopping", "waiting for the pass in flight to finish")
+        finished = self.flight.stop(timeout=grace)
+        self.server.stop()
+        emit(
+            logging.INFO if finished else logging.WARNING,
+            "stopped",
+            "stopped"
+            if finished
+            else f"stopped with a pass still running after {grace:g}s "
+            "(the next start converges: every action is idempotent)",
+            clean=finished,
+        )
+        return finished
+
+    def wait_for_pass(self, timeout: float, *, after: int = 0) -> Status:
+        """Block until more than `after` passes completed (or `timeout`); the status then."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.board.get()
+            if status.passes > after or time.monotonic() >= deadline:
+                return status
+            time.sleep(0.05)

@@ -1,0 +1,189 @@
+"""What the controller knows right now, as one immutable snapshot: `/status`, `/` and `/readyz`.
+
+Sits beside the metrics at the end of the pipeline: the loop replaces the snapshot after each
+fetch, load and pass (`StatusBoard.update`), and the HTTP handlers read it without locking
+out the loop. `to_json()` is the documented `/status` document (docs/controller.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from controller.reconcile.result import PassResult, ResourceState
+
+# `path:line:col: message` (spec errors) or `path:line: message`.
+_LOCATED = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+)(?::(?P<col>\d+))?: (?P<message>.*)$")
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A git commit as people recognise it."""
+
+    commit: str
+    message: str = ""
+    author: str = ""
+    time: float = 0.0
+
+    @property
+    def short(self) -> str:
+        return self.commit[:12]
+
+    @property
+    def subject(self) -> str:
+        return self.message.strip().splitlines()[0] if self.message.strip() else ""
+
+
+@dataclass(frozen=True)
+class Status:
+    """One consistent picture of the controller."""
+
+    repo: str
+    ref: str | None = None
+    path: str = "."
+    owner: str = "ssm-gitops"
+    dry_run: bool = False  # --dry-run
+    suspended: bool = False  # Settings.spec.suspend of the applied revision
+    started_at: float = 0.0
+    fetched: Commit | None = None  # the newest commit seen in git
+    applied: Commit | None = None  # the last revision that loaded: what passes reconcile
+    config_errors: tuple[str, ...] = ()  # why `fetched` did not load (empty: it did)
+    git_error: str = ""  # the last fetch's failure, empty once a fetch succeeds
+    last_pass: PassResult | None = None
+    pass_running: bool = False
+    passes: int = 0
+
+    @property
+    def ready(self) -> bool:
+        """Ready after the first completed pass (contract: HTTP)."""
+        return self.last_pass is not None
+
+    @property
+    def config_valid(self) -> bool:
+        return not self.config_errors
+
+    @property
+    def mode(self) -> str:
+        if self.dry_run:
+            return "dry-run"
+        return "suspended" if self.suspended else "apply"
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """Everything wrong right now, most actionable first."""
+        found = list(self.config_errors)
+        if self.git_error:
+            found.append(self.git_error)
+        if self.last_pass is not None:
+            found.extend(self.last_pass.errors)
+        return tuple(found)
+
+
+def locate(error: str) -> dict[str, Any]:
+    """Split `path:line:col: message` into its parts; other errors keep only the text."""
+    match = _LOCATED.match(error)
+    if match is None:
+        return {"text": error, "file": None, "line": None, "message": error}
+    return {
+        "text": error,
+        "file": match["file"],
+        "line": int(match["line"]),
+        "message": match["message"],
+    }
+
+
+def _commit_json(commit: Commit | None) -> dict[str, Any] | None:
+    if commit is None:
+        return None
+    return dataclasses.asdict(commit)
+
+
+def to_json(status: Status) -> dict[str, Any]:
+    """The `/status` document."""
+    last = status.last_pass
+    return {
+        "repo": status.repo,
+        "ref": status.ref,
+        "path": status.path,
+        "owner": status.owner,
+        "mode": status.mode,
+        "ready": status.ready,
+        "config_valid": status.config_valid,
+        "revision": _commit_json(status.applied),
+        "fetched": _commit_json(status.fetched),
+        "pass_running": status.pass_running,
+        "passes": status.passes,
+        "errors": [locate(e) for e in status.errors],
+        "last_pass": None
+        if last is None
+        else {
+            "revision": last.revision,
+            "result": last.outcome.value,
+            "started_at": last.started_at,
+            "finished_at": last.finished_at,
+            "duration_seconds": round(last.duration_seconds, 3),
+            "actions": [
+                {
+                    "kind": a.kind,
+                    "action": a.action,
+                    "name": a.name,
+                    "account": a.account,
+                    "region": a.region,
+                    "result": a.result.value,
+                    "message": a.message,
+                    "duration_seconds": round(a.duration_seconds, 3),
+                }
+                for a in last.actions
+            ],
+            "errors": list(last.errors),
+        },
+        "resources": []
+        if last is None
+        else [
+            {
+                "kind": r.kind,
+                "name": r.name,
+                "account": r.account,
+                "region": r.region,
+                "state": r.state.value,
+                "message": r.message,
+            }
+            for r in last.resources
+        ],
+        "blocked_prunes": [] if last is None else list(last.blocked),
+        "rollouts": []
+        if last is None
+        else [
+            {"association": r.association, "status": r.status, "counts": dict(r.counts)}
+            for r in last.rollouts
+        ],
+    }
+
+
+def state_counts(status: Status) -> dict[str, int]:
+    """How many resources are in each state after the last pass."""
+    counts = {state.value: 0 for state in ResourceState}
+    if status.last_pass is not None:
+        for resource in status.last_pass.resources:
+            counts[resource.state.value] += 1
+    return counts
+
+
+class StatusBoard:
+    """The current `Status`, replaced whole under a lock so readers never see half an update."""
+
+    def __init__(self, initial: Status) -> None:
+        self._lock = threading.Lock()
+        self._status = initial
+
+    def get(self) -> Status:
+        with self._lock:
+            return self._status
+
+    def update(self, **changes: Any) -> Status:
+        with self._lock:
+            self._status = dataclasses.replace(self._status, **changes)
+            return self._status

@@ -1,0 +1,255 @@
+"""The controller loop against a real git repository, with a fake loader and reconciler.
+
+The fakes stand in for the spec and reconcile stages only here; the e2e tests run the real
+ones. The loader reads `state.txt` (a line `broken` makes it fail like SpecErrors does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.errors import UserError
+from controller.reconcile.result import (
+    ActionRecord,
+    ActionResult,
+    PassOutcome,
+    PassResult,
+)
+from controller.runtime.loop import ControllerLoop
+from controller.runtime.metrics import Metrics
+from controller.runtime.schedule import PassRequest
+from controller.runtime.status import Status, StatusBoard
+from controller.source import GitSource
+from tests.runtime.gitrepo import GitRepo
+
+POLL = PassRequest(frozenset({"poll"}))
+RESYNC = PassRequest(frozenset({"resync"}), full_resync=True)
+
+
+class FakeSpecErrors(UserError):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__(f"{len(errors)} errors")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class FakeSettings:
+    suspend: bool
+
+
+@dataclass(frozen=True)
+class FakeRepository:
+    content: str
+    settings: FakeSettings
+
+
+def load(root: Path) -> FakeRepository:
+    content = (root / "state.txt").read_text()
+    if "broken" in content:
+        raise FakeSpecErrors(["state.txt:1:1: broken on purpose", "state.txt:2:1: and again"])
+    return FakeRepository(content, FakeSettings(suspend="suspend" in content))
+
+
+@dataclass
+class Call:
+    content: str
+    revision: str
+    full_resync: bool
+    dry_run: bool
+
+
+class FakeReconciler:
+    def __init__(self, calls: list[Call], dry_run: bool, fail: Callable[[], Exception | None]):
+        self.calls, self.dry_run, self.fail = calls, dry_run, fail
+
+    def run_pass(
+        self,
+        repository: Any,
+        revision: str,
+        *,
+        full_resync: bool = False,
+        on_action: Callable[[ActionRecord], None] | None = None,
+    ) -> PassResult:
+        self.calls.append(Call(repository.content, revision, full_resync, self.dry_run))
+        error = self.fail()
+        if error is not None:
+            raise error
+        action = ActionRecord(
+            "package",
+            "create",
+            "p",
+            "123456789012",
+            "us-east-1",
+            ActionResult.SKIPPED if self.dry_run else ActionResult.SUCCESS,
+        )
+        if on_action:
+            on_action(action)
+        return PassResult(revision, PassOutcome.SUCCESS, 1.0, 2.0, actions=(action,))
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, *, dry_run: bool = False) -> None:
+        self.git = GitRepo(tmp_path / "repo")
+        self.calls: list[Call] = []
+        self.failure: Exception | None = None
+        self.board = StatusBoard(Status(repo=str(self.git.path)))
+        self.metrics = Metrics()
+        self.source = GitSource(str(self.git.path), cache_dir=tmp_path / "cache")
+        self.loop = ControllerLoop(
+            self.source,
+            load,
+            lambda detect_only: FakeReconciler(self.calls, detect_only, lambda: self.failure),
+            board=self.board,
+            metrics=self.metrics,
+            dry_run=dry_run,
+        )
+
+    @property
+    def status(self) -> Status:
+        return self.board.get()
+
+    def metric(self, name: str) -> float:
+        value = self.metrics.registry.get_sample_value("ssm_gitops_" + name)
+        assert value is not None
+        return value
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
+
+
+def test_a_new_commit_is_reconciled_once(h: Harness) -> None:
+    first = h.git.commit({"state.txt": "v1"}, "first")
+    h.loop(POLL)
+    h.loop(POLL)  # same commit, last pass good: nothing to do
+    assert [(c.content, c.revision) for c in h.calls] == [("v1", first)]
+    second = h.git.commit({"state.txt": "v2"}, "second")
+    h.loop(POLL)
+    assert [c.revision for c in h.calls] == [first, second]
+    assert h.status.applied is not None and h.status.applied.commit == second
+    assert h.status.ready and h.status.passes == 2
+
+
+def test_resync_runs_without_a_new_commit(h: Harness) -> None:
+    h.git.commit({"state.txt": "v1"}, "first")
+    h.loop(POLL)
+    h.loop(RESYNC)
+    assert [c.full_resync for c in h.calls] == [False, True]
+
+
+def test_a_broken_commit_changes_nothing_and_the_next_good_one_converges(h: Harness) -> None:
+    good = h.git.commit({"state.txt": "v1"}, "good")
+    h.loop(POLL)
+    broken = h.git.commit({"state.txt": "broken"}, "oops")
+    h.loop(POLL)
+    h.loop(RESYNC)  # drift resync keeps healing towards the last good revision
+    assert [c.revision for c in h.calls] == [good, good]
+    assert h.metric("config_valid") == 0
+    s = h.status
+    assert s.config_errors == ("state.txt:1:1: broken on purpose", "state.txt:2:1: and again")
+    assert s.fetched is not None and s.fetched.commit == broken
+    assert s.applied is not None and s.applied.commit == good
+    fixed = h.git.commit({"state.txt": "v3"}, "fixed")
+    h.loop(POLL)
+    assert h.calls[-1].revision == fixed
+    assert h.metric("config_valid") == 1 and h.status.config_errors == ()
+
+
+def test_nothing_is_applied_until_a_revision_loads(h: Harness) -> None:
+    h.git.commit({"state.txt": "broken"}, "broken from the start")
+    h.loop(RESYNC)
+    assert h.calls == [] and not h.status.ready and h.status.applied is None
+    assert h.status.config_errors
+
+
+def test_git_failure_is_counted_and_the_last_good_revision_stays(
+    h: Harness, tmp_path: Path
+) -> None:
+    good = h.git.commit({"state.txt": "v1"}, "good")
+    h.loop(POLL)
+    # The repository disappears (think: the git server is down).
+    h.git.path.rename(tmp_path / "gone")
+    h.source._repo = None  # a fresh controller would open it again  # noqa: SLF001
+    h.loop(POLL)
+    assert h.metric("git_fetch_failures_total") == 1
+    assert "not a git repository" in h.status.git_error
+    h.loop(RESYNC)  # resync still heals drift against what we have
+    assert [c.revision for c in h.calls] == [good, good]
+    (tmp_path / "gone").rename(h.git.path)
+    h.loop(POLL)
+    assert h.status.git_error == ""
+
+
+def test_a_failed_pass_is_recorded_and_retried_at_the_next_poll(h: Harness) -> None:
+    h.git.commit({"state.txt": "v1"}, "good")
+    h.failure = UserError("AccessDenied: ssm:CreateDocument not allowed")
+    h.loop(POLL)
+    s = h.status
+    assert s.last_pass is not None and s.last_pass.outcome is PassOutcome.FAILURE
+    assert "AccessDenied" in s.errors[0]
+    assert (
+        h.metrics.registry.get_sample_value("ssm_gitops_reconcile_total", {"result": "failure"})
+        == 1
+    )
+    h.failure = None
+    h.loop(POLL)
+    assert len(h.calls) == 2 and h.status.last_pass.outcome is PassOutcome.SUCCESS  # type: ignore[union-attr]
+    h.loop(POLL)
+    assert len(h.calls) == 2
+
+
+def test_dry_run_and_suspend_make_passes_detect_only(tmp_path: Path) -> None:
+    h = Harness(tmp_path, dry_run=True)
+    h.git.commit({"state.txt": "v1"}, "c")
+    h.loop(POLL)
+    assert h.calls[-1].dry_run and h.status.mode == "dry-run"
+    h2 = Harness(tmp_path / "second")
+    h2.git.commit({"state.txt": "suspend"}, "c")
+    h2.loop(POLL)
+    assert h2.calls[-1].dry_run and h2.status.mode == "suspended"
+
+
+def test_a_missing_sub_path_is_a_config_error(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.loop._sub_path = "deploy/ssm"  # noqa: SLF001
+    h.git.commit({"state.txt": "v1"}, "c")
+    h.loop(POLL)
+    assert h.status.config_errors == (
+        f"deploy/ssm: no such directory in commit {h.status.fetched.short} (check --path)",  # type: ignore[union-attr]
+    )
+
+
+def test_each_action_is_one_json_log_event(h: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import logging
+
+    from controller.runtime import logs
+
+    logs.configure()
+    try:
+        sha = h.git.commit({"state.txt": "v1"}, "c")
+        h.loop(POLL)
+    finally:
+        logging.getLogger().handlers[:] = []
+    err = capsys.readouterr().err
+    events = [json.loads(line) for line in err.splitlines()]
+    action = next(e for e in events if e["event"] == "action")
+    assert {
+        k: action[k] for k in ("kind", "action", "name", "account", "region", "revision", "result")
+    } == {
+        "kind": "package",
+        "action": "create",
+        "name": "p",
+        "account": "123456789012",
+        "region": "us-east-1",
+        "revision": sha,
+        "result": "success",
+    }
+    assert "duration_seconds" in action
+    assert any(e["event"] == "pass" and e["result"] == "success" for e in events)

@@ -1,0 +1,99 @@
+"""Every contract metric, with its documented labels, as Prometheus text."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from controller.reconcile.result import PassOutcome, PassResult
+from controller.runtime.metrics import Metrics
+from tests.runtime.conftest import make_pass
+
+
+def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(metrics.render().decode()):
+        for s in family.samples:
+            found[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return found
+
+
+def value(metrics: Metrics, name: str, **labels: str) -> float | None:
+    return samples(metrics).get(("ssm_gitops_" + name, tuple(sorted(labels.items()))))
+
+
+def test_series_exist_at_zero_before_any_pass() -> None:
+    m = Metrics()
+    for result in ("success", "failure", "no_change"):
+        assert value(m, "reconcile_total", result=result) == 0
+    for kind in ("package", "association"):
+        for state in ("in_sync", "drifted", "failed"):
+            assert value(m, "resources", kind=kind, state=state) == 0
+    assert value(m, "config_valid") == 1
+    assert value(m, "prune_blocked_total") == 0
+    assert value(m, "git_fetch_failures_total") == 0
+    assert value(m, "webhook_requests_total", result="unauthorized") == 0
+
+
+def test_a_pass_updates_every_pass_metric(a_pass: PassResult) -> None:
+    m = Metrics()
+    m.record_pass(a_pass)
+    assert value(m, "reconcile_total", result="success") == 1
+    assert value(m, "reconcile_duration_seconds_count") == 1
+    assert value(m, "reconcile_duration_seconds_sum") == 2.5
+    assert value(m, "last_success_timestamp_seconds") == a_pass.finished_at
+    assert value(m, "revision_info", revision="a" * 40) == 1
+    assert value(m, "resources", kind="package", state="in_sync") == 1
+    assert value(m, "resources", kind="package", state="drifted") == 1
+    assert value(m, "resources", kind="association", state="failed") == 1
+    assert value(m, "actions_total", kind="package", action="add_version", result="success") == 1
+    assert value(m, "actions_total", kind="association", action="update", result="failure") == 1
+    assert value(m, "aws_api_calls_total", operation="ListDocuments", result="ok") == 2
+    assert (
+        value(m, "aws_api_calls_total", operation="UpdateAssociation", result="AccessDenied") == 1
+    )
+    assert value(m, "prune_blocked_total") == 1
+    assert value(m, "association_targets", association="datadog-agent-prod", status="Success") == 3
+    assert value(m, "association_targets", association="datadog-agent-prod", status="Pending") == 2
+    assert value(m, "association_targets", association="nginx-web", status="Failed") == 1
+
+
+def test_counters_add_up_and_gauges_follow_the_newest_pass() -> None:
+    m = Metrics()
+    m.record_pass(make_pass("a" * 40))
+    failed = make_pass("b" * 40, PassOutcome.FAILURE, finished_at=1_700_000_100.0)
+    m.record_pass(failed)
+    assert value(m, "reconcile_total", result="success") == 1
+    assert value(m, "reconcile_total", result="failure") == 1
+    # A failed pass is not a success: the timestamp stays at the last good one.
+    assert value(m, "last_success_timestamp_seconds") == 1_700_000_010.0
+    assert value(m, "revision_info", revision="a" * 40) is None
+    assert value(m, "revision_info", revision="b" * 40) == 1
+    assert value(m, "resources", kind="package", state="in_sync") == 1  # a gauge, not a sum
+    assert value(m, "aws_api_calls_total", operation="ListDocuments", result="ok") == 4
+    assert value(m, "prune_blocked_total") == 2
+
+
+def test_removed_associations_stop_reporting_targets() -> None:
+    m = Metrics()
+    m.record_pass(make_pass())
+    m.record_pass(PassResult("c" * 40, PassOutcome.NO_CHANGE, 1.0, 2.0))
+    assert value(m, "association_targets", association="nginx-web", status="Failed") is None
+    assert value(m, "reconcile_total", result="no_change") == 1
+
+
+def test_fetch_and_load_metrics() -> None:
+    m = Metrics()
+    m.record_fetch(0.2, ok=True)
+    m.record_fetch(1.5, ok=False)
+    m.record_load(valid=False)
+    assert value(m, "git_fetch_duration_seconds_count") == 2
+    assert value(m, "git_fetch_failures_total") == 1
+    assert value(m, "config_valid") == 0
+    m.record_load(valid=True)
+    assert value(m, "config_valid") == 1
+
+
+def test_two_controllers_in_one_process_do_not_collide() -> None:
+    first, second = Metrics(), Metrics()
+    first.record_fetch(0.1, ok=False)
+    assert value(second, "git_fetch_failures_total") == 0
