@@ -13,6 +13,7 @@ not repository documents, and are ignored.
 from __future__ import annotations
 
 import difflib
+import gc
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from controller.spec.models import (
     PackageVersion,
     Repository,
     Settings,
+    construct,
 )
 from controller.spec.sources import is_inside, resolve_reference
 from controller.spec.yamlmarks import MarkedDict, MarkedList, Position, parse_documents
@@ -355,7 +357,8 @@ class _Loader:
                         loaded, base_dir, entry.installer, (*where, "installer")
                     )
                 files.append(
-                    PackageFile.model_construct(
+                    construct(
+                        PackageFile,
                         platform=entry.platform,
                         platform_version=entry.platform_version,
                         arch=entry.arch,
@@ -366,7 +369,8 @@ class _Loader:
                     )
                 )
             versions.append(
-                PackageVersion.model_construct(
+                construct(
+                    PackageVersion,
                     name=version.name,
                     files=tuple(files),
                     path=loaded.shown,
@@ -374,7 +378,8 @@ class _Loader:
                 )
             )
         spec = document.spec
-        return Package.model_construct(
+        return construct(
+            Package,
             name=document.metadata.name,
             tags=dict(document.metadata.tags),
             annotations=dict(document.metadata.annotations),
@@ -407,7 +412,8 @@ class _Loader:
         document = loaded.model
         assert isinstance(document, docs.AssociationDocument)
         spec = document.spec
-        return Association.model_construct(
+        return construct(
+            Association,
             name=document.metadata.name,
             annotations=dict(document.metadata.annotations),
             package=spec.package,
@@ -430,7 +436,8 @@ class _Loader:
         document = loaded.model
         assert isinstance(document, docs.SettingsDocument)
         spec = document.spec
-        return Settings.model_construct(
+        return construct(
+            Settings,
             name=document.metadata.name,
             annotations=dict(document.metadata.annotations),
             artifacts=spec.artifacts,
@@ -451,7 +458,19 @@ def load_repository(root: Path, *, display_prefix: str | None = None) -> Reposit
     (the controller passes "" for a git checkout), else relative to the current directory
     when below it, else absolute.
     """
-    from controller.spec import checks  # checks imports models built here
+    # Loading allocates many small objects and creates no reference cycles: pausing the
+    # cyclic garbage collector saves about a fifth of the CPU on a large repository.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(Path(root), display_prefix)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _load(root: Path, display_prefix: str | None) -> Repository:
+    from controller.spec import checks  # checks imports the loader's types
 
     root = Path(root)
     loader = _Loader(root, display_prefix)
@@ -517,7 +536,8 @@ def load_repository(root: Path, *, display_prefix: str | None = None) -> Reposit
     )
     if loader.problems.errors:
         raise SpecErrors(loader.problems.errors)
-    return Repository.model_construct(
+    return construct(
+        Repository,
         root=loader.root,
         packages=tuple(package for package, _ in packages),
         associations=tuple(association for association, _ in associations),

@@ -172,3 +172,15 @@ def test_an_association_may_name_a_shared_package_by_arn(write_repo: RepoWriter)
 def test_package_model_can_be_built_in_code_for_other_stages() -> None:
     package = Package(name="demo-agent", versions=())
     assert package.default_version is None and package.share_with == ()
+
+
+def test_loaded_models_equal_validated_ones() -> None:
+    # The loader builds models without re-validating them; they must be the same values.
+    repo = load_repository(SAMPLE_REPO)
+    for package in repo.packages:
+        again = Package.model_validate(package.model_dump())
+        assert again == package
+        assert again.model_dump() == package.model_dump()
+        assert repr(again) == repr(package)
+    for association in repo.associations:
+        assert Association.model_validate(association.model_dump()) == association
