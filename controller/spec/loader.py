@@ -7,7 +7,8 @@ Stage 1 of a pass (pure: reads files, no network). Steps, each collecting proble
 3. build the flat models (`models`), resolving `source`/`installer` paths;
 4. cross-checks over the whole repository (`checks`) and the sources (`sources`).
 YAML files inside a package's source folder are payload (e.g. an agent's config file),
-not repository documents, and are ignored.
+not repository documents, and are ignored, unless one of their documents says
+`apiVersion: ssm-gitops/...` (so `source: .` next to the package's YAML loses nothing).
 """
 
 from __future__ import annotations
@@ -106,6 +107,11 @@ def locate(raw: Any, keys: tuple[str | int, ...], *, key_of_last: bool = False) 
         else:
             break
     return position
+
+
+def _declares_ours(value: Any) -> bool:
+    """True for a document that claims to be ours (so it is never mistaken for payload)."""
+    return isinstance(value, dict) and str(value.get("apiVersion", "")).startswith("ssm-gitops/")
 
 
 def _yaml_files(root: Path) -> Iterator[Path]:
@@ -253,6 +259,7 @@ class _Loader:
         # source/installer references: (folder of the YAML, text) -> resolved path or problem
         self._references: dict[tuple[Path, str], tuple[Path | None, str | None]] = {}
         self.bad_references: set[Path] = set()
+        self.ours: set[Path] = set()  # YAML files with an `apiVersion: ssm-gitops/...` document
 
     def read_documents(self) -> list[tuple[Path, list[SpecError], list[LoadedDocument]]]:
         """Each YAML file with its own errors and valid documents."""
@@ -279,6 +286,8 @@ class _Loader:
             self.problems.add(shown, (1, 1), f"cannot read the file: {error.strerror}")
             return []
         values, yaml_problems = parse_documents(text)
+        if any(_declares_ours(document.value) for document in values):
+            self.ours.add(file)
         for problem in yaml_problems:
             self.problems.add(shown, (problem.line, problem.col), problem.message)
         loaded = []
@@ -508,7 +517,7 @@ def _load(root: Path, display_prefix: str | None) -> Repository:
 
     kept: list[LoadedDocument] = []
     for file, errors, loaded_documents in files:
-        if payload_folders and is_payload(file):
+        if payload_folders and file not in loader.ours and is_payload(file):
             continue
         loader.problems.errors.extend(errors)
         kept.extend(loaded_documents)

@@ -184,3 +184,26 @@ def test_loaded_models_equal_validated_ones() -> None:
         assert repr(again) == repr(package)
     for association in repo.associations:
         assert Association.model_validate(association.model_dump()) == association
+
+
+def test_a_package_whose_source_folder_holds_its_own_yaml_is_kept(
+    write_repo: RepoWriter,
+) -> None:
+    text = package_yaml().replace("source: pkg/1.0", "source: .")
+    root = write_repo({"pkg/1.0/package.yaml": text, **package_files()})
+    repo = load_repository(root)
+    assert [package.name for package in repo.packages] == ["demo-agent"]
+    assert repo.packages[0].versions[0].files[0].source == (root / "pkg/1.0").resolve()
+
+
+def test_a_broken_document_inside_a_source_folder_is_still_reported(
+    write_repo: RepoWriter,
+) -> None:
+    files = {"p.yaml": package_yaml(), **package_files()}
+    files["pkg/1.0/extra.yaml"] = "apiVersion: ssm-gitops/v1\nkind: Package\n"
+    with pytest.raises(SpecErrors) as caught:
+        load_repository(write_repo(files), display_prefix="")
+    assert [str(error) for error in caught.value.errors] == [
+        "pkg/1.0/extra.yaml:1:1: document: missing required field 'metadata': add it",
+        "pkg/1.0/extra.yaml:1:1: document: missing required field 'spec': add it",
+    ]
