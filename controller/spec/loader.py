@@ -251,6 +251,8 @@ def _drop_echoes(errors: list[ErrorDetails]) -> list[ErrorDetails]:
 
 
 class _Loader:
+    """One load of one repository: what was read so far, and the problems found."""
+
     def __init__(self, root: Path, display_prefix: str | None) -> None:
         self.root = root.resolve()
         self.show = PathDisplay(root.absolute(), display_prefix)
