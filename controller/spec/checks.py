@@ -146,6 +146,8 @@ def _check_sources(
                 messages = list(tree.problems) + (
                     script_problems(tree, file.platform) if file.source.is_dir() else []
                 )
+                if not messages:
+                    continue
                 position = loaded.position(*where, "source")
                 for message in messages:
                     problems.add(
@@ -154,8 +156,8 @@ def _check_sources(
             elif file.installer is not None:
                 if file.installer in bad_references:
                     continue
-                position = loaded.position(*where, "installer")
                 for message in installer_problems(file.installer, file.platform):
+                    position = loaded.position(*where, "installer")
                     problems.add(loaded.shown, position, f"installer: {message}")
 
 
@@ -175,16 +177,19 @@ def _check_zip_names(
     for package, loaded in packages:
         for v_index, version in enumerate(package.versions):
             for name in zips_of_version(package.name, version).values():
+                owner = f"package {package.name} version {version.name}"
+                valid = rules.ATTACHMENT_NAME.match(name)
+                if valid and owners.setdefault(name, owner) == owner:
+                    continue
                 position = loaded.position("spec", "versions", v_index, "name")
-                if not rules.ATTACHMENT_NAME.match(name):
+                if not valid:
                     problems.add(
                         loaded.shown,
                         position,
                         f"zip name {name!r} is longer than SSM's 128 characters for an "
                         "attachment: shorten the package or version name",
                     )
-                owner = f"package {package.name} version {version.name}"
-                if owners.setdefault(name, owner) != owner:
+                elif owners[name] != owner:
                     problems.add(
                         loaded.shown,
                         position,
