@@ -45,6 +45,10 @@ def _s3_operation(method: str, path: str, query: str) -> str:
     on_object = len(parts) > 1
     if "uploads" in query:
         return "CreateMultipartUpload"
+    if "uploadId" in query:
+        return {"PUT": "UploadPart", "POST": "CompleteMultipartUpload"}.get(
+            method, "AbortMultipartUpload" if method == "DELETE" else "ListParts"
+        )
     if "delete" in query and method == "POST":
         return "DeleteObjects"
     names = {
@@ -260,6 +264,8 @@ class LocalAWS:
             raise RuntimeError("LocalAWS is not started")
         host, port = self._server.server_address[:2]
         host_text = host.decode() if isinstance(host, bytes) else str(host)
+        if ":" in host_text:
+            host_text = f"[{host_text}]"  # an IPv6 address in a URL
         return f"http://{host_text}:{port}"
 
     def start(self) -> LocalAWS:

@@ -132,3 +132,16 @@ def test_a_router_crash_is_json_not_html(
         urllib.request.urlopen(request, timeout=10)
     assert raised.value.code == 500
     assert json.loads(raised.value.read())["__type"] == "InternalServerError"
+
+
+def test_account_header_selects_the_account_like_moto(local_aws: LocalAWS) -> None:
+    ssm = local_aws.client("ssm", config=botocore.config.Config())
+
+    def add_header(request: Any, **kwargs: Any) -> None:
+        request.headers["x-moto-account-id"] = "444455556666"
+
+    ssm.meta.events.register("before-sign.ssm.*", add_header)
+    created = ssm.create_document(
+        Name="HeaderDoc", Content='{"schemaVersion": "2.2", "mainSteps": []}'
+    )
+    assert created["DocumentDescription"]["Owner"] == "444455556666"

@@ -21,7 +21,7 @@ from typing import Any
 import regex
 
 from controller.local import hooks
-from controller.local.ssm.documents import find_document, resolve_version
+from controller.local.ssm.documents import find_document, visible_version
 from controller.local.ssm.errors import SsmError, association_does_not_exist
 from controller.local.ssm.paging import page
 from controller.local.ssm.parameters import check_parameters
@@ -64,10 +64,10 @@ SUMMARY_FIELDS = (
 # State Manager schedules: cron/rate expressions, rate at least 30 minutes
 # (https://docs.aws.amazon.com/systems-manager/latest/userguide/reference-cron-and-rate-expressions.html).
 _RATE = regex.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
-_CRON = regex.compile(r"(cron|at)\(.+\)")
+_CRON = regex.compile(r"cron\(.+\)")
 
 
-def _check_schedule(expression: str | None) -> None:
+def check_schedule(expression: str | None) -> None:
     if expression is None:
         return
     rate = _RATE.fullmatch(expression)
@@ -96,11 +96,11 @@ def _check_against_document(context: Context, fields: dict[str, Any]) -> None:
             "packages).",
         )
     requested = fields.get("DocumentVersion")
-    version = resolve_version(
-        document, None if requested in (None, "$DEFAULT") else str(requested), None
+    version = visible_version(
+        context, document, None if requested is None else str(requested), None
     )
     check_parameters(document.name, version.parameters, dict(fields.get("Parameters") or {}))
-    _check_schedule(fields.get("ScheduleExpression"))
+    check_schedule(fields.get("ScheduleExpression"))
 
 
 def _overview(state: RegionState, record: AssociationRecord) -> Params:

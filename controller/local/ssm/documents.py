@@ -75,10 +75,14 @@ def find_document(context: Context, name: str, *, owned: bool = False) -> Docume
 
 
 def resolve_version(
-    document: Document, version: str | None, version_name: str | None
+    document: Document,
+    version: str | None,
+    version_name: str | None,
+    allowed: set[int] | None = None,
 ) -> DocumentVersion:
     """The version meant by DocumentVersion ($LATEST, $DEFAULT, a number) and/or VersionName;
-    neither means the default version."""
+    neither means the default version. `allowed` (see `shared_versions`) limits what another
+    account may see: neither then means the shared version."""
     chosen: DocumentVersion | None = None
     if version is not None:
         if version == "$LATEST":
@@ -95,7 +99,37 @@ def resolve_version(
         if not named or (chosen is not None and chosen is not named[0]):
             raise invalid_document_version()
         chosen = named[0]
-    return chosen or document.versions[document.default_version]
+    if chosen is None:
+        default = document.default_version
+        number = default if allowed is None or default in allowed else max(allowed)
+        chosen = document.versions[number]
+    if allowed is not None and chosen.number not in allowed:
+        raise invalid_document_version(
+            f"Version {chosen.number} of {document.name} is not shared with this account."
+        )
+    return chosen
+
+
+def shared_versions(context: Context, document: Document) -> set[int] | None:
+    """The version numbers another account may use of a document shared with it, from
+    ModifyDocumentPermission's SharedDocumentVersion ("$DEFAULT" when not given:
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ModifyDocumentPermission.html);
+    None means every version (the caller's own documents, AWS's, or "$ALL")."""
+    if document.owner in (context.account, "Amazon"):
+        return None
+    shared = document.shared_with.get(context.account) or document.shared_with.get("all")
+    if shared == "$LATEST":
+        return {document.latest_version}
+    if shared == "$DEFAULT":
+        return {document.default_version}
+    return None
+
+
+def visible_version(
+    context: Context, document: Document, version: str | None, version_name: str | None
+) -> DocumentVersion:
+    """`resolve_version` as the caller may see it (shared documents: the shared version)."""
+    return resolve_version(document, version, version_name, shared_versions(context, document))
 
 
 def platform_types(document: Document, version: DocumentVersion) -> list[str]:
@@ -319,14 +353,18 @@ def update_document(context: Context, params: Params) -> Params:
 @operation("DescribeDocument")
 def describe_document(context: Context, params: Params) -> Params:
     document = find_document(context, params["Name"])
-    version = resolve_version(document, params.get("DocumentVersion"), params.get("VersionName"))
+    version = visible_version(
+        context, document, params.get("DocumentVersion"), params.get("VersionName")
+    )
     return {"Document": describe(context, document, version)}
 
 
 @operation("GetDocument")
 def get_document(context: Context, params: Params) -> Params:
     document = find_document(context, params["Name"])
-    version = resolve_version(document, params.get("DocumentVersion"), params.get("VersionName"))
+    version = visible_version(
+        context, document, params.get("DocumentVersion"), params.get("VersionName")
+    )
     target_format = params.get("DocumentFormat")
     result: Params = {
         "Name": document.name,
@@ -360,7 +398,12 @@ def get_document(context: Context, params: Params) -> Params:
 @operation("ListDocumentVersions")
 def list_document_versions(context: Context, params: Params) -> Params:
     document = find_document(context, params["Name"])
-    versions = [document.versions[n] for n in sorted(document.versions, reverse=True)]
+    allowed = shared_versions(context, document)
+    versions = [
+        document.versions[n]
+        for n in sorted(document.versions, reverse=True)
+        if allowed is None or n in allowed
+    ]
     chunk, token = page(versions, params.get("MaxResults"), params.get("NextToken"), 50)
     items = []
     for version in chunk:

@@ -12,7 +12,7 @@ accounts share with it (listed by ARN). Filters follow API_DocumentKeyValuesFilt
 from __future__ import annotations
 
 from controller.local.ssm.aws_documents import AWS_DOCUMENTS
-from controller.local.ssm.documents import document_arn, platform_types
+from controller.local.ssm.documents import document_arn, platform_types, visible_version
 from controller.local.ssm.errors import SsmError
 from controller.local.ssm.paging import page
 from controller.local.ssm.service import Context, Params, operation
@@ -20,7 +20,7 @@ from controller.local.ssm.store import Document
 
 
 def _matches_filters(context: Context, document: Document, filters: list[Params]) -> bool:
-    version = document.versions[document.default_version]
+    version = visible_version(context, document, None, None)
     for item in filters:
         key, values = item.get("Key", ""), item.get("Values") or []
         if key == "Owner":
@@ -95,7 +95,7 @@ def list_documents(context: Context, params: Params) -> Params:
     chunk, token = page(documents, params.get("MaxResults"), params.get("NextToken"), 50)
     items = []
     for document in chunk:
-        version = document.versions[document.default_version]
+        version = visible_version(context, document, None, None)
         item: Params = {
             "Name": document.name,
             "CreatedDate": document.created,
