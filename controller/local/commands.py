@@ -52,7 +52,8 @@ def local_command(args: argparse.Namespace) -> int:
     url = aws.endpoint_url
     print(f"Local AWS endpoint (SSM, S3, STS, EC2, IAM) on {url}", flush=True)
     print(f"  export AWS_ENDPOINT_URL={url}", flush=True)
-    print("  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1")
+    print("  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
+    print("  export AWS_DEFAULT_REGION=us-east-1  # the AWS CLI v1 reads this, not AWS_REGION")
     print(f"  admin: {url}/_local/calls, POST {url}/_local/reset, {url}/_local/faults")
     print("Stop with Ctrl-C or SIGTERM.", flush=True)
     fleet_count = getattr(args, "fleet", 0) or 0

@@ -11,6 +11,7 @@ counting every call by operation and applying injected faults (faults.py) on the
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -33,6 +34,7 @@ from controller.local.faults import Faults, FaultSettings
 from controller.local.ssm.errors import SsmError
 from controller.local.ssm.service import Options, SsmService
 
+log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 _JSON = "application/x-amz-json-1.1"
 
@@ -43,6 +45,10 @@ def _s3_operation(method: str, path: str, query: str) -> str:
     on_object = len(parts) > 1
     if "uploads" in query:
         return "CreateMultipartUpload"
+    if "uploadId" in query:
+        return {"PUT": "UploadPart", "POST": "CompleteMultipartUpload"}.get(
+            method, "AbortMultipartUpload" if method == "DELETE" else "ListParts"
+        )
     if "delete" in query and method == "POST":
         return "DeleteObjects"
     names = {
@@ -88,6 +94,15 @@ class Endpoint:
         self.faults.configure(self._initial_faults)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return self._route(environ, start_response)
+        except Exception:
+            # Never werkzeug's HTML page: an AWS JSON error, whatever broke.
+            log.exception("local endpoint failed on %s", environ.get("PATH_INFO"))
+            error = SsmError("InternalServerError", "The local endpoint failed.", 500)
+            return self._reply(start_response, 500, error.body(), _JSON)
+
+    def _route(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO", ""))
         method = str(environ.get("REQUEST_METHOD", "GET"))
         if path.startswith("/_local/"):
@@ -235,6 +250,8 @@ class LocalAWS:
         )
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._clients: dict[tuple[str, str, str, str, str | None], Any] = {}
+        self._clients_lock = threading.RLock()
 
     @property
     def ssm(self) -> SsmService:
@@ -247,6 +264,8 @@ class LocalAWS:
             raise RuntimeError("LocalAWS is not started")
         host, port = self._server.server_address[:2]
         host_text = host.decode() if isinstance(host, bytes) else str(host)
+        if ":" in host_text:
+            host_text = f"[{host_text}]"  # an IPv6 address in a URL
         return f"http://{host_text}:{port}"
 
     def start(self) -> LocalAWS:
@@ -283,6 +302,10 @@ class LocalAWS:
             self._thread.join(timeout=10)
         self._server = None
         self._thread = None
+        with self._clients_lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
 
     def reset(self) -> None:
         """Forget all state, through the admin route (as an out-of-process caller would)."""
@@ -299,7 +322,25 @@ class LocalAWS:
         session_token: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """A boto3 client against this endpoint (the default key maps to 123456789012)."""
+        """A boto3 client against this endpoint (the default key maps to 123456789012).
+        Clients without extra options are cached (boto3 clients are thread-safe)."""
+        if kwargs:
+            return self._new_client(service, region, access_key, secret_key, session_token, kwargs)
+        key = (service, region, access_key, secret_key, session_token)
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = self._new_client(*key, {})
+            return self._clients[key]
+
+    def _new_client(
+        self,
+        service: str,
+        region: str,
+        access_key: str,
+        secret_key: str,
+        session_token: str | None,
+        options: dict[str, Any],
+    ) -> Any:
         import boto3
 
         return boto3.client(
@@ -309,7 +350,7 @@ class LocalAWS:
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
             aws_session_token=session_token,
-            **kwargs,
+            **options,
         )
 
     def calls(self) -> dict[str, int]:

@@ -196,3 +196,22 @@ def test_aws_configure_aws_package_has_its_real_parameters(ssm) -> None:  # type
             Name="AWS-ConfigureAWSPackage", Content=command_content(), DocumentVersion="$LATEST"
         )
     assert error_code(raised) in ("InvalidDocumentOperation", "InvalidDocument")
+
+
+def test_only_one_owner_per_list_request(ssm) -> None:  # type: ignore[no-untyped-def]
+    # API_DocumentKeyValuesFilter: "only one Owner can be specified in a request".
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        ssm.list_documents(Filters=[{"Key": "Owner", "Values": ["Self", "Amazon"]}])
+    assert error_code(raised) == "ValidationException"
+
+
+def test_deleting_a_document_deletes_its_associations(ssm) -> None:  # type: ignore[no-untyped-def]
+    # API_DeleteDocument: "Deletes the ... document and all managed node associations to it."
+    ssm.create_document(Name="WithAssociation", Content=command_content())
+    created = ssm.create_association(
+        Name="WithAssociation", Targets=[{"Key": "InstanceIds", "Values": ["i-00000000000000001"]}]
+    )["AssociationDescription"]
+    ssm.delete_document(Name="WithAssociation")
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        ssm.describe_association(AssociationId=created["AssociationId"])
+    assert error_code(raised) == "AssociationDoesNotExist"

@@ -75,3 +75,32 @@ def test_local_command_port_in_use_is_one_line() -> None:
     assert re.fullmatch(
         r"ssm-gitops: cannot listen on 127\.0\.0\.1:\d+: .*pick another --port\n", completed.stderr
     )
+
+
+def test_fault_flags_reach_the_admin_route() -> None:
+    import json
+    import urllib.request
+
+    port = _free_port()
+    argv = [sys.executable, "-m", "controller", "local", "--port", str(port)]
+    argv += ["--latency", "ssm:ListDocuments=0.2", "--latency", "0.01", "--fault-rate", "0.5"]
+    argv += ["--throttle-rate", "5", "--throttle-burst", "10", "--seed", "3"]
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            process.stdout.readline()
+            url = f"http://127.0.0.1:{port}/_local/faults"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                faults = json.loads(response.read())
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)
+    assert faults == {
+        "latency": {"ssm:ListDocuments": 0.2, "*": 0.01},
+        "throttle": {"rate": 5.0, "burst": 10.0, "operations": ["*"]},
+        "error_rate": 0.5,
+        "seed": 3,
+    }
+    assert process.returncode == 0

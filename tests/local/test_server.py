@@ -111,3 +111,37 @@ def test_a_moto_crash_is_an_aws_shaped_error_not_html(
     with pytest.raises(botocore.exceptions.ClientError) as raised:
         sts.get_caller_identity()
     assert raised.value.response["Error"]["Code"] == "InternalFailure"
+
+
+def test_a_router_crash_is_json_not_html(
+    local_aws: LocalAWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import controller.local.server as server
+
+    def crash(environ: Any) -> Any:
+        raise RuntimeError("router bug")
+
+    monkeypatch.setattr(server, "caller", crash)
+    request = urllib.request.Request(
+        local_aws.endpoint_url + "/",
+        data=b"{}",
+        headers={"X-Amz-Target": "AmazonSSM.ListDocuments"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=10)
+    assert raised.value.code == 500
+    assert json.loads(raised.value.read())["__type"] == "InternalServerError"
+
+
+def test_account_header_selects_the_account_like_moto(local_aws: LocalAWS) -> None:
+    ssm = local_aws.client("ssm", config=botocore.config.Config())
+
+    def add_header(request: Any, **kwargs: Any) -> None:
+        request.headers["x-moto-account-id"] = "444455556666"
+
+    ssm.meta.events.register("before-sign.ssm.*", add_header)
+    created = ssm.create_document(
+        Name="HeaderDoc", Content='{"schemaVersion": "2.2", "mainSteps": []}'
+    )
+    assert created["DocumentDescription"]["Owner"] == "444455556666"

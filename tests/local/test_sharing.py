@@ -140,6 +140,9 @@ def test_shared_package_is_visible_by_arn_from_the_other_account(
     assert other.get_document(Name=arn)["AttachmentsContent"]
     listed = other.list_documents(Filters=[{"Key": "Owner", "Values": ["Private"]}])
     assert [d["Name"] for d in listed["DocumentIdentifiers"]] == [arn]
+    # The fleet resolves it the same way for an instance in the other account.
+    resolved = local_aws.ssm.resolve_package("111122223333", "us-east-1", arn)
+    assert (resolved.owner, resolved.version_name) == (OWN, "1.0")
     # The other account can use it, but not change or re-share it.
     with pytest.raises(botocore.exceptions.ClientError):
         other.modify_document_permission(
@@ -147,3 +150,42 @@ def test_shared_package_is_visible_by_arn_from_the_other_account(
         )
     with pytest.raises(botocore.exceptions.ClientError):
         other.delete_document(Name=arn)
+
+
+def test_shared_document_version_limits_what_the_other_account_sees(
+    local_aws: LocalAWS, shared: Any
+) -> None:
+    # API_ModifyDocumentPermission: SharedDocumentVersion is the version shared ($DEFAULT
+    # when not given); $ALL shares every version.
+    s3 = local_aws.client("s3")
+    from tests.local.helpers import manifest, upload
+
+    files = {"shared-2.zip": b"two"}
+    upload(s3, "packages-bucket", "SharedTool/2.0", files)
+    shared.update_document(
+        Name="SharedTool",
+        Content=manifest("2.0", files),
+        VersionName="2.0",
+        DocumentVersion="$LATEST",
+        Attachments=[{"Key": "SourceUrl", "Values": ["s3://packages-bucket/SharedTool/2.0"]}],
+    )
+    wait_status(shared, "SharedTool", "2")
+    other = _other_account_ssm(local_aws, "111122223333")
+    arn = f"arn:aws:ssm:us-east-1:{OWN}:document/SharedTool"
+    share = {"Name": "SharedTool", "PermissionType": "Share"}
+    shared.modify_document_permission(**share, AccountIdsToAdd=["111122223333"])
+    assert other.get_document(Name=arn)["VersionName"] == "1.0"
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        other.get_document(Name=arn, VersionName="2.0")
+    assert error_code(raised) == "InvalidDocumentVersion"
+    versions = other.list_document_versions(Name=arn)["DocumentVersions"]
+    assert [v["VersionName"] for v in versions] == ["1.0"]
+    shared.modify_document_permission(
+        **share, AccountIdsToAdd=["111122223333"], SharedDocumentVersion="$LATEST"
+    )
+    assert other.get_document(Name=arn)["VersionName"] == "2.0"
+    shared.modify_document_permission(
+        **share, AccountIdsToAdd=["111122223333"], SharedDocumentVersion="$ALL"
+    )
+    assert other.get_document(Name=arn, VersionName="1.0")["DocumentVersion"] == "1"
+    assert len(other.list_document_versions(Name=arn)["DocumentVersions"]) == 2

@@ -21,12 +21,12 @@ from typing import Any
 import regex
 
 from controller.local import hooks
-from controller.local.ssm.documents import find_document, resolve_version
+from controller.local.ssm.documents import find_document, visible_version
 from controller.local.ssm.errors import SsmError, association_does_not_exist
 from controller.local.ssm.paging import page
 from controller.local.ssm.parameters import check_parameters
 from controller.local.ssm.service import Context, Params, operation
-from controller.local.ssm.store import AssociationRecord, ExecutionRecord, RegionState, now
+from controller.local.ssm.store import AssociationRecord, RegionState, now
 
 # Fields of CreateAssociation/UpdateAssociation that AWS echoes in AssociationDescription.
 OPTIONAL_FIELDS = (
@@ -64,10 +64,10 @@ SUMMARY_FIELDS = (
 # State Manager schedules: cron/rate expressions, rate at least 30 minutes
 # (https://docs.aws.amazon.com/systems-manager/latest/userguide/reference-cron-and-rate-expressions.html).
 _RATE = regex.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
-_CRON = regex.compile(r"(cron|at)\(.+\)")
+_CRON = regex.compile(r"cron\(.+\)")
 
 
-def _check_schedule(expression: str | None) -> None:
+def check_schedule(expression: str | None) -> None:
     if expression is None:
         return
     rate = _RATE.fullmatch(expression)
@@ -96,11 +96,11 @@ def _check_against_document(context: Context, fields: dict[str, Any]) -> None:
             "packages).",
         )
     requested = fields.get("DocumentVersion")
-    version = resolve_version(
-        document, None if requested in (None, "$DEFAULT") else str(requested), None
+    version = visible_version(
+        context, document, None if requested is None else str(requested), None
     )
     check_parameters(document.name, version.parameters, dict(fields.get("Parameters") or {}))
-    _check_schedule(fields.get("ScheduleExpression"))
+    check_schedule(fields.get("ScheduleExpression"))
 
 
 def _overview(state: RegionState, record: AssociationRecord) -> Params:
@@ -175,7 +175,7 @@ def snapshot(account: str, region: str, record: AssociationRecord) -> hooks.Asso
     )
 
 
-def _find(context: Context, params: Params) -> AssociationRecord:
+def find_association(context: Context, params: Params) -> AssociationRecord:
     state = context.state
     association_id = params.get("AssociationId")
     if association_id:
@@ -226,7 +226,7 @@ def create_association(context: Context, params: Params) -> Params:
 
 @operation("UpdateAssociation")
 def update_association(context: Context, params: Params) -> Params:
-    record = _find(context, {"AssociationId": params["AssociationId"]})
+    record = find_association(context, {"AssociationId": params["AssociationId"]})
     expected = params.get("AssociationVersion")
     if expected not in (None, "$LATEST") and expected != str(record.version):
         raise SsmError(
@@ -248,7 +248,7 @@ def update_association(context: Context, params: Params) -> Params:
 
 @operation("DescribeAssociation")
 def describe_association(context: Context, params: Params) -> Params:
-    record = _find(context, params)
+    record = find_association(context, params)
     description = _description(context, record)
     wanted = params.get("AssociationVersion")
     if wanted not in (None, "$LATEST", str(record.version)):
@@ -266,7 +266,7 @@ def describe_association(context: Context, params: Params) -> Params:
 
 @operation("DeleteAssociation")
 def delete_association(context: Context, params: Params) -> Params:
-    record = _find(context, params)
+    record = find_association(context, params)
     del context.state.associations[record.association_id]
     for results in context.state.instance_association_status.values():
         results.pop(record.association_id, None)
@@ -323,7 +323,7 @@ def list_associations(context: Context, params: Params) -> Params:
 
 @operation("ListAssociationVersions")
 def list_association_versions(context: Context, params: Params) -> Params:
-    record = _find(context, {"AssociationId": params["AssociationId"]})
+    record = find_association(context, {"AssociationId": params["AssociationId"]})
     versions = []
     for number, created, fields in reversed(record.history):
         item: Params = {k: v for k, v in fields.items() if k != "InstanceId" and v is not None}
@@ -347,120 +347,3 @@ def start_associations_once(context: Context, params: Params) -> Params:
             raise association_does_not_exist()
     context.emit(hooks.AssociationsStartedOnce(context.account, context.region, tuple(ids)))
     return {}
-
-
-def _execution_status(execution: ExecutionRecord) -> tuple[str, str]:
-    statuses = [t.status for t in execution.targets.values()]
-    counts: dict[str, int] = {}
-    for status in statuses:
-        counts[status] = counts.get(status, 0) + 1
-    text = "{" + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) + "}"
-    if not statuses:
-        return "Pending", text
-    if any(s in ("Pending", "InProgress") for s in statuses):
-        return "InProgress", text
-    return ("Failed" if "Failed" in statuses else "Success"), text
-
-
-def _compare(actual: str, wanted: str, kind: str) -> bool:
-    if kind == "LESS_THAN":
-        return actual < wanted
-    if kind == "GREATER_THAN":
-        return actual > wanted
-    return actual == wanted
-
-
-@operation("DescribeAssociationExecutions")
-def describe_association_executions(context: Context, params: Params) -> Params:
-    record = _find(context, {"AssociationId": params["AssociationId"]})
-    items = []
-    for execution in sorted(record.executions.values(), key=lambda e: e.created, reverse=True):
-        status, counts = _execution_status(execution)
-        item: Params = {
-            "AssociationId": record.association_id,
-            "AssociationVersion": str(execution.association_version),
-            "ExecutionId": execution.execution_id,
-            "Status": status,
-            "DetailedStatus": status,
-            "CreatedTime": execution.created,
-            "ResourceCountByStatus": counts,
-        }
-        if execution.last:
-            item["LastExecutionDate"] = execution.last
-        values = {
-            "ExecutionId": execution.execution_id,
-            "Status": status,
-            "CreatedTime": execution.created.isoformat(),
-        }
-        if all(
-            _compare(values[f["Key"]], f["Value"], f["Type"]) for f in params.get("Filters") or []
-        ):
-            items.append(item)
-    chunk, token = page(items, params.get("MaxResults"), params.get("NextToken"), 50)
-    return {"AssociationExecutions": chunk, **({"NextToken": token} if token else {})}
-
-
-@operation("DescribeAssociationExecutionTargets")
-def describe_association_execution_targets(context: Context, params: Params) -> Params:
-    record = _find(context, {"AssociationId": params["AssociationId"]})
-    execution = record.executions.get(params["ExecutionId"])
-    if execution is None:
-        raise SsmError(
-            "AssociationExecutionDoesNotExist", "The specified execution ID does not exist."
-        )
-    items = []
-    for result in sorted(execution.targets.values(), key=lambda t: t.instance_id):
-        values = {
-            "Status": result.status,
-            "ResourceId": result.instance_id,
-            "ResourceType": "ManagedInstance",
-        }
-        if not all(values.get(f["Key"]) == f["Value"] for f in params.get("Filters") or []):
-            continue
-        items.append(
-            {
-                "AssociationId": record.association_id,
-                "AssociationVersion": str(execution.association_version),
-                "ExecutionId": execution.execution_id,
-                "ResourceId": result.instance_id,
-                "ResourceType": "ManagedInstance",
-                "Status": result.status,
-                "DetailedStatus": result.detailed_status,
-                "LastExecutionDate": result.when,
-                "OutputSource": {
-                    "OutputSourceId": execution.execution_id,
-                    "OutputSourceType": "RunCommand",
-                },
-            }
-        )
-    chunk, token = page(items, params.get("MaxResults"), params.get("NextToken"), 50)
-    return {"AssociationExecutionTargets": chunk, **({"NextToken": token} if token else {})}
-
-
-@operation("DescribeInstanceAssociationsStatus")
-def describe_instance_associations_status(context: Context, params: Params) -> Params:
-    instance_id = params["InstanceId"]
-    results = context.state.instance_association_status.get(instance_id, {})
-    items = []
-    for association_id, result in sorted(results.items()):
-        record = context.state.associations.get(association_id)
-        if record is None:
-            continue
-        item: Params = {
-            "AssociationId": association_id,
-            "Name": record.fields["Name"],
-            "DocumentVersion": record.fields.get("DocumentVersion") or "$DEFAULT",
-            "AssociationVersion": str(record.version),
-            "InstanceId": instance_id,
-            "ExecutionDate": result.when,
-            "Status": result.status,
-            "DetailedStatus": result.detailed_status,
-            "ExecutionSummary": result.output[:512] if result.output else result.status,
-        }
-        if result.error_code:
-            item["ErrorCode"] = result.error_code
-        if record.fields.get("AssociationName"):
-            item["AssociationName"] = record.fields["AssociationName"]
-        items.append(item)
-    chunk, token = page(items, params.get("MaxResults"), params.get("NextToken"), 50)
-    return {"InstanceAssociationStatusInfos": chunk, **({"NextToken": token} if token else {})}

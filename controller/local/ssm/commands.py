@@ -14,7 +14,7 @@ import uuid
 from datetime import timedelta
 
 from controller.local import hooks
-from controller.local.ssm.documents import find_document, resolve_version
+from controller.local.ssm.documents import find_document, visible_version
 from controller.local.ssm.errors import SsmError
 from controller.local.ssm.instances import resolve_targets
 from controller.local.ssm.paging import page
@@ -76,10 +76,7 @@ def send_command(context: Context, params: Params) -> Params:
             f"Document {document.name} is a {document.document_type} document; SendCommand "
             "runs Command documents (AWS-ConfigureAWSPackage installs packages).",
         )
-    requested_version = params.get("DocumentVersion")
-    version = resolve_version(
-        document, None if requested_version in (None, "$DEFAULT") else requested_version, None
-    )
+    version = visible_version(context, document, params.get("DocumentVersion"), None)
     check_parameters(document.name, version.parameters, dict(params.get("Parameters") or {}))
     state = context.state
     instance_ids = list(params.get("InstanceIds") or [])
@@ -109,7 +106,7 @@ def send_command(context: Context, params: Params) -> Params:
             context.account,
             context.region,
             command.command_id,
-            document.name if params["DocumentName"].startswith("AWS-") else params["DocumentName"],
+            params["DocumentName"],  # as the caller named it (a name or a shared ARN)
             str(version.number),
             {k: list(v) for k, v in dict(params.get("Parameters") or {}).items()},
             tuple(selected),

@@ -1,6 +1,7 @@
-"""Documents and their versions: Create/Update/Get/Describe/List/Delete and the default version.
+"""Documents and their versions: Create/Update/Get/Describe/Delete, versions, the default.
 
-Where it sits: handlers registered with the SSM service (service.py). Rules, each from the
+Where it sits: handlers registered with the SSM service (service.py); ListDocuments is in
+listing.py, Package attachments in packages.py, sharing in sharing.py. Rules, each from the
 API reference (https://docs.aws.amazon.com/systems-manager/latest/APIReference/):
 - version numbers are integers that never repeat (API_DocumentDescription; sorting them
   as strings, as moto does, overwrites versions after 10);
@@ -74,10 +75,14 @@ def find_document(context: Context, name: str, *, owned: bool = False) -> Docume
 
 
 def resolve_version(
-    document: Document, version: str | None, version_name: str | None
+    document: Document,
+    version: str | None,
+    version_name: str | None,
+    allowed: set[int] | None = None,
 ) -> DocumentVersion:
     """The version meant by DocumentVersion ($LATEST, $DEFAULT, a number) and/or VersionName;
-    neither means the default version."""
+    neither means the default version. `allowed` (see `shared_versions`) limits what another
+    account may see: neither then means the shared version."""
     chosen: DocumentVersion | None = None
     if version is not None:
         if version == "$LATEST":
@@ -94,7 +99,37 @@ def resolve_version(
         if not named or (chosen is not None and chosen is not named[0]):
             raise invalid_document_version()
         chosen = named[0]
-    return chosen or document.versions[document.default_version]
+    if chosen is None:
+        default = document.default_version
+        number = default if allowed is None or default in allowed else max(allowed)
+        chosen = document.versions[number]
+    if allowed is not None and chosen.number not in allowed:
+        raise invalid_document_version(
+            f"Version {chosen.number} of {document.name} is not shared with this account."
+        )
+    return chosen
+
+
+def shared_versions(context: Context, document: Document) -> set[int] | None:
+    """The version numbers another account may use of a document shared with it, from
+    ModifyDocumentPermission's SharedDocumentVersion ("$DEFAULT" when not given:
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ModifyDocumentPermission.html);
+    None means every version (the caller's own documents, AWS's, or "$ALL")."""
+    if document.owner in (context.account, "Amazon"):
+        return None
+    shared = document.shared_with.get(context.account) or document.shared_with.get("all")
+    if shared == "$LATEST":
+        return {document.latest_version}
+    if shared == "$DEFAULT":
+        return {document.default_version}
+    return None
+
+
+def visible_version(
+    context: Context, document: Document, version: str | None, version_name: str | None
+) -> DocumentVersion:
+    """`resolve_version` as the caller may see it (shared documents: the shared version)."""
+    return resolve_version(document, version, version_name, shared_versions(context, document))
 
 
 def platform_types(document: Document, version: DocumentVersion) -> list[str]:
@@ -318,14 +353,18 @@ def update_document(context: Context, params: Params) -> Params:
 @operation("DescribeDocument")
 def describe_document(context: Context, params: Params) -> Params:
     document = find_document(context, params["Name"])
-    version = resolve_version(document, params.get("DocumentVersion"), params.get("VersionName"))
+    version = visible_version(
+        context, document, params.get("DocumentVersion"), params.get("VersionName")
+    )
     return {"Document": describe(context, document, version)}
 
 
 @operation("GetDocument")
 def get_document(context: Context, params: Params) -> Params:
     document = find_document(context, params["Name"])
-    version = resolve_version(document, params.get("DocumentVersion"), params.get("VersionName"))
+    version = visible_version(
+        context, document, params.get("DocumentVersion"), params.get("VersionName")
+    )
     target_format = params.get("DocumentFormat")
     result: Params = {
         "Name": document.name,
@@ -359,7 +398,12 @@ def get_document(context: Context, params: Params) -> Params:
 @operation("ListDocumentVersions")
 def list_document_versions(context: Context, params: Params) -> Params:
     document = find_document(context, params["Name"])
-    versions = [document.versions[n] for n in sorted(document.versions, reverse=True)]
+    allowed = shared_versions(context, document)
+    versions = [
+        document.versions[n]
+        for n in sorted(document.versions, reverse=True)
+        if allowed is None or n in allowed
+    ]
     chunk, token = page(versions, params.get("MaxResults"), params.get("NextToken"), 50)
     items = []
     for version in chunk:
@@ -416,6 +460,7 @@ def delete_document(context: Context, params: Params) -> Params:
                 "Stop sharing it (ModifyDocumentPermission AccountIdsToRemove) first."
             )
         del context.state.documents[document.name]
+        _delete_associations_to(context, document.name)
         return {}
     version = resolve_version(document, params.get("DocumentVersion"), params.get("VersionName"))
     if version.number == document.default_version:
@@ -427,96 +472,17 @@ def delete_document(context: Context, params: Params) -> Params:
     return {}
 
 
-def _matches_filters(context: Context, document: Document, filters: list[Params]) -> bool:
-    version = document.versions[document.default_version]
-    for item in filters:
-        key, values = item.get("Key", ""), item.get("Values") or []
-        if key == "Owner":
-            kinds = {v.lower() for v in values}
-            own = document.owner == context.account
-            shared = not own and document.owner != "Amazon"
-            ok = (
-                ("self" in kinds and own)
-                or ("amazon" in kinds and document.owner == "Amazon")
-                or ("private" in kinds and shared)
-                or ("public" in kinds and "all" in document.shared_with)
-                or "all" in kinds
+def _delete_associations_to(context: Context, name: str) -> None:
+    """API_DeleteDocument: "Deletes the ... document and all managed node associations to
+    the document." """
+    from controller.local.hooks import AssociationChanged
+    from controller.local.ssm.associations import snapshot
+
+    arn = document_arn(context.region, context.account, name)
+    state = context.state
+    for association_id, record in list(state.associations.items()):
+        if record.fields.get("Name") in (name, arn):
+            del state.associations[association_id]
+            context.emit(
+                AssociationChanged("deleted", snapshot(context.account, context.region, record))
             )
-            if not ok:
-                return False
-        elif key == "Name":
-            if not any(document.name.startswith(v) for v in values):
-                return False
-        elif key == "DocumentType":
-            if document.document_type not in values:
-                return False
-        elif key == "PlatformTypes":
-            if not set(values) & set(platform_types(document, version)):
-                return False
-        elif key == "TargetType":
-            if (version.target_type or "") not in values:
-                return False
-        elif key == "SearchKeyword":
-            if not any(v.lower() in document.name.lower() for v in values):
-                return False
-        elif key.startswith("tag:"):
-            tag = key[4:]
-            if tag not in document.tags or (values and document.tags[tag] not in values):
-                return False
-        elif key == "tag-key":
-            if not set(values) & set(document.tags):
-                return False
-        else:
-            raise SsmError("InvalidFilterKey", f"The filter key {key} is not valid.")
-    return True
-
-
-def visible_documents(context: Context) -> list[Document]:
-    """Own documents, documents shared with the caller, and the AWS-owned ones."""
-    found = list(context.state.documents.values()) + list(AWS_DOCUMENTS.values())
-    for account, state in context.service.store.accounts_in(context.region):
-        if account == context.account:
-            continue
-        found += [
-            d
-            for d in state.documents.values()
-            if context.account in d.shared_with or "all" in d.shared_with
-        ]
-    return found
-
-
-@operation("ListDocuments")
-def list_documents(context: Context, params: Params) -> Params:
-    filters = list(params.get("Filters") or [])
-    for legacy in params.get("DocumentFilterList") or []:
-        filters.append({"Key": legacy["key"], "Values": [legacy["value"]]})
-    documents = sorted(
-        (d for d in visible_documents(context) if _matches_filters(context, d, filters)),
-        key=lambda d: (d.name, d.owner),
-    )
-    chunk, token = page(documents, params.get("MaxResults"), params.get("NextToken"), 50)
-    items = []
-    for document in chunk:
-        version = document.versions[document.default_version]
-        item: Params = {
-            "Name": document.name,
-            "CreatedDate": document.created,
-            "Owner": document.owner,
-            "PlatformTypes": platform_types(document, version),
-            "DocumentVersion": str(version.number),
-            "DocumentType": document.document_type,
-            "DocumentFormat": version.document_format,
-            "Tags": [{"Key": k, "Value": v} for k, v in document.tags.items()],
-        }
-        if document.owner not in ("Amazon", context.account):
-            item["Name"] = document_arn(context.region, document.owner, document.name)
-        for key, value in (
-            ("VersionName", version.version_name),
-            ("DisplayName", version.display_name),
-            ("SchemaVersion", version.schema_version),
-            ("TargetType", version.target_type),
-        ):
-            if value:
-                item[key] = value
-        items.append(item)
-    return {"DocumentIdentifiers": items, **({"NextToken": token} if token else {})}

@@ -94,7 +94,9 @@ def _load_handlers() -> None:
         associations,
         commands,
         documents,
+        executions,
         instances,
+        listing,
         sharing,
         tags,
     )
@@ -266,12 +268,12 @@ class SsmService:
     ) -> hooks.ResolvedPackage:
         """The package version an agent in `account` would install: by VersionName, or the
         default version; `name` may be an ARN of a package shared from another account."""
-        from controller.local.ssm.documents import find_document, resolve_version
+        from controller.local.ssm.documents import find_document, visible_version
 
         context = Context(self, account, region, endpoint="")
         with self.store.lock:
             document = find_document(context, name)
-            version = resolve_version(document, None, version_name)
+            version = visible_version(context, document, None, version_name)
             return hooks.ResolvedPackage(
                 name=document.name,
                 owner=document.owner,

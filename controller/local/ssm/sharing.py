@@ -25,7 +25,7 @@ def describe_document_permission(context: Context, params: Params) -> Params:
     accounts = sorted(document.shared_with.items())
     chunk, token = page(accounts, params.get("MaxResults"), params.get("NextToken"), 200)
     result: Params = {
-        "AccountIds": [account if account != "all" else "all" for account, _ in chunk],
+        "AccountIds": [account for account, _ in chunk],  # "all" when public
         "AccountSharingInfoList": [
             {"AccountId": account, "SharedDocumentVersion": version} for account, version in chunk
         ],

@@ -31,6 +31,18 @@ def _raises(code: str, call: Callable[[], Any]) -> ApiError:
     return raised.value
 
 
+def _eventually(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Real AWS creates a command's invocations a moment after SendCommand returns."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return call()
+        except ApiError as error:
+            if error.code != "InvocationDoesNotExist" or time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 def _wait_active(tool: Any, name: str, version: str) -> dict[str, Any]:
     deadline = time.monotonic() + 120
     while True:
@@ -69,6 +81,16 @@ def test_package_lifecycle(target: Target, tool: Any) -> None:
         assert created["Status"] == "Creating"
         assert created["DocumentVersion"] == "1"
         assert _wait_active(tool, package, "1")["Status"] == "Active"
+        listed = tool.call(
+            "ListDocuments",
+            Filters=[
+                {"Key": "Owner", "Values": ["Self"]},
+                {"Key": "DocumentType", "Values": ["Package"]},
+                {"Key": "Name", "Values": [package]},
+                {"Key": "tag:ssm-gitops:owner", "Values": ["conformance"]},
+            ],
+        )["DocumentIdentifiers"]
+        assert [(d["Name"], d["VersionName"]) for d in listed] == [(package, "1.0.0")]
         document = tool.call("GetDocument", Name=package, DocumentVersion="$DEFAULT")
         (attachment,) = document["AttachmentsContent"]
         name, data = next(iter(files.items()))
@@ -159,6 +181,11 @@ def test_document_errors(target: Target, tool: Any) -> None:
                 AccountIdsToAdd=[str(100000000000 + i) for i in range(21)],
             ),
         )
+        tool.call("ModifyDocumentPermission", **shares, AccountIdsToAdd=["111122223333"])
+        shared = tool.call("DescribeDocumentPermission", **shares)
+        assert shared["AccountIds"] == ["111122223333"]
+        _raises("InvalidDocumentOperation", lambda: tool.call("DeleteDocument", Name=name))
+        tool.call("ModifyDocumentPermission", **shares, AccountIdsToRemove=["111122223333"])
     finally:
         tool.call("DeleteDocument", Name=name)
 
@@ -244,13 +271,16 @@ def test_seed_send_command_install_and_in_place_update(target: Target, cli: CliT
         assert command["Parameters"]["installationType"] == [installation_type]
         listed = cli.run("ssm", "list-commands", "--command-id", command["CommandId"])
         assert listed["Commands"][0]["CommandId"] == command["CommandId"]
-        invocation = cli.run(
-            "ssm",
-            "get-command-invocation",
-            "--command-id",
-            command["CommandId"],
-            "--instance-id",
-            instances[0],
+        command_id = str(command["CommandId"])
+        invocation = _eventually(
+            lambda command_id=command_id: cli.run(  # type: ignore[misc]
+                "ssm",
+                "get-command-invocation",
+                "--command-id",
+                command_id,
+                "--instance-id",
+                instances[0],
+            )
         )
         assert invocation["DocumentName"] == "AWS-ConfigureAWSPackage"
 
