@@ -28,7 +28,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from controller.local.accounts import caller
+from controller.local.accounts import Caller, caller
 from controller.local.admin import CallCounter, handle_admin
 from controller.local.faults import Faults, FaultSettings
 from controller.local.ssm.errors import SsmError
@@ -154,7 +154,7 @@ class Endpoint:
         return [body]
 
     def _ssm(
-        self, environ: dict[str, Any], start_response: StartResponse, name: str, who: Any
+        self, environ: dict[str, Any], start_response: StartResponse, name: str, who: Caller
     ) -> Iterable[bytes]:
         operation = f"ssm:{name}"
         self.calls.add(operation)
