@@ -195,6 +195,48 @@ def plan_cpu_benchmark(packages: int = 1000, associations: int = 1000) -> None:
     )
 
 
+def load_and_plan_benchmark(packages: int, work: Path) -> None:
+    """Load + validate a repository of `packages` packages (and as many associations),
+    expand it into the desired state, and plan it against an empty account. Version builds
+    (hashing and zipping, measured by the build benchmark) are replaced by a fixed result."""
+    from controller.reconcile.desired import desired_state
+    from controller.spec import load_repository
+
+    root = work / "big-repo"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "install.sh").write_text("echo install\n")
+    (root / "src" / "uninstall.sh").write_text("echo uninstall\n")
+    documents = []
+    for i in range(packages):
+        documents.append(
+            f"apiVersion: ssm-gitops/v1\nkind: Package\nmetadata: {{name: pkg-{i:04d}}}\n"
+            f'spec:\n  defaultVersion: "1.0"\n  versions:\n'
+            f'    - name: "1.0"\n      files: [{{platform: amazon, arch: x86_64, source: src}}]\n'
+            f"---\napiVersion: ssm-gitops/v1\nkind: Association\n"
+            f"metadata: {{name: assoc-{i:04d}}}\nspec:\n  package: pkg-{i:04d}\n"
+            f'  targets: [{{key: "tag:env", values: [prod]}}]\n  schedule: rate(1 day)\n'
+        )
+    (root / "all.yaml").write_text("---\n".join(documents))
+    built = DesiredVersion("1.0", "{}", "0" * 64)
+    started = time.process_time()
+    repository = load_repository(root)
+    loaded = time.process_time()
+    desired = desired_state(
+        repository,
+        owner="bench",
+        home_account=HOME.account,
+        default_region=HOME.region,
+        build=lambda *_: built,
+    )
+    result = plan(desired, Observed())
+    finished = time.process_time()
+    print(
+        f"load + validate {packages} packages and {packages} associations: "
+        f"{(loaded - started) * 1000:.0f} ms CPU; expand + plan ({len(result.actions)} "
+        f"actions): {(finished - loaded) * 1000:.0f} ms CPU"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packages", type=int, default=100)
@@ -202,7 +244,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         calls_benchmark(args.packages, args.associations, Path(work))
-    plan_cpu_benchmark()
+        plan_cpu_benchmark()
+        load_and_plan_benchmark(1000, Path(work))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.aws.errors import AwsError, call
+from controller.aws.errors import call
 from controller.aws.session import AwsClients
 from controller.reconcile.state import OWNER_TAG, AssociationSpec
 
@@ -89,16 +89,6 @@ def find_by_name(clients: AwsClients, name: str) -> list[AssociationSummary]:
         token = page.get("NextToken")
         if not token:
             return found
-
-
-def tags_of(clients: AwsClients, association_id: str) -> dict[str, str]:
-    response = call(
-        "ListTagsForResource",
-        clients.ssm.list_tags_for_resource,
-        ResourceType="Association",
-        ResourceId=association_id,
-    )
-    return {t["Key"]: t["Value"] for t in response.get("TagList", [])}
 
 
 def describe(clients: AwsClients, association_id: str) -> dict[str, Any]:
@@ -196,6 +186,7 @@ def create(clients: AwsClients, name: str, spec: AssociationSpec, owner: str) ->
     response = call(
         "CreateAssociation",
         clients.client("ssm", retries=False).create_association,
+        idempotent=False,
         **request_fields(name, spec),
         Tags=[{"Key": OWNER_TAG, "Value": owner}],
     )
@@ -216,6 +207,3 @@ def update(
 
 def delete(clients: AwsClients, association_id: str) -> None:
     call("DeleteAssociation", clients.ssm.delete_association, AssociationId=association_id)
-
-
-__all__ = ["AwsError", "AssociationSummary", "DOCUMENT"]

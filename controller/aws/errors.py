@@ -10,6 +10,7 @@ resource, `NotFound` and `Conflict` are often expected answers (see the idempote
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -156,9 +157,23 @@ def translate(operation: str, error: Exception) -> AwsError:
     return ServerError(operation, type(error).__name__, str(error).replace("\n", " "))
 
 
-def call(operation: str, function: Callable[..., T], /, **kwargs: Any) -> T:
+# botocore's standard retry mode does not know SSM's TooManyUpdates ("There are concurrent
+# updates for a resource that supports one update at a time"), so idempotent calls retry it
+# here, a few times with backoff.
+_TOO_MANY_UPDATES_DELAYS = (0.25, 0.5, 1.0, 2.0)
+
+
+def call(
+    operation: str, function: Callable[..., T], /, *, idempotent: bool = True, **kwargs: Any
+) -> T:
     """Call one botocore client method, raising the project's error family on failure."""
-    try:
-        return function(**kwargs)
-    except (ClientError, BotoCoreError) as error:
-        raise translate(operation, error) from error
+    delays = iter(_TOO_MANY_UPDATES_DELAYS if idempotent else ())
+    while True:
+        try:
+            return function(**kwargs)
+        except (ClientError, BotoCoreError) as error:
+            translated = translate(operation, error)
+            delay = next(delays, None) if translated.code == "TooManyUpdates" else None
+            if delay is None:
+                raise translated from error
+            time.sleep(delay)

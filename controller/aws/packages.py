@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from controller.aws.errors import AwsError, Conflict, call
+from controller.aws.errors import AwsError, call
 from controller.aws.session import AwsClients
 from controller.reconcile.state import OWNER_TAG, ObservedVersion
 
@@ -44,7 +45,7 @@ def list_owned(clients: AwsClients, owner: str) -> Iterator[PackageSummary]:
     """
     token: str | None = None
     while True:
-        request = {
+        request: dict[str, Any] = {
             "Filters": [
                 {"Key": "Owner", "Values": ["Self"]},
                 {"Key": "DocumentType", "Values": ["Package"]},
@@ -77,7 +78,7 @@ def list_versions(clients: AwsClients, name: str) -> list[tuple[str, str, str, s
     versions: list[tuple[str, str, str, str, str]] = []
     token: str | None = None
     while True:
-        request: dict[str, object] = {"Name": name, "MaxResults": 50}
+        request: dict[str, Any] = {"Name": name, "MaxResults": 50}
         if token:
             request["NextToken"] = token
         page = call("ListDocumentVersions", clients.ssm.list_document_versions, **request)
@@ -208,38 +209,3 @@ def delete_version(clients: AwsClients, name: str, version_name: str) -> None:
 
 def delete(clients: AwsClients, name: str) -> None:
     call("DeleteDocument", clients.ssm.delete_document, Name=name)
-
-
-def set_tags(clients: AwsClients, name: str, tags: Sequence[tuple[str, str]]) -> None:
-    if tags:
-        call(
-            "AddTagsToResource",
-            clients.ssm.add_tags_to_resource,
-            ResourceType="Document",
-            ResourceId=name,
-            Tags=[{"Key": key, "Value": value} for key, value in tags],
-        )
-
-
-def remove_tags(clients: AwsClients, name: str, keys: Sequence[str]) -> None:
-    if keys:
-        call(
-            "RemoveTagsFromResource",
-            clients.ssm.remove_tags_from_resource,
-            ResourceType="Document",
-            ResourceId=name,
-            TagKeys=list(keys),
-        )
-
-
-def tags_of(clients: AwsClients, name: str) -> tuple[tuple[str, str], ...]:
-    response = call(
-        "ListTagsForResource",
-        clients.ssm.list_tags_for_resource,
-        ResourceType="Document",
-        ResourceId=name,
-    )
-    return tuple(sorted((t["Key"], t["Value"]) for t in response.get("TagList", [])))
-
-
-__all__ = ["Conflict", "PackagePointers", "PackageSummary", "PublishFailed"]

@@ -9,6 +9,7 @@ SharedDocumentVersion is $DEFAULT, $LATEST or $ALL.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from controller.aws.errors import call
 from controller.aws.session import AwsClients
@@ -22,7 +23,7 @@ def shared_with(clients: AwsClients, name: str) -> tuple[tuple[str, str], ...]:
     found: dict[str, str] = {}
     token: str | None = None
     while True:
-        request: dict[str, object] = {"Name": name, "PermissionType": "Share"}
+        request: dict[str, Any] = {"Name": name, "PermissionType": "Share"}
         if token:
             request["NextToken"] = token
         page = call(

@@ -153,10 +153,22 @@ def build_version(
 ) -> BuiltVersion:
     """Build (or reuse from `out_dir`) every zip of `version` and its manifest."""
     package, version = _find(repo, package, version)
-    out_dir = Path(out_dir)
+    try:
+        return _build(repo, package, version, Path(out_dir))
+    except OSError as error:  # a source changed since validation, or out_dir is unwritable
+        where = error.filename or out_dir
+        raise BuildError(
+            f"{version.where}: cannot build {package.name} {version.name}: {where}: "
+            f"{error.strerror or error}"
+        ) from error
+
+
+def _build(
+    repo: Repository, package: Package, version: PackageVersion, out_dir: Path
+) -> BuiltVersion:
     out_dir.mkdir(parents=True, exist_ok=True)
     zip_names = zips_of_version(package.name, version)
-    first_file = {}
+    first_file: dict[Path, PackageFile] = {}
     for file in version.files:
         first_file.setdefault(file_source(file), file)
     built: list[BuiltFile] = []

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 
 from controller.spec.models import PackageVersion
 from controller.spec.naming import file_source
 
 
 def manifest_bytes(
-    version: PackageVersion, zip_names: Mapping[object, str], checksums: Mapping[str, str]
+    version: PackageVersion, zip_names: Mapping[Path, str], checksums: Mapping[str, str]
 ) -> bytes:
     """`zip_names` maps each file's source to its zip; `checksums` each zip to its sha256."""
     packages: dict[str, dict[str, dict[str, dict[str, str]]]] = {}

@@ -21,13 +21,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import groupby
 
 from controller.aws import artifacts as aws_artifacts
 from controller.aws import associations as aws_associations
 from controller.aws import packages as aws_packages
 from controller.aws import sharing as aws_sharing
+from controller.aws import tags as aws_tags
 from controller.aws.errors import AwsError, Conflict, NotFound, ServerError, Throttled
 from controller.aws.session import AwsClients
 from controller.errors import UserError
@@ -101,6 +102,10 @@ class Applier:
             except (AwsError, UserError) as error:
                 failed = True
                 self._record(action, ActionResult.FAILURE, str(error), time.monotonic() - started)
+            except Exception as error:  # noqa: BLE001 - one resource never stops the pass
+                failed = True
+                text = " ".join(f"{type(error).__name__}: {error}".split())
+                self._record(action, ActionResult.FAILURE, text, time.monotonic() - started)
             else:
                 self._record(action, ActionResult.SUCCESS, message, time.monotonic() - started)
             finally:
@@ -146,7 +151,7 @@ class Applier:
             )
         except Conflict:
             # Exists already: ours from a pass that was cut short, or someone else's.
-            tags = dict(aws_packages.tags_of(clients, package.name))
+            tags = aws_tags.tags_of(clients, "Document", package.name)
             if tags.get(OWNER_TAG) != self.owner:
                 raise ActionFailed(
                     f"package {package.name} already exists in {action.location} without the "
@@ -213,8 +218,8 @@ class Applier:
         return f"{action.version_name} (version {found.number})"
 
     def _package_tag(self, clients: AwsClients, action: Action) -> None:
-        aws_packages.set_tags(clients, action.name, action.tags_set)
-        aws_packages.remove_tags(clients, action.name, action.tags_removed)
+        aws_tags.set_tags(clients, "Document", action.name, action.tags_set)
+        aws_tags.remove_tags(clients, "Document", action.name, action.tags_removed)
 
     def _package_share(self, clients: AwsClients, action: Action) -> str:
         aws_sharing.share(clients, action.name, action.accounts)
@@ -259,7 +264,7 @@ class Applier:
         self, clients: AwsClients, name: str
     ) -> aws_associations.AssociationSummary | None:
         for summary in aws_associations.find_by_name(clients, name):
-            tags = aws_associations.tags_of(clients, summary.association_id)
+            tags = aws_tags.tags_of(clients, "Association", summary.association_id)
             if tags.get(OWNER_TAG) == self.owner:
                 return summary
         return None
@@ -290,6 +295,3 @@ def _package(action: Action) -> DesiredPackage:
 def _version(action: Action) -> DesiredVersion:
     assert action.version is not None
     return action.version
-
-
-__all__ = ["Applier", "Artifacts", "replace"]

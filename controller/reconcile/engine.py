@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.aws.artifacts import check_bucket
+from controller.aws.errors import AwsError
 from controller.aws.session import AwsClients, Sessions
 from controller.errors import UserError
 from controller.reconcile.apply import Applier, Artifacts
@@ -114,14 +115,18 @@ class Reconciler:
         """observe -> plan for an already expanded desired state."""
         self._roles = dict(target.accounts)
         package_clients = [self.sessions.home(r) for r in target.regions]
-        association_clients = [
-            self.sessions.for_account(account, r, role)
-            for account, role in target.accounts
-            for r in target.regions
-        ]
+        association_clients: list[AwsClients] = []
+        unreachable: list[tuple[Location, str]] = []  # e.g. AssumeRole denied
+        for account, role in target.accounts:
+            for region in target.regions:
+                try:
+                    association_clients.append(self.sessions.for_account(account, region, role))
+                except AwsError as error:
+                    unreachable.append((Location(account, region), str(error)))
         observed = self.observer.observe(
             package_clients, association_clients, full_resync=full_resync
         )
+        observed = replace(observed, errors=observed.errors + tuple(unreachable))
         desired = target.desired
         unreadable = {location for location, _ in observed.errors}
         if unreadable:  # plan nothing where we could not see what exists
@@ -130,13 +135,36 @@ class Reconciler:
                 packages=tuple(p for p in desired.packages if p.location not in unreadable),
                 associations=tuple(a for a in desired.associations if a.location not in unreadable),
             )
-        result = plan(desired, observed.observed)
+        live = self.observer.confirm_content(self._clients_for, observed.observed, desired)
+        result = plan(desired, live)
+        if unreadable:  # what we could not compare is failed, with the reason
+            reasons = dict(observed.errors)
+            result = replace(
+                result,
+                resources=result.resources
+                + tuple(
+                    ResourceStatus(
+                        kind,
+                        resource.name,
+                        resource.location.account,
+                        resource.location.region,
+                        ResourceState.FAILED,
+                        f"could not read live state: {reasons[resource.location]}",
+                    )
+                    for kind, resources in (
+                        ("package", target.desired.packages),
+                        ("association", target.desired.associations),
+                    )
+                    for resource in resources
+                    if resource.location in unreadable
+                ),
+            )
         errors = tuple(f"{location}: {message}" for location, message in observed.errors)
         errors += tuple(str(error) for error in result.errors)
         return PlannedPass(
             result,
             desired,
-            observed.observed,
+            live,
             errors,
             dict(self.sessions.counter.peek()),
             target.artifacts,

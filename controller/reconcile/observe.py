@@ -18,19 +18,22 @@ Whatever apply changes is forgotten (`forget`), and `full_resync=True` re-reads 
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controller.aws import associations as aws_associations
 from controller.aws import packages as aws_packages
 from controller.aws import sharing as aws_sharing
+from controller.aws import tags as aws_tags
 from controller.aws.errors import AwsError, NotFound
 from controller.aws.session import AwsClients
 from controller.reconcile.state import (
     OWNER_TAG,
     AssociationSpec,
+    Desired,
     Location,
     Observed,
     ObservedAssociation,
@@ -66,6 +69,7 @@ class Observer:
         self._hashes: dict[tuple[Location, str, str, str, str], str] = {}
         self._owned: dict[tuple[Location, str], bool] = {}  # association id -> ours?
         self._specs: dict[tuple[Location, str, str], AssociationSpec] = {}  # (loc, id, version)
+        self._same_content: dict[tuple[Location, str, str, str, str], bool] = {}
 
     def forget(self, kind: str, location: Location, name: str) -> None:
         """Apply changed this resource: re-read it on the next observe."""
@@ -108,6 +112,52 @@ class Observer:
             except AwsError as error:
                 errors.append((Location(clients.account, clients.region), str(error)))
         return ObserveResult(Observed(tuple(packages), tuple(associations)), tuple(errors))
+
+    def confirm_content(
+        self,
+        clients_for: Callable[[Location], AwsClients],
+        observed: Observed,
+        desired: Desired,
+    ) -> Observed:
+        """Compare content, not just hashes, where a published version's Hash differs.
+
+        DescribeDocument's Hash is the sha256 of the Content we sent; should AWS ever
+        normalise the JSON it stores, that hash would differ for identical manifests. Before
+        calling a version "changed" (an error for that package), its content is fetched
+        once (GetDocument) and compared as parsed JSON; the answer is cached for good.
+        """
+        wanted = {(p.location, p.name): p for p in desired.packages}
+        packages: list[ObservedPackage] = []
+        for live in observed.packages:
+            package = wanted.get((live.location, live.name))
+            if package is None:
+                packages.append(live)
+                continue
+            versions = []
+            for version in live.versions:
+                repo = next((v for v in package.versions if v.name == version.name), None)
+                if repo is not None and version.content_sha256 != repo.content_sha256:
+                    key = (
+                        live.location,
+                        live.name,
+                        version.number,
+                        version.content_sha256,
+                        repo.content_sha256,
+                    )
+                    with self._lock:
+                        same = self._same_content.get(key)
+                    if same is None:
+                        text = aws_packages.version_content(
+                            clients_for(live.location), live.name, version.number
+                        )
+                        same = _same_json(text, repo.content)
+                        with self._lock:
+                            self._same_content[key] = same
+                    if same:
+                        version = replace(version, content_sha256=repo.content_sha256)
+                versions.append(version)
+            packages.append(replace(live, versions=tuple(versions)))
+        return replace(observed, packages=tuple(packages))
 
     # -- packages -----------------------------------------------------------------------
 
@@ -188,6 +238,14 @@ class Observer:
     def _observe_associations(self, clients: AwsClients) -> list[ObservedAssociation]:
         location = Location(clients.account, clients.region)
         summaries = list(aws_associations.list_all(clients))
+        listed = {summary.association_id for summary in summaries}
+        with self._lock:  # a long-running controller forgets deleted associations
+            self._owned = {
+                k: v for k, v in self._owned.items() if k[0] != location or k[1] in listed
+            }
+            self._specs = {
+                k: v for k, v in self._specs.items() if k[0] != location or k[1] in listed
+            }
 
         def one(summary: aws_associations.AssociationSummary) -> ObservedAssociation | None:
             try:
@@ -214,7 +272,7 @@ class Observer:
         with self._lock:
             known = self._owned.get(key)
         if known is None:
-            tags = aws_associations.tags_of(clients, association_id)
+            tags = aws_tags.tags_of(clients, "Association", association_id)
             known = tags.get(OWNER_TAG) == self.owner
             with self._lock:
                 self._owned[key] = known
@@ -241,3 +299,10 @@ class Observer:
                 }
                 self._specs[key] = known
         return known
+
+
+def _same_json(live: str, repo: str) -> bool:
+    try:
+        return bool(json.loads(live) == json.loads(repo))
+    except ValueError:
+        return live.strip() == repo.strip()

@@ -300,6 +300,13 @@ def _plan_package(
         published = live.version(version.name)
         if published is None:
             new_versions.append(version)
+        elif published.status == "Failed":
+            # A version whose publication failed keeps its name: it cannot be republished.
+            raise _PackageError(
+                f"version {version.name} failed to publish: "
+                f"{published.status_information or 'no reason given'}; fix it, then bump "
+                f"the version name in {package.source} (or delete the failed version)"
+            )
         elif published.content_sha256 != version.content_sha256:
             raise _PackageError(
                 f"version {version.name} is already published with different content "

@@ -16,7 +16,6 @@ from controller.spec.naming import zips_of_version
 from controller.spec.sources import (
     SourceTree,
     installer_problems,
-    is_inside,
     scan_source,
     script_problems,
 )
@@ -30,11 +29,13 @@ def check_repository(
     root: Path,
     problems: Problems,
     invalid_packages: set[str],
+    bad_references: set[Path],
 ) -> None:
     """Add every cross-document and source problem of the repository to `problems`.
 
     `invalid_packages` names the Package documents that failed their own validation, so an
-    association naming one is not also reported as naming an unknown package.
+    association naming one is not also reported as naming an unknown package;
+    `bad_references` are source/installer paths already reported as unusable.
     """
     trees: dict[Path, SourceTree] = {}
     _unique_names(packages, "package", problems)
@@ -49,7 +50,7 @@ def check_repository(
         )
     for package, loaded in packages:
         _check_package(package, loaded, problems)
-        _check_sources(package, loaded, root, trees, problems)
+        _check_sources(package, loaded, root, trees, bad_references, problems)
     _check_zip_names(packages, problems)
     by_name = {package.name: package for package, _ in packages}
     for association, loaded in associations:
@@ -130,13 +131,14 @@ def _check_sources(
     loaded: LoadedDocument,
     root: Path,
     trees: dict[Path, SourceTree],
+    bad_references: set[Path],
     problems: Problems,
 ) -> None:
     for v_index, version in enumerate(package.versions):
         for f_index, file in enumerate(version.files):
             where = ("spec", "versions", v_index, "files", f_index)
             if file.source is not None:
-                if not file.source.exists() or not is_inside(file.source.resolve(), root):
+                if file.source in bad_references:
                     continue  # already reported when resolving the path
                 tree = trees.get(file.source)
                 if tree is None:
@@ -144,16 +146,18 @@ def _check_sources(
                 messages = list(tree.problems) + (
                     script_problems(tree, file.platform) if file.source.is_dir() else []
                 )
+                if not messages:
+                    continue
                 position = loaded.position(*where, "source")
                 for message in messages:
                     problems.add(
                         loaded.shown, position, f"source {_rel(file.source, root)}: {message}"
                     )
             elif file.installer is not None:
-                if not file.installer.exists() or not is_inside(file.installer.resolve(), root):
+                if file.installer in bad_references:
                     continue
-                position = loaded.position(*where, "installer")
                 for message in installer_problems(file.installer, file.platform):
+                    position = loaded.position(*where, "installer")
                     problems.add(loaded.shown, position, f"installer: {message}")
 
 
@@ -173,16 +177,19 @@ def _check_zip_names(
     for package, loaded in packages:
         for v_index, version in enumerate(package.versions):
             for name in zips_of_version(package.name, version).values():
+                owner = f"package {package.name} version {version.name}"
+                valid = rules.ATTACHMENT_NAME.match(name)
+                if valid and owners.setdefault(name, owner) == owner:
+                    continue
                 position = loaded.position("spec", "versions", v_index, "name")
-                if not rules.ATTACHMENT_NAME.match(name):
+                if not valid:
                     problems.add(
                         loaded.shown,
                         position,
                         f"zip name {name!r} is longer than SSM's 128 characters for an "
                         "attachment: shorten the package or version name",
                     )
-                owner = f"package {package.name} version {version.name}"
-                if owners.setdefault(name, owner) != owner:
+                elif owners[name] != owner:
                     problems.add(
                         loaded.shown,
                         position,

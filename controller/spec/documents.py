@@ -47,6 +47,14 @@ def _matches(regex: re.Pattern[str], what: str, advice: str) -> AfterValidator:
     return _rule(check)
 
 
+_ANNOTATIONS = "ssm-gitops/reconcile: disabled leaves this resource alone"
+
+
+def _about(text: str) -> Any:
+    """A field's description, shown by editors from the JSON Schema."""
+    return Field(description=text)
+
+
 def _pattern(regex: re.Pattern[str]) -> Any:
     """Publish `regex` in the JSON Schema only (the check itself is `_matches`)."""
     return Field(json_schema_extra={"pattern": regex.pattern})
@@ -90,7 +98,7 @@ def _share_account(value: str) -> str | None:
 def _ssm_argument(value: str) -> str | None:
     # AWS-ConfigureAWSPackage: every additionalArguments key must start with SSM_ (the
     # agent refuses the run otherwise); they reach the scripts as environment variables.
-    if not value.startswith("SSM_") or not rules.re.match(r"^SSM_[A-Za-z0-9_]+$", value):
+    if not value.startswith("SSM_") or not re.match(r"^SSM_[A-Za-z0-9_]+$", value):
         return f"additional argument {value!r} must be named SSM_<LETTERS_DIGITS_UNDERSCORES>"
     return None
 
@@ -203,8 +211,12 @@ class YamlModel(BaseModel):
 class Target(YamlModel):
     """One State Manager target: `{key: "tag:env", values: [prod]}` (CreateAssociation Targets)."""
 
-    key: Annotated[str, Field(min_length=1, max_length=163)]
-    values: Annotated[tuple[str, ...], Field(min_length=1, max_length=50)]
+    key: Annotated[
+        str,
+        Field(min_length=1, max_length=163),
+        _about('"tag:<name>", "InstanceIds", "resource-groups:Name"'),
+    ]
+    values: Annotated[tuple[str, ...], Field(min_length=1, max_length=50), _about("1-50 values")]
 
 
 class Output(YamlModel):
@@ -218,15 +230,15 @@ class Output(YamlModel):
 class Artifacts(YamlModel):
     """The S3 bucket (and key prefix) the controller uploads package zips to."""
 
-    bucket: Bucket
-    prefix: Annotated[str, Field(max_length=500)] = ""
+    bucket: Annotated[Bucket, _about("S3 bucket the package zips are uploaded to")]
+    prefix: Annotated[str, Field(max_length=500), _about("key prefix, e.g. packages/")] = ""
 
 
 class Account(YamlModel):
     """An account the associations go to, and the role the controller assumes there."""
 
-    id: AccountId
-    role_arn: str | None = None
+    id: Annotated[AccountId, _about("12-digit account id, in quotes")]
+    role_arn: Annotated[str | None, _about("IAM role in that account to assume")] = None
 
     @model_validator(mode="after")
     def _role_in_account(self) -> Account:
@@ -252,8 +264,8 @@ class Account(YamlModel):
 class Prune(YamlModel):
     """Deletion of owned resources absent from the repository: off unless enabled."""
 
-    enabled: StrictBool = False
-    max_deletes: Annotated[int, Field(strict=True, ge=0)] = 10
+    enabled: Annotated[StrictBool, _about("delete owned resources absent here")] = False
+    max_deletes: Annotated[int, Field(strict=True, ge=0), _about("at most this many per pass")] = 10
 
 
 # --- Package ---------------------------------------------------------------------------
@@ -265,24 +277,34 @@ class Metadata(YamlModel):
 
 
 class PackageMetadata(YamlModel):
-    name: PackageName
-    tags: dict[TagKey, TagValue] = {}
-    annotations: dict[str, str] = {}
+    name: Annotated[PackageName, _about("the SSM document name of the package")]
+    tags: Annotated[dict[TagKey, TagValue], _about("tags of the SSM document")] = {}
+    annotations: Annotated[dict[str, str], _about(_ANNOTATIONS)] = {}
 
 
 class AssociationMetadata(YamlModel):
-    name: AssociationName
-    annotations: dict[str, str] = {}
+    name: Annotated[AssociationName, _about("the AssociationName")]
+    annotations: Annotated[dict[str, str], _about(_ANNOTATIONS)] = {}
 
 
 class FileSpec(YamlModel):
     """One platform/version/arch entry of a package version: a source folder or an installer."""
 
-    platform: Platform
-    platform_version: PlatformVersion = "_any"
-    arch: Arch
-    source: Annotated[str, Field(min_length=1)] | None = None
-    installer: Annotated[str, Field(min_length=1)] | None = None
+    platform: Annotated[Platform, _about("manifest platform code")]
+    platform_version: Annotated[
+        PlatformVersion, _about('exact ("2023"), wildcard ("7.*"), _any or *')
+    ] = "_any"
+    arch: Annotated[Arch, _about("x86_64, 386, arm64 or _any")]
+    source: Annotated[
+        str | None,
+        Field(min_length=1),
+        _about("folder relative to this file: install/uninstall scripts at its top, payload"),
+    ] = None
+    installer: Annotated[
+        str | None,
+        Field(min_length=1),
+        _about(".rpm/.deb/.msi/.exe relative to this file; scripts are generated"),
+    ] = None
 
     @model_validator(mode="after")
     def _source_or_installer(self) -> FileSpec:
@@ -296,16 +318,28 @@ class FileSpec(YamlModel):
 
 
 class VersionSpec(YamlModel):
-    name: VersionName
-    files: Annotated[tuple[FileSpec, ...], Field(min_length=1, max_length=rules.MAX_FILES)]
+    name: Annotated[VersionName, _about("VersionName, immutable once published")]
+    files: Annotated[
+        tuple[FileSpec, ...],
+        Field(min_length=1, max_length=rules.MAX_FILES),
+        _about("one entry per platform/platformVersion/arch (at most 20)"),
+    ]
 
 
 class PackageSpec(YamlModel):
     description: str = ""
-    default_version: VersionName | None = None
-    share_with: tuple[ShareAccount, ...] = ()
-    prune_versions: StrictBool = False
-    versions: Annotated[tuple[VersionSpec, ...], Field(min_length=1, max_length=rules.MAX_VERSIONS)]
+    default_version: Annotated[VersionName | None, _about("must name a version below")] = None
+    share_with: Annotated[
+        tuple[ShareAccount, ...], _about('account ids in quotes, or ["All"] for public')
+    ] = ()
+    prune_versions: Annotated[
+        StrictBool, _about("delete live versions absent here (never the default)")
+    ] = False
+    versions: Annotated[
+        tuple[VersionSpec, ...],
+        Field(min_length=1, max_length=rules.MAX_VERSIONS),
+        _about("at most 25 (SSM quota)"),
+    ]
 
 
 class PackageDocument(YamlModel):
@@ -321,17 +355,25 @@ class PackageDocument(YamlModel):
 
 
 class AssociationSpec(YamlModel):
-    package: Annotated[str, Field(min_length=1)]
-    version: VersionName | None = None
+    package: Annotated[
+        str, Field(min_length=1), _about("a Package here, or the ARN of one shared with us")
+    ]
+    version: Annotated[VersionName | None, _about("omitted: the default version")] = None
     action: Action = "Install"
     installation_type: InstallationType = "Uninstall and reinstall"
-    additional_arguments: dict[SsmArgumentName, str] = {}
+    additional_arguments: Annotated[
+        dict[SsmArgumentName, str], _about("SSM_* environment variables for the scripts")
+    ] = {}
     targets: Annotated[tuple[Target, ...], Field(min_length=1, max_length=5)]
-    schedule: Schedule | None = None
-    max_concurrency: MaxConcurrency | None = None
-    max_errors: MaxErrors | None = None
+    schedule: Annotated[
+        Schedule | None, _about("rate(30 minutes), rate(1 day), cron(0 2 ? * SUN *); omitted: once")
+    ] = None
+    max_concurrency: Annotated[MaxConcurrency | None, _about('"10" or "10%"')] = None
+    max_errors: Annotated[MaxErrors | None, _about('"0", "1" or "10%"')] = None
     compliance_severity: ComplianceSeverity | None = None
-    apply_only_at_cron_interval: StrictBool = False
+    apply_only_at_cron_interval: Annotated[
+        StrictBool, _about("run only at the cron times (needs a cron schedule)")
+    ] = False
     output: Output | None = None
 
 
@@ -349,10 +391,10 @@ class AssociationDocument(YamlModel):
 
 class SettingsSpec(YamlModel):
     artifacts: Artifacts
-    regions: tuple[Region, ...] = ()
-    accounts: tuple[Account, ...] = ()
+    regions: Annotated[tuple[Region, ...], _about("omitted: the region of the environment")] = ()
+    accounts: Annotated[tuple[Account, ...], _about("omitted: our own account")] = ()
     prune: Prune = Prune()
-    suspend: StrictBool = False
+    suspend: Annotated[StrictBool, _about("pause all changes")] = False
 
 
 class SettingsDocument(YamlModel):

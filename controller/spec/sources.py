@@ -53,7 +53,8 @@ class SourceTree:
 
 def is_inside(path: Path, root: Path) -> bool:
     """True if the resolved `path` is `root` or below it (both already resolved)."""
-    return path == root or root in path.parents
+    inner, outer = str(path), str(root)
+    return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
 
 
 def resolve_reference(text: str, base_dir: Path, root: Path) -> tuple[Path | None, str | None]:
@@ -91,17 +92,18 @@ def scan_source(folder: Path, root: Path) -> SourceTree:
             name = prefix + child.name
             if not prefix:
                 top_level.add(child.name)
+            path = Path(child.path)  # canonical: `folder` is resolved, symlinks handled here
             if child.is_symlink():
-                target = Path(child.path).resolve()
-                if not is_inside(target, root):
+                path = path.resolve()
+                if not is_inside(path, root):
                     problems.append(f"{name} is a symlink leading outside the repository")
                     continue
-                if target.is_dir():
+                if path.is_dir():
                     problems.append(f"{name} is a symlink to a folder: copy the folder instead")
                     continue
-            info = os.stat(child.path)  # follows a symlink to a file inside the repository
+            info = os.stat(path)
             if stat.S_ISDIR(info.st_mode):
-                walk(Path(child.path), name + "/")
+                walk(path, name + "/")
             elif stat.S_ISREG(info.st_mode):
                 if info.st_size > rules.MAX_FILE_BYTES:
                     problems.append(
@@ -110,7 +112,7 @@ def scan_source(folder: Path, root: Path) -> SourceTree:
                 entries.append(
                     SourceEntry(
                         name=name,
-                        path=Path(child.path).resolve(),
+                        path=path,
                         size=info.st_size,
                         executable=bool(info.st_mode & 0o100),
                     )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from controller.aws import artifacts, associations, packages, sharing
+from controller.aws import artifacts, associations, packages, sharing, tags
 from controller.aws.errors import Conflict, Invalid, NotFound, Throttled, call
 from controller.aws.session import AwsClients, Sessions
 from controller.reconcile.state import OWNER_TAG, AssociationSpec
@@ -71,7 +71,7 @@ def test_association_created_with_owner_tag_and_full_update(clients: AwsClients)
         output=("logs", "ssm/"),
     )
     association_id = associations.create(clients, "agent-prod", spec, "ssm-gitops")
-    assert associations.tags_of(clients, association_id) == {OWNER_TAG: "ssm-gitops"}
+    assert tags.tags_of(clients, "Association", association_id) == {OWNER_TAG: "ssm-gitops"}
     assert (
         associations.spec_from_description(associations.describe(clients, association_id)) == spec
     )

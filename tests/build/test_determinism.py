@@ -7,7 +7,9 @@ import os
 import zipfile
 from pathlib import Path
 
-from controller.build import build_version
+import pytest
+
+from controller.build import BuildError, build_version
 from controller.spec import Repository, load_repository
 from tests.build.conftest import SAMPLE_REPO
 
@@ -99,3 +101,24 @@ def test_a_tampered_cached_zip_is_rebuilt(tmp_path: Path) -> None:
     again = build_version(repo, "ops-toolkit", "1.0.0", tmp_path)
     assert again == first
     assert hashlib.sha256(again.files[0].path.read_bytes()).hexdigest() == first.files[0].sha256
+
+
+def test_a_source_changed_after_validation_is_a_build_error(
+    tmp_path: Path, sample_copy: Path
+) -> None:
+    repo = load_repository(sample_copy, display_prefix="")
+    script = sample_copy / "packages/ops-toolkit/1.1.0/update.sh"
+    script.unlink()
+    os.mkfifo(script)  # now something the zip cannot hold
+    with pytest.raises(BuildError, match=r"update.sh is not a regular file"):
+        build_version(repo, "ops-toolkit", "1.1.0", tmp_path)
+
+
+def test_an_unwritable_output_is_a_build_error_not_a_traceback(tmp_path: Path) -> None:
+    repo = load_repository(SAMPLE_REPO, display_prefix="")
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the output folder should go")
+    with pytest.raises(
+        BuildError, match=r"packages/ops-toolkit.yaml:\d+: cannot build ops-toolkit"
+    ):
+        build_version(repo, "ops-toolkit", "1.1.0", blocker)

@@ -223,6 +223,36 @@ def test_crash_after_each_action_then_rerun_converges_without_duplicates(
         _assert_sample_live_state(env)
 
 
+@pytest.mark.parametrize("lines_before_kill", [1, 5, 10])
+def test_apply_killed_mid_pass_then_rerun_converges(
+    env: Any, tmp_path: Path, lines_before_kill: int
+) -> None:
+    """SIGKILL the apply process while actions are in flight (not between them)."""
+    import os
+    import signal
+
+    from tests.e2e.plan_apply_helpers import WORKTREE
+
+    repo = sample_repo(tmp_path / "repo")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controller", "apply", "--repo", str(repo.path)],
+        cwd=WORKTREE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    assert process.stdout is not None
+    for _ in range(lines_before_kill):
+        process.stdout.readline()
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    process.stdout.close()
+    rerun = cli("apply", "--repo", str(repo.path))
+    assert rerun.code == 0, rerun.out + rerun.err
+    _assert_sample_live_state(env)
+    assert cli("plan", "--repo", str(repo.path)).code == 0
+
+
 def _assert_sample_live_state(env: Any) -> None:
     ssm = env.client("ssm")
     versions = {

@@ -186,6 +186,11 @@ def test_a_failed_publication_reports_its_status_information(
     assert record.result is ActionResult.FAILURE
     assert "agent 1.0:" in record.message and file.name in record.message
     assert result.outcome is PassOutcome.FAILURE
+    # and every later pass keeps saying so, instead of calling the failed version in sync
+    later = reconciler.run_desired(target((package("agent", (version,)),), ()), full_resync=True)
+    assert later.outcome is PassOutcome.FAILURE and later.actions == ()
+    assert "version 1.0 failed to publish:" in later.errors[0]
+    assert [r.state for r in later.resources] == [ResourceState.FAILED]
 
 
 def test_a_cached_pass_sees_an_out_of_band_association_edit(
@@ -234,3 +239,26 @@ def test_rollouts_come_from_the_association_overview(
     (rollout,) = result.rollouts
     assert rollout.association == "agent-prod"
     assert rollout.status == "Success" and rollout.counts == {"Success": 1}
+
+
+def test_same_manifest_formatted_differently_is_not_a_change(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion]
+) -> None:
+    """Should the stored Content hash differently (AWS normalising JSON), the content
+    itself decides; one GetDocument, then cached."""
+    import hashlib
+    import json
+    from dataclasses import replace
+
+    version = make_version("agent", "1.0")
+    reconciler.run_desired(target((package("agent", (version,)),), ()))
+    compact = json.dumps(json.loads(version.content), separators=(",", ":"))
+    same = replace(
+        version, content=compact, content_sha256=hashlib.sha256(compact.encode()).hexdigest()
+    )
+    wanted = target((package("agent", (same,)),), ())
+    first = reconciler.run_desired(wanted, full_resync=True)
+    assert first.outcome is PassOutcome.NO_CHANGE, first.errors
+    assert first.api_calls[("GetDocument", "success")] == 1
+    second = reconciler.run_desired(wanted, full_resync=True)
+    assert ("GetDocument", "success") not in second.api_calls

@@ -322,3 +322,22 @@ def test_update_lists_the_changed_fields() -> None:
     assert [(c.field, c.old, c.new) for c in action.changes] == [
         ("schedule", "rate(1 day)", "rate(2 days)")
     ]
+
+
+def test_a_failed_live_version_is_an_error_not_in_sync() -> None:
+    failed = live()
+    failed = ObservedPackage(
+        failed.name,
+        failed.location,
+        failed.default_number,
+        (
+            ObservedVersion(
+                "1.0", "1", "sha-manifest 1.0", "Failed", "install.zip does not match the manifest"
+            ),
+        ),
+        failed.shared,
+        failed.tags,
+    )
+    result = plan(Desired((package(),), ()), Observed((failed,)))
+    assert result.actions == ()
+    assert "failed to publish: install.zip does not match the manifest" in str(result.errors[0])

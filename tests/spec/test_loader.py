@@ -172,3 +172,38 @@ def test_an_association_may_name_a_shared_package_by_arn(write_repo: RepoWriter)
 def test_package_model_can_be_built_in_code_for_other_stages() -> None:
     package = Package(name="demo-agent", versions=())
     assert package.default_version is None and package.share_with == ()
+
+
+def test_loaded_models_equal_validated_ones() -> None:
+    # The loader builds models without re-validating them; they must be the same values.
+    repo = load_repository(SAMPLE_REPO)
+    for package in repo.packages:
+        again = Package.model_validate(package.model_dump())
+        assert again == package
+        assert again.model_dump() == package.model_dump()
+        assert repr(again) == repr(package)
+    for association in repo.associations:
+        assert Association.model_validate(association.model_dump()) == association
+
+
+def test_a_package_whose_source_folder_holds_its_own_yaml_is_kept(
+    write_repo: RepoWriter,
+) -> None:
+    text = package_yaml().replace("source: pkg/1.0", "source: .")
+    root = write_repo({"pkg/1.0/package.yaml": text, **package_files()})
+    repo = load_repository(root)
+    assert [package.name for package in repo.packages] == ["demo-agent"]
+    assert repo.packages[0].versions[0].files[0].source == (root / "pkg/1.0").resolve()
+
+
+def test_a_broken_document_inside_a_source_folder_is_still_reported(
+    write_repo: RepoWriter,
+) -> None:
+    files = {"p.yaml": package_yaml(), **package_files()}
+    files["pkg/1.0/extra.yaml"] = "apiVersion: ssm-gitops/v1\nkind: Package\n"
+    with pytest.raises(SpecErrors) as caught:
+        load_repository(write_repo(files), display_prefix="")
+    assert [str(error) for error in caught.value.errors] == [
+        "pkg/1.0/extra.yaml:1:1: document: missing required field 'metadata': add it",
+        "pkg/1.0/extra.yaml:1:1: document: missing required field 'spec': add it",
+    ]
