@@ -134,7 +134,7 @@ def normalise_targets(targets: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
     )
 
 
-def spec_from_description(description: Mapping[str, Any]) -> AssociationSpec:
+def spec_from_description(description: Mapping[str, Any], region: str) -> AssociationSpec:
     """Live -> normalised, dropping what AWS adds (ids, dates, defaults, region)."""
     output = (description.get("OutputLocation") or {}).get("S3Location") or {}
     severity = description.get("ComplianceSeverity")
@@ -147,7 +147,11 @@ def spec_from_description(description: Mapping[str, Any]) -> AssociationSpec:
         compliance_severity=None if severity in (None, "", _SEVERITY_DEFAULT) else severity,
         apply_only_at_cron_interval=bool(description.get("ApplyOnlyAtCronInterval", False)),
         output=(
-            (str(output["OutputS3BucketName"]), str(output.get("OutputS3KeyPrefix", "")))
+            (
+                str(output["OutputS3BucketName"]),
+                str(output.get("OutputS3KeyPrefix", "")),
+                str(output.get("OutputS3Region") or region),
+            )
             if output.get("OutputS3BucketName")
             else None
         ),
@@ -176,6 +180,7 @@ def request_fields(name: str, spec: AssociationSpec) -> dict[str, Any]:
             "S3Location": {
                 "OutputS3BucketName": spec.output[0],
                 "OutputS3KeyPrefix": spec.output[1],
+                "OutputS3Region": spec.output[2],
             }
         }
     return request

@@ -65,7 +65,7 @@ def locations(
     return regions, tuple(accounts)
 
 
-def association_spec(association: Any, package_ref: str) -> AssociationSpec:
+def association_spec(association: Any, package_ref: str, region: str) -> AssociationSpec:
     """The normalised fields of one repository Association (see aws.associations)."""
     parameters: dict[str, str] = {
         "action": str(association.action or "Install"),
@@ -89,7 +89,7 @@ def association_spec(association: Any, package_ref: str) -> AssociationSpec:
             values = target["values"]
         targets.append((str(key).strip(), tuple(sorted(str(v).strip() for v in values))))
     output = getattr(association, "output", None)
-    output_pair = None
+    output_pair: tuple[str, str, str] | None = None
     if output is not None:
         bucket = getattr(output, "s3_bucket", None) or (
             output.get("s3Bucket") if isinstance(output, Mapping) else None
@@ -97,8 +97,12 @@ def association_spec(association: Any, package_ref: str) -> AssociationSpec:
         prefix = getattr(output, "s3_key_prefix", None) or (
             output.get("s3KeyPrefix", "") if isinstance(output, Mapping) else ""
         )
+        # The log bucket's region defaults to the association's (OutputS3Region).
+        bucket_region = getattr(output, "s3_region", None) or (
+            output.get("s3Region") if isinstance(output, Mapping) else None
+        )
         if bucket:
-            output_pair = (str(bucket), str(prefix or ""))
+            output_pair = (str(bucket), str(prefix or ""), str(bucket_region or region))
     severity = getattr(association, "compliance_severity", None)
     return AssociationSpec(
         parameters=tuple(sorted(parameters.items())),
@@ -174,7 +178,7 @@ def desired_state(
                     DesiredAssociation(
                         name=association.name,
                         location=Location(account, region),
-                        spec=association_spec(association, ref),
+                        spec=association_spec(association, ref, region),
                         package=str(association.package),
                         source=_source(association),
                         disabled=_disabled(association),

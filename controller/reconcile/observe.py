@@ -289,7 +289,7 @@ class Observer:
             known = self._specs.get(key)
         if known is None:
             description = aws_associations.describe(clients, summary.association_id)
-            known = aws_associations.spec_from_description(description)
+            known = aws_associations.spec_from_description(description, location.region)
             with self._lock:
                 # Older versions of this association will never be asked for again.
                 self._specs = {

@@ -77,7 +77,7 @@ class AssociationSpec:
     max_errors: str | None = None
     compliance_severity: str | None = None
     apply_only_at_cron_interval: bool = False
-    output: tuple[str, str] | None = None  # (bucket, key prefix)
+    output: tuple[str, str, str] | None = None  # (bucket, key prefix, region)
 
     def parameter(self, key: str) -> str | None:
         return dict(self.parameters).get(key)

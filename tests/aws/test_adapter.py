@@ -68,12 +68,15 @@ def test_association_created_with_owner_tag_and_full_update(clients: AwsClients)
         max_concurrency="10%",
         max_errors="1",
         compliance_severity="HIGH",
-        output=("logs", "ssm/"),
+        output=("logs", "ssm/", "us-east-1"),
     )
     association_id = associations.create(clients, "agent-prod", spec, "ssm-gitops")
     assert tags.tags_of(clients, "Association", association_id) == {OWNER_TAG: "ssm-gitops"}
     assert (
-        associations.spec_from_description(associations.describe(clients, association_id)) == spec
+        associations.spec_from_description(
+            associations.describe(clients, association_id), "us-east-1"
+        )
+        == spec
     )
     (found,) = associations.find_by_name(clients, "agent-prod")
     changed = AssociationSpec(
@@ -83,12 +86,14 @@ def test_association_created_with_owner_tag_and_full_update(clients: AwsClients)
         max_concurrency="10%",
         max_errors="1",
         compliance_severity="HIGH",
-        output=("logs", "ssm/"),
+        output=("logs", "ssm/", "us-east-1"),
     )
     associations.update(clients, association_id, "agent-prod", changed, found.version)
     # a full request: the fields we did not change survive the update
     assert (
-        associations.spec_from_description(associations.describe(clients, association_id))
+        associations.spec_from_description(
+            associations.describe(clients, association_id), "us-east-1"
+        )
         == changed
     )
     with pytest.raises(Conflict):  # planned against an old AssociationVersion

@@ -96,8 +96,8 @@ EQUIVALENT = [
 
 @pytest.mark.parametrize(("repo", "live"), EQUIVALENT)
 def test_live_equals_repository(repo: dict[str, Any], live: dict[str, Any]) -> None:
-    assert spec_from_description(BASE_LIVE | live) == association_spec(
-        repo_association(**repo), "agent"
+    assert spec_from_description(BASE_LIVE | live, "us-east-1") == association_spec(
+        repo_association(**repo), "agent", "us-east-1"
     )
 
 
@@ -108,12 +108,18 @@ DIFFERENT = [
     pytest.param({"max_concurrency": "10%"}, id="rate control"),
     pytest.param({"compliance_severity": "HIGH"}, id="severity"),
     pytest.param({"action": "Uninstall"}, id="action"),
+    pytest.param(
+        {"output": SimpleNamespace(s3_bucket="logs", s3_key_prefix="", s3_region="eu-west-1")},
+        id="output bucket region",
+    ),
 ]
 
 
 @pytest.mark.parametrize("repo", DIFFERENT)
 def test_real_changes_are_seen(repo: dict[str, Any]) -> None:
-    assert spec_from_description(BASE_LIVE) != association_spec(repo_association(**repo), "agent")
+    assert spec_from_description(BASE_LIVE, "us-east-1") != association_spec(
+        repo_association(**repo), "agent", "us-east-1"
+    )
 
 
 def test_request_sends_every_field_and_round_trips() -> None:
@@ -129,6 +135,7 @@ def test_request_sends_every_field_and_round_trips() -> None:
             additional_arguments={"SSM_X": "y"},
         ),
         "agent",
+        "us-east-1",
     )
     request = request_fields("agent-prod", spec)
     assert set(request) >= {
@@ -143,4 +150,24 @@ def test_request_sends_every_field_and_round_trips() -> None:
         "ApplyOnlyAtCronInterval",
         "OutputLocation",
     }
-    assert spec_from_description(request) == spec
+    assert spec_from_description(request, "eu-west-1") == spec
+
+
+def test_output_region_defaults_to_the_association_region() -> None:
+    live = BASE_LIVE | {
+        "OutputLocation": {"S3Location": {"OutputS3BucketName": "logs", "OutputS3KeyPrefix": ""}}
+    }
+    in_region = association_spec(
+        repo_association(output=SimpleNamespace(s3_bucket="logs", s3_key_prefix="")),
+        "agent",
+        "eu-west-1",
+    )
+    elsewhere = association_spec(
+        repo_association(
+            output=SimpleNamespace(s3_bucket="logs", s3_key_prefix="", s3_region="us-east-1")
+        ),
+        "agent",
+        "eu-west-1",
+    )
+    assert spec_from_description(live, "eu-west-1") == in_region
+    assert spec_from_description(live, "eu-west-1") != elsewhere
