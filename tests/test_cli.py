@@ -41,3 +41,18 @@ def test_run_flags_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SSM_GITOPS_DRY_RUN", "true")
     args = build_parser().parse_args(["run"])
     assert (args.repo, args.interval, args.dry_run) == ("/srv/repo", 30.0, True)
+
+
+def test_a_closed_pipe_is_not_a_traceback() -> None:
+    """Regression: `ssm-gitops plan --json | head` printed a BrokenPipeError traceback."""
+    # `true` exits without reading, so every write of ours meets a closed pipe.
+    result = subprocess.run(
+        f"'{sys.executable}' -m controller schema | true; echo \"${{PIPESTATUS[0]}}\"",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
+    assert result.stdout.strip() == "141"

@@ -118,6 +118,10 @@ def association_spec(association: Any, package_ref: str, region: str) -> Associa
     )
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def _text(value: object) -> str | None:
     return None if value is None or str(value) == "" else str(value)
 
@@ -145,14 +149,16 @@ def desired_state(
         try:
             versions = tuple(build(repository, package, version) for version in package.versions)
         except Exception as error:  # one package's build failure stays with that package
-            errors.append((package.name, f"build failed: {error}"))
-            continue
+            # The package stays desired (with no versions): plan reports it failed and leaves
+            # it alone. Dropping it would read as "removed from the repository" and prune it.
+            errors.append((package.name, f"build failed: {_one_line(error)}"))
+            versions = ()
         tags = dict(getattr(package, "tags", None) or {})
         tags[OWNER_TAG] = owner
         share = set(getattr(package, "share_with", None) or ())
         if "All" not in share:
             share |= other_accounts
-        default = package.default_version or package.versions[-1].name
+        default = package.default_version or (package.versions[-1].name if package.versions else "")
         for region in regions:
             packages.append(
                 DesiredPackage(

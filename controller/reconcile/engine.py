@@ -253,21 +253,24 @@ class Reconciler:
             records = applier.skip(planned.plan, "dry run")
         else:
             records = applier.apply(planned.plan)
+        # Deletions the safety rules held back are actions too: logged, counted in
+        # actions_total{result="blocked"}, and listed with the pass's other actions.
+        held_back = tuple(
+            ActionRecord(
+                blocked.action.kind,
+                blocked.action.action,
+                blocked.action.name,
+                blocked.action.location.account,
+                blocked.action.location.region,
+                ActionResult.BLOCKED,
+                blocked.reason,
+            )
+            for blocked in planned.plan.blocked
+        )
         if on_action is not None:
-            for blocked in planned.plan.blocked:
-                action = blocked.action
-                on_action(
-                    ActionRecord(
-                        action.kind,
-                        action.action,
-                        action.name,
-                        action.location.account,
-                        action.location.region,
-                        ActionResult.BLOCKED,
-                        blocked.reason,
-                    )
-                )
-        return self._result(planned, records, revision, started)
+            for record in held_back:
+                on_action(record)
+        return self._result(planned, records + held_back, revision, started)
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -353,6 +353,9 @@ def test_blocked_prunes_and_git_failures_are_reported_and_counted(
     assert status["blocked_prunes"] and "agent-prod" in status["blocked_prunes"][0]
     assert len(live_associations(aws)) == 1
     assert (c.metric("prune_blocked_total") or 0) >= 1
+    # Regression: blocked deletions were missing from actions_total.
+    blocked = c.metric("actions_total", kind="association", action="delete", result="blocked")
+    assert (blocked or 0) >= 1
     assert "Blocked prunes" in http_get(c.url + "/")[1]
 
     # The repository goes away: one log line per failed fetch, a metric, still serving.

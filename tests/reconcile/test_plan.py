@@ -42,7 +42,7 @@ def package(
     return DesiredPackage(
         name,
         HOME,
-        default or versions[-1],
+        default or (versions[-1] if versions else ""),
         frozenset(share),
         tags,
         prune_versions,
@@ -341,3 +341,20 @@ def test_a_failed_live_version_is_an_error_not_in_sync() -> None:
     result = plan(Desired((package(),), ()), Observed((failed,)))
     assert result.actions == ()
     assert "failed to publish: install.zip does not match the manifest" in str(result.errors[0])
+
+
+def test_a_package_that_failed_to_build_is_failed_and_never_pruned() -> None:
+    """Regression: a package whose build failed was dropped from the desired set, so its
+    error was lost and, with prune on, the live package was planned for deletion."""
+    desired = Desired(
+        (package(versions=()), package(name="b")),
+        (association(),),
+        PRUNE,
+        errors=(("agent", "build failed: disk full"),),
+    )
+    observed = Observed((live(), live(name="b")), (live_association(),))
+    result = plan(desired, observed)
+    assert [str(e) for e in result.errors] == [f"package agent ({HOME}): build failed: disk full"]
+    assert [(a.name, a.action) for a in result.actions] == []
+    assert result.blocked == ()
+    assert {r.name: r.state for r in result.resources}["agent"] is ResourceState.FAILED
