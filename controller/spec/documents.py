@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, m
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from controller.spec import rules
+from controller.spec import rules, schedules
 
 API_VERSION = "ssm-gitops/v1"
 RECONCILE_ANNOTATION = "ssm-gitops/reconcile"
@@ -152,7 +152,9 @@ PlatformVersion = Annotated[
     _pattern(rules.PLATFORM_VERSION),
 ]
 Schedule = Annotated[
-    str, _rule(rules.check_schedule), Field(json_schema_extra={"pattern": r"^(rate|cron)\(.+\)$"})
+    str,
+    _rule(schedules.check_schedule),
+    Field(json_schema_extra={"pattern": r"^(rate|cron)\(.+\)$"}),
 ]
 MaxConcurrency = Annotated[
     str,
