@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,6 +123,14 @@ def _sidecar(out_dir: Path, zip_name: str) -> Path:
     return out_dir / f".{zip_name}.build.json"
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(handle, "w") as out:
+        out.write(text + "\n")
+    os.chmod(name, 0o644)
+    os.replace(name, path)
+
+
 def _cached(out_dir: Path, zip_name: str, digest: str) -> tuple[str, int] | None:
     try:
         record = json.loads(_sidecar(out_dir, zip_name).read_text())
@@ -179,8 +188,7 @@ def _build(
         if cached is None:
             sha256, size = write_zip(entries, out_dir / zip_name)
             record = {"entries": digest, "sha256": sha256, "size": size}
-            sidecar = _sidecar(out_dir, zip_name)
-            sidecar.write_text(json.dumps(record, sort_keys=True) + "\n")
+            _write_atomically(_sidecar(out_dir, zip_name), json.dumps(record, sort_keys=True))
         else:
             sha256, size = cached
         if size > rules.MAX_FILE_BYTES:
