@@ -250,7 +250,7 @@ class Account(YamlModel):
         if not match:
             raise PydanticCustomError(
                 "spec",
-                "roleArn {role!r} is not an IAM role ARN: write "
+                "roleArn '{role}' is not an IAM role ARN: write "
                 "arn:aws:iam::<account id>:role/<name>",
                 {"role": self.role_arn},
             )
