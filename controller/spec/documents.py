@@ -274,17 +274,23 @@ class Prune(YamlModel):
 
 
 class Metadata(YamlModel):
+    """`metadata` of a Settings document."""
+
     name: str
     annotations: dict[str, str] = {}
 
 
 class PackageMetadata(YamlModel):
+    """`metadata` of a Package: its SSM document name, tags and annotations."""
+
     name: Annotated[PackageName, _about("the SSM document name of the package")]
     tags: Annotated[dict[TagKey, TagValue], _about("tags of the SSM document")] = {}
     annotations: Annotated[dict[str, str], _about(_ANNOTATIONS)] = {}
 
 
 class AssociationMetadata(YamlModel):
+    """`metadata` of an Association: its AssociationName and annotations."""
+
     name: Annotated[AssociationName, _about("the AssociationName")]
     annotations: Annotated[dict[str, str], _about(_ANNOTATIONS)] = {}
 
