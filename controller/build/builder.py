@@ -93,6 +93,9 @@ def zip_entries(file: PackageFile, root: Path) -> list[ZipEntry]:
 
 
 _content_hashes: dict[tuple[str, int, int, int], str] = {}
+# A long-running controller sees every revision's files: forget them all now and then
+# rather than grow without bound (re-hashing is only a cost, never wrong).
+_CONTENT_HASHES_LIMIT = 200_000
 
 
 def _content_hash(path: Path) -> tuple[str, int]:
@@ -102,6 +105,8 @@ def _content_hash(path: Path) -> tuple[str, int]:
     if cached is None:
         with path.open("rb") as source:
             cached = hashlib.file_digest(source, "sha256").hexdigest()
+        if len(_content_hashes) >= _CONTENT_HASHES_LIMIT:
+            _content_hashes.clear()
         _content_hashes[key] = cached
     return cached, info.st_size
 
