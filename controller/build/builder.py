@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,9 @@ def zip_entries(file: PackageFile, root: Path) -> list[ZipEntry]:
 
 
 _content_hashes: dict[tuple[str, int, int, int], str] = {}
+# A long-running controller sees every revision's files: forget them all now and then
+# rather than grow without bound (re-hashing is only a cost, never wrong).
+_CONTENT_HASHES_LIMIT = 200_000
 
 
 def _content_hash(path: Path) -> tuple[str, int]:
@@ -101,6 +105,8 @@ def _content_hash(path: Path) -> tuple[str, int]:
     if cached is None:
         with path.open("rb") as source:
             cached = hashlib.file_digest(source, "sha256").hexdigest()
+        if len(_content_hashes) >= _CONTENT_HASHES_LIMIT:
+            _content_hashes.clear()
         _content_hashes[key] = cached
     return cached, info.st_size
 
@@ -120,6 +126,14 @@ def entries_digest(entries: list[ZipEntry]) -> str:
 
 def _sidecar(out_dir: Path, zip_name: str) -> Path:
     return out_dir / f".{zip_name}.build.json"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(handle, "w") as out:
+        out.write(text + "\n")
+    os.chmod(name, 0o644)
+    os.replace(name, path)
 
 
 def _cached(out_dir: Path, zip_name: str, digest: str) -> tuple[str, int] | None:
@@ -179,8 +193,7 @@ def _build(
         if cached is None:
             sha256, size = write_zip(entries, out_dir / zip_name)
             record = {"entries": digest, "sha256": sha256, "size": size}
-            sidecar = _sidecar(out_dir, zip_name)
-            sidecar.write_text(json.dumps(record, sort_keys=True) + "\n")
+            _write_atomically(_sidecar(out_dir, zip_name), json.dumps(record, sort_keys=True))
         else:
             sha256, size = cached
         if size > rules.MAX_FILE_BYTES:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -74,7 +75,11 @@ def write_zip(entries: Sequence[ZipEntry], destination: Path) -> tuple[str, int]
     Written to a temporary name and renamed, so a crash never leaves a half zip under
     the final name.
     """
-    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+    # A unique temporary name: two builds of the same zip at once (threads, processes)
+    # each write their own file, and the last rename wins with identical bytes.
+    handle, name = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
+    os.close(handle)
+    temporary = Path(name)
     try:
         with zipfile.ZipFile(temporary, "w", allowZip64=True) as archive:
             for entry in entries:
@@ -94,6 +99,7 @@ def write_zip(entries: Sequence[ZipEntry], destination: Path) -> tuple[str, int]
         with temporary.open("rb") as written:
             digest = hashlib.file_digest(written, "sha256").hexdigest()
         size = temporary.stat().st_size
+        temporary.chmod(0o644)  # mkstemp makes it private; a build output is not secret
         os.replace(temporary, destination)
     finally:
         temporary.unlink(missing_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from controller.spec import rules
+from controller.spec import rules, schedules
 from controller.spec.loader import LoadedDocument, Problems
 from controller.spec.models import Association, Package, Settings
 from controller.spec.naming import zips_of_version
@@ -212,7 +212,7 @@ def _check_association(
             loaded.position("spec", "applyOnlyAtCronInterval"),
             "applyOnlyAtCronInterval needs a cron(...) schedule: add one or remove the flag",
         )
-    rate = association.schedule is not None and rules.is_rate(association.schedule)
+    rate = association.schedule is not None and schedules.is_rate(association.schedule)
     if rate and association.apply_only_at_cron_interval:
         # CreateAssociation ApplyOnlyAtCronInterval: "This parameter isn't supported for
         # rate expressions."

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, m
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from controller.spec import rules
+from controller.spec import rules, schedules
 
 API_VERSION = "ssm-gitops/v1"
 RECONCILE_ANNOTATION = "ssm-gitops/reconcile"
@@ -152,7 +152,9 @@ PlatformVersion = Annotated[
     _pattern(rules.PLATFORM_VERSION),
 ]
 Schedule = Annotated[
-    str, _rule(rules.check_schedule), Field(json_schema_extra={"pattern": r"^(rate|cron)\(.+\)$"})
+    str,
+    _rule(schedules.check_schedule),
+    Field(json_schema_extra={"pattern": r"^(rate|cron)\(.+\)$"}),
 ]
 MaxConcurrency = Annotated[
     str,
@@ -248,7 +250,7 @@ class Account(YamlModel):
         if not match:
             raise PydanticCustomError(
                 "spec",
-                "roleArn {role!r} is not an IAM role ARN: write "
+                "roleArn '{role}' is not an IAM role ARN: write "
                 "arn:aws:iam::<account id>:role/<name>",
                 {"role": self.role_arn},
             )
@@ -272,17 +274,23 @@ class Prune(YamlModel):
 
 
 class Metadata(YamlModel):
+    """`metadata` of a Settings document."""
+
     name: str
     annotations: dict[str, str] = {}
 
 
 class PackageMetadata(YamlModel):
+    """`metadata` of a Package: its SSM document name, tags and annotations."""
+
     name: Annotated[PackageName, _about("the SSM document name of the package")]
     tags: Annotated[dict[TagKey, TagValue], _about("tags of the SSM document")] = {}
     annotations: Annotated[dict[str, str], _about(_ANNOTATIONS)] = {}
 
 
 class AssociationMetadata(YamlModel):
+    """`metadata` of an Association: its AssociationName and annotations."""
+
     name: Annotated[AssociationName, _about("the AssociationName")]
     annotations: Annotated[dict[str, str], _about(_ANNOTATIONS)] = {}
 

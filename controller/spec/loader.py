@@ -489,7 +489,7 @@ def _load(root: Path, display_prefix: str | None) -> Repository:
         raise SpecErrors(
             [
                 SpecError(
-                    loader.show(root.absolute()),
+                    str(root),  # as given: there is nothing below it to show relative paths of
                     0,
                     0,
                     "no such directory: give the repository folder",

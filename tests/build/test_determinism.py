@@ -122,3 +122,21 @@ def test_an_unwritable_output_is_a_build_error_not_a_traceback(tmp_path: Path) -
         BuildError, match=r"packages/ops-toolkit.yaml:\d+: cannot build ops-toolkit"
     ):
         build_version(repo, "ops-toolkit", "1.1.0", blocker)
+
+
+def test_concurrent_builds_into_one_folder_agree(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo = load_repository(SAMPLE_REPO)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(
+            pool.map(lambda _: build_version(repo, "datadog-agent", "6.10.0", tmp_path), range(8))
+        )
+    assert all(result == results[0] for result in results)
+    for file in results[0].files:
+        assert hashlib.sha256(file.path.read_bytes()).hexdigest() == file.sha256
+    hidden = [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]
+    assert all(name.endswith(".zip.build.json") for name in hidden), hidden  # no temporaries
+    assert sorted(path.name for path in tmp_path.iterdir() if not path.name.startswith(".")) == [
+        file.name for file in results[0].files
+    ]

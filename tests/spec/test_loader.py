@@ -207,3 +207,12 @@ def test_a_broken_document_inside_a_source_folder_is_still_reported(
         "pkg/1.0/extra.yaml:1:1: document: missing required field 'metadata': add it",
         "pkg/1.0/extra.yaml:1:1: document: missing required field 'spec': add it",
     ]
+
+
+def test_a_missing_folder_is_named_as_given_even_with_a_prefix(tmp_path: Path) -> None:
+    with pytest.raises(SpecErrors) as caught:
+        load_repository(tmp_path / "nope", display_prefix="")
+    assert (
+        str(caught.value)
+        == f"{tmp_path / 'nope'}:0:0: no such directory: give the repository folder"
+    )

@@ -195,3 +195,45 @@ def test_text_garbage_only_gives_spec_errors(garbage: str | bytes) -> None:
         else:
             path.write_text(garbage, encoding="utf-8", errors="surrogatepass")
         load_or_errors(root)
+
+
+FRAGMENTS = [
+    "apiVersion: ssm-gitops/v1\n",
+    "kind: Package\n",
+    "kind: Association\n",
+    "metadata: {name: demo-agent}\n",
+    "spec:\n",
+    "  versions:\n",
+    "    - name: &v '1.0'\n",
+    "      files: [{platform: amazon, arch: x86_64, source: src}]\n",
+    "  defaultVersion: *v\n",
+    "a: &x [1, *x]\n",
+    "b: !!int ten\n",
+    "c: !!binary aGVsbG8=\n",
+    "d: !Ref other\n",
+    "? [a, b]\n: c\n",
+    "<<: {e: 1}\n",
+    "---\n",
+    "%YAML 1.1\n---\n",
+    "f: 2024-01-01\n",
+    "g: .inf\n",
+    "h: 0o17\n",
+    "  - item\n",
+    "{",
+    "]",
+    "\t",
+    "'unterminated\n",
+    "i: |\n  block\n",
+    "j: !!set {a, b}\n",
+    "k: !!omap [a: 1]\n",
+]
+
+
+@PROPERTY_SETTINGS
+@given(st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=12))
+def test_yaml_features_and_fragments_only_give_spec_errors(fragments: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        write(root, [])
+        (root / "repo.yaml").write_text("".join(fragments))
+        load_or_errors(root)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.spec import rules
+from controller.spec import rules, schedules
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,7 @@ from controller.spec import rules
     ],
 )
 def test_schedules_ssm_accepts(expression: str) -> None:
-    assert rules.check_schedule(expression) is None
+    assert schedules.check_schedule(expression) is None
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_schedules_ssm_accepts(expression: str) -> None:
     ],
 )
 def test_schedules_ssm_rejects(expression: str, complaint: str) -> None:
-    problem = rules.check_schedule(expression)
+    problem = schedules.check_schedule(expression)
     assert problem is not None and complaint in problem
 
 
