@@ -176,14 +176,14 @@ class GitSource:
     def fetch(self) -> Revision:
         """The newest commit of the followed ref (cloning or fetching a URL first)."""
         with self._lock:
-            if self._remote_url is None and self._repo is not None:
-                if not Path(self._repo.path).is_dir():
-                    # Moved or deleted while we followed it: say so, then look again next time.
-                    self._repo = None
-                    raise GitError(
-                        f"{self.location}: the repository is no longer there "
-                        "(moved or deleted?); the last good revision stays applied"
-                    )
+            followed = self._repo if self._remote_url is None else None
+            if followed is not None and not Path(followed.path).is_dir():
+                # Moved or deleted while we followed it: say so, then look again next time.
+                self._repo = None
+                raise GitError(
+                    f"{self.location}: the repository is no longer there "
+                    "(moved or deleted?); the last good revision stays applied"
+                )
             repo = self._open()
             if self._remote_url:
                 self._fetch_remote(repo)
