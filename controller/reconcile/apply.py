@@ -62,8 +62,10 @@ class Applier:
         artifacts: Artifacts | None,
         max_workers: int = 8,
         on_action: Callable[[ActionRecord], None] | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.clients_for = clients_for
+        self.stopping = stopping
         self.owner = owner
         self.observer = observer
         self.artifacts = artifacts
@@ -93,6 +95,11 @@ class Applier:
     def _run_group(self, actions: list[Action]) -> None:
         failed = False
         for action in actions:
+            if self.stopping is not None and self.stopping.is_set():
+                # SIGTERM: the action in flight finishes, no new one starts. Every action
+                # is idempotent, so the next start picks up exactly where this one stopped.
+                self._record(action, ActionResult.SKIPPED, "the controller is stopping", 0.0)
+                continue
             if failed:
                 self._record(action, ActionResult.SKIPPED, "an earlier step failed", 0.0)
                 continue

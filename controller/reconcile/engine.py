@@ -86,8 +86,13 @@ class Reconciler:
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
         self._lock = threading.Lock()  # one pass at a time
+        self._stopping = threading.Event()  # set by stop(): no new action starts
 
     # -- the pipeline -------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Let the actions in flight finish and start no new one (SIGTERM); final."""
+        self._stopping.set()
 
     def desired_for(self, repository: Any, revision: str) -> DesiredPass:
         """The repository expanded over Settings' accounts and regions, versions built."""
@@ -248,6 +253,7 @@ class Reconciler:
             artifacts=planned.artifacts,
             max_workers=self.max_workers,
             on_action=on_action,
+            stopping=self._stopping,
         )
         if self.dry_run:
             records = applier.skip(planned.plan, "dry run")
@@ -315,13 +321,18 @@ class Reconciler:
             for r in records
             if r.result is ActionResult.FAILURE
         }
+        not_done = {
+            (r.kind, r.name, r.account, r.region)
+            for r in records
+            if r.result is ActionResult.SKIPPED
+        }
         applied = not self.dry_run and not pass_errors
         resources: list[ResourceStatus] = []
         for status in planned.plan.resources:
             key = (status.kind, status.name, status.account, status.region)
             if key in failed:
                 status = replace(status, state=ResourceState.FAILED, message=failed[key])
-            elif applied and status.state is ResourceState.DRIFTED:
+            elif applied and status.state is ResourceState.DRIFTED and key not in not_done:
                 status = replace(status, state=ResourceState.IN_SYNC, message="")
             resources.append(status)
         for blocked in planned.plan.blocked:

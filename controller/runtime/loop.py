@@ -53,6 +53,9 @@ class Reconciler(Protocol):
         on_action: Callable[[ActionRecord], None] | None = None,
     ) -> PassResult: ...
 
+    def stop(self) -> None:
+        """Start no new action (the one in flight finishes)."""
+
 
 # Loads the YAML under a directory; raises a `UserError` (SpecErrors: one line per problem
 # in `.errors`) when the revision is not valid.

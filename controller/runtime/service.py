@@ -66,6 +66,10 @@ class _Reconcilers:
             )
         return self._made[detect_only]
 
+    def stop(self) -> None:
+        for reconciler in self._made.values():
+            reconciler.stop()
+
 
 class Service:
     """A running controller; `start()`, then `stop()` (or `wait_until_stopped`)."""
@@ -87,10 +91,11 @@ class Service:
         self.source = GitSource(
             options.repo, options.ref, options.cache_dir / "git", options.credentials
         )
+        self.reconcilers = _Reconcilers(options.owner, options.cache_dir / "work")
         self.loop = ControllerLoop(
             self.source,
             lambda root: _load_repository(root, prefix),
-            _Reconcilers(options.owner, options.cache_dir / "work"),
+            self.reconcilers,
             board=self.board,
             metrics=self.metrics,
             sub_path=options.path,
@@ -150,11 +155,13 @@ class Service:
         )
 
     def stop(self, grace: float = 25.0) -> bool:
-        """Stop taking work, let the pass in flight finish (at most `grace` seconds)."""
+        """Stop taking work: the actions in flight finish (at most `grace` seconds), the
+        rest of the pass is skipped, and the next start converges from there."""
         self.timers.stop()
+        self.reconcilers.stop()
         in_flight = self.board.get().pass_running
         if in_flight:
-            emit(logging.INFO, "stopping", "waiting for the pass in flight to finish")
+            emit(logging.INFO, "stopping", "waiting for the actions in flight to finish")
         finished = self.flight.stop(timeout=grace)
         self.server.stop()
         emit(

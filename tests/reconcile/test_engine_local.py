@@ -262,3 +262,45 @@ def test_same_manifest_formatted_differently_is_not_a_change(
     assert first.api_calls[("GetDocument", "success")] == 1
     second = reconciler.run_desired(wanted, full_resync=True)
     assert ("GetDocument", "success") not in second.api_calls
+
+
+def test_stop_lets_the_action_in_flight_finish_and_starts_no_other(
+    aws_env: Any, tmp_path: Any, make_version: Callable[..., DesiredVersion]
+) -> None:
+    """SIGTERM (Reconciler.stop) mid-pass: the running action completes, the others are
+    skipped, and a new controller converges from there without duplicates."""
+    from controller.aws.session import Sessions
+    from tests.reconcile.conftest import BUCKET
+
+    aws_env.client("s3").create_bucket(Bucket=BUCKET)
+    wanted = target(
+        (package("agent", (make_version("agent", "1.0"),)),),
+        (association("agent-prod", "agent"), association("agent-canary", "agent")),
+    )
+    first = Reconciler("ssm-gitops", work_dir=tmp_path / "a", max_workers=1, sessions=Sessions())
+
+    def stop_after_the_first(record: Any) -> None:
+        if record.result is ActionResult.SUCCESS:
+            first.stop()
+
+    result = first.run_desired(wanted, on_action=stop_after_the_first)
+    assert [(r.action, r.result) for r in result.actions] == [
+        ("create", ActionResult.SUCCESS),
+        ("create", ActionResult.SKIPPED),
+        ("create", ActionResult.SKIPPED),
+    ]
+    assert {r.message for r in result.actions[1:]} == {"the controller is stopping"}
+    states = {r.name: r.state for r in result.resources}
+    assert states == {
+        "agent": ResourceState.IN_SYNC,
+        "agent-prod": ResourceState.DRIFTED,
+        "agent-canary": ResourceState.DRIFTED,
+    }
+    assert aws_env.client("ssm").list_associations()["Associations"] == []
+
+    again = Reconciler("ssm-gitops", work_dir=tmp_path / "b", sessions=Sessions())
+    converge(again, wanted)
+    names = [
+        a["AssociationName"] for a in aws_env.client("ssm").list_associations()["Associations"]
+    ]
+    assert sorted(names) == ["agent-canary", "agent-prod"]

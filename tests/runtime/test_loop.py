@@ -67,6 +67,9 @@ class FakeReconciler:
     def __init__(self, calls: list[Call], dry_run: bool, fail: Callable[[], Exception | None]):
         self.calls, self.dry_run, self.fail = calls, dry_run, fail
 
+    def stop(self) -> None:
+        pass
+
     def run_pass(
         self,
         repository: Any,
