@@ -46,6 +46,10 @@ class ActionFailed(UserError):
     """An action failed for a reason that is not an AWS error (e.g. not owned)."""
 
 
+class NotOwned(Exception):
+    """The resource lost our owner tag since it was observed: it is left alone."""
+
+
 @dataclass(frozen=True)
 class Artifacts:
     bucket: str
@@ -106,6 +110,8 @@ class Applier:
             started = time.monotonic()
             try:
                 message = self._run(action) or ""
+            except NotOwned as error:
+                self._record(action, ActionResult.SKIPPED, str(error), time.monotonic() - started)
             except (AwsError, UserError) as error:
                 failed = True
                 self._record(action, ActionResult.FAILURE, str(error), time.monotonic() - started)
@@ -276,9 +282,25 @@ class Applier:
                 return summary
         return None
 
+    def _ensure_owned(self, clients: AwsClients, action: Action) -> None:
+        """Read the owner tag afresh right before changing an association.
+
+        Ownership is cached between full resyncs to keep a quiet pass cheap; a tag removed
+        by hand in between must still protect the association (contract: nothing without
+        the owner tag is ever changed or deleted). One call, only when there is a change.
+        """
+        tags = aws_tags.tags_of(clients, "Association", action.association_id)
+        if tags.get(OWNER_TAG) != self.owner:
+            self.observer.forget_owner(action.location, action.association_id)
+            raise NotOwned(
+                f"left alone: association {action.association_id} no longer carries "
+                f"{OWNER_TAG}={self.owner}"
+            )
+
     def _association_update(self, clients: AwsClients, action: Action) -> str:
         association = action.association
         assert association is not None
+        self._ensure_owned(clients, action)
         aws_associations.update(
             clients,
             action.association_id,
@@ -290,6 +312,7 @@ class Applier:
 
     def _association_delete(self, clients: AwsClients, action: Action) -> str:
         with contextlib.suppress(NotFound):
+            self._ensure_owned(clients, action)
             aws_associations.delete(clients, action.association_id)
         return action.association_id
 

@@ -267,6 +267,14 @@ class Observer:
             found = list(pool.map(one, summaries))
         return [association for association in found if association is not None]
 
+    def forget_owner(self, location: Location, association_id: str) -> None:
+        """Read this association's owner tag again on the next pass."""
+        with self._lock:
+            self._owned.pop((location, association_id), None)
+            self._specs = {
+                k: v for k, v in self._specs.items() if (k[0], k[1]) != (location, association_id)
+            }
+
     def _is_ours(self, clients: AwsClients, location: Location, association_id: str) -> bool:
         key = (location, association_id)
         with self._lock:

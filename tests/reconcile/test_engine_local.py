@@ -304,3 +304,38 @@ def test_stop_lets_the_action_in_flight_finish_and_starts_no_other(
         a["AssociationName"] for a in aws_env.client("ssm").list_associations()["Associations"]
     ]
     assert sorted(names) == ["agent-canary", "agent-prod"]
+
+
+def test_an_association_whose_owner_tag_was_removed_is_never_changed_or_deleted(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion], aws_env: Any
+) -> None:
+    """Regression (review M1): ownership was cached until the next full resync, so an
+    association whose owner tag was removed by hand was still deleted or updated."""
+    from controller.reconcile.state import OWNER_TAG
+
+    agent = package("agent", (make_version("agent", "1.0"),))
+    both = (association("agent-prod", "agent"), association("agent-dev", "agent"))
+    converge(reconciler, target((agent,), both))
+    reconciler.run_desired(target((agent,), both))  # the cache now says "ours" for both
+    ssm = aws_env.client("ssm")
+    ids = {
+        a["AssociationName"]: a["AssociationId"] for a in ssm.list_associations()["Associations"]
+    }
+    for name in ("agent-dev", "agent-prod"):
+        ssm.remove_tags_from_resource(
+            ResourceType="Association", ResourceId=ids[name], TagKeys=[OWNER_TAG]
+        )
+
+    # agent-dev removed from the repository, agent-prod's schedule changed.
+    changed = (association("agent-prod", "agent", schedule="rate(2 days)"),)
+    result = reconciler.run_desired(target((agent,), changed))
+    assert sorted(
+        (r.name, r.action, r.result) for r in result.actions if r.kind == "association"
+    ) == [
+        ("agent-dev", "delete", ActionResult.SKIPPED),
+        ("agent-prod", "update", ActionResult.SKIPPED),
+    ]
+    assert all("no longer carries ssm-gitops:owner" in r.message for r in result.actions)
+    live = {a["AssociationName"]: a for a in ssm.list_associations()["Associations"]}
+    assert sorted(live) == ["agent-dev", "agent-prod"]
+    assert live["agent-prod"]["ScheduleExpression"] == "rate(1 day)"
