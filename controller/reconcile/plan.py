@@ -516,8 +516,9 @@ def _apply_safety(desired: Desired, deletions: list[Action]) -> tuple[list[Actio
         if action.action == "unshare":
             allowed.append(action)  # goes or stays with its package deletion, below
             continue
-        if action.action != "delete_version" and not desired.prune.enabled:
-            # delete_version is opted in per package with pruneVersions.
+        if not desired.prune.enabled:
+            # Contract (Ownership and safety): deletions only with prune enabled. A version
+            # deletion needs both: the package's pruneVersions and the Settings' prune.
             blocked.append(Blocked(action, "prune is disabled (Settings spec.prune.enabled)"))
             continue
         if budget <= 0:

@@ -181,13 +181,13 @@ CASES = [
         id="package removed: association first, unshare before delete",
     ),
     pytest.param(
-        Desired((package(versions=("1.1", "1.2"), prune_versions=True),), ()),
+        Desired((package(versions=("1.1", "1.2"), prune_versions=True),), (), PRUNE),
         Observed((live(versions=("1.0", "1.1", "1.2")),)),
         ["package:agent:delete_version:1.0"],
         id="pruneVersions deletes a stale version",
     ),
     pytest.param(
-        Desired((package(versions=("1.1", "1.2"), default="1.2", prune_versions=True),), ()),
+        Desired((package(versions=("1.1", "1.2"), default="1.2", prune_versions=True),), (), PRUNE),
         Observed((live(versions=("1.0", "1.1", "1.2"), default="1.0"),)),
         ["package:agent:set_default:1.2", "package:agent:delete_version:1.0"],
         id="pruneVersions deletes the old default after moving the pointer",
@@ -233,6 +233,13 @@ SAFETY = [
         ["association:agent-prod:delete:a-1"],
         ["package:delete"],
         id="maxDeletes: a blocked deletion keeps its share",
+    ),
+    pytest.param(
+        Desired((package(versions=("1.1",), prune_versions=True),), ()),
+        Observed((live(versions=("1.0", "1.1")),)),
+        [],
+        ["package:delete_version"],
+        id="pruneVersions without prune enabled: the version deletion is blocked",
     ),
     pytest.param(
         Desired((), (), PRUNE),
