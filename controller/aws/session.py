@@ -18,8 +18,10 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
 
 from controller.aws.errors import call, classify
+from controller.errors import UserError
 
 # botocore "standard" retry mode: exponential backoff with jitter on throttling and 5xx
 # (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
@@ -65,6 +67,30 @@ class CallCounter:
         self.record(name, result)
 
 
+class AwsConfigError(UserError):
+    """The AWS configuration itself is wrong (profile, endpoint, region): one line."""
+
+
+def _session() -> boto3.Session:
+    try:
+        return boto3.Session()
+    except BotoCoreError as error:  # e.g. ProfileNotFound
+        raise AwsConfigError(
+            f"AWS configuration: {error} (check AWS_PROFILE and ~/.aws/config)"
+        ) from error
+
+
+def _client(session: boto3.Session, service: str, region: str, config: Config) -> Any:
+    """A botocore client; a bad endpoint or region is one line naming the setting."""
+    try:
+        return session.client(service, region_name=region, config=config)
+    except (BotoCoreError, ValueError) as error:  # ValueError: "Invalid endpoint: ..."
+        raise AwsConfigError(
+            f"AWS configuration: cannot make a {service} client in {region}: {error} "
+            "(check AWS_ENDPOINT_URL and AWS_REGION)"
+        ) from error
+
+
 @dataclass
 class AwsClients:
     """The clients for one (account, region); created once and reused across passes."""
@@ -80,8 +106,8 @@ class AwsClients:
         key = f"{service}:{retries}"
         with self._lock:
             if key not in self._clients:
-                client = self.session.client(
-                    service, region_name=self.region, config=RETRIES if retries else NO_RETRIES
+                client = _client(
+                    self.session, service, self.region, RETRIES if retries else NO_RETRIES
                 )
                 client.meta.events.register("response-received", self.counter.on_response)
                 self._clients[key] = client
@@ -107,7 +133,7 @@ class Sessions:
 
     def __init__(self, counter: CallCounter | None = None) -> None:
         self.counter = counter or CallCounter()
-        self._base = boto3.Session()
+        self._base = _session()
         self._home: dict[str, AwsClients] = {}
         self._assumed: dict[str, _Assumed] = {}
         self._home_account: str | None = None
@@ -131,7 +157,7 @@ class Sessions:
 
     def home_account_unlocked(self) -> str:
         if self._home_account is None:
-            sts = self._base.client("sts", region_name=self.default_region(), config=RETRIES)
+            sts = _client(self._base, "sts", self.default_region(), RETRIES)
             sts.meta.events.register("response-received", self.counter.on_response)
             identity = call("GetCallerIdentity", sts.get_caller_identity)
             self._home_account = str(identity["Account"])
@@ -146,7 +172,7 @@ class Sessions:
             # Refresh five minutes before the temporary credentials expire (AssumeRole
             # default duration: one hour, https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
             if assumed is None or assumed.expires_at - 300 < time.time():
-                sts = self._base.client("sts", region_name=region, config=RETRIES)
+                sts = _client(self._base, "sts", region, RETRIES)
                 sts.meta.events.register("response-received", self.counter.on_response)
                 response = call(
                     "AssumeRole", sts.assume_role, RoleArn=role_arn, RoleSessionName="ssm-gitops"

@@ -326,6 +326,18 @@ def test_errors_are_one_line(env: Any, tmp_path: Path) -> None:
     assert invalid.code == 1
     assert "toolbox.yaml:" in invalid.err and "Traceback" not in invalid.err
 
+    # Regression (review M3): AWS configuration mistakes were tracebacks.
+    repo.write("toolbox.yaml", small_package("toolbox", ["1.0"], "1.0"))
+    repo.commit("valid again")
+    for setting, expected in (
+        ({"AWS_PROFILE": "nosuch"}, "The config profile (nosuch) could not be found"),
+        ({"AWS_ENDPOINT_URL": "notaurl"}, "Invalid endpoint: notaurl"),
+    ):
+        bad = cli("plan", "--repo", str(repo.path), env=setting)
+        assert bad.code == 1, bad.err
+        assert "Traceback" not in bad.err and len(bad.err.strip().splitlines()) == 1, bad.err
+        assert expected in bad.err and "AWS configuration" in bad.err
+
 
 def _by_resource(actions: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:
     grouped: dict[tuple[str, str], list[str]] = {}
