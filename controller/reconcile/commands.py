@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
@@ -35,12 +36,27 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
     source = GitSource(args.repo, args.ref, _cache_dir() / "git")
     revision = source.fetch()
     tree = source.materialise(revision)
-    root = (tree / (args.path or ".")).resolve()
+    path = source.within(args.path)
+    root = (tree / path).resolve()
     if not str(root).startswith(str(tree.resolve())) or not root.is_dir():
         raise UserError(
             f"--path {args.path}: no such folder in {args.repo} at {revision.commit[:12]}"
         )
-    return load_repository(root, display_prefix=_display_prefix(args.path)), revision.commit
+    _warn_uncommitted(source, path)
+    return load_repository(root, display_prefix=_display_prefix(path)), revision.commit
+
+
+def _warn_uncommitted(source: Any, path: str) -> None:
+    """GitOps reads commits: say so when the work tree holds edits the plan cannot see."""
+    changed = source.uncommitted(path)
+    if changed:
+        shown = ", ".join(changed[:3]) + (
+            f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        )
+        print(
+            f"note: uncommitted changes are not part of this plan ({shown}): commit them first",
+            file=sys.stderr,
+        )
 
 
 def _display_prefix(path: str | None) -> str:
@@ -61,7 +77,10 @@ def plan_command(args: argparse.Namespace) -> int:
     try:
         repository, commit = _load(args)
     except UserError as error:
-        _print_errors(str(error).splitlines() or [type(error).__name__], sys.stderr)
+        errors = str(error).splitlines() or [type(error).__name__]
+        _print_errors(errors, sys.stderr)
+        if args.json:  # a script reading stdout gets JSON either way
+            print(json.dumps({"errors": errors, "actions": [], "blocked": []}, indent=2))
         return 1
     planned = _reconciler(args, dry_run=True).plan_only(repository, commit, full_resync=True)
     if args.json:
@@ -160,10 +179,13 @@ def apply_command(args: argparse.Namespace) -> int:
         _print_errors(str(error).splitlines() or [type(error).__name__], sys.stderr)
         return 1
     reconciler = _reconciler(args, dry_run=False)
+    printing = threading.Lock()
 
     def show(record: ActionRecord) -> None:
+        # Called from the apply workers: one whole line at a time, never interleaved.
         if not args.json:
-            print(format_record(record), flush=True)
+            with printing:
+                print(format_record(record), flush=True)
 
     result = reconciler.run_pass(repository, commit, full_resync=True, on_action=show)
     if args.json:
@@ -209,7 +231,13 @@ def apply_summary(result: PassResult) -> str:
             else:
                 counts["change"] += 1
     calls = sum(result.api_calls.values())
-    verdict = "converged" if result.outcome is not PassOutcome.FAILURE else "not converged"
+    if result.outcome is PassOutcome.FAILURE:
+        verdict = "not converged"
+    elif result.blocked:
+        # Exit 0: everything the safety rules allow is done; the rest waits for a person.
+        verdict = f"converged except {len(result.blocked)} blocked deletion(s)"
+    else:
+        verdict = "converged"
     return (
         f"Apply {verdict}: {counts['add']} added, {counts['change']} changed, "
         f"{counts['destroy']} destroyed, {len(result.blocked)} blocked, "

@@ -76,7 +76,12 @@ class Service:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        prefix = "" if options.path in ("", ".") else options.path.rstrip("/") + "/"
+        self.source = GitSource(
+            options.repo, options.ref, options.cache_dir / "git", options.credentials
+        )
+        # `--repo` naming a folder inside a local repository means that folder.
+        path = self.source.within(options.path)
+        prefix = "" if path in ("", ".") else path.rstrip("/") + "/"
         self.board = StatusBoard(
             Status(
                 repo=redact(options.repo),
@@ -88,9 +93,6 @@ class Service:
             )
         )
         self.metrics = Metrics()
-        self.source = GitSource(
-            options.repo, options.ref, options.cache_dir / "git", options.credentials
-        )
         self.reconcilers = _Reconcilers(options.owner, options.cache_dir / "work")
         self.loop = ControllerLoop(
             self.source,
@@ -98,7 +100,7 @@ class Service:
             self.reconcilers,
             board=self.board,
             metrics=self.metrics,
-            sub_path=options.path,
+            sub_path=path,
             dry_run=options.dry_run,
         )
         self.flight = SingleFlight(self.loop)

@@ -207,6 +207,41 @@ class GitSource:
             self._forget_old_trees(trees, keep=target)
             return target
 
+    def within(self, path: str | None) -> str:
+        """The folder of the repository the user means, relative to its root.
+
+        `--repo` may name a folder inside a local repository (`--repo sample-repo`): that
+        folder is then where `--path` starts, as a user expects, rather than the root.
+        """
+        inner = ""
+        if self._remote_url is None:
+            try:
+                with self._lock:
+                    workdir = self._open().workdir
+            except GitError:
+                workdir = None  # not (yet) a repository: fetch() reports it, in its place
+            if workdir:
+                here = Path(self.location).expanduser().resolve()
+                relative = here.relative_to(Path(workdir).resolve())
+                inner = "" if str(relative) == "." else relative.as_posix()
+        joined = Path(inner, path or ".").as_posix()
+        return "." if joined in ("", ".") else joined
+
+    def uncommitted(self, path: str = ".") -> list[str]:
+        """Files under `path` (repository-relative) that differ from HEAD in a local work tree."""
+        if self._remote_url is not None:
+            return []
+        with self._lock:
+            repo = self._open()
+            if repo.is_bare:
+                return []
+            prefix = "" if path in ("", ".") else path.rstrip("/") + "/"
+            return sorted(
+                name
+                for name, flags in repo.status().items()
+                if name.startswith(prefix) and not flags & pygit2.enums.FileStatus.IGNORED
+            )
+
     def commit_message(self, commit: str) -> str:
         with self._lock:
             obj = self._open().get(commit)

@@ -107,9 +107,10 @@ def small_package(
     )
 
 
-def small_sources(repo: GitRepo, name: str, version: str) -> None:
-    repo.write(f"{name}/{version}/install.sh", f"#!/bin/sh\necho install {name} {version}\n")
-    repo.write(f"{name}/{version}/uninstall.sh", f"#!/bin/sh\necho uninstall {name}\n")
+def small_sources(repo: GitRepo, name: str, version: str, folder: str = "") -> None:
+    base = f"{folder}/" if folder else ""
+    repo.write(f"{base}{name}/{version}/install.sh", f"#!/bin/sh\necho install {name} {version}\n")
+    repo.write(f"{base}{name}/{version}/uninstall.sh", f"#!/bin/sh\necho uninstall {name}\n")
 
 
 def small_association(

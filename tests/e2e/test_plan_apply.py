@@ -306,6 +306,8 @@ def test_errors_are_one_line(env: Any, tmp_path: Path) -> None:
     missing = cli("plan", "--repo", str(tmp_path / "nowhere"))
     assert missing.code == 1
     assert len(missing.err.strip().splitlines()) == 1, missing.err
+    as_json = cli("plan", "--repo", str(tmp_path / "nowhere"), "--json")
+    assert as_json.code == 1 and "not a git repository" in as_json.json()["errors"][0]
 
     repo = GitRepo(tmp_path / "bad")
     repo.write("settings.yaml", SETTINGS.replace("bucket: artifacts", "bucket: no-such-bucket"))
@@ -350,3 +352,20 @@ def _cli_env(env: Any) -> dict[str, str]:
     import os
 
     return {**os.environ, "AWS_ENDPOINT_URL": env.endpoint_url}
+
+
+def test_repo_may_name_a_folder_inside_a_repository(env: Any, tmp_path: Path) -> None:
+    """`plan --repo checkout/config` reads that folder, not the whole checkout (which may hold
+    other YAML, such as Kubernetes manifests), and says when edits are not committed."""
+    repo = GitRepo(tmp_path / "checkout")
+    repo.write("deploy/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\n")
+    repo.write("config/settings.yaml", SETTINGS)
+    small_sources(repo, "toolbox", "1.0", folder="config")
+    repo.write("config/toolbox.yaml", small_package("toolbox", ["1.0"], "1.0"))
+    repo.commit("config beside other YAML")
+    run = cli("plan", "--repo", str(repo.path / "config"), env=_cli_env(env))
+    assert run.code == 2, run.err
+    assert "+ package toolbox" in run.out and "deployment.yaml" not in run.err
+    (repo.path / "config" / "toolbox.yaml").write_text("# edited\n")
+    edited = cli("plan", "--repo", str(repo.path / "config"), env=_cli_env(env))
+    assert "note: uncommitted changes are not part of this plan (config/toolbox.yaml)" in edited.err

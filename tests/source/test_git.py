@@ -212,3 +212,31 @@ def test_moved_local_repository_is_named_not_mistaken_for_empty(
         source.fetch()
     with pytest.raises(GitError, match="not a git repository"):
         source.fetch()
+
+
+def test_a_folder_inside_a_local_repository_is_where_paths_start(
+    repo: pygit2.Repository, tmp_path: Path
+) -> None:
+    commit(repo, {"config/a.yaml": "1\n", "deploy/b.yaml": "2\n"}, "one")
+    root = GitSource(repo.workdir, cache_dir=tmp_path / "c")
+    inner = GitSource(str(Path(repo.workdir) / "config"), cache_dir=tmp_path / "c")
+    assert (root.within(None), root.within("config"), inner.within(None)) == (
+        ".",
+        "config",
+        "config",
+    )
+    assert inner.within("sub") == "config/sub"
+    assert GitSource("https://example.com/r.git", cache_dir=tmp_path / "c").within("x") == "x"
+
+
+def test_uncommitted_changes_are_listed_under_a_path(
+    repo: pygit2.Repository, tmp_path: Path
+) -> None:
+    commit(repo, {"config/a.yaml": "1\n", "other/b.yaml": "2\n"}, "one")
+    source = GitSource(repo.workdir, cache_dir=tmp_path / "c")
+    assert source.uncommitted("config") == []
+    (Path(repo.workdir) / "config" / "a.yaml").write_text("changed\n")
+    (Path(repo.workdir) / "config" / "new.yaml").write_text("new\n")
+    (Path(repo.workdir) / "other" / "b.yaml").write_text("changed\n")
+    assert source.uncommitted("config") == ["config/a.yaml", "config/new.yaml"]
+    assert len(source.uncommitted(".")) == 3
