@@ -33,6 +33,14 @@ class PackageSummary:
 
 
 @dataclass(frozen=True)
+class PublishedVersion:
+    """A version once Active: its number and the sha256 of its Content (DescribeDocument Hash)."""
+
+    number: str
+    content_sha256: str
+
+
+@dataclass(frozen=True)
 class PackagePointers:
     default_number: str
     latest_number: str
@@ -160,9 +168,15 @@ def find_version(clients: AwsClients, name: str, version_name: str) -> ObservedV
     return None
 
 
-def wait_active(clients: AwsClients, name: str, version_name: str, timeout: float = 300.0) -> str:
-    """Poll until the version is Active; return its number. Creation is asynchronous
-    (DocumentStatus: Creating | Active | Updating | Deleting | Failed)."""
+def wait_active(
+    clients: AwsClients, name: str, version_name: str, timeout: float = 300.0
+) -> PublishedVersion:
+    """Poll until the version is Active; return its number and content hash.
+
+    Creation is asynchronous (DocumentStatus: Creating | Active | Updating | Deleting |
+    Failed, https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentDescription.html);
+    the same DescribeDocument answer carries the Hash, so no second call is needed.
+    """
     delay = 0.05
     deadline = time.monotonic() + timeout
     while True:
@@ -174,7 +188,9 @@ def wait_active(clients: AwsClients, name: str, version_name: str, timeout: floa
         )["Document"]
         status = description.get("Status", "Active")
         if status == "Active":
-            return str(description["DocumentVersion"])
+            return PublishedVersion(
+                str(description["DocumentVersion"]), str(description.get("Hash", ""))
+            )
         if status == "Failed":
             raise PublishFailed(
                 "CreateDocument"

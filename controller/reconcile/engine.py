@@ -246,6 +246,9 @@ class Reconciler:
                     check_bucket(self.sessions.home(region), planned.artifacts.bucket)
             except UserError as error:
                 return self._result(planned, (), revision, started, (_one_line(error),))
+            bucket_checked = True
+        else:
+            bucket_checked = False
         applier = Applier(
             self._clients_for,
             owner=self.owner,
@@ -254,6 +257,7 @@ class Reconciler:
             max_workers=self.max_workers,
             on_action=on_action,
             stopping=self._stopping,
+            bucket_checked=bucket_checked,
         )
         if self.dry_run:
             records = applier.skip(planned.plan, "dry run")
