@@ -207,11 +207,6 @@ class GitSource:
             self._forget_old_trees(trees, keep=target)
             return target
 
-    def commit_message(self, commit: str) -> str:
-        with self._lock:
-            obj = self._open().get(commit)
-            return obj.message if isinstance(obj, pygit2.Commit) else ""
-
     # -- internals ----------------------------------------------------------------------
 
     @property

@@ -166,7 +166,7 @@ def test_an_association_may_name_a_shared_package_by_arn(write_repo: RepoWriter)
         "  targets: [{key: 'tag:env', values: [prod]}]\n"
     )
     repo = load_repository(write_repo({"a.yaml": association}))
-    assert repo.associations[0].package_is_arn
+    assert repo.associations[0].package.startswith("arn:aws:ssm:")
 
 
 def test_package_model_can_be_built_in_code_for_other_stages() -> None:
