@@ -75,6 +75,7 @@ def list_owned(clients: AwsClients, owner: str) -> Iterator[PackageSummary]:
 
 
 def describe(clients: AwsClients, name: str) -> PackagePointers:
+    """DefaultVersion and LatestVersion are version numbers (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentDescription.html)."""
     description = call("DescribeDocument", clients.ssm.describe_document, Name=name)["Document"]
     return PackagePointers(
         str(description.get("DefaultVersion", "")), str(description.get("LatestVersion", ""))
@@ -82,7 +83,8 @@ def describe(clients: AwsClients, name: str) -> PackagePointers:
 
 
 def list_versions(clients: AwsClients, name: str) -> list[tuple[str, str, str, str, str]]:
-    """(number, VersionName, Status, StatusInformation, CreatedDate) of every version."""
+    """(number, VersionName, Status, StatusInformation, CreatedDate) of every version,
+    50 a page (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ListDocumentVersions.html)."""
     versions: list[tuple[str, str, str, str, str]] = []
     token: str | None = None
     while True:
@@ -106,7 +108,8 @@ def list_versions(clients: AwsClients, name: str) -> list[tuple[str, str, str, s
 
 
 def version_hash(clients: AwsClients, name: str, number: str) -> str:
-    """The sha256 of one version's Content (DescribeDocument Hash, HashType Sha256)."""
+    """The sha256 of one version's Content (DescribeDocument Hash, HashType Sha256,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentDescription.html)."""
     description = call(
         "DescribeDocument", clients.ssm.describe_document, Name=name, DocumentVersion=number
     )["Document"]
@@ -130,7 +133,8 @@ def create(
     attachments_url: str,
     tags: Sequence[tuple[str, str]],
 ) -> None:
-    """CreateDocument: the package and its first version, tagged at birth (owner tag)."""
+    """CreateDocument: the package and its first version, tagged at birth (owner tag)
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateDocument.html)."""
     call(
         "CreateDocument",
         clients.ssm.create_document,
@@ -210,6 +214,8 @@ def wait_active(
 
 
 def set_default(clients: AwsClients, name: str, number: str) -> None:
+    """UpdateDocumentDefaultVersion takes a version number (pattern ^[1-9][0-9]*$), not a
+    VersionName (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateDocumentDefaultVersion.html)."""
     call(
         "UpdateDocumentDefaultVersion",
         clients.ssm.update_document_default_version,
@@ -219,9 +225,11 @@ def set_default(clients: AwsClients, name: str, number: str) -> None:
 
 
 def delete_version(clients: AwsClients, name: str, version_name: str) -> None:
-    """DeleteDocument with VersionName deletes that version only."""
+    """DeleteDocument with VersionName deletes that version only
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DeleteDocument.html)."""
     call("DeleteDocument", clients.ssm.delete_document, Name=name, VersionName=version_name)
 
 
 def delete(clients: AwsClients, name: str) -> None:
+    """DeleteDocument with only Name deletes every version (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DeleteDocument.html)."""
     call("DeleteDocument", clients.ssm.delete_document, Name=name)
