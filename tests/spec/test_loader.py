@@ -213,6 +213,5 @@ def test_a_missing_folder_is_named_as_given_even_with_a_prefix(tmp_path: Path) -
     with pytest.raises(SpecErrors) as caught:
         load_repository(tmp_path / "nope", display_prefix="")
     assert (
-        str(caught.value)
-        == f"{tmp_path / 'nope'}:0:0: no such directory: give the repository folder"
+        str(caught.value) == f"{tmp_path / 'nope'}: no such directory: give the repository folder"
     )
