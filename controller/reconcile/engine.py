@@ -290,6 +290,9 @@ class Reconciler:
         )
 
     def _build(self, repository: Any, package: Any, version: Any, revision: str) -> DesiredVersion:
+        # Within a revision: built once. Across revisions, build_version's own cache keeps
+        # it cheap: the zips in work_dir/build are reused when their sources' digest is
+        # unchanged, and unchanged sources are not re-hashed (hard links, inode memo).
         key = (revision, package.name, version.name)
         cached = self._built.get(key)
         if cached is not None:
