@@ -10,7 +10,8 @@ AWS facts (https://docs.aws.amazon.com/systems-manager/latest/APIReference/):
 - ListAssociations summaries lack parameters and rate control, but carry AssociationVersion,
   which changes on every update: our cache key (API_Association.html).
 - Association names are not unique, and CreateAssociation is not idempotent: we look up
-  name + owner tag before creating, and never let botocore retry a create.
+  name + owner tag before creating, and never let botocore retry a create
+  (API_CreateAssociation.html: no client token; AssociationName is optional and free).
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from controller.aws.session import AwsClients
 from controller.reconcile.state import OWNER_TAG, AssociationSpec
 
 DOCUMENT = "AWS-ConfigureAWSPackage"
-# AWS-ConfigureAWSPackage's parameter defaults (the document's own Parameters section).
+# AWS-ConfigureAWSPackage's parameter defaults (the document's own Parameters section, as
+# DescribeDocument returns them in DefaultValue):
+# https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentParameter.html
 _PARAMETER_DEFAULTS = {"installationType": "Uninstall and reinstall", "additionalArguments": "{}"}
-# AWS reports ComplianceSeverity UNSPECIFIED when none was given.
+# AWS reports ComplianceSeverity UNSPECIFIED when none was given
+# (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationDescription.html).
 _SEVERITY_DEFAULT = "UNSPECIFIED"
 
 
@@ -187,7 +191,8 @@ def request_fields(name: str, spec: AssociationSpec) -> dict[str, Any]:
 
 
 def create(clients: AwsClients, name: str, spec: AssociationSpec, owner: str) -> str:
-    """CreateAssociation, tagged with the owner at birth, never retried by botocore."""
+    """CreateAssociation, tagged with the owner at birth, never retried by botocore
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateAssociation.html)."""
     response = call(
         "CreateAssociation",
         clients.client("ssm", retries=False).create_association,
@@ -202,7 +207,8 @@ def update(
     clients: AwsClients, association_id: str, name: str, spec: AssociationSpec, version: str
 ) -> None:
     """UpdateAssociation with every field, and the AssociationVersion we planned against
-    (concurrency control: a change made since our observe fails instead of being lost)."""
+    (concurrency control: a change made since our observe fails instead of being lost;
+    AssociationVersion in https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateAssociation.html)."""
     request = request_fields(name, spec)
     request["AssociationId"] = association_id
     if version:

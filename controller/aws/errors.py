@@ -158,8 +158,10 @@ def translate(operation: str, error: Exception) -> AwsError:
 
 
 # botocore's standard retry mode does not know SSM's TooManyUpdates ("There are concurrent
-# updates for a resource that supports one update at a time"), so idempotent calls retry it
-# here, a few times with backoff.
+# updates for a resource that supports one update at a time",
+# listed under Errors of AddTagsToResource, CreateDocument, DeleteDocument, UpdateAssociation,
+# DeleteAssociation, e.g. https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DeleteDocument.html),
+# so idempotent calls retry it here, a few times with backoff.
 _TOO_MANY_UPDATES_DELAYS = (0.25, 0.5, 1.0, 2.0)
 
 

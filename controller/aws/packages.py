@@ -33,6 +33,14 @@ class PackageSummary:
 
 
 @dataclass(frozen=True)
+class PublishedVersion:
+    """A version once Active: its number and the sha256 of its Content (DescribeDocument Hash)."""
+
+    number: str
+    content_sha256: str
+
+
+@dataclass(frozen=True)
 class PackagePointers:
     default_number: str
     latest_number: str
@@ -67,6 +75,7 @@ def list_owned(clients: AwsClients, owner: str) -> Iterator[PackageSummary]:
 
 
 def describe(clients: AwsClients, name: str) -> PackagePointers:
+    """DefaultVersion and LatestVersion are version numbers (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentDescription.html)."""
     description = call("DescribeDocument", clients.ssm.describe_document, Name=name)["Document"]
     return PackagePointers(
         str(description.get("DefaultVersion", "")), str(description.get("LatestVersion", ""))
@@ -74,7 +83,8 @@ def describe(clients: AwsClients, name: str) -> PackagePointers:
 
 
 def list_versions(clients: AwsClients, name: str) -> list[tuple[str, str, str, str, str]]:
-    """(number, VersionName, Status, StatusInformation, CreatedDate) of every version."""
+    """(number, VersionName, Status, StatusInformation, CreatedDate) of every version,
+    50 a page (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ListDocumentVersions.html)."""
     versions: list[tuple[str, str, str, str, str]] = []
     token: str | None = None
     while True:
@@ -98,7 +108,8 @@ def list_versions(clients: AwsClients, name: str) -> list[tuple[str, str, str, s
 
 
 def version_hash(clients: AwsClients, name: str, number: str) -> str:
-    """The sha256 of one version's Content (DescribeDocument Hash, HashType Sha256)."""
+    """The sha256 of one version's Content (DescribeDocument Hash, HashType Sha256,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentDescription.html)."""
     description = call(
         "DescribeDocument", clients.ssm.describe_document, Name=name, DocumentVersion=number
     )["Document"]
@@ -122,7 +133,8 @@ def create(
     attachments_url: str,
     tags: Sequence[tuple[str, str]],
 ) -> None:
-    """CreateDocument: the package and its first version, tagged at birth (owner tag)."""
+    """CreateDocument: the package and its first version, tagged at birth (owner tag)
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateDocument.html)."""
     call(
         "CreateDocument",
         clients.ssm.create_document,
@@ -160,9 +172,15 @@ def find_version(clients: AwsClients, name: str, version_name: str) -> ObservedV
     return None
 
 
-def wait_active(clients: AwsClients, name: str, version_name: str, timeout: float = 300.0) -> str:
-    """Poll until the version is Active; return its number. Creation is asynchronous
-    (DocumentStatus: Creating | Active | Updating | Deleting | Failed)."""
+def wait_active(
+    clients: AwsClients, name: str, version_name: str, timeout: float = 300.0
+) -> PublishedVersion:
+    """Poll until the version is Active; return its number and content hash.
+
+    Creation is asynchronous (DocumentStatus: Creating | Active | Updating | Deleting |
+    Failed, https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentDescription.html);
+    the same DescribeDocument answer carries the Hash, so no second call is needed.
+    """
     delay = 0.05
     deadline = time.monotonic() + timeout
     while True:
@@ -174,7 +192,9 @@ def wait_active(clients: AwsClients, name: str, version_name: str, timeout: floa
         )["Document"]
         status = description.get("Status", "Active")
         if status == "Active":
-            return str(description["DocumentVersion"])
+            return PublishedVersion(
+                str(description["DocumentVersion"]), str(description.get("Hash", ""))
+            )
         if status == "Failed":
             raise PublishFailed(
                 "CreateDocument"
@@ -194,6 +214,8 @@ def wait_active(clients: AwsClients, name: str, version_name: str, timeout: floa
 
 
 def set_default(clients: AwsClients, name: str, number: str) -> None:
+    """UpdateDocumentDefaultVersion takes a version number (pattern ^[1-9][0-9]*$), not a
+    VersionName (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateDocumentDefaultVersion.html)."""
     call(
         "UpdateDocumentDefaultVersion",
         clients.ssm.update_document_default_version,
@@ -203,9 +225,11 @@ def set_default(clients: AwsClients, name: str, number: str) -> None:
 
 
 def delete_version(clients: AwsClients, name: str, version_name: str) -> None:
-    """DeleteDocument with VersionName deletes that version only."""
+    """DeleteDocument with VersionName deletes that version only
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DeleteDocument.html)."""
     call("DeleteDocument", clients.ssm.delete_document, Name=name, VersionName=version_name)
 
 
 def delete(clients: AwsClients, name: str) -> None:
+    """DeleteDocument with only Name deletes every version (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DeleteDocument.html)."""
     call("DeleteDocument", clients.ssm.delete_document, Name=name)

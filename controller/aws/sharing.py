@@ -19,7 +19,8 @@ MAX_IDS_PER_CALL = 20
 
 
 def shared_with(clients: AwsClients, name: str) -> tuple[tuple[str, str], ...]:
-    """Sorted (account id or "All", shared version)."""
+    """Sorted (account id or "All", shared version); AccountSharingInfoList carries the
+    SharedDocumentVersion (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AccountSharingInfo.html)."""
     found: dict[str, str] = {}
     token: str | None = None
     while True:
@@ -36,7 +37,9 @@ def shared_with(clients: AwsClients, name: str) -> tuple[tuple[str, str], ...]:
         token = page.get("NextToken")
         if not token:
             break
-    # AWS reports a public share as "all"; the repository (and the API input) say "All".
+    # AWS reports a public share as "all"; the repository (and the API input) say "All"
+    # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeDocumentPermission.html,
+    # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ModifyDocumentPermission.html).
     return tuple(
         sorted(
             (SHARE_ALL if account.lower() == "all" else account, version or SHARED_VERSION)

@@ -7,8 +7,9 @@ manifest bytes, which carry each zip's sha256). To keep that cheap, `out_dir` do
 a cache: next to each zip a small `.<zip>.build.json` records the digest of the entries
 it was made from (names, modes, sizes and content hashes); when the sources still give
 that digest, the zip is not rewritten and its recorded sha256 is used. Content hashes of
-source files are memoised per process by (path, size, mtime, inode), so an unchanged
-checkout costs one `stat` per file.
+source files are memoised per process by (device, inode, size, mtime), so an unchanged
+checkout, or a new revision's tree whose unchanged files are hard links into the previous
+one, costs one `stat` per file.
 """
 
 from __future__ import annotations
@@ -92,7 +93,10 @@ def zip_entries(file: PackageFile, root: Path) -> list[ZipEntry]:
     ]
 
 
-_content_hashes: dict[tuple[str, int, int, int], str] = {}
+# Keyed by the file's identity on disk (device, inode, size, mtime), not its path: a new
+# revision's tree hard-links the files it did not change from the previous tree
+# (controller.source.git), so they keep their inode and are not hashed again.
+_content_hashes: dict[tuple[int, int, int, int], str] = {}
 # A long-running controller sees every revision's files: forget them all now and then
 # rather than grow without bound (re-hashing is only a cost, never wrong).
 _CONTENT_HASHES_LIMIT = 200_000
@@ -100,7 +104,7 @@ _CONTENT_HASHES_LIMIT = 200_000
 
 def _content_hash(path: Path) -> tuple[str, int]:
     info = path.stat()
-    key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+    key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
     cached = _content_hashes.get(key)
     if cached is None:
         with path.open("rb") as source:

@@ -67,6 +67,7 @@ class Applier:
         max_workers: int = 8,
         on_action: Callable[[ActionRecord], None] | None = None,
         stopping: threading.Event | None = None,
+        bucket_checked: bool = False,
     ) -> None:
         self.clients_for = clients_for
         self.stopping = stopping
@@ -77,7 +78,11 @@ class Applier:
         self.on_action = on_action
         self._lock = threading.Lock()
         self._records: list[ActionRecord] = []
-        self._checked_buckets: set[str] = set()
+        self._bucket_lock = threading.Lock()
+        self._bucket_checked = bucket_checked
+        # (location, package, VersionName) -> version number, of the versions this pass
+        # published: set_default needs the number and need not list the versions again.
+        self._published: dict[tuple[Location, str, str], str] = {}
         crash = os.environ.get(CRASH_AFTER_ENV, "")
         self._crash_after = int(crash) if crash.isdigit() else None
 
@@ -171,31 +176,42 @@ class Applier:
                     f"tag {OWNER_TAG}={self.owner}: it is not ours, rename the package in "
                     f"{package.source}"
                 ) from None
-            return self._publish_version(clients, package, version, url)
-        number = aws_packages.wait_active(clients, package.name, version.name)
-        return f"{version.name} (version {number})"
+            return self._publish_version(clients, action.location, package, version, url)
+        published = aws_packages.wait_active(clients, package.name, version.name)
+        self._remember(action.location, package.name, version.name, published.number)
+        return f"{version.name} (version {published.number})"
 
     def _package_add_version(self, clients: AwsClients, action: Action) -> str:
         package, version = _package(action), _version(action)
         url = self._upload(clients, package, version)
-        return self._publish_version(clients, package, version, url)
+        return self._publish_version(clients, action.location, package, version, url)
 
     def _publish_version(
-        self, clients: AwsClients, package: DesiredPackage, version: DesiredVersion, url: str
+        self,
+        clients: AwsClients,
+        location: Location,
+        package: DesiredPackage,
+        version: DesiredVersion,
+        url: str,
     ) -> str:
         existing = aws_packages.find_version(clients, package.name, version.name)
         if existing is None:
             # Conflict = published by an earlier attempt whose answer we lost: checked below.
             with contextlib.suppress(Conflict):
                 aws_packages.add_version(clients, package.name, version.name, version.content, url)
-        number = aws_packages.wait_active(clients, package.name, version.name)
-        live_hash = aws_packages.version_hash(clients, package.name, number)
-        if live_hash and live_hash != version.content_sha256:
+        published = aws_packages.wait_active(clients, package.name, version.name)
+        if published.content_sha256 and published.content_sha256 != version.content_sha256:
             raise ActionFailed(
                 f"version {version.name} of {package.name} is already published with "
                 f"different content: bump the version name in {package.source}"
             )
-        return f"{version.name} (version {number})"
+        self._remember(location, package.name, version.name, published.number)
+        return f"{version.name} (version {published.number})"
+
+    def _remember(self, location: Location, package: str, version_name: str, number: str) -> None:
+        """Keep the number of a version this pass published, for a later set_default."""
+        with self._lock:
+            self._published[(location, package, version_name)] = number
 
     def _upload(self, clients: AwsClients, package: DesiredPackage, version: DesiredVersion) -> str:
         if self.artifacts is None:
@@ -204,12 +220,12 @@ class Applier:
                 "with spec.artifacts.bucket"
             )
         bucket = self.artifacts.bucket
-        with self._lock:
-            unchecked = bucket not in self._checked_buckets
-        if unchecked:
-            aws_artifacts.check_bucket(clients, bucket)
-            with self._lock:
-                self._checked_buckets.add(bucket)
+        # Checked once: by the engine before the pass (bucket_checked), else here, under the
+        # lock so that two threads never both check.
+        with self._bucket_lock:
+            if not self._bucket_checked:
+                aws_artifacts.check_bucket(clients, bucket)
+                self._bucket_checked = True
         folder = aws_artifacts.version_folder(self.artifacts.prefix, package.name, version.name)
         for file in version.files:
             aws_artifacts.upload(clients, bucket, f"{folder}/{file.name}", file.path, file.sha256)
@@ -224,11 +240,17 @@ class Applier:
         return aws_artifacts.source_url(bucket, folder)
 
     def _package_set_default(self, clients: AwsClients, action: Action) -> str:
-        found = aws_packages.find_version(clients, action.name, action.version_name)
-        if found is None:
-            raise ActionFailed(f"version {action.version_name} of {action.name} is not published")
-        aws_packages.set_default(clients, action.name, found.number)
-        return f"{action.version_name} (version {found.number})"
+        with self._lock:
+            number = self._published.get((action.location, action.name, action.version_name))
+        if number is None:  # published by an earlier pass: look its number up
+            found = aws_packages.find_version(clients, action.name, action.version_name)
+            if found is None:
+                raise ActionFailed(
+                    f"version {action.version_name} of {action.name} is not published"
+                )
+            number = found.number
+        aws_packages.set_default(clients, action.name, number)
+        return f"{action.version_name} (version {number})"
 
     def _package_tag(self, clients: AwsClients, action: Action) -> None:
         aws_tags.set_tags(clients, "Document", action.name, action.tags_set)

@@ -152,17 +152,7 @@ def plan_json(planned: PlannedPass, commit: str, owner: str) -> dict[str, Any]:
         "actions": [_action_json(action) for action in plan.actions],
         "blocked": [_action_json(b.action) | {"reason": b.reason} for b in plan.blocked],
         "errors": list(planned.errors),
-        "resources": [
-            {
-                "kind": r.kind,
-                "name": r.name,
-                "account": r.account,
-                "region": r.region,
-                "state": str(r.state),
-                "message": r.message,
-            }
-            for r in plan.resources
-        ],
+        "resources": [r.to_json() for r in plan.resources],
         "summary": counts | {"blocked": len(plan.blocked), "errors": len(planned.errors)},
         "api_calls": _calls_json(planned.api_calls),
     }
@@ -265,16 +255,6 @@ def result_json(result: PassResult) -> dict[str, Any]:
         ],
         "blocked": list(result.blocked),
         "errors": list(result.errors),
-        "resources": [
-            {
-                "kind": r.kind,
-                "name": r.name,
-                "account": r.account,
-                "region": r.region,
-                "state": str(r.state),
-                "message": r.message,
-            }
-            for r in result.resources
-        ],
+        "resources": [r.to_json() for r in result.resources],
         "api_calls": _calls_json(result.api_calls),
     }

@@ -246,6 +246,9 @@ class Reconciler:
                     check_bucket(self.sessions.home(region), planned.artifacts.bucket)
             except UserError as error:
                 return self._result(planned, (), revision, started, (_one_line(error),))
+            bucket_checked = True
+        else:
+            bucket_checked = False
         applier = Applier(
             self._clients_for,
             owner=self.owner,
@@ -254,6 +257,7 @@ class Reconciler:
             max_workers=self.max_workers,
             on_action=on_action,
             stopping=self._stopping,
+            bucket_checked=bucket_checked,
         )
         if self.dry_run:
             records = applier.skip(planned.plan, "dry run")
@@ -286,6 +290,9 @@ class Reconciler:
         )
 
     def _build(self, repository: Any, package: Any, version: Any, revision: str) -> DesiredVersion:
+        # Within a revision: built once. Across revisions, build_version's own cache keeps
+        # it cheap: the zips in work_dir/build are reused when their sources' digest is
+        # unchanged, and unchanged sources are not re-hashed (hard links, inode memo).
         key = (revision, package.name, version.name)
         cached = self._built.get(key)
         if cached is not None:

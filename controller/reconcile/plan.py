@@ -472,8 +472,18 @@ def _association_changes(
                 if key not in dict(new)
             )
         elif old != new and (live is not None or new not in (None, False, ())):
-            changes.append(Change(shown, _show(old), _show(new)))
+            show = _show_output if name == "output" else _show
+            changes.append(Change(shown, show(old), show(new)))
     return tuple(changes)
+
+
+def _show_output(value: tuple[str, str, str] | None) -> str:
+    """(bucket, key prefix, region) as the user reads it: `s3://bucket/prefix (region)`."""
+    if value is None:
+        return ""
+    bucket, prefix, region = value
+    url = f"s3://{bucket}/{prefix.lstrip('/')}" if prefix else f"s3://{bucket}"
+    return f"{url} ({region})" if region else url
 
 
 def _show(value: object) -> str:
@@ -493,7 +503,7 @@ def _show(value: object) -> str:
 def _delete_association(live: ObservedAssociation) -> Action:
     return Action(
         "association",
-        live.name,
+        live.name or live.association_id,  # AssociationName is optional: show the id then
         "delete",
         live.location,
         Phase.ASSOCIATION_DELETES,

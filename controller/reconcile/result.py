@@ -47,6 +47,17 @@ class ResourceStatus:
     state: ResourceState
     message: str = ""  # why it drifted or failed; empty when in sync
 
+    def to_json(self) -> dict[str, str]:
+        """The JSON form shared by `plan -o json`, `apply -o json` and `/status`."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "account": self.account,
+            "region": self.region,
+            "state": self.state.value,
+            "message": self.message,
+        }
+
 
 @dataclass(frozen=True)
 class ActionRecord:

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-OWNER_TAG = "ssm-gitops:owner"
+from controller.ownership import OWNER_TAG as OWNER_TAG  # re-exported for the stages
+
 # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ModifyDocumentPermission.html
 # "All" shares publicly and cannot be mixed with account ids.
 SHARE_ALL = "All"

@@ -140,19 +140,7 @@ def to_json(status: Status) -> dict[str, Any]:
             ],
             "errors": list(last.errors),
         },
-        "resources": []
-        if last is None
-        else [
-            {
-                "kind": r.kind,
-                "name": r.name,
-                "account": r.account,
-                "region": r.region,
-                "state": r.state.value,
-                "message": r.message,
-            }
-            for r in last.resources
-        ],
+        "resources": [] if last is None else [r.to_json() for r in last.resources],
         "blocked_prunes": [] if last is None else list(last.blocked),
         "rollouts": []
         if last is None

@@ -167,6 +167,8 @@ class GitSource:
         self.cache_dir = Path(cache_dir or Path.home() / ".cache" / "ssm-gitops")
         self._lock = threading.Lock()
         self._repo: pygit2.Repository | None = None
+        # The tree last materialised and where: files unchanged since are hard-linked from it.
+        self._last_tree: tuple[pygit2.Oid, Path] | None = None
         self._remote_url = location if _is_url(location) else None
         if credentials and credentials.known_hosts:
             use_known_hosts(credentials.known_hosts, self.cache_dir / "ssh-home")
@@ -195,15 +197,22 @@ class GitSource:
             repo = self._open()
             trees = self.cache_dir / "trees"
             target = trees / revision.commit
-            if target.is_dir():
-                return target
-            trees.mkdir(parents=True, exist_ok=True)
-            scratch = Path(tempfile.mkdtemp(prefix=".tmp-", dir=trees))
             commit = repo.get(revision.commit)
             if not isinstance(commit, pygit2.Commit):
                 raise GitError(f"{self._shown}: commit {revision.commit} is not in the repository")
-            _write_tree(repo, commit.tree, scratch)
+            if target.is_dir():
+                self._last_tree = (commit.tree.id, target)
+                return target
+            trees.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix=".tmp-", dir=trees))
+            previous: tuple[pygit2.Tree, Path] | None = None
+            if self._last_tree is not None and self._last_tree[1].is_dir():
+                last = repo.get(self._last_tree[0])
+                if isinstance(last, pygit2.Tree):
+                    previous = (last, self._last_tree[1])
+            _write_tree(repo, commit.tree, scratch, previous)
             os.replace(scratch, target)  # atomic: a reader never sees half a tree
+            self._last_tree = (commit.tree.id, target)
             self._forget_old_trees(trees, keep=target)
             return target
 
@@ -241,11 +250,6 @@ class GitSource:
                 for name, flags in repo.status().items()
                 if name.startswith(prefix) and not flags & pygit2.enums.FileStatus.IGNORED
             )
-
-    def commit_message(self, commit: str) -> str:
-        with self._lock:
-            obj = self._open().get(commit)
-            return obj.message if isinstance(obj, pygit2.Commit) else ""
 
     # -- internals ----------------------------------------------------------------------
 
@@ -359,23 +363,57 @@ class GitSource:
                 shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_tree(repo: pygit2.Repository, tree: pygit2.Tree, into: Path) -> None:
+def _write_tree(
+    repo: pygit2.Repository,
+    tree: pygit2.Tree,
+    into: Path,
+    previous: tuple[pygit2.Tree, Path] | None = None,
+) -> None:
     """Write `tree` under `into`, keeping the exec bit and symlinks (submodules are skipped).
 
     Symlinks are written as they are; the loader refuses one that leads outside the tree.
+    A file with the same blob and mode at the same place in `previous` (the tree written
+    last, and where) is hard-linked from there instead of written again: a commit that
+    touches one file costs one file, and the build's content-hash memo (keyed by inode)
+    still knows every other file. Materialised trees are never written to after this.
     """
     into.mkdir(exist_ok=True)
     for entry in tree:
-        target = into / str(entry.name)
+        name = str(entry.name)
+        target = into / name
         mode = entry.filemode
         if mode == pygit2.enums.FileMode.COMMIT:
             continue  # a submodule: its commit is not in this repository
+        before = previous[0][name] if previous is not None and name in previous[0] else None
+        if (
+            previous is not None
+            and mode in (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE)
+            and before is not None
+            and before.id == entry.id
+            and before.filemode == mode
+            and _link(previous[1] / name, target)
+        ):
+            continue  # checked before reading the blob: an unchanged file costs no read
         obj = repo[entry.id]
         if mode == pygit2.enums.FileMode.TREE and isinstance(obj, pygit2.Tree):
-            _write_tree(repo, obj, target)
+            inner = None
+            if previous is not None and isinstance(before, pygit2.Tree):
+                inner = (before, previous[1] / name)
+            _write_tree(repo, obj, target, inner)
         elif mode == pygit2.enums.FileMode.LINK and isinstance(obj, pygit2.Blob):
             os.symlink(obj.data, target)
         elif isinstance(obj, pygit2.Blob):
             target.write_bytes(obj.data)
             if mode == pygit2.enums.FileMode.BLOB_EXECUTABLE:
                 target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def _link(existing: Path, target: Path) -> bool:
+    """Hard-link `existing` as `target`; False (write it instead) when that is not possible."""
+    try:
+        if not stat.S_ISREG(existing.lstat().st_mode):
+            return False
+        os.link(existing, target)
+    except OSError:
+        return False
+    return True

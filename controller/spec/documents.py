@@ -17,11 +17,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, m
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from controller.ownership import OWNER_TAG
 from controller.spec import rules, schedules
 
 API_VERSION = "ssm-gitops/v1"
 RECONCILE_ANNOTATION = "ssm-gitops/reconcile"
-OWNER_TAG = "ssm-gitops:owner"
 
 
 def _rule(check: Callable[[str], str | None]) -> AfterValidator:

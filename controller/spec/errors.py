@@ -17,7 +17,7 @@ class SpecError:
     """One problem at one place: `str()` is `path:line:col: message` (1-based line/col).
 
     `message` says what is wrong and what to do. `line`/`col` are 0 when the problem has no
-    position inside the file (e.g. the file cannot be read).
+    position inside the file (e.g. the path is not a folder); `str()` is then `path: message`.
     """
 
     path: str
@@ -26,6 +26,8 @@ class SpecError:
     message: str
 
     def __str__(self) -> str:
+        if self.line == 0:  # no position to point at: `:0:0` would only confuse
+            return f"{self.path}: {self.message}"
         return f"{self.path}:{self.line}:{self.col}: {self.message}"
 
 

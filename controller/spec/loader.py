@@ -486,16 +486,13 @@ def _load(root: Path, display_prefix: str | None) -> Repository:
     root = Path(root)
     loader = _Loader(root, display_prefix)
     if not root.is_dir():
-        raise SpecErrors(
-            [
-                SpecError(
-                    str(root),  # as given: there is nothing below it to show relative paths of
-                    0,
-                    0,
-                    "no such directory: give the repository folder",
-                )
-            ]
+        problem = (
+            f"is a file, not a folder: give the repository folder ({root.parent})"
+            if root.exists()
+            else "no such directory: give the repository folder"
         )
+        # As given: there is nothing below it to show relative paths of.
+        raise SpecErrors([SpecError(str(root), 0, 0, problem)])
     files = loader.read_documents()
 
     # Pass 1: packages, to learn the source folders; YAML inside them is payload.

@@ -177,11 +177,6 @@ class Association(Resource):
     apply_only_at_cron_interval: bool = False
     output: Output | None = None
 
-    @property
-    def package_is_arn(self) -> bool:
-        """True when `package` is the ARN of a package shared with us, not one of ours."""
-        return self.package.startswith("arn:")
-
 
 class Settings(Resource):
     """The repository's one Settings document: artifacts bucket, regions, accounts, prune."""

@@ -44,3 +44,20 @@ def test_build_of_an_invalid_repository_prints_the_errors_and_exits_1(tmp_path: 
         "uninstall.sh)\n"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unwritable_out_names_out_not_the_yaml(tmp_path: Path) -> None:
+    """Regression: `build --out /proc/x` blamed the first package's YAML line."""
+    result = build("sample-repo", Path("/proc/x"))
+    assert result.returncode == 1
+    assert result.stderr == (
+        "ssm-gitops: --out /proc/x: cannot write there (No such file or directory): "
+        "give a writable folder\n"
+    )
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    result = build("sample-repo", a_file)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"ssm-gitops: --out {a_file}: is a file, not a folder: give a folder to write into\n"
+    )

@@ -48,6 +48,35 @@ def test_from_empty_converges_and_second_pass_is_no_change(
     assert [a["AssociationName"] for a in associations] == ["agent-prod"]
 
 
+def test_a_create_pass_makes_no_redundant_calls(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion]
+) -> None:
+    """Regression: the bucket was checked twice (engine and applier), the content hash
+    was read by a second DescribeDocument, and set_default listed the versions again."""
+    v1, v2 = make_version("agent", "1.0"), make_version("agent", "1.1")
+    wanted = target(
+        (package("agent", (v1, v2), default="1.1", share=("111122223333",)),),
+        (association("agent-prod", "agent"),),
+    )
+    result = reconciler.run_desired(wanted)
+    assert result.outcome is PassOutcome.SUCCESS, result.errors
+    assert dict(result.api_calls) == {
+        ("GetCallerIdentity", "success"): 1,
+        ("ListDocuments", "success"): 1,
+        ("ListAssociations", "success"): 2,  # observe, then the lookup before create
+        ("HeadBucket", "success"): 1,
+        ("HeadObject", "not_found"): 4,
+        ("PutObject", "success"): 4,
+        ("CreateDocument", "success"): 1,
+        ("ListDocumentVersions", "success"): 1,  # add_version: published already?
+        ("UpdateDocument", "success"): 1,
+        ("DescribeDocument", "success"): 4,  # Creating, then Active, per version
+        ("UpdateDocumentDefaultVersion", "success"): 1,
+        ("ModifyDocumentPermission", "success"): 1,
+        ("CreateAssociation", "success"): 1,
+    }
+
+
 def test_no_op_pass_reads_only_list_pages_and_sharing(
     reconciler: Reconciler, make_version: Callable[..., DesiredVersion]
 ) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from controller.reconcile.commands import render_plan
 from controller.reconcile.plan import plan
 from controller.reconcile.result import ResourceState
 from controller.reconcile.state import (
@@ -365,3 +368,30 @@ def test_a_package_that_failed_to_build_is_failed_and_never_pruned() -> None:
     assert [(a.name, a.action) for a in result.actions] == []
     assert result.blocked == ()
     assert {r.name: r.state for r in result.resources}["agent"] is ResourceState.FAILED
+
+
+def test_an_output_change_reads_as_an_s3_url() -> None:
+    """Regression: the output location showed as `bucket/prefix/region`."""
+    wanted = association()
+    wanted = dataclasses.replace(
+        wanted, spec=dataclasses.replace(wanted.spec, output=("logs", "ssm/", "eu-west-1"))
+    )
+    result = plan(Desired((package(),), (wanted,)), Observed((live(),), (live_association(),)))
+    (action,) = result.actions
+    assert [(c.field, c.old, c.new) for c in action.changes] == [
+        ("output", "", "s3://logs/ssm/ (eu-west-1)")
+    ]
+
+
+def test_an_unnamed_association_is_shown_by_its_id() -> None:
+    """Regression: an owned association without AssociationName showed as
+    `- association  (account/region)`."""
+    result = plan(
+        Desired((package(),), (association(),), PRUNE),
+        Observed((live(),), (live_association(), live_association("", association_id="a-9"))),
+    )
+    (action,) = result.actions
+    assert action.describe() == f"- association a-9 delete ({HOME})"
+    shown = render_plan(result, "0123456789abcdef", "ssm-gitops")
+    assert f"- association a-9 ({HOME})" in shown
+    assert "association  (" not in shown

@@ -73,6 +73,30 @@ def test_materialise_keeps_only_recent_trees(repo: pygit2.Repository, tmp_path: 
     assert len(list((tmp_path / "cache" / "trees").iterdir())) == 3
 
 
+def test_a_new_tree_links_the_files_it_did_not_change(
+    repo: pygit2.Repository, tmp_path: Path
+) -> None:
+    """Regression: every commit wrote (and the build then re-hashed) every file of the
+    repository; now unchanged files are hard links into the previous tree, same inode."""
+    commit(
+        repo, {"pkg/install.sh": "echo hi\n", "pkg/big.bin": b"\x00" * 4096, "a.yaml": "1\n"}, "c1"
+    )
+    source = GitSource(repo.workdir, cache_dir=tmp_path / "cache")
+    first = source.materialise(source.fetch())
+    commit(repo, {"a.yaml": "2\n", "pkg/install.sh": "echo hi\n"}, "c2")
+    (Path(repo.workdir) / "pkg" / "install.sh").chmod(0o644)  # same blob, mode changed
+    commit(repo, {}, "c3")
+    second = source.materialise(source.fetch())
+    assert second != first
+    assert (second / "pkg/big.bin").stat().st_ino == (first / "pkg/big.bin").stat().st_ino
+    assert (second / "a.yaml").read_text() == "2\n"
+    assert (first / "a.yaml").read_text() == "1\n"  # the old tree is untouched
+    assert (second / "a.yaml").stat().st_ino != (first / "a.yaml").stat().st_ino
+    # a mode change is a new file, never a link that would change the old tree's mode
+    assert not (second / "pkg/install.sh").stat().st_mode & stat.S_IXUSR
+    assert (first / "pkg/install.sh").stat().st_mode & stat.S_IXUSR
+
+
 def test_ref_may_be_branch_tag_or_commit(repo: pygit2.Repository, tmp_path: Path) -> None:
     first = commit(repo, {"a.yaml": "1\n"}, "one")
     repo.create_tag("v1", pygit2.Oid(hex=first), pygit2.enums.ObjectType.COMMIT, SIGNATURE, "v1")

@@ -29,6 +29,14 @@ def test_a_valid_repository_prints_one_summary_line() -> None:
 def test_a_missing_folder_is_one_line_and_exit_1(tmp_path: Path) -> None:
     result = validate(str(tmp_path / "nope"))
     assert result.returncode == 1
-    assert (
-        result.stderr == f"{tmp_path / 'nope'}:0:0: no such directory: give the repository folder\n"
+    assert result.stderr == f"{tmp_path / 'nope'}: no such directory: give the repository folder\n"
+
+
+def test_a_file_given_for_the_folder_says_so_and_names_the_folder() -> None:
+    """Regression: `validate sample-repo/settings.yaml` said `:0:0: no such directory`."""
+    result = validate("sample-repo/settings.yaml")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "sample-repo/settings.yaml: is a file, not a folder: give the repository folder "
+        "(sample-repo)\n"
     )
