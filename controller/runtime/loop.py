@@ -11,8 +11,13 @@ pass is worth running and what happens when a stage fails:
   that loads arrives (contract: Ownership and safety).
 - the reconciler fails: the pass is recorded as a failure and retried at the next tick.
 
-A pass runs when the loaded revision is new, when a full resync is due, or when the last
-pass failed; a poll that finds the same commit after a good pass costs one git fetch.
+A pass runs when the loaded revision is new, when a full resync is due, when the last
+pass failed, or while a rollout is being followed: after a pass that changed something
+(a new association, a new default version: instances start installing) and while the
+association overview still counts targets Pending or InProgress, every poll runs a pass
+(a no-op pass costs a few list pages) so `association_targets` and the status page
+follow the rollout to its end. Otherwise a poll that finds the same commit after a good
+pass costs one git fetch.
 """
 
 from __future__ import annotations
@@ -59,6 +64,11 @@ class Reconciler(Protocol):
 Loader = Callable[[Path], Any]
 # Returns the reconciler for detect-only (True) or applying (False) passes.
 ReconcilerFor = Callable[[bool], Reconciler]
+
+
+# AssociationStatusAggregatedCount keys of targets that have not finished yet
+# (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
+_RUNNING = frozenset({"Pending", "InProgress"})
 
 
 @dataclass(frozen=True)
@@ -125,9 +135,23 @@ class ControllerLoop:
             request.full_resync
             or good.revision.commit != self._last_reconciled
             or self._last_outcome is PassOutcome.FAILURE
+            or self._following_rollouts()
         )
         if worth_it:
             self._reconcile(good, request)
+
+    def _following_rollouts(self) -> bool:
+        """The last pass started rollouts, or saw one still running: look again."""
+        last = self._board.get().last_pass
+        if last is None or self._dry_run:
+            return False
+        if last.outcome is PassOutcome.SUCCESS:  # it changed something in AWS
+            return True
+        return any(
+            count > 0 and status in _RUNNING
+            for rollout in last.rollouts
+            for status, count in rollout.counts.items()
+        )
 
     # -- stages ---------------------------------------------------------------------------
 
