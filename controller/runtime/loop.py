@@ -13,11 +13,13 @@ pass is worth running and what happens when a stage fails:
 
 A pass runs when the loaded revision is new, when a full resync is due, when the last
 pass failed, or while a rollout is being followed: after a pass that changed something
-(a new association, a new default version: instances start installing) and while the
-association overview still counts targets Pending or InProgress, every poll runs a pass
-(a no-op pass costs a few list pages) so `association_targets` and the status page
-follow the rollout to its end. Otherwise a poll that finds the same commit after a good
-pass costs one git fetch.
+(a new association, a new default version: instances start installing), while the
+association overview counts targets Pending or InProgress, and while an overview is still
+Pending with no target reported within FOLLOW_SECONDS of that change (instances take a
+while to pick a new association up; one that waits for its cron stays Pending), every poll
+runs a pass (a no-op pass costs a few list pages) so `association_targets` and the status
+page follow the rollout to its end. Otherwise a poll that finds the same commit after a
+good pass costs one git fetch.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ ReconcilerFor = Callable[[bool], Reconciler]
 # AssociationStatusAggregatedCount keys of targets that have not finished yet
 # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
 _RUNNING = frozenset({"Pending", "InProgress"})
+FOLLOW_SECONDS = 600.0  # how long a change's rollouts are followed while nothing reports
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ class ControllerLoop:
         self._good: _Loaded | None = None
         self._last_outcome: PassOutcome | None = None
         self._last_reconciled: str | None = None
+        self._changed_at: float | None = None  # when a pass last changed something in AWS
         self._log = logger()
         board.update(dry_run=dry_run, path=sub_path)
 
@@ -147,11 +151,14 @@ class ControllerLoop:
             return False
         if last.outcome is PassOutcome.SUCCESS:  # it changed something in AWS
             return True
-        return any(
+        if any(
             count > 0 and status in _RUNNING
             for rollout in last.rollouts
             for status, count in rollout.counts.items()
-        )
+        ):
+            return True
+        recent = self._changed_at is not None and self._clock() - self._changed_at < FOLLOW_SECONDS
+        return recent and any(rollout.status in _RUNNING for rollout in last.rollouts)
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -239,6 +246,8 @@ class ControllerLoop:
             )
         self._last_outcome = result.outcome
         self._last_reconciled = commit
+        if result.outcome is PassOutcome.SUCCESS:
+            self._changed_at = self._clock()
         self._metrics.record_pass(result)
         status = self._board.get()
         self._board.update(last_pass=result, pass_running=False, passes=status.passes + 1)
