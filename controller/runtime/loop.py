@@ -12,8 +12,9 @@ pass is worth running and what happens when a stage fails:
 - the reconciler fails: the pass is recorded as a failure and retried at the next tick.
 
 A pass runs when the loaded revision is new, when a full resync is due, when the last
-pass failed, or while a rollout is being followed: after a pass that changed something
-(a new association, a new default version: instances start installing), while the
+pass failed, or while a rollout is being followed: after a pass that started rollouts
+(an association created or updated, a package's default version set: instances start
+installing), while the
 association overview counts targets Pending or InProgress, and while an overview is still
 Pending with no target reported within FOLLOW_SECONDS of that change (instances take a
 while to pick a new association up; one that waits for its cron stays Pending), every poll
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controller.errors import UserError
-from controller.reconcile.result import ActionRecord, PassOutcome, PassResult
+from controller.reconcile.result import ActionRecord, ActionResult, PassOutcome, PassResult
 from controller.runtime.logs import log_action, logger
 from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import PassRequest
@@ -72,6 +73,19 @@ ReconcilerFor = Callable[[bool], Reconciler]
 # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
 _RUNNING = frozenset({"Pending", "InProgress"})
 FOLLOW_SECONDS = 600.0  # how long a change's rollouts are followed while nothing reports
+# Actions after which SSM runs associations on their targets: on create and update, and
+# when the default version of a package that an association follows changes
+# (https://docs.aws.amazon.com/systems-manager/latest/userguide/state-manager-about.html).
+_STARTS_ROLLOUTS = frozenset(
+    {("association", "create"), ("association", "update"), ("package", "set_default")}
+)
+
+
+def _started_rollouts(result: PassResult) -> bool:
+    return any(
+        (a.kind, a.action) in _STARTS_ROLLOUTS and a.result is ActionResult.SUCCESS
+        for a in result.actions
+    )
 
 
 @dataclass(frozen=True)
@@ -123,7 +137,7 @@ class ControllerLoop:
         self._good: _Loaded | None = None
         self._last_outcome: PassOutcome | None = None
         self._last_reconciled: str | None = None
-        self._changed_at: float | None = None  # when a pass last changed something in AWS
+        self._changed_at: float | None = None  # when a pass last started rollouts
         self._log = logger()
         board.update(dry_run=dry_run, path=sub_path)
 
@@ -149,7 +163,7 @@ class ControllerLoop:
         last = self._board.get().last_pass
         if last is None or self._dry_run:
             return False
-        if last.outcome is PassOutcome.SUCCESS:  # it changed something in AWS
+        if _started_rollouts(last):
             return True
         if any(
             count > 0 and status in _RUNNING
@@ -246,7 +260,7 @@ class ControllerLoop:
             )
         self._last_outcome = result.outcome
         self._last_reconciled = commit
-        if result.outcome is PassOutcome.SUCCESS:
+        if _started_rollouts(result):
             self._changed_at = self._clock()
         self._metrics.record_pass(result)
         status = self._board.get()
