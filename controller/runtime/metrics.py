@@ -20,6 +20,9 @@ __all__ = ["CONTENT_TYPE", "Metrics", "RESOURCE_KINDS"]
 
 PREFIX = "ssm_gitops_"
 RESOURCE_KINDS = ("package", "association")
+# The per-target association statuses a rollout goes through (AssociationStatusAggregatedCount
+# keys; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
+ROLLOUT_STATUSES = ("Success", "Failed", "Pending", "InProgress")
 
 # Passes range from well under a second (nothing to do) to many minutes (large uploads,
 # waiting for documents to become Active).
@@ -134,9 +137,12 @@ class Metrics:
             self.prune_blocked_total.inc(len(result.blocked))
         # Rollouts describe the associations that exist now: an association removed from the
         # repository must not keep reporting its last counts.
+        # Each association reports the four rollout statuses (zero when none), so a new one,
+        # or one waiting for its cron, is visible and `sum by (status)` sees every series.
         self.association_targets.clear()
         for rollout in result.rollouts:
-            for status, count in rollout.counts.items():
+            counts = {status: 0 for status in ROLLOUT_STATUSES} | dict(rollout.counts)
+            for status, count in counts.items():
                 self.association_targets.labels(rollout.association, status).set(count)
 
     def record_fetch(self, seconds: float, *, ok: bool) -> None:

@@ -87,17 +87,20 @@ def association_targets(service: Service) -> dict[str, dict[str, float]]:
 
 
 def expected_targets(fleet: Fleet) -> dict[str, dict[str, float]]:
-    """Per association, how many of the fleet's instances it targets: all Success."""
-    counts: dict[str, dict[str, float]] = {}
+    """Per association, how many of the fleet's instances it targets: all Success (every
+    association also reports its other statuses at zero; the canary has not run)."""
     names = {
         "datadog-agent": "datadog-agent-prod",
         "metrics-exporter": "metrics-exporter-web",
         "ops-toolkit": "ops-toolkit-everywhere",
     }
+    statuses = ("Success", "Failed", "Pending", "InProgress")
+    counts = {
+        name: dict.fromkeys(statuses, 0.0) for name in (*names.values(), "datadog-agent-canary")
+    }
     for instance in fleet.instances:
         for package in expected_installs(instance.spec, "6.9.0"):
-            entry = counts.setdefault(names[package], {"Success": 0.0})
-            entry["Success"] += 1
+            counts[names[package]]["Success"] += 1
     return counts
 
 
@@ -187,10 +190,11 @@ def test_sample_repo_converges_on_the_fleet_and_a_new_default_reinstalls(
 
     # The running controller follows the rollouts it started (polls, no resync).
     expected = expected_targets(fleet)
-    assert expected == {
-        "datadog-agent-prod": {"Success": 3},
-        "metrics-exporter-web": {"Success": 1},
-        "ops-toolkit-everywhere": {"Success": 7},
+    assert {name: counts["Success"] for name, counts in expected.items()} == {
+        "datadog-agent-prod": 3,
+        "metrics-exporter-web": 1,
+        "ops-toolkit-everywhere": 7,
+        "datadog-agent-canary": 0,
     }
     wait_for(lambda: association_targets(service) == expected, 20, "association_targets")
     rollouts = {r.association: r for r in service.board.get().last_pass.rollouts}  # type: ignore[union-attr]
@@ -198,6 +202,7 @@ def test_sample_repo_converges_on_the_fleet_and_a_new_default_reinstalls(
     assert rollouts["ops-toolkit-everywhere"].status == "Success"
     code, page = http_get(service.url + "/")
     assert code == 200 and "Success 7" in page and "Success 3" in page
+    assert "no target has run yet" in page  # the canary
 
     # A commit moving datadog-agent's default: datadog-agent-prod follows it, nothing else.
     before = fleet.installed()

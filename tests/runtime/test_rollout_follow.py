@@ -8,6 +8,7 @@ PassResult of a story (what it did, and the association overviews it read).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,11 @@ from controller.reconcile.result import (
     ActionResult,
     PassOutcome,
     PassResult,
+    ResourceState,
+    ResourceStatus,
     Rollout,
 )
+from controller.runtime import page
 from controller.runtime.loop import FOLLOW_SECONDS, ControllerLoop
 from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import PassRequest
@@ -154,6 +158,21 @@ def test_the_followed_rollout_reaches_the_metric_and_the_status(tmp_path: Path) 
     running = metrics.registry.get_sample_value(
         "ssm_gitops_association_targets", {"association": "web", "status": "InProgress"}
     )
-    assert running is None  # the finished rollout no longer reports its running targets
+    assert running == 0  # the finished rollout no longer counts running targets
     last = board.get().last_pass
     assert last is not None and last.rollouts == (rollout("Success", Success=3),)
+
+
+def test_an_association_that_has_not_run_is_shown_and_counted_at_zero(tmp_path: Path) -> None:
+    results = [CREATED, did(rollouts=(rollout("Pending"),))]
+    _, metrics, board = polls(tmp_path, results, [0, 5])
+    for status in ("Success", "Failed", "Pending", "InProgress"):
+        value = metrics.registry.get_sample_value(
+            "ssm_gitops_association_targets", {"association": "web", "status": status}
+        )
+        assert value == 0, status
+    last = board.get().last_pass
+    assert last is not None
+    web = ResourceStatus("association", "web", "123456789012", "us-east-1", ResourceState.IN_SYNC)
+    rendered = page.render(replace(board.get(), last_pass=replace(last, resources=(web,))))
+    assert "Pending" in rendered and "no target has run yet" in rendered
