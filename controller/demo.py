@@ -132,7 +132,10 @@ class _Interesting(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
             return True
-        return getattr(record, "event", "") in {"action", "pass", "load", "webhook"}
+        event = getattr(record, "event", "")
+        if event == "pass" and getattr(record, "result", "") == "no_change":
+            return False  # the polls that follow a rollout: the fleet lines tell the story
+        return event in {"action", "pass", "load", "webhook"}
 
 
 def _configure_output() -> None:
@@ -223,7 +226,7 @@ def summary(status: Status, fleet: Fleet | None = None, rollouts: tuple[Rollout,
 def fleet_summary(fleet: Fleet) -> list[str]:
     """Which instance has which version of which package (each instance's persisted state)."""
     return [
-        f"Fleet ({len(fleet.instances)} instances, roots under {fleet.work_dir}):",
+        f"Fleet ({len(fleet.instances)} instances):",
         *(f"  {line}" for line in fleet.describe()),
     ]
 

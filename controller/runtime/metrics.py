@@ -141,8 +141,8 @@ class Metrics:
         # or one waiting for its cron, is visible and `sum by (status)` sees every series.
         self.association_targets.clear()
         for rollout in result.rollouts:
-            counts = {status: 0 for status in ROLLOUT_STATUSES} | dict(rollout.counts)
-            for status, count in counts.items():
+            reported = dict.fromkeys(ROLLOUT_STATUSES, 0) | dict(rollout.counts)
+            for status, count in reported.items():
                 self.association_targets.labels(rollout.association, status).set(count)
 
     def record_fetch(self, seconds: float, *, ok: bool) -> None:
