@@ -132,10 +132,7 @@ class _Interesting(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
             return True
-        event = getattr(record, "event", "")
-        if event == "pass" and getattr(record, "result", "") == "no_change":
-            return False  # the polls that follow a rollout: the fleet lines tell the story
-        return event in {"action", "pass", "load", "webhook"}
+        return getattr(record, "event", "") in {"action", "pass", "load", "webhook"}
 
 
 def _configure_output() -> None:

@@ -11,16 +11,16 @@ pass is worth running and what happens when a stage fails:
   that loads arrives (contract: Ownership and safety).
 - the reconciler fails: the pass is recorded as a failure and retried at the next tick.
 
-A pass runs when the loaded revision is new, when a full resync is due, when the last
-pass failed, or while a rollout is being followed: after a pass that started rollouts
-(an association created or updated, a package's default version set: instances start
-installing), while the
-association overview counts targets Pending or InProgress, and while an overview is still
-Pending with no target reported within FOLLOW_SECONDS of that change (instances take a
-while to pick a new association up; one that waits for its cron stays Pending), every poll
-runs a pass (a no-op pass costs a few list pages) so `association_targets` and the status
-page follow the rollout to its end. Otherwise a poll that finds the same commit after a
-good pass costs one git fetch.
+A pass runs when the loaded revision is new, when a full resync is due, or when the last
+pass failed; a poll that finds the same commit after a good pass costs one git fetch.
+
+Rollouts are followed between passes: after a pass that started rollouts (an association
+created or updated, a package's default version set: instances start installing), a poll
+re-reads only the association overviews (`Reconciler.read_rollouts`: ListAssociations
+pages) while one counts targets Pending or InProgress, or, within FOLLOW_SECONDS of the
+change, is still Pending with no target reported (instances take a while to pick a new
+association up; one that waits for its cron stays Pending). `association_targets` and the
+status page (the last pass's rollouts) follow the rollout to its end without a pass.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -138,6 +138,7 @@ class ControllerLoop:
         self._last_outcome: PassOutcome | None = None
         self._last_reconciled: str | None = None
         self._changed_at: float | None = None  # when a pass last started rollouts
+        self._read_since_change = False  # overviews re-read since that pass
         self._log = logger()
         board.update(dry_run=dry_run, path=sub_path)
 
@@ -153,26 +154,46 @@ class ControllerLoop:
             request.full_resync
             or good.revision.commit != self._last_reconciled
             or self._last_outcome is PassOutcome.FAILURE
-            or self._following_rollouts()
         )
         if worth_it:
             self._reconcile(good, request)
+        elif self._following_rollouts():
+            self._refresh_rollouts(good)
 
     def _following_rollouts(self) -> bool:
-        """The last pass started rollouts, or saw one still running: look again."""
+        """A rollout the last pass started, or saw running, may have moved: look again."""
         last = self._board.get().last_pass
-        if last is None or self._dry_run:
+        if last is None or self._dry_run or self._last_outcome is PassOutcome.FAILURE:
             return False
-        if _started_rollouts(last):
-            return True
         if any(
             count > 0 and status in _RUNNING
             for rollout in last.rollouts
             for status, count in rollout.counts.items()
         ):
             return True
-        recent = self._changed_at is not None and self._clock() - self._changed_at < FOLLOW_SECONDS
-        return recent and any(rollout.status in _RUNNING for rollout in last.rollouts)
+        if self._changed_at is None or self._clock() - self._changed_at >= FOLLOW_SECONDS:
+            return False
+        # the pass read the overviews before its own changes: read them at least once after
+        return not self._read_since_change or any(r.status in _RUNNING for r in last.rollouts)
+
+    def _refresh_rollouts(self, good: _Loaded) -> None:
+        """Re-read the association overviews only; the last pass shows them (no new pass)."""
+        reconciler = self._reconciler_for(self._dry_run or is_suspended(good.repository))
+        read = getattr(reconciler, "read_rollouts", None)
+        if read is None:
+            return
+        try:
+            rollouts, api_calls = read(good.repository)
+        except Exception as error:  # noqa: BLE001 - the next pass reads them again
+            self._log.warning(
+                f"reading the association overviews failed: {error}", extra={"event": "rollouts"}
+            )
+            return
+        self._read_since_change = True
+        self._metrics.record_rollouts(tuple(rollouts), api_calls)
+        last = self._board.get().last_pass
+        if last is not None:
+            self._board.update(last_pass=replace(last, rollouts=tuple(rollouts)))
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -262,6 +283,7 @@ class ControllerLoop:
         self._last_reconciled = commit
         if _started_rollouts(result):
             self._changed_at = self._clock()
+            self._read_since_change = False
         self._metrics.record_pass(result)
         status = self._board.get()
         self._board.update(last_pass=result, pass_running=False, passes=status.passes + 1)

@@ -11,10 +11,12 @@ the one `revision_info{revision}` series.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from controller.reconcile.result import PassOutcome, PassResult, ResourceState
+from controller.reconcile.result import PassOutcome, PassResult, ResourceState, Rollout
 
 __all__ = ["CONTENT_TYPE", "Metrics", "RESOURCE_KINDS"]
 
@@ -135,12 +137,22 @@ class Metrics:
             self.aws_api_calls_total.labels(operation, outcome).inc(count)
         if result.blocked:
             self.prune_blocked_total.inc(len(result.blocked))
+        self.record_rollouts(result.rollouts)
+
+    def record_rollouts(
+        self,
+        rollouts: tuple[Rollout, ...],
+        api_calls: Mapping[tuple[str, str], int] | None = None,
+    ) -> None:
+        """The association overviews, read by a pass or between passes (a followed rollout)."""
+        for (operation, outcome), count in (api_calls or {}).items():
+            self.aws_api_calls_total.labels(operation, outcome).inc(count)
         # Rollouts describe the associations that exist now: an association removed from the
         # repository must not keep reporting its last counts.
         # Each association reports the four rollout statuses (zero when none), so a new one,
         # or one waiting for its cron, is visible and `sum by (status)` sees every series.
         self.association_targets.clear()
-        for rollout in result.rollouts:
+        for rollout in rollouts:
             reported = dict.fromkeys(ROLLOUT_STATUSES, 0) | dict(rollout.counts)
             for status, count in reported.items():
                 self.association_targets.labels(rollout.association, status).set(count)
