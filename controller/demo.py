@@ -406,10 +406,12 @@ def _run_until_stopped(
     service.start()
     print(_banner(service, endpoint, watched, bucket, fleet), flush=True)
     shown: dict[str, dict[str, str]] | None = None
+    rollouts: tuple[Rollout, ...] = ()
     try:
         while not stop.wait(0.5):
             if fleet is not None:
                 shown = _print_fleet_when_changed(fleet, shown)
+                rollouts = _print_rollouts_when_settled(service, fleet, rollouts)
     finally:
         print("\nstopping: letting the pass in flight finish", flush=True)
         service.stop(grace=30)
@@ -427,3 +429,24 @@ def _print_fleet_when_changed(
         return shown
     print("\n".join(fleet_summary(fleet)), flush=True)
     return installed
+
+
+def _print_rollouts_when_settled(
+    service: Service, fleet: Fleet, shown: tuple[Rollout, ...]
+) -> tuple[Rollout, ...]:
+    """Each association's rollout as the controller last read it, once no target is running."""
+    last = service.board.get().last_pass
+    if last is None or not fleet.wait_idle(0):
+        return shown
+    rollouts = tuple(sorted(last.rollouts, key=_by_name))
+    running = any(
+        n and status in ("Pending", "InProgress")
+        for r in rollouts
+        for status, n in r.counts.items()
+    )
+    if rollouts == shown or running or not any(r.counts for r in rollouts):
+        return shown
+    print(f"Rollouts ({len(rollouts)}):", flush=True)
+    for rollout in rollouts:
+        print(f"  {rollout_line(rollout)}", flush=True)
+    return rollouts

@@ -86,6 +86,11 @@ def test_demo_prints_where_to_look_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         # the fleet installs; the controller follows the rollouts (no resync needed)
         wait_until(lambda: "Fleet (8 instances):" in process.output(), 60, "the fleet's installs")
         wait_until(
+            lambda: "ops-toolkit-everywhere: Success (Success 7)" in process.output(),
+            30,
+            "the rollouts, as the controller read them",
+        )
+        wait_until(
             lambda: (
                 'association="ops-toolkit-everywhere",status="Success"} 7.0'
                 in http_get(url + "/metrics")[1]
