@@ -4,7 +4,11 @@ Where it sits: called by controller/cli.py. It starts the embedded local AWS
 (`controller.local`) in this process, creates the artifact bucket that `sample-repo/`'s
 Settings names, makes sure the controller has a git repository to watch, then runs the
 real controller (`controller.runtime.service`) on it and tells the user where to look and
-what to try. `--once` exits after the first converged pass with a summary.
+what to try. A small simulated fleet (`controller.local.fleet`, docs/fleet.md) attached
+to the endpoint really installs the packages: the default fleet's tags match
+`sample-repo/`'s association targets. `--once` exits after the first converged pass and
+the rollouts it started, with a summary: which instance has which version of which
+package, and each association's rollout as the controller read it.
 
 The git repository: if `sample-repo/` is inside a git checkout (this project's), the
 controller follows that checkout's HEAD with `--path sample-repo`; otherwise the folder is
@@ -34,7 +38,9 @@ from typing import Any
 import pygit2
 
 from controller.errors import UserError
-from controller.reconcile.result import ActionResult, PassOutcome
+from controller.local.fleet import Fleet, default_fleet
+from controller.local.fleet.command import start_fleet_for_command
+from controller.reconcile.result import ActionResult, PassOutcome, Rollout
 from controller.runtime.service import Options, Service
 from controller.runtime.status import Status
 
@@ -43,6 +49,8 @@ STATUS_PORT = 8080  # the controller's default
 POLL_SECONDS = 5.0
 RESYNC_SECONDS = 60.0
 ONCE_TIMEOUT = 180.0
+FLEET_SIZE = 8  # the default mix once round: prod, canary, web, db, workers, Windows
+ROLLOUT_TIMEOUT = 60.0  # --once waits this long for the first pass's rollouts
 _SIGNATURE = pygit2.Signature("ssm-gitops demo", "demo@ssm-gitops.invalid")
 
 
@@ -138,9 +146,17 @@ def _configure_output() -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
-def _banner(service: Service, endpoint: str, watched: Watched, bucket: str) -> str:
+def _banner(
+    service: Service, endpoint: str, watched: Watched, bucket: str, fleet: Fleet | None
+) -> str:
     edit = watched.edit_dir
     git = f"git -C {watched.repo}"
+    first = fleet.instances[0].instance_id if fleet is not None and fleet.instances else "i-..."
+    where = (
+        f"{len(fleet.instances)} simulated instances, roots under {fleet.work_dir}"
+        if fleet is not None
+        else "none"
+    )
     return f"""
 ssm-gitops demo: the controller is reconciling {edit} against a local AWS.
 
@@ -148,17 +164,20 @@ ssm-gitops demo: the controller is reconciling {edit} against a local AWS.
   Status JSON   {service.url}/status
   Metrics       {service.url}/metrics
   Local AWS     {endpoint}  (SSM, S3, STS, EC2; artifacts in s3://{bucket})
+  Fleet         {where}
+                (the fleet's installed packages are printed whenever a rollout finishes)
 
 Look at live SSM with the AWS CLI:
   export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
          AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   aws ssm list-documents --filters Key=Owner,Values=Self
   aws ssm list-associations
+  aws ssm describe-instance-associations-status --instance-id {first}
 
 Try next (the controller polls git every {POLL_SECONDS:g}s):
-  1. edit {edit}/packages/ops-toolkit.yaml: set defaultVersion to "1.0.0"
-  2. {git} commit -am "Roll ops-toolkit back to 1.0.0"
-  3. watch the actions below, then the status page
+  1. edit {edit}/packages/datadog-agent.yaml: set defaultVersion to "6.10.0"
+  2. {git} commit -am "Roll datadog-agent 6.10.0 out to prod"
+  3. watch the actions below, the prod instances re-install, and the status page's rollouts
   Make drift by hand and watch the next resync ({RESYNC_SECONDS:g}s) heal it:
   aws ssm update-document-default-version --name ops-toolkit --document-version 1
   Break a file on purpose (a typo in a field name), commit, and see the status page
@@ -168,8 +187,8 @@ Stop with Ctrl-C.
 """
 
 
-def summary(status: Status) -> str:
-    """What the first converged pass did, for `--once`."""
+def summary(status: Status, fleet: Fleet | None = None, rollouts: tuple[Rollout, ...] = ()) -> str:
+    """What the first converged pass did, for `--once`; then the fleet and its rollouts."""
     last = status.last_pass
     assert last is not None
     lines = []
@@ -193,7 +212,30 @@ def summary(status: Status) -> str:
         lines.append(f"  ~ blocked: {line}")
     for error in status.errors:
         lines.append(f"  ! {error}")
+    if fleet is not None:
+        lines.append("")
+        lines.extend(fleet_summary(fleet))
+        lines.append(f"Rollouts ({len(rollouts)}):")
+        lines.extend(f"  {rollout_line(r)}" for r in sorted(rollouts, key=_by_name))
     return "\n".join(lines)
+
+
+def fleet_summary(fleet: Fleet) -> list[str]:
+    """Which instance has which version of which package (each instance's persisted state)."""
+    return [
+        f"Fleet ({len(fleet.instances)} instances):",
+        *(f"  {line}" for line in fleet.describe()),
+    ]
+
+
+def rollout_line(rollout: Rollout) -> str:
+    """`datadog-agent-prod: Success (Success 3)`, from the association overview."""
+    counts = ", ".join(f"{status} {n}" for status, n in sorted(rollout.counts.items()))
+    return f"{rollout.association}: {rollout.status} ({counts or 'no target has run yet'})"
+
+
+def _by_name(rollout: Rollout) -> str:
+    return rollout.association
 
 
 # -- running it ---------------------------------------------------------------------------
@@ -243,11 +285,13 @@ def _artifact_bucket(sample: Path) -> str:
     return str(settings.artifacts.bucket)
 
 
-def _start_fleet(aws: Any) -> None:
-    """The place for a small simulated fleet (issue 7): instances that run the packages.
-
-    Nothing yet: the demo reconciles packages and associations without instances.
+def _start_fleet(aws: Any, work_dir: Path) -> Fleet | None:
+    """A small simulated fleet on the endpoint, before the controller creates anything, so
+    that every association the first pass creates rolls out to it at once. The default mix
+    (docs/fleet.md) carries the tags `sample-repo/` targets: prod and canary Amazon Linux,
+    an Ubuntu web tier, platform-team Linux everywhere, and a Windows server no one targets.
     """
+    return start_fleet_for_command(aws, default_fleet(FLEET_SIZE), work_dir)
 
 
 def _wait_for_convergence(service: Service, timeout: float) -> Status:
@@ -278,11 +322,15 @@ def demo_command(args: argparse.Namespace) -> int:
         try:
             with _demo_aws_environment(aws.endpoint_url):
                 aws.client("s3").create_bucket(Bucket=bucket)
-                _start_fleet(aws)
-                service = _make_service(watched, scratch / "cache")
-                if args.once:
-                    return _run_once(service)
-                return _run_until_stopped(service, aws.endpoint_url, watched, bucket)
+                fleet = _start_fleet(aws, scratch / "fleet")
+                try:
+                    service = _make_service(watched, scratch / "cache")
+                    if args.once:
+                        return _run_once(service, fleet)
+                    return _run_until_stopped(service, aws.endpoint_url, watched, bucket, fleet)
+                finally:
+                    if fleet is not None:
+                        fleet.stop()
         finally:
             aws.stop()
 
@@ -314,10 +362,13 @@ def _make_service(watched: Watched, cache_dir: Path) -> Service:
         return Service(replace(options, port=0))
 
 
-def _run_once(service: Service) -> int:
+def _run_once(service: Service, fleet: Fleet | None) -> int:
     service.start()
+    rollouts: tuple[Rollout, ...] = ()
     try:
         status = _wait_for_convergence(service, ONCE_TIMEOUT)
+        if fleet is not None and status.last_pass is not None:
+            rollouts = _wait_for_rollouts(service, fleet)
     finally:
         service.stop(grace=30)
     print()
@@ -325,13 +376,26 @@ def _run_once(service: Service) -> int:
         for error in status.errors or ("no pass finished in time",):
             print(f"ssm-gitops demo: {error}", file=sys.stderr)
         return 1
-    print(summary(status))
+    print(summary(status, fleet, rollouts))
     print("\nRun `ssm-gitops demo` without --once to keep the controller running, then edit,")
     print("commit and watch it reconcile (status page, metrics, and the AWS CLI).")
     return 0 if status.last_pass.outcome is not PassOutcome.FAILURE else 1
 
 
-def _run_until_stopped(service: Service, endpoint: str, watched: Watched, bucket: str) -> int:
+def _wait_for_rollouts(service: Service, fleet: Fleet) -> tuple[Rollout, ...]:
+    """Let the rollouts the first pass started finish (at most ROLLOUT_TIMEOUT), then one more
+    pass: the association overviews as the controller reads them (`association_targets`)."""
+    if not fleet.wait_idle(ROLLOUT_TIMEOUT):
+        print(f"ssm-gitops demo: the fleet was still busy after {ROLLOUT_TIMEOUT:g}s", flush=True)
+    passes = service.board.get().passes
+    service.flight.request("rollouts finished", full_resync=True)
+    last = service.wait_for_pass(ONCE_TIMEOUT, after=passes).last_pass
+    return () if last is None else last.rollouts
+
+
+def _run_until_stopped(
+    service: Service, endpoint: str, watched: Watched, bucket: str, fleet: Fleet | None
+) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -340,11 +404,49 @@ def _run_until_stopped(service: Service, endpoint: str, watched: Watched, bucket
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     service.start()
-    print(_banner(service, endpoint, watched, bucket), flush=True)
+    print(_banner(service, endpoint, watched, bucket, fleet), flush=True)
+    shown: dict[str, dict[str, str]] | None = None
+    rollouts: tuple[Rollout, ...] = ()
     try:
         while not stop.wait(0.5):
-            pass
+            if fleet is not None:
+                shown = _print_fleet_when_changed(fleet, shown)
+                rollouts = _print_rollouts_when_settled(service, fleet, rollouts)
     finally:
         print("\nstopping: letting the pass in flight finish", flush=True)
         service.stop(grace=30)
     return 0
+
+
+def _print_fleet_when_changed(
+    fleet: Fleet, shown: dict[str, dict[str, str]] | None
+) -> dict[str, dict[str, str]] | None:
+    """Once the fleet is idle, print what it has installed if that changed since last time."""
+    if not fleet.wait_idle(0):
+        return shown
+    installed = fleet.installed()
+    if installed == shown or (shown is None and not any(installed.values())):
+        return shown
+    print("\n".join(fleet_summary(fleet)), flush=True)
+    return installed
+
+
+def _print_rollouts_when_settled(
+    service: Service, fleet: Fleet, shown: tuple[Rollout, ...]
+) -> tuple[Rollout, ...]:
+    """Each association's rollout as the controller last read it, once no target is running."""
+    last = service.board.get().last_pass
+    if last is None or not fleet.wait_idle(0):
+        return shown
+    rollouts = tuple(sorted(last.rollouts, key=_by_name))
+    running = any(
+        n and status in ("Pending", "InProgress")
+        for r in rollouts
+        for status, n in r.counts.items()
+    )
+    if rollouts == shown or running or not any(r.counts for r in rollouts):
+        return shown
+    print(f"Rollouts ({len(rollouts)}):", flush=True)
+    for rollout in rollouts:
+        print(f"  {rollout_line(rollout)}", flush=True)
+    return rollouts

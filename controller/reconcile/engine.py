@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -200,6 +200,29 @@ class Reconciler:
                 )
             return self._run(target, revision, started, full_resync, on_action)
 
+    def read_rollouts(
+        self, repository: Any
+    ) -> tuple[tuple[Rollout, ...], Mapping[tuple[str, str], int]]:
+        """Each of our associations' rollout from its overview, changing and planning nothing;
+        and the AWS calls that took (operation, result) -> count.
+
+        The runtime loop calls this between passes while it follows a rollout. It costs the
+        ListAssociations pages of each account and region: ownership and specs come from the
+        observer's cache (DescribeAssociation only for an association version not seen yet).
+        """
+        with self._lock:
+            self.sessions.counter.take()
+            settings = getattr(repository, "settings", None)
+            home = self.sessions.home_account()
+            regions, accounts = locations(settings, home, self.sessions.default_region())
+            clients = [
+                self.sessions.for_account(account, region, role)
+                for account, role in accounts
+                for region in regions
+            ]
+            observed = self.observer.observe([], clients)
+            return _rollouts(observed.observed), self.sessions.counter.take()
+
     def run_desired(
         self,
         target: DesiredPass,
@@ -369,15 +392,7 @@ class Reconciler:
             outcome = PassOutcome.SUCCESS
         else:
             outcome = PassOutcome.NO_CHANGE
-        rollouts = tuple(
-            Rollout(
-                a.name,
-                str(a.overview.get("Status", "")),
-                _counts(a.overview.get("AssociationStatusAggregatedCount")),
-            )
-            for a in planned.observed.associations
-            if a.overview
-        )
+        rollouts = _rollouts(planned.observed)
         return PassResult(
             revision=revision,
             outcome=outcome,
@@ -399,6 +414,19 @@ def _artifacts(repository: Any) -> Artifacts | None:
     if not bucket:
         return None
     return Artifacts(str(bucket), str(getattr(artifacts, "prefix", "") or ""))
+
+
+def _rollouts(observed: Observed) -> tuple[Rollout, ...]:
+    """The association overviews (DescribeAssociation / ListAssociations `Overview`)."""
+    return tuple(
+        Rollout(
+            a.name,
+            str(a.overview.get("Status", "")),
+            _counts(a.overview.get("AssociationStatusAggregatedCount")),
+        )
+        for a in observed.associations
+        if a.overview
+    )
 
 
 def _counts(value: object) -> dict[str, int]:

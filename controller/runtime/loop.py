@@ -13,6 +13,14 @@ pass is worth running and what happens when a stage fails:
 
 A pass runs when the loaded revision is new, when a full resync is due, or when the last
 pass failed; a poll that finds the same commit after a good pass costs one git fetch.
+
+Rollouts are followed between passes: after a pass that started rollouts (an association
+created or updated, a package's default version set: instances start installing), a poll
+re-reads only the association overviews (`Reconciler.read_rollouts`: ListAssociations
+pages) while one counts targets Pending or InProgress, or, within FOLLOW_SECONDS of the
+change, is still Pending with no target reported (instances take a while to pick a new
+association up; one that waits for its cron stays Pending). `association_targets` and the
+status page (the last pass's rollouts) follow the rollout to its end without a pass.
 """
 
 from __future__ import annotations
@@ -20,12 +28,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from controller.errors import UserError
-from controller.reconcile.result import ActionRecord, PassOutcome, PassResult
+from controller.reconcile.result import ActionRecord, ActionResult, PassOutcome, PassResult
 from controller.runtime.logs import log_action, logger
 from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import PassRequest
@@ -62,6 +70,25 @@ class Reconciler(Protocol):
 Loader = Callable[[Path], Any]
 # Returns the reconciler for detect-only (True) or applying (False) passes.
 ReconcilerFor = Callable[[bool], Reconciler]
+
+
+# AssociationStatusAggregatedCount keys of targets that have not finished yet
+# (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
+_RUNNING = frozenset({"Pending", "InProgress"})
+FOLLOW_SECONDS = 600.0  # how long a change's rollouts are followed while nothing reports
+# Actions after which SSM runs associations on their targets: on create and update, and
+# when the default version of a package that an association follows changes
+# (https://docs.aws.amazon.com/systems-manager/latest/userguide/state-manager-about.html).
+_STARTS_ROLLOUTS = frozenset(
+    {("association", "create"), ("association", "update"), ("package", "set_default")}
+)
+
+
+def _started_rollouts(result: PassResult) -> bool:
+    return any(
+        (a.kind, a.action) in _STARTS_ROLLOUTS and a.result is ActionResult.SUCCESS
+        for a in result.actions
+    )
 
 
 @dataclass(frozen=True)
@@ -113,6 +140,8 @@ class ControllerLoop:
         self._good: _Loaded | None = None
         self._last_outcome: PassOutcome | None = None
         self._last_reconciled: str | None = None
+        self._changed_at: float | None = None  # when a pass last started rollouts
+        self._read_since_change = False  # overviews re-read since that pass
         self._log = logger()
         board.update(dry_run=dry_run, path=sub_path)
 
@@ -131,6 +160,43 @@ class ControllerLoop:
         )
         if worth_it:
             self._reconcile(good, request)
+        elif self._following_rollouts():
+            self._refresh_rollouts(good)
+
+    def _following_rollouts(self) -> bool:
+        """A rollout the last pass started, or saw running, may have moved: look again."""
+        last = self._board.get().last_pass
+        if last is None or self._dry_run or self._last_outcome is PassOutcome.FAILURE:
+            return False
+        if any(
+            count > 0 and status in _RUNNING
+            for rollout in last.rollouts
+            for status, count in rollout.counts.items()
+        ):
+            return True
+        if self._changed_at is None or self._clock() - self._changed_at >= FOLLOW_SECONDS:
+            return False
+        # the pass read the overviews before its own changes: read them at least once after
+        return not self._read_since_change or any(r.status in _RUNNING for r in last.rollouts)
+
+    def _refresh_rollouts(self, good: _Loaded) -> None:
+        """Re-read the association overviews only; the last pass shows them (no new pass)."""
+        reconciler = self._reconciler_for(self._dry_run or is_suspended(good.repository))
+        read = getattr(reconciler, "read_rollouts", None)
+        if read is None:
+            return
+        try:
+            rollouts, api_calls = read(good.repository)
+        except Exception as error:  # noqa: BLE001 - the next pass reads them again
+            self._log.warning(
+                f"reading the association overviews failed: {error}", extra={"event": "rollouts"}
+            )
+            return
+        self._read_since_change = True
+        self._metrics.record_rollouts(tuple(rollouts), api_calls)
+        last = self._board.get().last_pass
+        if last is not None:
+            self._board.update(last_pass=replace(last, rollouts=tuple(rollouts)))
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -218,6 +284,9 @@ class ControllerLoop:
             )
         self._last_outcome = result.outcome
         self._last_reconciled = commit
+        if _started_rollouts(result):
+            self._changed_at = self._clock()
+            self._read_since_change = False
         self._metrics.record_pass(result)
         status = self._board.get()
         self._board.update(last_pass=result, pass_running=False, passes=status.passes + 1)

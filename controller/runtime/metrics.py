@@ -11,15 +11,20 @@ the one `revision_info{revision}` series.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from controller.reconcile.result import PassOutcome, PassResult, ResourceState
+from controller.reconcile.result import PassOutcome, PassResult, ResourceState, Rollout
 
 __all__ = ["CONTENT_TYPE", "Metrics", "RESOURCE_KINDS"]
 
 PREFIX = "ssm_gitops_"
 RESOURCE_KINDS = ("package", "association")
+# The per-target association statuses a rollout goes through (AssociationStatusAggregatedCount
+# keys; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
+ROLLOUT_STATUSES = ("Success", "Failed", "Pending", "InProgress")
 
 # Passes range from well under a second (nothing to do) to many minutes (large uploads,
 # waiting for documents to become Active).
@@ -132,11 +137,24 @@ class Metrics:
             self.aws_api_calls_total.labels(operation, outcome).inc(count)
         if result.blocked:
             self.prune_blocked_total.inc(len(result.blocked))
+        self.record_rollouts(result.rollouts)
+
+    def record_rollouts(
+        self,
+        rollouts: tuple[Rollout, ...],
+        api_calls: Mapping[tuple[str, str], int] | None = None,
+    ) -> None:
+        """The association overviews, read by a pass or between passes (a followed rollout)."""
+        for (operation, outcome), count in (api_calls or {}).items():
+            self.aws_api_calls_total.labels(operation, outcome).inc(count)
         # Rollouts describe the associations that exist now: an association removed from the
         # repository must not keep reporting its last counts.
+        # Each association reports the four rollout statuses (zero when none), so a new one,
+        # or one waiting for its cron, is visible and `sum by (status)` sees every series.
         self.association_targets.clear()
-        for rollout in result.rollouts:
-            for status, count in rollout.counts.items():
+        for rollout in rollouts:
+            reported = dict.fromkeys(ROLLOUT_STATUSES, 0) | dict(rollout.counts)
+            for status, count in reported.items():
                 self.association_targets.labels(rollout.association, status).set(count)
 
     def record_fetch(self, seconds: float, *, ok: bool) -> None:

@@ -196,6 +196,7 @@ def _resource_rows(resources: list[ResourceStatus], rollouts: dict[str, Rollout]
                 rollout_cell = '<td class="muted">not reported yet</td>'
             else:
                 counts = ", ".join(f"{escape(k)} {v}" for k, v in sorted(rollout.counts.items()))
+                counts = counts or "no target has run yet"
                 rollout_cell = (
                     f"<td>{_badge(rollout.status, _ROLLOUT_CLASS.get(rollout.status, 'info'))}"
                     f' <span class="muted">{counts}</span></td>'

@@ -110,15 +110,25 @@ def new_instance_id() -> str:
     return "i-0" + secrets.token_hex(8)
 
 
-# The default mix (issue 7): amazon 2023 and 2, ubuntu 22.04, redhat 9.x, windows 2022.
-_DEFAULT_MIX: tuple[tuple[str, str, str], ...] = (
-    ("amazon", "2023", "x86_64"),
-    ("ubuntu", "22.04", "x86_64"),
-    ("redhat", "9.4", "x86_64"),
-    ("amazon", "2", "arm64"),
-    ("windows", "10.0.20348", "x86_64"),
-    ("amazon", "2023", "arm64"),
+# The default mix (issue 7): a small, realistic estate whose tags match `sample-repo/`'s
+# targets, so that `ssm-gitops demo` (and `local --fleet N` with the sample) converges:
+# production is Amazon Linux on x86_64 (the platforms datadog-agent ships for), its first
+# instance the canary ring; the web tier is Ubuntu in staging (metrics-exporter is a .deb);
+# every Linux box is run by the platform team (ops-toolkit); the Windows server belongs to
+# another team and is targeted by nothing here (its PowerShell scripts cannot run locally).
+# (platform, version, arch, tags)
+_DEFAULT_MIX: tuple[tuple[str, str, str, Mapping[str, str]], ...] = (
+    ("amazon", "2023", "x86_64", {"env": "prod", "ring": "canary", "role": "app"}),
+    ("ubuntu", "22.04", "x86_64", {"env": "staging", "ring": "1", "role": "web"}),
+    ("amazon", "2", "x86_64", {"env": "prod", "ring": "1", "role": "app"}),
+    ("redhat", "9.4", "x86_64", {"env": "staging", "ring": "1", "role": "db"}),
+    ("amazon", "2023", "arm64", {"env": "staging", "ring": "2", "role": "worker"}),
+    ("windows", "10.0.20348", "x86_64", {"env": "staging", "ring": "2", "role": "ad"}),
+    ("amazon", "2023", "x86_64", {"env": "prod", "ring": "2", "role": "app"}),
+    ("amazon", "2", "arm64", {"env": "staging", "ring": "2", "role": "worker"}),
 )
+_LINUX_TEAM = "platform-team"
+_WINDOWS_TEAM = "windows-team"
 
 
 def default_fleet(
@@ -126,18 +136,17 @@ def default_fleet(
 ) -> tuple[InstanceSpec, ...]:
     """`--fleet N`: N instances cycling through the default mix.
 
-    Ring 0 is the canary ring in staging; rings 1 and 2 are prod, so targets such as
-    `tag:env=prod` or `tag:ring=0` pick a recognisable subset. `extra_tags` go on every
-    instance (e.g. to match a repository's `tag:role` targets in the demo).
+    Tags: `env` (prod | staging), `ring` (canary, 1, 2), `role` (app, web, db, worker, ad),
+    `managed-by` (platform-team on Linux, windows-team on Windows) and `Name`. `extra_tags`
+    go on every instance (and win over the mix's).
     """
     specs = []
     for index in range(count):
-        platform, version, arch = _DEFAULT_MIX[index % len(_DEFAULT_MIX)]
-        ring = index % 3
+        platform, version, arch, mix_tags = _DEFAULT_MIX[index % len(_DEFAULT_MIX)]
         tags = {
             "Name": f"fleet-{index + 1}-{platform}-{version}",
-            "env": "staging" if ring == 0 else "prod",
-            "ring": str(ring),
+            **mix_tags,
+            "managed-by": _WINDOWS_TEAM if platform == "windows" else _LINUX_TEAM,
             **(extra_tags or {}),
         }
         specs.append(InstanceSpec(platform, version, arch, tags))

@@ -22,8 +22,23 @@ def test_default_fleet_mixes_platforms_envs_and_rings() -> None:
     assert {spec.platform for spec in fleet} == {"amazon", "ubuntu", "redhat", "windows"}
     assert {(s.platform, s.version) for s in fleet} >= {("amazon", "2023"), ("amazon", "2")}
     assert {spec.tags["env"] for spec in fleet} == {"prod", "staging"}
-    assert {spec.tags["ring"] for spec in fleet} == {"0", "1", "2"}
+    assert {spec.tags["ring"] for spec in fleet} == {"canary", "1", "2"}
     assert len({spec.tags["Name"] for spec in fleet}) == 6
+
+
+def test_default_fleet_matches_the_sample_repo_targets_on_platforms_its_packages_ship() -> None:
+    fleet = default_fleet(8)
+    prod = [s for s in fleet if s.tags["env"] == "prod"]
+    web = [s for s in fleet if s.tags["role"] == "web"]
+    managed = [s for s in fleet if s.tags["managed-by"] == "platform-team"]
+    canary = [s for s in fleet if s.tags["ring"] == "canary"]
+    # datadog-agent 6.9.0 ships for Amazon Linux 2 and 2023 on x86_64 (and Windows)
+    assert len(prod) == 3 and {(s.platform, s.arch) for s in prod} == {("amazon", "x86_64")}
+    assert len(canary) == 1 and canary[0].platform == "amazon"
+    # metrics-exporter is a .deb; the web tier is Ubuntu, in staging only
+    assert [(s.platform, s.tags["env"]) for s in web] == [("ubuntu", "staging")]
+    # ops-toolkit: every Linux instance, none of the Windows ones
+    assert len(managed) == 7 and all(not s.is_windows for s in managed)
 
 
 def test_instance_ids_look_like_ec2() -> None:
@@ -119,4 +134,4 @@ def test_windows_is_detected_without_os_release(tmp_path: Path) -> None:
 def test_default_fleet_extra_tags_go_on_every_instance() -> None:
     fleet = default_fleet(3, extra_tags={"role": "web"})
     assert {spec.tags["role"] for spec in fleet} == {"web"}
-    assert {spec.tags["ring"] for spec in fleet} == {"0", "1", "2"}
+    assert {spec.tags["ring"] for spec in fleet} == {"canary", "1"}
