@@ -26,7 +26,7 @@ def record(action: str, result: ActionResult = ActionResult.SUCCESS) -> ActionRe
             PassOutcome.SUCCESS,
             [record("delete", ActionResult.BLOCKED)],
             ("delete package agent: over maxDeletes",),
-            "Apply converged except 1 blocked deletion(s): 0 added, 0 changed, 0 destroyed, 1 blocked",
+            "Apply converged except 1 blocked deletion(s): 0 added, 0 changed, 0 destroyed",
         ),
         (
             PassOutcome.FAILURE,
