@@ -176,3 +176,12 @@ class Service:
             clean=finished,
         )
         return finished
+
+    def wait_for_pass(self, timeout: float, *, after: int = 0) -> Status:
+        """Block until more than `after` passes completed (or `timeout`); the status then."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.board.get()
+            if status.passes > after or time.monotonic() >= deadline:
+                return status
+            time.sleep(0.05)
