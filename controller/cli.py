@@ -71,8 +71,8 @@ def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False
     parser.add_argument(
         "--name",
         default=env("name", "ssm-gitops"),
-        help="owner name: resources are tagged ssm-gitops:owner=NAME and only those are "
-        "ever changed or deleted (default: ssm-gitops)",
+        help="owner name (not a resource's metadata.name): resources are tagged "
+        "ssm-gitops:owner=NAME and only those are ever changed or deleted (default: ssm-gitops)",
     )
 
 
@@ -119,14 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
         (
             "plan",
             "show what apply would change; change nothing",
-            "Compare the repository with live SSM and print the difference. "
+            "Compare the repository with live SSM and print the difference; reads the "
+            "committed revision (uncommitted edits are not part of it). "
             "Exit 0 no changes, 2 changes, 1 error.",
         ),
         (
             "apply",
             "one reconcile pass, then exit",
             "Reconcile live SSM with the repository once, printing each action as it happens. "
-            "Exit 0 converged, 1 error.",
+            "Package zips go to the artifacts bucket named in the Settings document, which "
+            "must exist. Exit 0 converged, 1 error.",
         ),
     ):
         p = commands.add_parser(name, help=helptext, description=description)
@@ -143,7 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
         "environment variable SSM_GITOPS_<FLAG>, e.g. SSM_GITOPS_INTERVAL=30s.",
     )
     _add_source_flags(p, from_env=True)
-    p.add_argument("--listen", default=_env("listen", "0.0.0.0:8080"), help="HOST:PORT to serve")
+    p.add_argument(
+        "--listen",
+        default=_env("listen", "0.0.0.0:8080"),
+        help="HOST:PORT to serve HTTP on (default 0.0.0.0:8080: every interface; the "
+        "endpoints are unauthenticated but for the signed webhook)",
+    )
     p.add_argument(
         "--interval",
         type=parse_duration,
@@ -177,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cache-dir",
         default=_env("cache-dir", os.path.join(os.path.expanduser("~"), ".cache", "ssm-gitops")),
-        help="where the git clone and build artifacts are kept",
+        help="where the git clone and build artifacts are kept (default ~/.cache/ssm-gitops)",
     )
     p.add_argument(
         "--dry-run",
@@ -196,7 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=4566, help="port (default 4566)")
-    p.add_argument("--fleet", type=int, default=0, metavar="N", help="simulated instances")
+    p.add_argument(
+        "--fleet",
+        type=int,
+        default=0,
+        metavar="N",
+        help="simulated managed instances that really run packages (default 0; see docs/fleet.md)",
+    )
     p.add_argument(
         "--fleet-file", metavar="F", help="YAML list of instances (platform, version, arch, tags)"
     )

@@ -146,11 +146,18 @@ def _configure_output() -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
+def _aws_cli() -> str:
+    """The AWS CLI to suggest: the one on PATH, else the one `scripts/demo` installed."""
+    beside = Path(sys.executable).with_name("aws")
+    return "aws" if shutil.which("aws") or not beside.exists() else str(beside)
+
+
 def _banner(
     service: Service, endpoint: str, watched: Watched, bucket: str, fleet: Fleet | None
 ) -> str:
     edit = watched.edit_dir
     git = f"git -C {watched.repo}"
+    aws = _aws_cli()
     first = fleet.instances[0].instance_id if fleet is not None and fleet.instances else "i-..."
     where = (
         f"{len(fleet.instances)} simulated instances, roots under {fleet.work_dir}"
@@ -170,16 +177,16 @@ ssm-gitops demo: the controller is reconciling {edit} against a local AWS.
 Look at live SSM with the AWS CLI:
   export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
          AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-  aws ssm list-documents --filters Key=Owner,Values=Self
-  aws ssm list-associations
-  aws ssm describe-instance-associations-status --instance-id {first}
+  {aws} ssm list-documents --filters Key=Owner,Values=Self
+  {aws} ssm list-associations
+  {aws} ssm describe-instance-associations-status --instance-id {first}
 
 Try next (the controller polls git every {POLL_SECONDS:g}s):
   1. edit {edit}/packages/datadog-agent.yaml: set defaultVersion to "6.10.0"
   2. {git} commit -am "Roll datadog-agent 6.10.0 out to prod"
   3. watch the actions below, the prod instances re-install, and the status page's rollouts
   Make drift by hand and watch the next resync ({RESYNC_SECONDS:g}s) heal it:
-  aws ssm update-document-default-version --name ops-toolkit --document-version 1
+  {aws} ssm update-document-default-version --name ops-toolkit --document-version 1
   Break a file on purpose (a typo in a field name), commit, and see the status page
   point at the file and line while the last good revision stays applied.
 
@@ -276,9 +283,16 @@ _AWS_VARIABLES = (
 
 
 def _artifact_bucket(sample: Path) -> str:
-    from controller.spec import load_repository
+    from controller.spec import SpecErrors, load_repository
 
-    repository = load_repository(sample)
+    try:
+        repository = load_repository(sample)
+    except SpecErrors as error:
+        first = str(error.errors[0]) if error.errors else str(error)
+        raise UserError(
+            f"{first} ({len(error.errors)} problem(s) in {sample}: fix them, or `git stash` "
+            "uncommitted edits, then start the demo again)"
+        ) from error
     settings = repository.settings
     if settings is None or settings.artifacts is None:
         raise UserError(f"{sample}: the demo needs a Settings document naming artifacts.bucket")

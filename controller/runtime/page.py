@@ -104,6 +104,10 @@ def _overall(status: Status) -> str:
     return _badge("in sync", "ok")
 
 
+def _title(owner: str) -> str:
+    return "ssm-gitops" if owner == "ssm-gitops" else f"ssm-gitops · {owner}"
+
+
 def _revision_card(status: Status, now: float) -> str:
     applied = status.applied
     if applied is None:
@@ -125,7 +129,8 @@ def _revision_card(status: Status, now: float) -> str:
             + "</div>"
         )
     mode = {
-        "apply": _badge("applying changes", "ok"),
+        # The mode, not activity: green would read as "busy" or "healthy".
+        "apply": _badge("mode: apply", "info"),
         "dry-run": _badge("dry run: detect only", "warn"),
         "suspended": _badge("suspended: detect only", "warn"),
     }[status.mode]
@@ -259,7 +264,7 @@ def render(status: Status, now: float | None = None) -> str:
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="{REFRESH_SECONDS}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ssm-gitops · {escape(status.owner)}</title><style>{_STYLE}</style></head>
+<title>{escape(_title(status.owner))}</title><style>{_STYLE}</style></head>
 <body>
 <header><h1>ssm-gitops</h1>{_overall(status)}
 <span class="repo">{escape(status.repo + ref + path)} · owner {escape(status.owner)}</span>
