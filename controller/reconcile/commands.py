@@ -10,6 +10,7 @@ converged / 1 error. The `--json` output is documented in docs/reconcile.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+from controller.aws.artifacts import check_bucket
 from controller.errors import UserError
 from controller.reconcile.engine import PlannedPass, Reconciler
 from controller.reconcile.plan import Action, Plan
@@ -82,7 +84,11 @@ def plan_command(args: argparse.Namespace) -> int:
         if args.json:  # a script reading stdout gets JSON either way
             print(json.dumps({"errors": errors, "actions": [], "blocked": []}, indent=2))
         return 1
-    planned = _reconciler(args, dry_run=True).plan_only(repository, commit, full_resync=True)
+    reconciler = _reconciler(args, dry_run=True)
+    planned = reconciler.plan_only(repository, commit, full_resync=True)
+    missing = _missing_bucket(reconciler, planned)
+    if missing:  # apply would stop on it: say so now, not after the review
+        planned = dataclasses.replace(planned, errors=(*planned.errors, missing))
     if args.json:
         print(json.dumps(plan_json(planned, commit, args.name), indent=2))
     else:
@@ -91,6 +97,26 @@ def plan_command(args: argparse.Namespace) -> int:
     if planned.errors:
         return 1
     return 2 if planned.plan.has_changes else 0
+
+
+def _missing_bucket(reconciler: Reconciler, planned: PlannedPass) -> str | None:
+    """The artifacts bucket, when the plan publishes versions and the bucket is missing."""
+    artifacts = planned.artifacts
+    regions = sorted(
+        {
+            action.location.region
+            for action in planned.plan.actions
+            if action.kind == "package" and action.action in ("create", "add_version")
+        }
+    )
+    if artifacts is None or not regions:
+        return None
+    try:
+        for region in regions:
+            check_bucket(reconciler.sessions.home(region), artifacts.bucket)
+    except UserError as error:
+        return " ".join(str(error).split())
+    return None
 
 
 def render_plan(plan: Plan, commit: str, owner: str) -> str:

@@ -314,6 +314,8 @@ def test_errors_are_one_line(env: Any, tmp_path: Path) -> None:
     small_sources(repo, "toolbox", "1.0")
     repo.write("toolbox.yaml", small_package("toolbox", ["1.0"], "1.0"))
     repo.commit("bad bucket")
+    plan = cli("plan", "--repo", str(repo.path))
+    assert plan.code == 1 and "artifacts bucket 'no-such-bucket' does not exist" in plan.err
     apply = cli("apply", "--repo", str(repo.path))
     assert apply.code == 1
     assert apply.err.strip() == (
