@@ -235,13 +235,26 @@ def _too_long(where: str, loc: tuple[str | int, ...], context: dict[str, Any]) -
 
 
 def _drop_echoes(errors: list[ErrorDetails]) -> list[ErrorDetails]:
-    """pydantic also reports a list as too short when its only items failed; drop those."""
+    """One line per mistake: drop what pydantic reports as a consequence of another error.
+
+    - a list reported too short because its only items failed;
+    - a required field reported missing when it is only misspelt: `arhc: x86_64` gives
+      "unknown field 'arhc': did you mean 'arch'?" and no second "missing 'arch'" line.
+    """
     locs = [tuple(error["loc"]) for error in errors]
+    misspelt = set()
+    for error, loc in zip(errors, locs, strict=True):
+        if error["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(loc[-1]), _FIELD_NAMES, n=1, cutoff=0.6)
+            if close:
+                misspelt.add((*loc[:-1], close[0]))
     kept = []
     for error, loc in zip(errors, locs, strict=True):
         if error["type"] == "too_short" and any(
             len(other) > len(loc) and other[: len(loc)] == loc for other in locs
         ):
+            continue
+        if error["type"] == "missing" and loc in misspelt:
             continue
         kept.append(error)
     return kept
