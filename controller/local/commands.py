@@ -7,6 +7,7 @@ Where it sits: called by controller/cli.py with the parsed flags; starts `LocalA
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import threading
 from types import FrameType
@@ -66,6 +67,8 @@ def local_command(args: argparse.Namespace) -> int:
         pass
     if fleet is not None:
         fleet.stop()
+        # The instance roots are scratch, made for this run: leave nothing behind in /tmp.
+        shutil.rmtree(fleet.work_dir, ignore_errors=True)
     aws.stop()
     print("Local AWS endpoint stopped.", flush=True)
     return 0

@@ -56,6 +56,7 @@ def test_local_with_a_fleet_registers_managed_instances(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         rest, _ = process.communicate(timeout=30)
         assert process.returncode == 0, rest
+    assert list(tmp_path.glob("ssm-gitops-fleet-*")) == []  # the instance roots are removed
 
 
 def test_a_bad_fleet_file_is_one_line(tmp_path: Path) -> None:
