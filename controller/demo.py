@@ -427,8 +427,13 @@ def _run_until_stopped(
                 shown = _print_fleet_when_changed(fleet, shown)
                 rollouts = _print_rollouts_when_settled(service, fleet, rollouts)
     finally:
-        print("\nstopping: letting the pass in flight finish", flush=True)
+        busy = service.board.get().pass_running
+        print(
+            "\nstopping: letting the actions in flight finish" if busy else "\nstopping",
+            flush=True,
+        )
         service.stop(grace=30)
+        print("stopped: the local AWS and its fleet are gone with this process", flush=True)
     return 0
 
 
