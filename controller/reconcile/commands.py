@@ -266,19 +266,7 @@ def result_json(result: PassResult) -> dict[str, Any]:
         "revision": result.revision,
         "outcome": str(result.outcome),
         "duration_seconds": round(result.duration_seconds, 3),
-        "actions": [
-            {
-                "kind": r.kind,
-                "action": r.action,
-                "name": r.name,
-                "account": r.account,
-                "region": r.region,
-                "result": str(r.result),
-                "message": r.message,
-                "duration_seconds": round(r.duration_seconds, 3),
-            }
-            for r in result.actions
-        ],
+        "actions": [r.to_json() for r in result.actions],
         "blocked": list(result.blocked),
         "errors": list(result.errors),
         "resources": [r.to_json() for r in result.resources],

@@ -72,6 +72,19 @@ class ActionRecord:
     message: str = ""
     duration_seconds: float = 0.0
 
+    def to_json(self) -> dict[str, str | float]:
+        """The JSON form shared by `apply --json` and `/status`."""
+        return {
+            "kind": self.kind,
+            "action": self.action,
+            "name": self.name,
+            "account": self.account,
+            "region": self.region,
+            "result": self.result.value,
+            "message": self.message,
+            "duration_seconds": round(self.duration_seconds, 3),
+        }
+
 
 @dataclass(frozen=True)
 class Rollout:

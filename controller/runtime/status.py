@@ -125,19 +125,7 @@ def to_json(status: Status) -> dict[str, Any]:
             "started_at": last.started_at,
             "finished_at": last.finished_at,
             "duration_seconds": round(last.duration_seconds, 3),
-            "actions": [
-                {
-                    "kind": a.kind,
-                    "action": a.action,
-                    "name": a.name,
-                    "account": a.account,
-                    "region": a.region,
-                    "result": a.result.value,
-                    "message": a.message,
-                    "duration_seconds": round(a.duration_seconds, 3),
-                }
-                for a in last.actions
-            ],
+            "actions": [a.to_json() for a in last.actions],
             "errors": list(last.errors),
         },
         "resources": [] if last is None else [r.to_json() for r in last.resources],
