@@ -18,9 +18,10 @@ from controller.errors import UserError
 from controller.runtime.logs import emit
 from controller.runtime.loop import ControllerLoop, Reconciler
 from controller.runtime.metrics import Metrics
-from controller.runtime.schedule import SingleFlight, Timers
+from controller.runtime.schedule import SingleFlight, Spaced, Timers
 from controller.runtime.server import App, HttpServer
 from controller.runtime.status import Status, StatusBoard
+from controller.runtime.webhook import Followed, repository_key
 from controller.source import GitCredentials, GitSource, redact
 
 
@@ -104,14 +105,18 @@ class Service:
             dry_run=options.dry_run,
         )
         self.flight = SingleFlight(self.loop)
+        # A push triggers a pass at once; a burst (or a replay storm) of pushes costs at
+        # most one more git fetch per poll interval.
+        self.webhooks = Spaced(lambda: self.flight.request("webhook"), options.poll_interval)
         try:
             self.server = HttpServer(
                 App(
                     self.board,
                     self.metrics,
-                    self.flight.request,
+                    self._webhook,
                     webhook_secret=options.webhook_secret,
                     alive=self.flight.alive,
+                    followed=Followed(repository_key(options.repo), options.ref),
                 ),
                 options.host,
                 options.port,
@@ -126,6 +131,9 @@ class Service:
             poll_interval=options.poll_interval,
             resync_interval=options.resync_interval,
         )
+
+    def _webhook(self, _reason: str) -> None:
+        self.webhooks.request()
 
     @property
     def url(self) -> str:
@@ -160,6 +168,7 @@ class Service:
         """Stop taking work: the actions in flight finish (at most `grace` seconds), the
         rest of the pass is skipped, and the next start converges from there."""
         self.timers.stop()
+        self.webhooks.stop()
         self.reconcilers.stop()
         in_flight = self.board.get().pass_running
         if in_flight:
