@@ -44,6 +44,7 @@ from controller.runtime.webhook import (
     Followed,
     Push,
     RefusalLog,
+    SeenPushes,
     Verdict,
     verify,
 )
@@ -84,6 +85,7 @@ class App:
         # None: every signed push counts (no repository known, e.g. in unit tests).
         self.followed = followed
         self.refusals = refusals or RefusalLog()
+        self.seen = SeenPushes()
 
 
 class _Headers:
@@ -208,7 +210,10 @@ class Application:
         push = Push.parse(headers, body)
         if isinstance(push, str):
             return push
-        return followed.wants(push)
+        why_not = followed.wants(push)
+        if why_not is None and not self.app.seen.first_time(push):
+            why_not = f"already handled: {push.ref} at {str(push.after)[:12]} (a replay)"
+        return why_not
 
 
 _Response = tuple[int, bytes, str, dict[str, str]]

@@ -24,6 +24,8 @@ from controller.runtime.status import Status, StatusBoard
 from controller.runtime.webhook import Followed, repository_key
 from controller.source import GitCredentials, GitSource, redact
 
+WEBHOOK_SPACING = 5.0  # seconds between webhook-triggered passes, at least
+
 
 @dataclass(frozen=True)
 class Options:
@@ -105,9 +107,12 @@ class Service:
             dry_run=options.dry_run,
         )
         self.flight = SingleFlight(self.loop)
-        # A push triggers a pass at once; a burst (or a replay storm) of pushes costs at
-        # most one more git fetch per poll interval.
-        self.webhooks = Spaced(lambda: self.flight.request("webhook"), options.poll_interval)
+        # A push triggers a pass at once. Replays of a push already handled are dropped by
+        # the server (SeenPushes); what is left of a burst of distinct pushes costs at most
+        # one more git fetch per WEBHOOK_SPACING seconds (or per poll interval if shorter).
+        self.webhooks = Spaced(
+            lambda: self.flight.request("webhook"), min(options.poll_interval, WEBHOOK_SPACING)
+        )
         try:
             self.server = HttpServer(
                 App(

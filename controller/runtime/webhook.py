@@ -120,6 +120,7 @@ class Push:
     repositories: frozenset[str]  # repository_key() of every address in the payload
     ref: str  # refs/heads/<branch> or refs/tags/<tag>
     default_branch: str | None = None
+    after: str | None = None  # the commit the ref points to after the push
 
     @classmethod
     def parse(cls, headers: Headers, body: bytes) -> Push | str:
@@ -141,10 +142,12 @@ class Push:
                 addresses += [part.get(k) for k in _ADDRESS_FIELDS]
                 default_branch = default_branch or part.get("default_branch")
         keys = {repository_key(a) for a in addresses if isinstance(a, str)}
+        after = document.get("after")  # GitHub and GitLab both send it
         return cls(
             repositories=frozenset(k for k in keys if k),
             ref=str(document["ref"]),
             default_branch=default_branch if isinstance(default_branch, str) else None,
+            after=after if isinstance(after, str) and after else None,
         )
 
 
@@ -167,10 +170,9 @@ _ADDRESS_FIELDS = (
 
 def _payload(headers: Headers, body: bytes) -> Any:
     """The JSON document; GitHub's form encoding (`payload=<json>`) is unwrapped."""
-    content_type = (headers.get("Content-Type") or "").lower()
     text = body.decode("utf-8", "replace")
-    if "x-www-form-urlencoded" in content_type:
-        text = (urllib.parse.parse_qs(text).get("payload") or [""])[0]
+    if "x-www-form-urlencoded" in (headers.get("Content-Type") or "").lower():
+        text = (urllib.parse.parse_qs(text).get("payload") or [text])[0]
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
@@ -211,6 +213,33 @@ class Followed:
             }
         )
         return None if push.ref in names else f"another ref ({push.ref})"
+
+
+class SeenPushes:
+    """The (ref, after) pairs already acted on, newest `size` of them.
+
+    A replayed delivery (a proxy retrying, "Redeliver" pressed, a captured request sent
+    again) names a commit the controller was already asked to fetch: it costs nothing.
+    A push that returns a ref to a commit seen before is left to the next poll.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, str], None] = {}
+
+    def first_time(self, push: Push) -> bool:
+        """True (and remembered) the first time this push's (ref, after) is seen."""
+        if push.after is None:
+            return True
+        key = (push.ref, push.after)
+        with self._lock:
+            if key in self._seen:
+                return False
+            self._seen[key] = None
+            while len(self._seen) > self._size:
+                del self._seen[next(iter(self._seen))]
+            return True
 
 
 class RefusalLog:
