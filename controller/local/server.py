@@ -197,7 +197,8 @@ class Endpoint:
             body = b""
         status, headers = captured
         content_type = dict((k.lower(), v) for k, v in headers).get("content-type", "")
-        if status[:1] in ("4", "5") and "html" in content_type:
+        head = environ.get("REQUEST_METHOD") == "HEAD"  # HeadObject's 404 has no body at all
+        if (status[:1] == "5" or (status[:1] == "4" and not head)) and "html" in content_type:
             # Flask's HTML error pages (an unknown route: an empty 404; a crash: a 500)
             # become the AWS error shape of the request's protocol.
             server_fault = status.startswith("5")
