@@ -70,7 +70,7 @@ def handle_admin(
         try:
             data = json.loads(body or b"{}")
             settings = FaultSettings.from_json(data)
-        except (ValueError, TypeError, AttributeError) as error:
+        except (ValueError, RecursionError) as error:
             return 400, {"error": f"invalid fault settings: {error}"}
         faults.configure(settings)
         return 200, settings.as_json()

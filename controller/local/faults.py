@@ -38,16 +38,40 @@ class FaultSettings:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FaultSettings:
+    def from_json(cls, data: Any) -> FaultSettings:
+        """Settings from `POST /_local/faults`; ValueError names the field and its range."""
+        if not isinstance(data, dict):
+            raise ValueError("the body must be a JSON object")
+        unknown = set(data) - {"latency", "throttle", "error_rate", "seed"}
+        if unknown:
+            raise ValueError(
+                f"unknown field(s) {sorted(unknown)}: use latency, throttle, error_rate, seed"
+            )
         throttle = data.get("throttle") or {}
-        return cls(
-            latency={str(k): float(v) for k, v in (data.get("latency") or {}).items()},
-            throttle_rate=float(throttle.get("rate", 0.0)),
-            throttle_burst=float(throttle.get("burst", 0.0)),
-            throttle_operations=[str(o) for o in throttle.get("operations", ["*"])],
-            error_rate=float(data.get("error_rate", 0.0)),
-            seed=int(data.get("seed", 0)),
+        latency = data.get("latency") or {}
+        if not isinstance(throttle, dict) or not isinstance(latency, dict):
+            raise ValueError("latency and throttle must be JSON objects")
+        operations = throttle.get("operations", ["*"])
+        if not isinstance(operations, list):
+            raise ValueError("throttle.operations must be a list of operation names")
+        settings = cls(
+            latency={str(k): _number(f"latency.{k}", v, 0.0, 60.0) for k, v in latency.items()},
+            throttle_rate=_number("throttle.rate", throttle.get("rate", 0.0), 0.0, 1e6),
+            throttle_burst=_number("throttle.burst", throttle.get("burst", 0.0), 0.0, 1e6),
+            throttle_operations=[str(o) for o in operations],
+            error_rate=_number("error_rate", data.get("error_rate", 0.0), 0.0, 1.0),
+            seed=int(_number("seed", data.get("seed", 0), -(2**63), 2**63 - 1)),
         )
+        return settings
+
+
+def _number(name: str, value: Any, low: float, high: float) -> float:
+    """`value` as a float within [low, high], or a ValueError that says so."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, not {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, not {value!r}")
+    return float(value)
 
 
 def _matches(patterns: list[str] | dict[str, float], operation: str) -> str | None:

@@ -10,6 +10,8 @@ counting every call by operation and applying injected faults (faults.py) on the
 
 from __future__ import annotations
 
+import functools
+import html
 import json
 import logging
 import socket
@@ -64,14 +66,55 @@ def _s3_operation(method: str, path: str, query: str) -> str:
     return names.get((method, on_object), method)
 
 
+class IncompleteBody(Exception):
+    """The client announced more body than it sent (before the read timeout)."""
+
+
 def _read_body(environ: dict[str, Any]) -> bytes:
-    """Read the request body and put it back so moto can read it again."""
+    """Read the request body and put it back so moto can read it again.
+
+    A body shorter than its Content-Length ends in a read timeout (`read_timeout` of
+    LocalAWS) or an early end of stream: `IncompleteBody`, answered 400, never a hang.
+    """
     import io
 
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
+    if "ssm_gitops.body" in environ:
+        return bytes(environ["ssm_gitops.body"])
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError as error:
+        raise IncompleteBody("Content-Length is not a number") from error
+    try:
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+    except OSError as error:  # socket.timeout is an OSError
+        raise IncompleteBody(f"the body ended before its {length} bytes") from error
+    if len(body) < length:
+        raise IncompleteBody(f"the body ended after {len(body)} of {length} bytes")
     environ["wsgi.input"] = io.BytesIO(body)
+    environ["ssm_gitops.body"] = body
     return body
+
+
+@functools.cache
+def _target_prefixes() -> dict[str, str]:
+    """SigV4 signing name -> the `X-Amz-Target` prefix of the JSON services we serve.
+
+    Read from botocore's models (metadata.signingName / targetPrefix), so a request signed
+    for SSM whose target names another service is refused as AWS refuses it, instead of
+    being answered by whatever handler matches the operation name.
+    """
+    import botocore.session
+
+    session = botocore.session.get_session()
+    prefixes = {}
+    for name in ("ssm", "events", "sqs", "organizations", "cloudwatch"):
+        metadata = session.get_service_model(name).metadata
+        prefixes[metadata.get("signingName", name)] = metadata["targetPrefix"]
+    return prefixes
+
+
+def _json_error(code: str, message: str) -> bytes:
+    return json.dumps({"__type": code, "message": message}).encode()
 
 
 class Endpoint:
@@ -96,6 +139,14 @@ class Endpoint:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
             return self._route(environ, start_response)
+        except IncompleteBody as incomplete:
+            # AWS closes such a request with RequestTimeout (400) after its read timeout.
+            body = _json_error("RequestTimeout", f"Incomplete request body: {incomplete}.")
+            return self._reply(start_response, 400, body, _JSON, close=True)
+        except RecursionError:
+            # A body nested deeper than any parser allows: malformed, not a server fault.
+            body = _json_error("SerializationException", "The request body is nested too deeply.")
+            return self._reply(start_response, 400, body, _JSON)
         except Exception:
             # Never werkzeug's HTML page: an AWS JSON error, whatever broke.
             log.exception("local endpoint failed on %s", environ.get("PATH_INFO"))
@@ -105,6 +156,7 @@ class Endpoint:
     def _route(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO", ""))
         method = str(environ.get("REQUEST_METHOD", "GET"))
+        _read_body(environ)  # whole, up front: a short body is one clear 400 for every route
         if path.startswith("/_local/"):
             status, document = handle_admin(
                 method, path, _read_body(environ), self.calls, self.faults, self.reset
@@ -116,6 +168,11 @@ class Endpoint:
         who = caller(environ)
         if target.startswith("AmazonSSM."):
             return self._ssm(environ, start_response, target.split(".", 1)[1], who)
+        refusal = self._unknown_operation(environ, target, who.service)
+        if refusal is not None:
+            self.calls.add(f"{who.service or 'unknown'}:UnknownOperation")
+            body = _json_error("UnknownOperationException", refusal)
+            return self._reply(start_response, 400, body, _JSON)
         operation = self._moto_operation(environ, target, who.service, method, path)
         self.calls.add(operation)
         decision = self.faults.decide(operation, ssm=False)
@@ -140,16 +197,27 @@ class Endpoint:
             body = b""
         status, headers = captured
         content_type = dict((k.lower(), v) for k, v in headers).get("content-type", "")
-        if status.startswith("5") and "html" in content_type:
-            message = f"The local endpoint failed on {operation}."
+        head = environ.get("REQUEST_METHOD") == "HEAD"  # HeadObject's 404 has no body at all
+        if (status[:1] == "5" or (status[:1] == "4" and not head)) and "html" in content_type:
+            # Flask's HTML error pages (an unknown route: an empty 404; a crash: a 500)
+            # become the AWS error shape of the request's protocol.
+            server_fault = status.startswith("5")
+            code = "InternalFailure" if server_fault else "InvalidAction"
+            message = (
+                f"The local endpoint failed on {operation}."
+                if server_fault
+                else f"No operation here answers {environ.get('REQUEST_METHOD')} "
+                f"{environ.get('PATH_INFO')}."
+            )
+            http_status = 500 if server_fault else 400
             if target:
-                error = json.dumps({"__type": "InternalFailure", "message": message}).encode()
-                return self._reply(start_response, 500, error, _JSON)
+                return self._reply(start_response, http_status, _json_error(code, message), _JSON)
+            kind = "Receiver" if server_fault else "Sender"
             xml = (
-                "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>"
-                f"<Message>{message}</Message></Error></ErrorResponse>"
+                f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code>"
+                f"<Message>{html.escape(message)}</Message></Error></ErrorResponse>"
             ).encode()
-            return self._reply(start_response, 500, xml, "text/xml")
+            return self._reply(start_response, http_status, xml, "text/xml")
         start_response(status, headers)
         return [body]
 
@@ -172,6 +240,26 @@ class Endpoint:
         status, payload = self.ssm.handle(name, body, who.account, who.region, endpoint)
         return self._reply(start_response, status, payload, _JSON)
 
+    @staticmethod
+    def _unknown_operation(environ: dict[str, Any], target: str, service: str) -> str | None:
+        """Why a JSON-protocol request names no operation we (or AWS) know, or None.
+
+        JSON services are called with `X-Amz-Target: <prefix>.<Operation>`; AWS answers a
+        missing or foreign target with UnknownOperationException (400)
+        (https://docs.aws.amazon.com/systems-manager/latest/APIReference/CommonErrors.html).
+        """
+        json_body = "x-amz-json" in str(environ.get("CONTENT_TYPE", ""))
+        expected = _target_prefixes().get(service)
+        if target:
+            prefix = target.split(".", 1)[0]
+            known = set(_target_prefixes().values())
+            if (expected and prefix != expected) or (not expected and prefix not in known):
+                return f"Unknown operation {target}: no service here has the prefix {prefix}."
+            return None
+        if json_body:
+            return "Missing X-Amz-Target: a JSON request must name its operation."
+        return None
+
     def _moto_operation(
         self, environ: dict[str, Any], target: str, service: str, method: str, path: str
     ) -> str:
@@ -190,18 +278,29 @@ class Endpoint:
 
     @staticmethod
     def _reply(
-        start_response: StartResponse, status: int, body: bytes, content_type: str
+        start_response: StartResponse,
+        status: int,
+        body: bytes,
+        content_type: str,
+        *,
+        close: bool = False,
     ) -> Iterable[bytes]:
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
-        start_response(
-            f"{status} {reason.get(status, 'Error')}",
-            [("Content-Type", content_type), ("Content-Length", str(len(body)))],
-        )
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        if close:  # the rest of the request is unread: the connection cannot be reused
+            headers.append(("Connection", "close"))
+        start_response(f"{status} {reason.get(status, 'Error')}", headers)
         return [body]
 
 
 class _QuietHandler(MotoRequestHandler):
-    """moto's request handler (keeps S3 metadata headers intact), without access logs."""
+    """moto's request handler (keeps S3 metadata headers intact), without access logs.
+
+    `timeout` bounds every read from the client: a body shorter than its Content-Length,
+    or a connection left idle, ends after that many seconds instead of holding a thread.
+    """
+
+    timeout = 15.0
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
@@ -217,7 +316,8 @@ class LocalAWS:
     ({operation: seconds}), throttle_rate/throttle_burst (token bucket per second),
     throttle_operations, error_rate (fraction of SSM calls answered 500), seed,
     check_responses (answer InternalServerError when a response breaks botocore's output
-    shape: a self-check the test fixtures turn on).
+    shape: a self-check the test fixtures turn on), read_timeout (seconds a client may take
+    to send its request, or stay idle between requests).
     moto's state is process-wide: two LocalAWS in one process share S3/STS/EC2/IAM.
     """
 
@@ -234,9 +334,11 @@ class LocalAWS:
         error_rate: float = 0.0,
         seed: int = 0,
         check_responses: bool = False,
+        read_timeout: float = 15.0,
     ) -> None:
         self.host = host
         self.port = port
+        self.read_timeout = read_timeout
         faults = FaultSettings(
             latency=dict(latency or {}),
             throttle_rate=throttle_rate,
@@ -282,7 +384,7 @@ class LocalAWS:
                 self.port,
                 self.app,
                 threaded=True,
-                request_handler=_QuietHandler,
+                request_handler=type("Handler", (_QuietHandler,), {"timeout": self.read_timeout}),
                 fd=listener.fileno(),
             )
         finally:

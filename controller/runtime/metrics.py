@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from controller.reconcile.result import PassOutcome, PassResult, ResourceState, Rollout
+from controller.runtime.webhook import Verdict
 
 __all__ = ["CONTENT_TYPE", "Metrics", "RESOURCE_KINDS"]
 
@@ -103,7 +104,8 @@ class Metrics:
         )
         self.webhook_requests_total = Counter(
             PREFIX + "webhook_requests",
-            "POST /hooks/git requests by result (accepted, unauthorized, too_large, disabled).",
+            "POST /hooks/git requests by result (accepted, ignored, unauthorized, too_large, "
+            "disabled).",
             ["result"],
             registry=r,
         )
@@ -114,8 +116,8 @@ class Metrics:
         for kind in RESOURCE_KINDS:
             for state in ResourceState:
                 self.resources.labels(kind, state.value).set(0)
-        for result in ("accepted", "unauthorized", "too_large", "disabled"):
-            self.webhook_requests_total.labels(result)
+        for verdict in Verdict:
+            self.webhook_requests_total.labels(verdict.value)
         self.config_valid.set(1)
 
     def record_pass(self, result: PassResult) -> None:

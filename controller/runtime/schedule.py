@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -134,3 +135,61 @@ class Timers:
     def stop(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+
+
+class Spaced:
+    """Hands `request()` on to `action` at most once per `spacing` seconds.
+
+    The webhook's brake: the first push of a burst triggers a pass at once; every push in
+    the following `spacing` seconds folds into ONE more call at the end of that window. A
+    replay storm of thousands of signed deliveries therefore costs at most one git fetch per
+    poll interval, and the last push of a burst is never lost.
+    """
+
+    def __init__(
+        self,
+        action: Callable[[], None],
+        spacing: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._action = action
+        self._spacing = spacing
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next = float("-inf")  # when the next call may go straight through
+        self._timer: threading.Timer | None = None
+        self._stopped = False
+
+    def request(self) -> bool:
+        """True if the action ran now, False if it was folded into the window's one call."""
+        with self._lock:
+            if self._stopped:
+                return False
+            now = self._clock()
+            if self._timer is None and now >= self._next:
+                self._next = now + self._spacing
+                run_now = True
+            else:
+                run_now = False
+                if self._timer is None:
+                    self._timer = threading.Timer(max(self._next - now, 0.0), self._fire)
+                    self._timer.daemon = True
+                    self._timer.start()
+        if run_now:
+            self._action()
+        return run_now
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._stopped:
+                return
+            self._next = self._clock() + self._spacing
+        self._action()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None

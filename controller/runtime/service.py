@@ -18,10 +18,13 @@ from controller.errors import UserError
 from controller.runtime.logs import emit
 from controller.runtime.loop import ControllerLoop, Reconciler
 from controller.runtime.metrics import Metrics
-from controller.runtime.schedule import SingleFlight, Timers
+from controller.runtime.schedule import SingleFlight, Spaced, Timers
 from controller.runtime.server import App, HttpServer
 from controller.runtime.status import Status, StatusBoard
+from controller.runtime.webhook import Followed, repository_key
 from controller.source import GitCredentials, GitSource, redact
+
+WEBHOOK_SPACING = 5.0  # seconds between webhook-triggered passes, at least
 
 
 @dataclass(frozen=True)
@@ -104,14 +107,21 @@ class Service:
             dry_run=options.dry_run,
         )
         self.flight = SingleFlight(self.loop)
+        # A push triggers a pass at once. Replays of a push already handled are dropped by
+        # the server (SeenPushes); what is left of a burst of distinct pushes costs at most
+        # one more git fetch per WEBHOOK_SPACING seconds (or per poll interval if shorter).
+        self.webhooks = Spaced(
+            lambda: self.flight.request("webhook"), min(options.poll_interval, WEBHOOK_SPACING)
+        )
         try:
             self.server = HttpServer(
                 App(
                     self.board,
                     self.metrics,
-                    self.flight.request,
+                    self._webhook,
                     webhook_secret=options.webhook_secret,
                     alive=self.flight.alive,
+                    followed=Followed(repository_key(options.repo), options.ref),
                 ),
                 options.host,
                 options.port,
@@ -126,6 +136,9 @@ class Service:
             poll_interval=options.poll_interval,
             resync_interval=options.resync_interval,
         )
+
+    def _webhook(self, _reason: str) -> None:
+        self.webhooks.request()
 
     @property
     def url(self) -> str:
@@ -160,6 +173,7 @@ class Service:
         """Stop taking work: the actions in flight finish (at most `grace` seconds), the
         rest of the pass is skipped, and the next start converges from there."""
         self.timers.stop()
+        self.webhooks.stop()
         self.reconcilers.stop()
         in_flight = self.board.get().pass_running
         if in_flight:

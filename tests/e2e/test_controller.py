@@ -248,9 +248,36 @@ def test_signed_webhook_applies_within_two_seconds_and_a_bad_one_changes_nothing
     assert took <= 2.0 + status["last_pass"]["duration_seconds"], took
     assert live_versions(aws) == ["1.0.0", "1.1.0"]
     third = commit_repo(repo, ["1.0.0", "1.1.0", "1.2.0"], "third")
-    assert http_post(c.url + "/hooks/git", b"{}", {"X-Gitlab-Token": SECRET}) == 202
+    # A body that is no push payload is ignored (200), then a GitLab push is taken.
+    assert http_post(c.url + "/hooks/git", b"{}", {"X-Gitlab-Token": SECRET}) == 200
+    gitlab = json.dumps({"ref": "refs/heads/main", "after": third}).encode()
+    headers = {"X-Gitlab-Token": SECRET, "X-Gitlab-Event": "Push Hook"}
+    assert http_post(c.url + "/hooks/git", gitlab, headers) == 202
     c.wait_for_applied(third, 2.0 + 30)
     assert c.metric("webhook_requests_total", result="accepted") == 2
+    assert c.metric("webhook_requests_total", result="ignored") == 1
+
+
+def test_a_replay_storm_costs_at_most_one_fetch_per_interval(
+    aws: str, tmp_path: Path, controllers: list[Controller]
+) -> None:
+    """Issue 11: 2,000 replays of one signed push cost 1,183 git fetches."""
+    repo = GitRepo(tmp_path / "repo")
+    first = commit_repo(repo, ["1.0.0"], "first")
+    c = start_controller(tmp_path, repo, interval=600)
+    controllers.append(c)
+    c.wait_for_applied(first, 30)
+    second = commit_repo(repo, ["1.0.0", "1.1.0"], "second")
+    fetches_before = c.metric("git_fetch_duration_seconds_count") or 0.0
+    body = json.dumps({"ref": "refs/heads/main", "after": second}).encode()
+    headers = {"X-Hub-Signature-256": github_signature(SECRET.encode(), body)}
+    codes = [http_post(c.url + "/hooks/git", body, headers) for _ in range(2000)]
+    assert codes.count(202) == 1 and codes.count(200) == 1999
+    c.wait_for_applied(second, 30)
+    time.sleep(1.0)
+    fetches = (c.metric("git_fetch_duration_seconds_count") or 0.0) - fetches_before
+    assert fetches <= 2, fetches
+    assert c.metric("webhook_requests_total", result="ignored") == 1999
 
 
 def test_sigkill_mid_pass_then_restart_converges_without_duplicates(

@@ -121,7 +121,7 @@ class SsmService:
         context = Context(self, account, region, endpoint)
         try:
             params = json.loads(body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):
             return 400, SsmError("SerializationException", "Malformed JSON body.").body()
         try:
             validation.validate(operation_name, params)
