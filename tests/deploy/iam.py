@@ -7,6 +7,8 @@ the embedded local endpoint (`GET /_local/calls`) and compares them with the pol
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +76,33 @@ def resources_of(policy: dict[str, Any], action: str) -> set[str]:
             resource = statement["Resource"]
             found.update([resource] if isinstance(resource, str) else resource)
     return found
+
+
+# -- placeholders ---------------------------------------------------------------------------
+# ACCOUNT_ID is part of CONTROLLER_ACCOUNT_ID and MEMBER_ACCOUNT_ID: replace whole words only.
+_PLACEHOLDER = re.compile(r"\b[A-Z][A-Z_]*[A-Z]\b")
+
+
+def fill(policy: dict[str, Any], values: Mapping[str, str]) -> dict[str, Any]:
+    """The policy with its placeholders (ACCOUNT_ID, OWNER_NAME, ...) replaced as
+    docs/deploy.md tells; a placeholder without a value is left as it is."""
+
+    def one(match: re.Match[str]) -> str:
+        return values.get(match.group(0), match.group(0))
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return _PLACEHOLDER.sub(one, value)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {walk(k): walk(v) for k, v in value.items()}
+        return value
+
+    filled: dict[str, Any] = walk(policy)
+    return filled
+
+
+def placeholders(policy: dict[str, Any]) -> set[str]:
+    """Every placeholder a policy still holds (all-capital words such as OWNER_NAME)."""
+    return set(_PLACEHOLDER.findall(json.dumps(policy))) - {"AWS"}
