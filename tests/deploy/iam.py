@@ -27,6 +27,7 @@ _IAM_ACTION = {
     "s3:HeadObject": "s3:GetObject",
     "s3:HeadBucket": "s3:ListBucket",
     "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:ListObjects": "s3:ListBucket",
     "s3:CreateMultipartUpload": "s3:PutObject",
     "s3:UploadPart": "s3:PutObject",
     "s3:CompleteMultipartUpload": "s3:PutObject",
@@ -143,7 +144,7 @@ class Call:
 class Needed:
     """One authorisation a call needs. `role`: "read", "create" (judged by the tags the
     request carries), "tag-on-create" (the tagging CreateDocument/CreateAssociation also
-    need), "change" (judged by the tags the resource has), "assume" (STS)."""
+    need), "change" (judged by the tags the resource has), "assume" (STS), "artifact" (S3)."""
 
     request: Request
     role: str
@@ -258,7 +259,7 @@ def needed_for(call: Call) -> list[Needed]:
         parts = [p for p in urllib.parse.unquote(call.path).split("/") if p]
         arn = "arn:aws:s3:::" + "/".join(parts)
         return [
-            Needed(Request(action, (Resource(arn),), label=label), "read")
+            Needed(Request(action, (Resource(arn),), label=label), "artifact")
             for action in iam_actions(call.operation)
         ]
     raise UnmappedCall(f"{call.operation}: map it in tests/deploy/iam.py needed_for")

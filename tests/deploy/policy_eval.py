@@ -107,7 +107,9 @@ class Request:
 def request_tag_context(tags: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
     """`aws:RequestTag/<key>` for each tag and `aws:TagKeys`, as a request carrying `tags` has
     them (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_tags.html)."""
-    context = {f"aws:RequestTag/{key}": (value,) for key, value in tags.items()}
+    context: dict[str, tuple[str, ...]] = {
+        f"aws:RequestTag/{key}": (value,) for key, value in tags.items()
+    }
     context["aws:TagKeys"] = tuple(tags)
     return context
 

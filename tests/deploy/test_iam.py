@@ -539,7 +539,7 @@ def test_every_call_of_a_real_pass_is_allowed_by_the_policies_themselves(
     ]
     assert refused == []
     roles = {needed.role for _, needed in authorisations}
-    assert roles == {"read", "create", "tag-on-create", "change", "assume"}
+    assert roles == {"read", "create", "tag-on-create", "change", "assume", "artifact"}
     changed = {n.request.action for _, n in authorisations if n.role == "change"}
     assert {
         "ssm:DeleteDocument",
