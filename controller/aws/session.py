@@ -9,6 +9,8 @@ attempts, not logical calls.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 import time
 from collections import Counter
@@ -29,6 +31,30 @@ RETRIES = Config(retries={"mode": "standard", "max_attempts": 6}, max_pool_conne
 # Non-idempotent calls (CreateAssociation) are never retried by botocore: a retry after a
 # lost response would create a duplicate. The caller checks what exists, then retries.
 NO_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=32)
+
+
+# RoleSessionName and SourceIdentity: 2 to 64 characters of [\w+=,.@-], \w being ASCII
+# letters, digits and underscore
+# (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
+_SESSION_CHARS = re.compile(r"[^A-Za-z0-9_+=,.@-]")
+_SESSION_MAX = 64
+_SESSION_PREFIX = "ssm-gitops-"
+
+
+def session_name(owner: str) -> str:
+    """The RoleSessionName and SourceIdentity of the controller named `owner`:
+    `ssm-gitops-<owner>`, so CloudTrail (and the role's trust policy) tells controllers apart.
+
+    An owner name with characters STS refuses, or too long, is sanitised (each such
+    character becomes `-`, the name is cut) and gets 8 hex digits of its sha256, so that two
+    owners never share a session name ("team a" and "team-a" stay apart).
+    """
+    wanted = _SESSION_PREFIX + owner
+    if not _SESSION_CHARS.search(wanted) and len(wanted) <= _SESSION_MAX:
+        return wanted
+    digest = hashlib.sha256(owner.encode()).hexdigest()[:8]
+    cleaned = _SESSION_CHARS.sub("-", wanted)[: _SESSION_MAX - len(digest) - 1]
+    return f"{cleaned}-{digest}"
 
 
 class CallCounter:
@@ -129,10 +155,15 @@ class _Assumed:
 
 
 class Sessions:
-    """Hands out `AwsClients` per (account, region); one instance lives across passes."""
+    """Hands out `AwsClients` per (account, region); one instance lives across passes.
 
-    def __init__(self, counter: CallCounter | None = None) -> None:
+    `name` is the controller's owner name: the session name and SourceIdentity of every
+    AssumeRole are `session_name(name)`.
+    """
+
+    def __init__(self, counter: CallCounter | None = None, *, name: str = "ssm-gitops") -> None:
         self.counter = counter or CallCounter()
+        self.session_name = session_name(name)
         self._base = _session()
         self._home: dict[str, AwsClients] = {}
         self._assumed: dict[str, _Assumed] = {}
@@ -174,8 +205,16 @@ class Sessions:
             if assumed is None or assumed.expires_at - 300 < time.time():
                 sts = _client(self._base, "sts", region, RETRIES)
                 sts.meta.events.register("response-received", self.counter.on_response)
+                # SourceIdentity stays on the session and on every role chained from it,
+                # and CloudTrail records it with each call; the account role's trust policy
+                # must allow sts:SetSourceIdentity (deploy/iam/account-role-trust.json;
+                # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-access_monitor.html).
                 response = call(
-                    "AssumeRole", sts.assume_role, RoleArn=role_arn, RoleSessionName="ssm-gitops"
+                    "AssumeRole",
+                    sts.assume_role,
+                    RoleArn=role_arn,
+                    RoleSessionName=self.session_name,
+                    SourceIdentity=self.session_name,
                 )
                 credentials = response["Credentials"]
                 assumed = _Assumed({}, credentials["Expiration"].timestamp())

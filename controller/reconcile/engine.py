@@ -81,7 +81,7 @@ class Reconciler:
         self.dry_run = dry_run
         self.work_dir = Path(work_dir)
         self.max_workers = max_workers
-        self.sessions = sessions or Sessions()
+        self.sessions = sessions or Sessions(name=owner)
         self.observer = Observer(owner, max_workers)
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from controller.aws.session import session_name
 from controller.cli import build_parser
 from tests.deploy.manifests import DEPLOY, kustomize_command, render, validation_errors
 
@@ -136,8 +137,7 @@ def test_every_ssm_gitops_variable_is_a_run_flag(rendered: list[dict[str, Any]])
     container = one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     names = {e["name"] for e in container["env"]}
     names |= set(one(rendered, "ConfigMap")["data"])
-    # SSM_GITOPS_GIT_TOKEN is the token itself, read by the git source (cli.py, --git-token-file)
-    known = _run_flags() | {"SSM_GITOPS_GIT_TOKEN"}
+    known = _run_flags()
     assert {n for n in names if n.startswith("SSM_GITOPS_")} <= known
     assert container["args"] == ["run"]
 
@@ -146,14 +146,61 @@ def test_secrets_are_referenced_not_shipped(rendered: list[dict[str, Any]]) -> N
     assert not [r for r in rendered if r["kind"] == "Secret"]
     pod = one(rendered, "Deployment")["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    token = next(e for e in container["env"] if e["name"] == "SSM_GITOPS_GIT_TOKEN")
-    assert token["valueFrom"]["secretKeyRef"]["name"] == "ssm-gitops-git"
     webhook_file = next(
         e["value"] for e in container["env"] if e["name"] == "SSM_GITOPS_WEBHOOK_SECRET_FILE"
     )
     mount = next(m for m in container["volumeMounts"] if webhook_file.startswith(m["mountPath"]))
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
     assert volume["secret"]["secretName"] == "ssm-gitops-webhook"
+
+
+def _secret_mount(pod: dict[str, Any], path: str) -> str | None:
+    """The secret mounted where `path` lies, if any."""
+    container = pod["containers"][0]
+    for mount in container["volumeMounts"]:
+        if path.startswith(mount["mountPath"].rstrip("/") + "/"):
+            volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+            assert mount.get("readOnly") is True, mount
+            name: str | None = volume.get("secret", {}).get("secretName")
+            return name
+    return None
+
+
+def test_git_credentials_are_files_of_a_mounted_secret(rendered: list[dict[str, Any]]) -> None:
+    """Bug guarded (issue 11): the git token travelled as an environment variable
+    (SSM_GITOPS_GIT_TOKEN from a secretKeyRef) while the webhook secret was a file. No
+    variable takes its value from a Secret; secret ssm-gitops-git is mounted read-only
+    (optional: a public repository needs none) and every git credential flag points into
+    it."""
+    pod = one(rendered, "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    from_secrets = [e["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})]
+    assert from_secrets == []
+    assert not [e for e in container.get("envFrom", []) if "secretRef" in e]
+    names = {e["name"] for e in container["env"]} | set(one(rendered, "ConfigMap")["data"])
+    assert "SSM_GITOPS_GIT_TOKEN" not in names
+    git = next(
+        v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "ssm-gitops-git"
+    )
+    assert git["secret"]["optional"] is True
+    assert git["secret"]["defaultMode"] == 0o440
+    settings = dict(one(rendered, "ConfigMap")["data"])
+    settings.update({e["name"]: e["value"] for e in container["env"] if "value" in e})
+    for flag in (
+        "SSM_GITOPS_GIT_TOKEN_FILE",
+        "SSM_GITOPS_SSH_KEY_FILE",
+        "SSM_GITOPS_KNOWN_HOSTS_FILE",
+    ):
+        if flag in settings:
+            assert _secret_mount(pod, settings[flag]) == "ssm-gitops-git", flag
+
+
+def test_the_irsa_session_is_named_like_the_controller(rendered: list[dict[str, Any]]) -> None:
+    """CloudTrail tells controllers apart in the home account too: the web identity session
+    (AWS_ROLE_SESSION_NAME, read by botocore) has the name the controller gives the roles it
+    assumes elsewhere (controller/aws/session.py)."""
+    settings = one(rendered, "ConfigMap")["data"]
+    assert settings["AWS_ROLE_SESSION_NAME"] == session_name(settings["SSM_GITOPS_NAME"])
 
 
 def test_service_account_is_annotated_for_irsa(rendered: list[dict[str, Any]]) -> None:
@@ -189,12 +236,36 @@ def test_selectors_find_their_targets(rendered: list[dict[str, Any]]) -> None:
     assert refs == {config}
 
 
-def test_network_policy_lets_in_only_the_http_port(rendered: list[dict[str, Any]]) -> None:
-    spec = one(rendered, "NetworkPolicy")["spec"]
+def test_network_policy_admits_only_monitoring_and_webhooks(
+    rendered: list[dict[str, Any]],
+) -> None:
+    """Bug guarded (issue 11): every pod of the cluster could reach `/` and `/status`. In:
+    port http only, from two namespaces chosen by selector (Prometheus, the ingress
+    controller), never from everywhere. Out: DNS on 53 UDP/TCP, and TCP 443 and 22 only."""
+    policy = one(rendered, "NetworkPolicy")
+    spec = policy["spec"]
     assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
-    assert [p["port"] for rule in spec["ingress"] for p in rule["ports"]] == ["http"]
-    egress_ports = {p["port"] for rule in spec["egress"] for p in rule["ports"]}
-    assert egress_ports == {53, 443, 22}
+    container = one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    http = {p["name"]: p["containerPort"] for p in container["ports"]}["http"]
+    assert len(spec["ingress"]) == 2, "one rule for metrics, one for webhooks"
+    for rule in spec["ingress"]:
+        assert [(p["port"], p["protocol"]) for p in rule["ports"]] == [("http", "TCP")]
+        assert rule.get("from"), "an ingress rule without `from` admits every pod"
+        for peer in rule["from"]:
+            assert set(peer) == {"namespaceSelector"}, peer
+            labels = peer["namespaceSelector"].get("matchLabels")
+            assert labels and set(labels) == {"kubernetes.io/metadata.name"}, peer
+    assert http == 8080
+    egress = {(p["port"], p["protocol"]) for rule in spec["egress"] for p in rule["ports"]}
+    assert egress == {(53, "UDP"), (53, "TCP"), (443, "TCP"), (22, "TCP")}
+    assert all(rule.get("ports") for rule in spec["egress"]), "egress without ports: anything"
+
+
+def test_overlay_names_its_own_namespaces() -> None:
+    """The ingress selectors are parameters: the example overlay sets them."""
+    base = one(render(DEPLOY / "base"), "NetworkPolicy")["spec"]["ingress"]
+    example = one(render(DEPLOY / "overlays" / "example"), "NetworkPolicy")["spec"]["ingress"]
+    assert [r["from"] for r in base] != [r["from"] for r in example]
 
 
 def test_the_alerts_the_issue_asks_for(rendered: list[dict[str, Any]]) -> None:
