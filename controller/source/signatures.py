@@ -21,7 +21,9 @@ The cryptography is done by the tools git itself uses, never re-implemented here
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -39,6 +41,7 @@ REASON = "signature"  # the word /status and pass_errors_total{reason} use for t
 _TIMEOUT = 30.0  # seconds one ssh-keygen or gpg run may take (they take milliseconds)
 _SSH_ARMOR = b"-----BEGIN SSH SIGNATURE-----"
 _PGP_ARMOR = b"-----BEGIN PGP SIGNATURE-----"
+_SSH_PUBLIC_KEY = re.compile(r"(?:ssh|ecdsa|sk)-[A-Za-z0-9@.-]+\s+(AAAA[A-Za-z0-9+/]+=*)")
 _SSH_FINGERPRINT = re.compile(r"\bkey (SHA256:[A-Za-z0-9+/=]+)")
 # gpg options for every run: never start an agent or dirmngr, never fetch a key.
 _GPG_QUIET = (
@@ -282,6 +285,13 @@ def _verify_ssh(commit: str, signature: bytes, payload: bytes, allowed_signers: 
             )
             if alone.returncode == 0:
                 key = _ssh_fingerprint(alone.stdout) or "an unknown key"
+                if key in _listed_fingerprints(allowed_signers):
+                    raise _refused(
+                        commit,
+                        f"signed by a listed SSH key that is not valid now ({key}: "
+                        "valid-after/valid-before in --allowed-signers-file)",
+                        "sign it with a key that is valid now",
+                    )
                 raise _refused(
                     commit,
                     f"signed by an SSH key that --allowed-signers-file does not list ({key})",
@@ -318,6 +328,20 @@ def _verify_ssh(commit: str, signature: bytes, payload: bytes, allowed_signers: 
         "or the key is not valid now or not for git)",
         "do not trust this commit; check the key's options in --allowed-signers-file",
     )
+
+
+def _listed_fingerprints(allowed_signers: bytes) -> set[str]:
+    """SHA256 fingerprints of the keys in an allowed_signers file (as ssh-keygen -l shows:
+    unpadded base64 of the SHA-256 of the key blob)."""
+    found = set()
+    for match in _SSH_PUBLIC_KEY.finditer(allowed_signers.decode("utf-8", "replace")):
+        try:
+            blob = base64.b64decode(match.group(1), validate=True)
+        except ValueError:
+            continue
+        digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+        found.add(f"SHA256:{digest}")
+    return found
 
 
 def _ssh_fingerprint(output: bytes) -> str | None:

@@ -1,0 +1,221 @@
+"""`--verify-signatures`: the head commit's signature checked with real keys made here.
+
+SSH keys by `ssh-keygen`, OpenPGP keys by `gpg --quick-gen-key`, commits signed by the git
+CLI; the verdicts come from the real `ssh-keygen -Y verify` and `gpg --verify`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controller.errors import UserError
+from controller.source import GitSource
+from controller.source.signatures import (
+    SignatureError,
+    TrustedKeys,
+    verify_commit,
+    verify_revision,
+)
+from tests.source.signing import (
+    GpgKey,
+    SshKey,
+    git_commit,
+    gpg_home,
+    init_repo,
+    make_gpg_key,
+    make_ssh_key,
+    require_tools,
+    stop_gpg,
+)
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SshKey | GpgKey]]:
+    require_tools()
+    directory = tmp_path_factory.mktemp("keys")
+    homes = [gpg_home(), gpg_home()]
+    try:
+        yield {
+            "alice": make_ssh_key(directory, "alice"),
+            "mallory": make_ssh_key(directory, "mallory"),
+            "carol": make_gpg_key(homes[0], "Carol", "carol@example.com"),
+            "eve": make_gpg_key(homes[1], "Eve", "eve@example.com"),
+        }
+    finally:
+        for home in homes:
+            stop_gpg(home)
+
+
+def ssh(keys: dict[str, SshKey | GpgKey], name: str) -> SshKey:
+    key = keys[name]
+    assert isinstance(key, SshKey)
+    return key
+
+
+def gpg(keys: dict[str, SshKey | GpgKey], name: str) -> GpgKey:
+    key = keys[name]
+    assert isinstance(key, GpgKey)
+    return key
+
+
+@pytest.fixture
+def trusted(keys: dict[str, SshKey | GpgKey], tmp_path: Path) -> TrustedKeys:
+    """alice's SSH key and carol's GPG key are trusted; mallory and eve are not."""
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"# the release team\nalice@example.com {ssh(keys, 'alice').public}\n")
+    keyring = tmp_path / "trusted.asc"
+    keyring.write_bytes(gpg(keys, "carol").export())
+    found = TrustedKeys.from_flags(True, str(allowed), str(keyring))
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return init_repo(tmp_path / "repo")
+
+
+def head(repo: Path, tmp_path: Path, trusted: TrustedKeys) -> str:
+    """Verify the followed ref's head through GitSource, as the controller does."""
+    source = GitSource(str(repo), cache_dir=tmp_path / "cache")
+    return verify_revision(source, source.fetch(), trusted).describe()
+
+
+def test_a_commit_signed_by_a_listed_ssh_key_passes(
+    keys: dict[str, SshKey | GpgKey], repo: Path, tmp_path: Path, trusted: TrustedKeys
+) -> None:
+    git_commit(repo, {"a.yaml": "x: 1\n"}, "signed", ssh(keys, "alice"))
+    described = head(repo, tmp_path, trusted)
+    assert described.startswith("ssh signature of alice@example.com (SHA256:"), described
+
+
+def test_a_commit_signed_by_a_listed_gpg_key_passes(
+    keys: dict[str, SshKey | GpgKey], repo: Path, tmp_path: Path, trusted: TrustedKeys
+) -> None:
+    git_commit(repo, {"a.yaml": "x: 1\n"}, "signed", gpg(keys, "carol"))
+    described = head(repo, tmp_path, trusted)
+    assert described == (
+        f"gpg signature of Carol <carol@example.com> ({gpg(keys, 'carol').fingerprint})"
+    )
+
+
+def test_an_unsigned_commit_is_refused(repo: Path, tmp_path: Path, trusted: TrustedKeys) -> None:
+    """Bug guarded: with --verify-signatures an unsigned head commit was applied."""
+    commit = git_commit(repo, {"a.yaml": "x: 1\n"}, "unsigned")
+    with pytest.raises(SignatureError) as caught:
+        head(repo, tmp_path, trusted)
+    message = str(caught.value)
+    assert message.startswith(f"commit {commit[:12]} refused by --verify-signatures: not signed")
+    assert "\n" not in message and caught.value.reason == "signature"
+
+
+@pytest.mark.parametrize(
+    ("signer", "said"),
+    [
+        ("mallory", "signed by an SSH key that --allowed-signers-file does not list (SHA256:"),
+        ("eve", "signed by a GPG key that --trusted-gpg-keys-file does not list ("),
+    ],
+)
+def test_a_commit_signed_by_an_unknown_key_is_refused(
+    keys: dict[str, SshKey | GpgKey],
+    repo: Path,
+    tmp_path: Path,
+    trusted: TrustedKeys,
+    signer: str,
+    said: str,
+) -> None:
+    """Bug guarded: a commit signed by anybody's key passed as "signed"."""
+    git_commit(repo, {"a.yaml": "x: 1\n"}, "signed by a stranger", keys[signer])
+    with pytest.raises(SignatureError, match=said.replace("(", r"\(")):
+        head(repo, tmp_path, trusted)
+
+
+@pytest.mark.parametrize(("signer", "said"), [("alice", "bad SSH"), ("carol", "bad GPG")])
+def test_a_signature_that_does_not_match_the_commit_is_refused(
+    keys: dict[str, SshKey | GpgKey],
+    repo: Path,
+    tmp_path: Path,
+    trusted: TrustedKeys,
+    signer: str,
+    said: str,
+) -> None:
+    """A trusted signature moved onto other content (a forged commit) is a bad signature."""
+    git_commit(repo, {"a.yaml": "x: 1\n"}, "signed", keys[signer])
+    source = GitSource(str(repo), cache_dir=tmp_path / "cache")
+    signature, payload = source.signature(source.fetch())
+    assert signature is not None and payload is not None
+    forged = payload.replace(b"signed", b"forged")
+    with pytest.raises(SignatureError, match=said):
+        verify_commit("f" * 40, signature, forged, trusted)
+
+
+def test_a_signature_of_a_kind_nobody_trusts_is_refused(
+    keys: dict[str, SshKey | GpgKey], repo: Path, tmp_path: Path
+) -> None:
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"alice@example.com {ssh(keys, 'alice').public}\n")
+    only_ssh = TrustedKeys.from_flags(True, str(allowed), None)
+    assert only_ssh is not None
+    git_commit(repo, {"a.yaml": "x: 1\n"}, "gpg signed", gpg(keys, "carol"))
+    with pytest.raises(SignatureError, match="signed with a GPG key, but no GPG key is trusted"):
+        head(repo, tmp_path, only_ssh)
+
+
+def test_an_ssh_key_outside_its_validity_window_is_refused(
+    keys: dict[str, SshKey | GpgKey], repo: Path, tmp_path: Path
+) -> None:
+    """`valid-before` in allowed_signers is checked at the current time (a retired key)."""
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f'alice@example.com valid-before="20200101" {ssh(keys, "alice").public}\n')
+    retired = TrustedKeys.from_flags(True, str(allowed), None)
+    assert retired is not None
+    git_commit(repo, {"a.yaml": "x: 1\n"}, "signed with a retired key", ssh(keys, "alice"))
+    with pytest.raises(SignatureError, match="signed by a listed SSH key that is not valid now"):
+        head(repo, tmp_path, retired)
+
+
+# -- the flags: every mistake is one line at startup ------------------------------------
+
+
+def test_verification_is_off_unless_asked_for() -> None:
+    assert TrustedKeys.from_flags(False, None, None) is None
+
+
+@pytest.mark.parametrize(
+    ("verify", "allowed", "gpg_file", "said"),
+    [
+        (True, None, None, "--verify-signatures needs the trusted keys"),
+        (False, "allowed_signers", None, "--allowed-signers-file is given but signatures"),
+        (False, None, "trusted.asc", "--trusted-gpg-keys-file is given but signatures"),
+        (True, "missing", None, "missing: cannot read the allowed signers file"),
+        (True, "empty", None, "empty: the allowed signers file is empty"),
+        (True, "comments", None, "comments: the allowed signers file lists no key"),
+        (True, "broken", None, "broken:2: not an allowed_signers line"),
+        (True, "directory", None, "directory: cannot read the allowed signers file"),
+        (True, None, "missing", "missing: cannot read the trusted GPG keyring"),
+        (True, None, "garbage.asc", "garbage.asc: no OpenPGP public key in it"),
+    ],
+)
+def test_a_bad_key_flag_is_one_line(
+    keys: dict[str, SshKey | GpgKey],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    verify: bool,
+    allowed: str | None,
+    gpg_file: str | None,
+    said: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("allowed_signers").write_text(f"alice@example.com {ssh(keys, 'alice').public}\n")
+    Path("trusted.asc").write_bytes(gpg(keys, "carol").export())
+    Path("empty").write_text("\n")
+    Path("comments").write_text("# nobody yet\n")
+    Path("broken").write_text(f"alice@example.com {ssh(keys, 'alice').public}\njust-a-name\n")
+    Path("directory").mkdir()
+    Path("garbage.asc").write_text("this is not a key\n")
+    with pytest.raises(UserError) as caught:
+        TrustedKeys.from_flags(verify, allowed, gpg_file)
+    assert said in str(caught.value) and "\n" not in str(caught.value)
