@@ -21,7 +21,8 @@ from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import SingleFlight, Timers
 from controller.runtime.server import App, HttpServer
 from controller.runtime.status import Status, StatusBoard
-from controller.source import GitCredentials, GitSource, redact
+from controller.source import GitCredentials, GitSource, Revision, redact
+from controller.source.signatures import Signer, TrustedKeys, verify_revision
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Options:
     credentials: GitCredentials | None = None
     cache_dir: Path = Path.home() / ".cache" / "ssm-gitops"
     dry_run: bool = False
+    trusted_keys: TrustedKeys | None = None  # --verify-signatures: the keys it trusts
 
 
 def _load_repository(root: Path, display_prefix: str) -> Any:
@@ -102,6 +104,7 @@ class Service:
             metrics=self.metrics,
             sub_path=path,
             dry_run=options.dry_run,
+            verify=self._verify if options.trusted_keys is not None else None,
         )
         self.flight = SingleFlight(self.loop)
         try:
@@ -126,6 +129,13 @@ class Service:
             poll_interval=options.poll_interval,
             resync_interval=options.resync_interval,
         )
+
+    def _verify(self, revision: Revision) -> Signer:
+        """--verify-signatures: the head commit's signer, or `SignatureError`."""
+        keys = self.options.trusted_keys
+        if keys is None:  # not called then (see __init__); here for the type checker
+            raise UserError("--verify-signatures: no trusted keys")
+        return verify_revision(self.source, revision, keys)
 
     @property
     def url(self) -> str:
@@ -154,6 +164,7 @@ class Service:
             resync_interval_seconds=o.resync_interval,
             dry_run=o.dry_run,
             webhook=bool(o.webhook_secret),
+            verify_signatures=o.trusted_keys is not None,
         )
 
     def stop(self, grace: float = 25.0) -> bool:
