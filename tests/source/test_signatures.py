@@ -6,15 +6,23 @@ CLI; the verdicts come from the real `ssh-keygen -Y verify` and `gpg --verify`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from controller.errors import UserError
-from controller.source import GitSource
+from controller.reconcile.result import ActionRecord, PassOutcome, PassResult
+from controller.runtime.loop import ControllerLoop
+from controller.runtime.metrics import Metrics
+from controller.runtime.schedule import PassRequest
+from controller.runtime.status import Status, StatusBoard, to_json
+from controller.source import GitSource, Revision
 from controller.source.signatures import (
+    SignatureCheckFailed,
     SignatureError,
+    Signer,
     TrustedKeys,
     verify_commit,
     verify_revision,
@@ -219,3 +227,96 @@ def test_a_bad_key_flag_is_one_line(
     with pytest.raises(UserError) as caught:
         TrustedKeys.from_flags(verify, allowed, gpg_file)
     assert said in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_check_that_cannot_run_is_not_a_verdict(
+    keys: dict[str, SshKey | GpgKey],
+    repo: Path,
+    tmp_path: Path,
+    trusted: TrustedKeys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ssh-keygen gone (or hung) after startup: SignatureCheckFailed, not "bad signature"."""
+    git_commit(repo, {"a.yaml": "x: 1\n"}, "signed", ssh(keys, "alice"))
+    source = GitSource(str(repo), cache_dir=tmp_path / "cache")
+    revision = source.fetch()
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    with pytest.raises(SignatureCheckFailed) as caught:
+        verify_revision(source, revision, trusted)
+    assert "ssh-keygen" in str(caught.value) and "retried" in str(caught.value)
+    assert not isinstance(caught.value, SignatureError)
+
+
+# -- the controller loop: a refused head keeps the last good revision --------------------
+
+
+class _Reconciler:
+    def __init__(self, passes: list[str]) -> None:
+        self.passes = passes
+
+    def stop(self) -> None:
+        pass
+
+    def run_pass(
+        self,
+        repository: Any,
+        revision: str,
+        *,
+        full_resync: bool = False,
+        on_action: Callable[[ActionRecord], None] | None = None,
+    ) -> PassResult:
+        self.passes.append(revision)
+        return PassResult(revision, PassOutcome.SUCCESS, 1.0, 2.0)
+
+
+def test_the_loop_keeps_the_last_good_revision_and_retries_a_check_that_failed(
+    keys: dict[str, SshKey | GpgKey], repo: Path, tmp_path: Path, trusted: TrustedKeys
+) -> None:
+    """A refused head changes nothing (reason `signature`); a check that could not run is
+    retried at the next poll instead of marking a good commit invalid."""
+    good = git_commit(repo, {"a.yaml": "x: 1\n"}, "signed", ssh(keys, "alice"))
+    source = GitSource(str(repo), cache_dir=tmp_path / "cache")
+    board = StatusBoard(Status(repo=str(repo)))
+    metrics = Metrics()
+    passes: list[str] = []
+    broken_tools = [False]
+
+    def verify(revision: Revision) -> Signer:
+        if broken_tools[0]:
+            raise SignatureCheckFailed("cannot check commit signatures: `ssh-keygen` failed")
+        return verify_revision(source, revision, trusted)
+
+    loop = ControllerLoop(
+        source,
+        lambda root: (root / "a.yaml").read_text(),
+        lambda detect_only: _Reconciler(passes),
+        board=board,
+        metrics=metrics,
+        verify=verify,
+    )
+    poll = PassRequest(frozenset({"poll"}))
+    loop(poll)
+    assert passes == [good] and board.get().applied is not None
+
+    refused = git_commit(repo, {"a.yaml": "x: 2\n"}, "unsigned")
+    loop(poll)
+    status = board.get()
+    assert status.applied is not None and status.applied.commit == good
+    assert [e["reason"] for e in to_json(status)["errors"]] == ["signature"]
+    assert refused[:12] in status.config_errors[0] and passes == [good]
+    assert metrics.registry.get_sample_value("ssm_gitops_config_valid") == 0
+    sample = metrics.registry.get_sample_value
+    assert sample("ssm_gitops_pass_errors_total", {"reason": "signature"}) == 1
+
+    signed = git_commit(repo, {"a.yaml": "x: 3\n"}, "signed again", ssh(keys, "alice"))
+    broken_tools[0] = True
+    loop(poll)
+    status = board.get()
+    assert status.applied is not None and status.applied.commit == good
+    assert "ssh-keygen" in status.git_error
+    broken_tools[0] = False
+    loop(poll)  # the same commit, checked again now that the tools work
+    status = board.get()
+    assert status.applied is not None and status.applied.commit == signed
+    assert status.errors == () and passes == [good, signed]
+    assert metrics.registry.get_sample_value("ssm_gitops_config_valid") == 1
