@@ -43,7 +43,7 @@ from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import PassRequest
 from controller.runtime.status import Commit, StatusBoard
 from controller.source import Revision
-from controller.source.signatures import SignatureCheckFailed, Signer
+from controller.source.signatures import SignatureCheckFailed, SignatureError, Signer
 
 
 class Source(Protocol):
@@ -240,16 +240,14 @@ class ControllerLoop:
         except SignatureCheckFailed as error:
             # Not a verdict on the commit (a tool crashed or timed out): look again next poll.
             self._seen = None
-            self._metrics.record_pass_error(error.reason)
             self._board.update(git_error=str(error))
             self._log.warning(
-                str(error),
-                extra={"event": "load", "result": "error", "reason": error.reason},
+                str(error), extra={"event": "load", "result": "error", "reason": "source"}
             )
             return
         except Exception as error:  # noqa: BLE001 - a bad revision never stops the controller
             errors = load_errors(error)
-            reason = str(getattr(error, "reason", "load"))
+            reason = error.reason if isinstance(error, SignatureError) else "load"
             if not isinstance(error, UserError):
                 self._log.exception("loading the revision crashed", extra={"event": "load"})
             self._metrics.record_load(valid=False)

@@ -62,8 +62,6 @@ class SignatureError(UserError):
 class SignatureCheckFailed(UserError):
     """The check itself could not run (a tool crashed or timed out): try again later."""
 
-    reason = REASON
-
 
 @dataclass(frozen=True)
 class Signer:
