@@ -6,6 +6,9 @@ CLI; the verdicts come from the real `ssh-keygen -Y verify` and `gpg --verify`.
 
 from __future__ import annotations
 
+import base64
+import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -158,6 +161,36 @@ def test_a_signature_that_does_not_match_the_commit_is_refused(
     forged = payload.replace(b"signed", b"forged")
     with pytest.raises(SignatureError, match=said):
         verify_commit("f" * 40, signature, forged, trusted)
+
+
+def test_a_signed_message_passed_off_as_a_signature_is_refused(
+    keys: dict[str, SshKey | GpgKey], tmp_path: Path, trusted: TrustedKeys
+) -> None:
+    """A trusted key's opaque or clear-signed message carries its own data: used as a
+    commit's signature it must not vouch for the commit (only detached signatures count)."""
+    carol = gpg(keys, "carol")
+    env = {**os.environ, "GNUPGHOME": str(carol.home)}
+
+    def sign(*mode: str) -> bytes:
+        return subprocess.run(
+            ["gpg", "--batch", *mode, "-u", carol.fingerprint],
+            input=b"innocent data\n",
+            env=env,
+            capture_output=True,
+            check=True,
+            timeout=30,
+        ).stdout
+
+    binary = base64.b64encode(sign("--sign")).decode()
+    rearmored = "\n".join(
+        ["-----BEGIN PGP SIGNATURE-----", ""]
+        + [binary[i : i + 64] for i in range(0, len(binary), 64)]
+        + ["-----END PGP SIGNATURE-----", ""]
+    ).encode()
+    payload = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\nmalicious\n"
+    for forged in (sign("--sign", "--armor"), sign("--clearsign"), rearmored):
+        with pytest.raises(SignatureError):
+            verify_commit("f" * 40, forged, payload, trusted)
 
 
 def test_a_signature_of_a_kind_nobody_trusts_is_refused(
