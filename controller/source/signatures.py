@@ -218,7 +218,13 @@ def _with_gpg_keyring(keys: TrustedKeys, path: str) -> TrustedKeys:
             ["gpg", "--homedir", home, *_GPG_QUIET, "--with-colons", "--show-keys", str(keyring)],
             None,
         )
-    fingerprints = frozenset(_primary_fingerprints(listed.stdout.decode("utf-8", "replace")))
+    colons = listed.stdout.decode("utf-8", "replace")
+    if any(line.startswith("sec:") for line in colons.splitlines()):
+        raise UserError(
+            f"{path}: holds a secret key (--trusted-gpg-keys-file): give public keys only "
+            "(`gpg --armor --export KEYID > FILE`), and keep the secret key out of the cluster"
+        )
+    fingerprints = frozenset(_primary_fingerprints(colons))
     if listed.returncode != 0 or not fingerprints:
         raise UserError(
             f"{path}: no OpenPGP public key in it (--trusted-gpg-keys-file): "

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from controller.cli import build_parser
 from controller.errors import UserError
 from controller.reconcile.result import ActionRecord, PassOutcome, PassResult
 from controller.runtime.loop import ControllerLoop
@@ -238,6 +239,7 @@ def test_verification_is_off_unless_asked_for() -> None:
         (True, "directory", None, "directory: cannot read the allowed signers file"),
         (True, None, "missing", "missing: cannot read the trusted GPG keyring"),
         (True, None, "garbage.asc", "garbage.asc: no OpenPGP public key in it"),
+        (True, None, "secret.asc", "secret.asc: holds a secret key"),
     ],
 )
 def test_a_bad_key_flag_is_one_line(
@@ -257,6 +259,17 @@ def test_a_bad_key_flag_is_one_line(
     Path("broken").write_text(f"alice@example.com {ssh(keys, 'alice').public}\njust-a-name\n")
     Path("directory").mkdir()
     Path("garbage.asc").write_text("this is not a key\n")
+    carol = gpg(keys, "carol")
+    Path("secret.asc").write_bytes(
+        subprocess.run(
+            ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+            + ["--armor", "--export-secret-keys", carol.fingerprint],
+            env={**os.environ, "GNUPGHOME": str(carol.home)},
+            capture_output=True,
+            check=True,
+            timeout=30,
+        ).stdout
+    )
     with pytest.raises(UserError) as caught:
         TrustedKeys.from_flags(verify, allowed, gpg_file)
     assert said in str(caught.value) and "\n" not in str(caught.value)
@@ -353,3 +366,17 @@ def test_the_loop_keeps_the_last_good_revision_and_retries_a_check_that_failed(
     assert status.applied is not None and status.applied.commit == signed
     assert status.errors == () and passes == [good, signed]
     assert metrics.registry.get_sample_value("ssm_gitops_config_valid") == 1
+
+
+def test_run_reads_the_signature_flags_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SSM_GITOPS_VERIFY_SIGNATURES", "true")
+    monkeypatch.setenv("SSM_GITOPS_ALLOWED_SIGNERS_FILE", "/keys/allowed_signers")
+    monkeypatch.setenv("SSM_GITOPS_TRUSTED_GPG_KEYS_FILE", "/keys/trusted.asc")
+    args = build_parser().parse_args(["run", "--repo", "r"])
+    assert args.verify_signatures is True
+    assert args.allowed_signers_file == "/keys/allowed_signers"
+    assert args.trusted_gpg_keys_file == "/keys/trusted.asc"
+    planned = build_parser().parse_args(["plan", "--repo", "r"])  # plan: flags only
+    assert planned.verify_signatures is False and planned.allowed_signers_file is None
