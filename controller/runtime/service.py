@@ -8,6 +8,7 @@ whatever happened while it was away); stopping lets the pass in flight finish.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -21,8 +22,8 @@ from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import SingleFlight, Timers
 from controller.runtime.server import App, HttpServer
 from controller.runtime.status import Status, StatusBoard
-from controller.source import GitCredentials, GitSource, Revision, redact
-from controller.source.signatures import Signer, TrustedKeys, verify_revision
+from controller.source import GitCredentials, GitSource, redact
+from controller.source.signatures import TrustedKeys, verify_revision
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,10 @@ class Service:
             metrics=self.metrics,
             sub_path=path,
             dry_run=options.dry_run,
-            verify=self._verify if options.trusted_keys is not None else None,
+            # --verify-signatures: the head commit's signer, or `SignatureError`.
+            verify=None
+            if options.trusted_keys is None
+            else functools.partial(verify_revision, self.source, keys=options.trusted_keys),
         )
         self.flight = SingleFlight(self.loop)
         try:
@@ -129,13 +133,6 @@ class Service:
             poll_interval=options.poll_interval,
             resync_interval=options.resync_interval,
         )
-
-    def _verify(self, revision: Revision) -> Signer:
-        """--verify-signatures: the head commit's signer, or `SignatureError`."""
-        keys = self.options.trusted_keys
-        if keys is None:  # not called then (see __init__); here for the type checker
-            raise UserError("--verify-signatures: no trusted keys")
-        return verify_revision(self.source, revision, keys)
 
     @property
     def url(self) -> str:
