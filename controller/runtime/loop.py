@@ -240,9 +240,10 @@ class ControllerLoop:
         except SignatureCheckFailed as error:
             # Not a verdict on the commit (a tool crashed or timed out): look again next poll.
             self._seen = None
-            self._board.update(git_error=str(error))
+            message = f"{error}; checked again at the next poll"
+            self._board.update(git_error=message)
             self._log.warning(
-                str(error), extra={"event": "load", "result": "error", "reason": "source"}
+                message, extra={"event": "load", "result": "error", "reason": "source"}
             )
             return
         except Exception as error:  # noqa: BLE001 - a bad revision never stops the controller

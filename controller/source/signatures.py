@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -179,32 +180,25 @@ def _read(path: str, flag: str, what: str) -> bytes:
 
 def _with_allowed_signers(keys: TrustedKeys, path: str) -> TrustedKeys:
     content = _read(path, "--allowed-signers-file", "the allowed signers file")
-    lines = [
-        line.strip()
-        for line in content.decode("utf-8", "replace").splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
+    listed = 0
     for number, line in enumerate(content.decode("utf-8", "replace").splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
         # ssh-keygen(1) ALLOWED SIGNERS: "principals [options] keytype base64-key [comment]";
-        # a malformed line would only show up as "no principal matched" later.
-        if line.strip() and not line.lstrip().startswith("#") and len(line.split()) < 3:
+        # a malformed line would otherwise only show up later as "no principal matched".
+        if len(line.split()) < 3 or not _SSH_PUBLIC_KEY.search(line):
             raise UserError(
                 f"{path}:{number}: not an allowed_signers line: write "
                 '"principal ssh-ed25519 AAAA..." (see ssh-keygen(1), ALLOWED SIGNERS)'
             )
-    if not lines:
+        listed += 1
+    if not listed:
         raise UserError(
             f"{path}: the allowed signers file lists no key (--allowed-signers-file): "
             "add a line like 'alice@example.com ssh-ed25519 AAAA...'"
         )
     _tool("ssh-keygen", "--allowed-signers-file", "openssh-client")
-    return TrustedKeys(
-        allowed_signers=content,
-        allowed_signers_file=path,
-        gpg_keyring=keys.gpg_keyring,
-        gpg_keyring_file=keys.gpg_keyring_file,
-        gpg_fingerprints=keys.gpg_fingerprints,
-    )
+    return dataclasses.replace(keys, allowed_signers=content, allowed_signers_file=path)
 
 
 def _with_gpg_keyring(keys: TrustedKeys, path: str) -> TrustedKeys:
@@ -230,12 +224,8 @@ def _with_gpg_keyring(keys: TrustedKeys, path: str) -> TrustedKeys:
             f"{path}: no OpenPGP public key in it (--trusted-gpg-keys-file): "
             "export the keys with `gpg --armor --export KEYID > FILE`"
         )
-    return TrustedKeys(
-        allowed_signers=keys.allowed_signers,
-        allowed_signers_file=keys.allowed_signers_file,
-        gpg_keyring=content,
-        gpg_keyring_file=path,
-        gpg_fingerprints=fingerprints,
+    return dataclasses.replace(
+        keys, gpg_keyring=content, gpg_keyring_file=path, gpg_fingerprints=fingerprints
     )
 
 
@@ -460,8 +450,7 @@ def _run(command: list[str], stdin: bytes | None) -> subprocess.CompletedProcess
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise SignatureCheckFailed(
-            f"cannot check commit signatures: `{command[0]}` failed ({error}); retried at "
-            "the next poll"
+            f"cannot check commit signatures: `{command[0]}` failed ({error})"
         ) from error
 
 
