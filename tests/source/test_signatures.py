@@ -380,3 +380,15 @@ def test_run_reads_the_signature_flags_from_the_environment(
     assert args.trusted_gpg_keys_file == "/keys/trusted.asc"
     planned = build_parser().parse_args(["plan", "--repo", "r"])  # plan: flags only
     assert planned.verify_signatures is False and planned.allowed_signers_file is None
+
+
+def test_a_cloned_remote_is_checked_the_same_way(
+    keys: dict[str, SshKey | GpgKey], repo: Path, tmp_path: Path, trusted: TrustedKeys
+) -> None:
+    """An https/ssh/file URL is read from the bare clone in the cache: same signatures."""
+    git_commit(repo, {"a.yaml": "x: 1\n"}, "signed", ssh(keys, "alice"))
+    source = GitSource(repo.as_uri(), cache_dir=tmp_path / "cache")
+    assert verify_revision(source, source.fetch(), trusted).identity == "alice@example.com"
+    unsigned = git_commit(repo, {"a.yaml": "x: 2\n"}, "unsigned")
+    with pytest.raises(SignatureError, match=f"commit {unsigned[:12]} .*: not signed"):
+        verify_revision(source, source.fetch(), trusted)
