@@ -45,7 +45,7 @@ def _env_bool(flag: str) -> bool:
 
 
 def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False) -> None:
-    """--repo/--ref/--path/--name, shared by plan, apply and run."""
+    """--repo/--ref/--path/--name and signature checking, shared by plan, apply and run."""
 
     def env(flag: str, default: str | None) -> str | None:
         return _env(flag, default) if from_env else default
@@ -73,6 +73,25 @@ def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False
         default=env("name", "ssm-gitops"),
         help="owner name (not a resource's metadata.name): resources are tagged "
         "ssm-gitops:owner=NAME and only those are ever changed or deleted (default: ssm-gitops)",
+    )
+    parser.add_argument(
+        "--verify-signatures",
+        action="store_true",
+        default=_env_bool("verify-signatures") if from_env else False,
+        help="refuse the followed ref's head commit unless a trusted key signed it "
+        "(SSH or GPG; see --allowed-signers-file, --trusted-gpg-keys-file)",
+    )
+    parser.add_argument(
+        "--allowed-signers-file",
+        default=env("allowed-signers-file", None),
+        metavar="FILE",
+        help="trusted SSH signing keys, in OpenSSH allowed_signers format (ssh-keygen(1))",
+    )
+    parser.add_argument(
+        "--trusted-gpg-keys-file",
+        default=env("trusted-gpg-keys-file", None),
+        metavar="FILE",
+        help="trusted GPG signing keys: an exported public keyring (gpg --armor --export)",
     )
 
 

@@ -33,10 +33,17 @@ def _cache_dir() -> Path:
 def _load(args: argparse.Namespace) -> tuple[Any, str]:
     """Fetch the followed ref, materialise it, load the repository: (Repository, commit)."""
     from controller.source import GitSource
+    from controller.source.signatures import TrustedKeys, verify_revision
     from controller.spec import load_repository
 
+    keys = TrustedKeys.from_flags(
+        args.verify_signatures, args.allowed_signers_file, args.trusted_gpg_keys_file
+    )
     source = GitSource(args.repo, args.ref, _cache_dir() / "git")
     revision = source.fetch()
+    if keys is not None:  # --verify-signatures: an untrusted head commit is never read
+        signer = verify_revision(source, revision, keys)
+        print(f"commit {revision.short}: good {signer.describe()}", file=sys.stderr)
     tree = source.materialise(revision)
     path = source.within(args.path)
     root = (tree / path).resolve()

@@ -20,6 +20,7 @@ from controller.runtime.server import parse_listen
 from controller.runtime.service import Options, Service
 from controller.runtime.webhook import read_secret
 from controller.source import GitCredentials
+from controller.source.signatures import TrustedKeys
 
 
 def options_from(args: argparse.Namespace) -> Options:
@@ -36,6 +37,10 @@ def options_from(args: argparse.Namespace) -> Options:
             raise UserError(f"{args.webhook_secret_file}: the webhook secret file is empty")
     if args.interval <= 0 or args.resync_interval <= 0:
         raise UserError("--interval and --resync-interval must be more than 0")
+    # Read and checked now: a missing or unreadable key file stops the start with one line.
+    trusted_keys = TrustedKeys.from_flags(
+        args.verify_signatures, args.allowed_signers_file, args.trusted_gpg_keys_file
+    )
     return Options(
         repo=args.repo,
         ref=args.ref,
@@ -51,6 +56,7 @@ def options_from(args: argparse.Namespace) -> Options:
         ),
         cache_dir=Path(args.cache_dir).expanduser(),
         dry_run=args.dry_run,
+        trusted_keys=trusted_keys,
     )
 
 

@@ -6,6 +6,10 @@ pass is worth running and what happens when a stage fails:
 
 - git fails: one log line, `git_fetch_failures_total`, the last good revision stays; a
   drift resync still runs against it.
+- with `--verify-signatures`, the head commit is not signed by a trusted key
+  (controller/source/signatures.py): handled exactly like a revision that fails to load,
+  with the reason `signature` (`/status`, `pass_errors_total`); a check that could not run
+  (a tool crashed) is retried at the next poll and says nothing about the commit.
 - the revision fails to load: nothing changes, `config_valid` is 0, `/status` shows every
   error with its file and line, and the last good revision stays applied until a commit
   that loads arrives (contract: Ownership and safety).
@@ -39,6 +43,7 @@ from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import PassRequest
 from controller.runtime.status import Commit, StatusBoard
 from controller.source import Revision
+from controller.source.signatures import SignatureCheckFailed, SignatureError, Signer
 
 
 class Source(Protocol):
@@ -70,6 +75,8 @@ class Reconciler(Protocol):
 Loader = Callable[[Path], Any]
 # Returns the reconciler for detect-only (True) or applying (False) passes.
 ReconcilerFor = Callable[[bool], Reconciler]
+# --verify-signatures: returns who signed the revision, or raises `SignatureError`.
+Verifier = Callable[[Revision], Signer]
 
 
 # AssociationStatusAggregatedCount keys of targets that have not finished yet
@@ -127,6 +134,7 @@ class ControllerLoop:
         sub_path: str = ".",
         dry_run: bool = False,
         clock: Callable[[], float] = time.time,
+        verify: Verifier | None = None,
     ) -> None:
         self._source = source
         self._load = load
@@ -136,6 +144,7 @@ class ControllerLoop:
         self._sub_path = sub_path
         self._dry_run = dry_run
         self._clock = clock
+        self._verify = verify
         self._seen: str | None = None  # the newest commit we tried to load
         self._good: _Loaded | None = None
         self._last_outcome: PassOutcome | None = None
@@ -218,44 +227,68 @@ class ControllerLoop:
         return revision
 
     def _try_load(self, revision: Revision) -> None:
+        signer = None
         try:
+            if self._verify is not None:  # before anything of the commit is read
+                signer = self._verify(revision)
             root = self._source.materialise(revision) / self._sub_path
             if not root.is_dir():
                 raise UserError(
                     f"{self._sub_path}: no such directory in commit {revision.short} (check --path)"
                 )
             repository = self._load(root)
+        except SignatureCheckFailed as error:
+            # Not a verdict on the commit (a tool crashed or timed out): look again next poll.
+            self._seen = None
+            message = f"{error}; checked again at the next poll"
+            self._board.update(git_error=message)
+            self._log.warning(
+                message, extra={"event": "load", "result": "error", "reason": "source"}
+            )
+            return
         except Exception as error:  # noqa: BLE001 - a bad revision never stops the controller
             errors = load_errors(error)
+            reason = error.reason if isinstance(error, SignatureError) else "load"
             if not isinstance(error, UserError):
                 self._log.exception("loading the revision crashed", extra={"event": "load"})
             self._metrics.record_load(valid=False)
-            self._board.update(config_errors=errors)
+            self._metrics.record_pass_error(reason)
+            self._board.update(config_errors=errors, config_reason=reason)
+            result = "refused" if reason == "signature" else "invalid"
             for line in errors:
                 self._log.error(
                     line,
-                    extra={"event": "load", "result": "invalid", "revision": revision.commit},
+                    extra={
+                        "event": "load",
+                        "result": result,
+                        "reason": reason,
+                        "revision": revision.commit,
+                    },
                 )
             self._log.warning(
-                f"revision {revision.short} does not load; "
+                f"revision {revision.short} "
+                + ("is refused (signature)" if reason == "signature" else "does not load")
+                + "; "
                 + (
                     f"keeping {self._good.revision.short} applied"
                     if self._good
                     else "nothing applied yet"
                 ),
-                extra={"event": "load", "result": "invalid", "revision": revision.commit},
+                extra={"event": "load", "result": result, "revision": revision.commit},
             )
             return
         self._good = _Loaded(revision, repository)
         self._metrics.record_load(valid=True)
         self._board.update(
             config_errors=(),
+            config_reason="load",
             applied=Commit(revision.commit, revision.message, revision.author, revision.time),
             suspended=is_suspended(repository),
         )
+        signed = {} if signer is None else {"signature": signer.describe()}
         self._log.info(
             f"revision {revision.short} loaded: {revision.message}",
-            extra={"event": "load", "result": "valid", "revision": revision.commit},
+            extra={"event": "load", "result": "valid", "revision": revision.commit, **signed},
         )
 
     def _reconcile(self, good: _Loaded, request: PassRequest) -> None:

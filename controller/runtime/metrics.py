@@ -26,6 +26,9 @@ RESOURCE_KINDS = ("package", "association")
 # The per-target association statuses a rollout goes through (AssociationStatusAggregatedCount
 # keys; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
 ROLLOUT_STATUSES = ("Success", "Failed", "Pending", "InProgress")
+# pass_errors_total{reason}: load (the revision does not load), signature (refused by
+# --verify-signatures; controller/source/signatures.py).
+PASS_ERROR_REASONS = ("load", "signature")
 
 # Passes range from well under a second (nothing to do) to many minutes (large uploads,
 # waiting for documents to become Active).
@@ -102,6 +105,12 @@ class Metrics:
             ["association", "status"],
             registry=r,
         )
+        self.pass_errors_total = Counter(
+            PREFIX + "pass_errors",
+            "Why a revision or a pass failed, by reason (the word /status shows).",
+            ["reason"],
+            registry=r,
+        )
         self.webhook_requests_total = Counter(
             PREFIX + "webhook_requests",
             "POST /hooks/git requests by result (accepted, ignored, unauthorized, too_large, "
@@ -116,6 +125,8 @@ class Metrics:
         for kind in RESOURCE_KINDS:
             for state in ResourceState:
                 self.resources.labels(kind, state.value).set(0)
+        for reason in PASS_ERROR_REASONS:
+            self.pass_errors_total.labels(reason)
         for verdict in Verdict:
             self.webhook_requests_total.labels(verdict.value)
         self.config_valid.set(1)
@@ -166,6 +177,9 @@ class Metrics:
 
     def record_load(self, *, valid: bool) -> None:
         self.config_valid.set(1 if valid else 0)
+
+    def record_pass_error(self, reason: str) -> None:
+        self.pass_errors_total.labels(reason).inc()
 
     def record_webhook(self, result: str) -> None:
         self.webhook_requests_total.labels(result).inc()

@@ -8,6 +8,7 @@ whatever happened while it was away); stopping lets the pass in flight finish.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from controller.runtime.server import App, HttpServer
 from controller.runtime.status import Status, StatusBoard
 from controller.runtime.webhook import Followed, repository_key
 from controller.source import GitCredentials, GitSource, redact
+from controller.source.signatures import TrustedKeys, verify_revision
 
 WEBHOOK_SPACING = 5.0  # seconds between webhook-triggered passes, at least
 
@@ -43,6 +45,7 @@ class Options:
     credentials: GitCredentials | None = None
     cache_dir: Path = Path.home() / ".cache" / "ssm-gitops"
     dry_run: bool = False
+    trusted_keys: TrustedKeys | None = None  # --verify-signatures: the keys it trusts
 
 
 def _load_repository(root: Path, display_prefix: str) -> Any:
@@ -105,6 +108,10 @@ class Service:
             metrics=self.metrics,
             sub_path=path,
             dry_run=options.dry_run,
+            # --verify-signatures: the head commit's signer, or `SignatureError`.
+            verify=None
+            if options.trusted_keys is None
+            else functools.partial(verify_revision, self.source, keys=options.trusted_keys),
         )
         self.flight = SingleFlight(self.loop)
         # A push triggers a pass at once. Replays of a push already handled are dropped by
@@ -167,6 +174,7 @@ class Service:
             resync_interval_seconds=o.resync_interval,
             dry_run=o.dry_run,
             webhook=bool(o.webhook_secret),
+            verify_signatures=o.trusted_keys is not None,
         )
 
     def stop(self, grace: float = 25.0) -> bool:

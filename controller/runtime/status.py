@@ -51,6 +51,7 @@ class Status:
     fetched: Commit | None = None  # the newest commit seen in git
     applied: Commit | None = None  # the last revision that loaded: what passes reconcile
     config_errors: tuple[str, ...] = ()  # why `fetched` did not load (empty: it did)
+    config_reason: str = "load"  # load, or signature (--verify-signatures refused it)
     git_error: str = ""  # the last fetch's failure, empty once a fetch succeeds
     last_pass: PassResult | None = None
     pass_running: bool = False
@@ -80,6 +81,16 @@ class Status:
         if self.last_pass is not None:
             found.extend(self.last_pass.errors)
         return tuple(found)
+
+
+def error_reasons(status: Status) -> list[tuple[str, str]]:
+    """`Status.errors`, each with the stage that failed: the word pass_errors_total uses."""
+    found = [(e, status.config_reason) for e in status.config_errors]
+    if status.git_error:
+        found.append((status.git_error, "source"))
+    if status.last_pass is not None:
+        found.extend((e, "reconcile") for e in status.last_pass.errors)
+    return found
 
 
 def locate(error: str) -> dict[str, Any]:
@@ -116,7 +127,7 @@ def to_json(status: Status) -> dict[str, Any]:
         "fetched": _commit_json(status.fetched),
         "pass_running": status.pass_running,
         "passes": status.passes,
-        "errors": [locate(e) for e in status.errors],
+        "errors": [locate(e) | {"reason": reason} for e, reason in error_reasons(status)],
         "last_pass": None
         if last is None
         else {

@@ -216,6 +216,18 @@ class GitSource:
             self._forget_old_trees(trees, keep=target)
             return target
 
+    def signature(self, revision: Revision) -> tuple[bytes | None, bytes | None]:
+        """The commit's signature and the bytes it signs, (None, None) when unsigned.
+
+        What `--verify-signatures` checks (controller/source/signatures.py).
+        """
+        with self._lock:
+            commit = self._open().get(revision.commit)
+            if not isinstance(commit, pygit2.Commit):
+                raise GitError(f"{self._shown}: commit {revision.commit} is not in the repository")
+            signature, payload = commit.gpg_signature
+            return signature, payload
+
     def within(self, path: str | None) -> str:
         """The folder of the repository the user means, relative to its root.
 
