@@ -374,11 +374,15 @@ class GitSource:
                 return self._peel(repo, self.ref or "", f"no commit {self.ref!r} on any branch or tag")
             local = _FOLLOWED + wanted
             oid = advertised[wanted].oid
-            if oid in repo:
-                # Nothing new: the poll cost one ls-remote, no fetch.
-                repo.references.create(local, oid, force=True)
-            else:
+            if oid not in repo:  # else nothing new: the poll cost one ls-remote, no fetch
                 remote.fetch([f"+{wanted}:{local}"], callbacks=_Callbacks(self.credentials))
+            if oid not in repo:
+                raise GitError(
+                    f"{self._shown}: {wanted} moved while it was fetched (retried at the next poll)"
+                )
+            # The advertised commit, recorded under our own name (libgit2 writes a fetched
+            # tag under refs/tags/ whatever the refspec says): keeps its objects.
+            repo.references.create(local, oid, force=True)
         except (pygit2.GitError, _AuthenticationFailed, KeyError, ValueError) as error:
             raise GitError(self._explain(what, error)) from error
         except OSError as error:
@@ -401,8 +405,9 @@ class GitSource:
             head = advertised.get("HEAD")
             if head is None:
                 raise GitError(
-                    f"{self._shown}: the remote has no HEAD (empty, or its default branch was "
-                    "deleted): nothing changes; push a commit or give --ref"
+                    f"{self._shown}: the remote has no HEAD (its default branch deleted or "
+                    "renamed, or nothing pushed yet): nothing changes; fix the remote's default "
+                    "branch or give --ref"
                 )
             target = head.symref_target
             if target and target in advertised:
