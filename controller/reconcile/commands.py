@@ -32,18 +32,14 @@ def _cache_dir() -> Path:
 
 def _load(args: argparse.Namespace) -> tuple[Any, str]:
     """Fetch the followed ref, materialise it, load the repository: (Repository, commit)."""
-    from controller.source import GitSource
+    from controller.source import GitSource, source_root
     from controller.spec import load_repository
 
     source = GitSource(args.repo, args.ref, _cache_dir() / "git")
     revision = source.fetch()
-    tree = source.materialise(revision)
     path = source.within(args.path)
-    root = (tree / path).resolve()
-    if not str(root).startswith(str(tree.resolve())) or not root.is_dir():
-        raise UserError(
-            f"--path {args.path}: no such folder in {args.repo} at {revision.commit[:12]}"
-        )
+    # The same check as `run`: never a folder outside the repository (`..`, a symlink).
+    root = source_root(source.materialise(revision), path, revision)
     _warn_uncommitted(source, path)
     return load_repository(root, display_prefix=_display_prefix(path)), revision.commit
 

@@ -6,9 +6,13 @@ pass is worth running and what happens when a stage fails:
 
 - git fails: one log line, `git_fetch_failures_total`, the last good revision stays; a
   drift resync still runs against it.
-- the revision fails to load: nothing changes, `config_valid` is 0, `/status` shows every
-  error with its file and line, and the last good revision stays applied until a commit
-  that loads arrives (contract: Ownership and safety).
+- the revision fails to load because of its content: nothing changes, `config_valid` is 0,
+  `/status` shows every error with its file and line, and the last good revision stays
+  applied until a commit that loads arrives (contract: Ownership and safety).
+- the revision cannot be checked out or read because of the machine (disk full, read-only
+  cache, lost object: `SourceUnavailable` or an OSError): nothing changes, `config_valid`
+  stays as it was, `/status` shows the failure as a git error, `pass_errors_total{reason=
+  "source"}` counts it, and the same commit is tried again at the next poll.
 - the reconciler fails: the pass is recorded as a failure and retried at the next tick.
 
 A pass runs when the loaded revision is new, when a full resync is due, or when the last
@@ -25,6 +29,7 @@ status page (the last pass's rollouts) follow the rollout to its end without a p
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from collections.abc import Callable
@@ -38,7 +43,7 @@ from controller.runtime.logs import log_action, logger
 from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import PassRequest
 from controller.runtime.status import Commit, StatusBoard
-from controller.source import Revision
+from controller.source import Revision, SourceUnavailable, source_root
 
 
 class Source(Protocol):
@@ -68,6 +73,9 @@ class Reconciler(Protocol):
 # Loads the YAML under a directory; raises a `UserError` (SpecErrors: one line per problem
 # in `.errors`) when the revision is not valid.
 Loader = Callable[[Path], Any]
+# OSError numbers that a commit's own content causes (a symlink loop, an over-long name):
+# such a commit is invalid; any other OSError is the machine's and is retried.
+_CONTENT_ERRNOS = frozenset({errno.ELOOP, errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR})
 # Returns the reconciler for detect-only (True) or applying (False) passes.
 ReconcilerFor = Callable[[bool], Reconciler]
 
@@ -147,9 +155,8 @@ class ControllerLoop:
 
     def __call__(self, request: PassRequest) -> None:
         revision = self._fetch()
-        if revision is not None and revision.commit != self._seen:
-            self._seen = revision.commit
-            self._try_load(revision)
+        if revision is not None and revision.commit != self._seen and self._try_load(revision):
+            self._seen = revision.commit  # loaded or found invalid: not tried again
         good = self._good
         if good is None:
             return  # nothing has ever loaded: /status says why
@@ -217,35 +224,21 @@ class ControllerLoop:
         )
         return revision
 
-    def _try_load(self, revision: Revision) -> None:
+    def _try_load(self, revision: Revision) -> bool:
+        """Load `revision`; False when the machine failed (retry it), True otherwise."""
         try:
-            root = self._source.materialise(revision) / self._sub_path
-            if not root.is_dir():
-                raise UserError(
-                    f"{self._sub_path}: no such directory in commit {revision.short} (check --path)"
-                )
+            root = source_root(self._source.materialise(revision), self._sub_path, revision)
             repository = self._load(root)
+        except (SourceUnavailable, OSError) as error:
+            if not isinstance(error, SourceUnavailable) and error.errno in _CONTENT_ERRNOS:
+                self._invalid(revision, error)
+                return True
+            # The machine failed, not the commit: retried at the next poll.
+            self._source_failed(revision, error)
+            return False
         except Exception as error:  # noqa: BLE001 - a bad revision never stops the controller
-            errors = load_errors(error)
-            if not isinstance(error, UserError):
-                self._log.exception("loading the revision crashed", extra={"event": "load"})
-            self._metrics.record_load(valid=False)
-            self._board.update(config_errors=errors)
-            for line in errors:
-                self._log.error(
-                    line,
-                    extra={"event": "load", "result": "invalid", "revision": revision.commit},
-                )
-            self._log.warning(
-                f"revision {revision.short} does not load; "
-                + (
-                    f"keeping {self._good.revision.short} applied"
-                    if self._good
-                    else "nothing applied yet"
-                ),
-                extra={"event": "load", "result": "invalid", "revision": revision.commit},
-            )
-            return
+            self._invalid(revision, error)
+            return True
         self._good = _Loaded(revision, repository)
         self._metrics.record_load(valid=True)
         self._board.update(
@@ -256,6 +249,53 @@ class ControllerLoop:
         self._log.info(
             f"revision {revision.short} loaded: {revision.message}",
             extra={"event": "load", "result": "valid", "revision": revision.commit},
+        )
+        return True
+
+    def _invalid(self, revision: Revision, error: Exception) -> None:
+        """The commit itself does not load: every error reported, the last good one kept."""
+        errors = load_errors(error)
+        if not isinstance(error, UserError):
+            self._log.exception("loading the revision crashed", extra={"event": "load"})
+        self._metrics.record_load(valid=False)
+        self._board.update(config_errors=errors)
+        for line in errors:
+            self._log.error(
+                line,
+                extra={"event": "load", "result": "invalid", "revision": revision.commit},
+            )
+        self._log.warning(
+            f"revision {revision.short} does not load; "
+            + (
+                f"keeping {self._good.revision.short} applied"
+                if self._good
+                else "nothing applied yet"
+            ),
+            extra={"event": "load", "result": "invalid", "revision": revision.commit},
+        )
+        self._metrics.record_error("load")
+
+    def _source_failed(self, revision: Revision, error: Exception) -> None:
+        """The checkout or a read failed for a reason outside the commit: say so, retry."""
+        if isinstance(error, UserError):
+            message = str(error)
+        else:
+            where = getattr(error, "filename", None)
+            reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+            message = (
+                f"{where or 'the checkout'}: cannot read revision {revision.short}: {reason} "
+                "(retried at the next poll)"
+            )
+        self._metrics.record_error("source")
+        self._board.update(git_error=message)
+        self._log.warning(
+            message
+            + (
+                f"; keeping {self._good.revision.short} applied"
+                if self._good
+                else "; nothing applied yet"
+            ),
+            extra={"event": "load", "result": "source_error", "revision": revision.commit},
         )
 
     def _reconcile(self, good: _Loaded, request: PassRequest) -> None:

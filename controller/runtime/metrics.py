@@ -90,6 +90,13 @@ class Metrics:
         self.git_fetch_failures_total = Counter(
             PREFIX + "git_fetch_failures", "Git fetches that failed.", registry=r
         )
+        self.pass_errors_total = Counter(
+            PREFIX + "pass_errors",
+            "Revisions that could not be used, by reason: load (the commit's content is "
+            "invalid) or source (checkout or cache failed: retried, the commit is not blamed).",
+            ["reason"],
+            registry=r,
+        )
         self.config_valid = Gauge(
             PREFIX + "config_valid",
             "1 if the newest revision loaded and validated, 0 if not.",
@@ -116,6 +123,8 @@ class Metrics:
                 self.resources.labels(kind, state.value).set(0)
         for result in ("accepted", "unauthorized", "too_large", "disabled"):
             self.webhook_requests_total.labels(result)
+        for reason in ("load", "source"):
+            self.pass_errors_total.labels(reason)
         self.config_valid.set(1)
 
     def record_pass(self, result: PassResult) -> None:
@@ -164,6 +173,10 @@ class Metrics:
 
     def record_load(self, *, valid: bool) -> None:
         self.config_valid.set(1 if valid else 0)
+
+    def record_error(self, reason: str) -> None:
+        """A revision not used: "load" (its content) or "source" (the machine, retried)."""
+        self.pass_errors_total.labels(reason).inc()
 
     def record_webhook(self, result: str) -> None:
         self.webhook_requests_total.labels(result).inc()

@@ -33,18 +33,18 @@ def claim(cache_dir: Path, flag: str = "--cache-dir") -> None:
     key = Path(os.path.abspath(cache_dir))
     if key in _HELD:
         return
-    if key.exists() and not key.is_dir():
-        raise CacheError(
-            f"{flag} {cache_dir}: is a file, not a folder (remove it or give another {flag})"
-        )
+    for path in (key, *key.parents):
+        if path.exists():
+            if not path.is_dir():
+                shown = "" if path == key else f" ({path} is a file)"
+                raise CacheError(
+                    f"{flag} {cache_dir}: is not a folder{shown}: remove the file or give "
+                    f"another {flag}"
+                )
+            break
     try:
         key.mkdir(parents=True, exist_ok=True)
         fd = os.open(key / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except (FileExistsError, NotADirectoryError) as error:
-        raise CacheError(
-            f"{flag} {cache_dir}: {error.filename} is a file, not a folder "
-            f"(remove it or give another {flag})"
-        ) from error
     except OSError as error:
         raise CacheError(
             f"{flag} {cache_dir}: cannot use it: {error.strerror} "
