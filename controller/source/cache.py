@@ -10,6 +10,7 @@ clones) is removed once the directory is ours.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -54,10 +55,8 @@ def claim(cache_dir: Path, flag: str = "--cache-dir") -> None:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as error:
         holder = ""
-        try:
+        with contextlib.suppress(OSError):
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        except OSError:
-            pass
         os.close(fd)
         if error.errno in (errno.EACCES, errno.EAGAIN):
             raise CacheError(
@@ -77,7 +76,10 @@ def claim(cache_dir: Path, flag: str = "--cache-dir") -> None:
 
 def clean_partial(cache_dir: Path) -> None:
     """Remove half-written trees and clones (a killed process, a full disk)."""
-    for parent, prefixes in ((cache_dir / "trees", (".tmp-",)), (cache_dir / "repos", (".clone-",))):
+    for parent, prefixes in (
+        (cache_dir / "trees", (".tmp-",)),
+        (cache_dir / "repos", (".clone-",)),
+    ):
         try:
             children = list(parent.iterdir())
         except OSError:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
+from pygit2.remotes import RemoteHead
 
 from controller.errors import UserError
 from controller.source import cache
@@ -205,10 +206,7 @@ class GitSource:
                     "(moved or deleted?); the last good revision stays applied"
                 )
             repo = self._open()
-            if self._remote_url:
-                commit = self._fetch_remote(repo)
-            else:
-                commit = self._lookup_local(repo)
+            commit = self._fetch_remote(repo) if self._remote_url else self._lookup_local(repo)
             return self._chosen(repo, commit)
 
     def materialise(self, revision: Revision) -> Path:
@@ -371,7 +369,9 @@ class GitSource:
                     callbacks=_Callbacks(self.credentials),
                     prune=pygit2.enums.FetchPrune.PRUNE,
                 )
-                return self._peel(repo, self.ref or "", f"no commit {self.ref!r} on any branch or tag")
+                return self._peel(
+                    repo, self.ref or "", f"no commit {self.ref!r} on any branch or tag"
+                )
             local = _FOLLOWED + wanted
             oid = advertised[wanted].oid
             if oid not in repo:  # else nothing new: the poll cost one ls-remote, no fetch
@@ -393,7 +393,7 @@ class GitSource:
         # What came back, not what was advertised: the ref may have moved in between.
         return self._peel(repo, local, f"{wanted} did not arrive from the remote (retried)")
 
-    def _wanted(self, advertised: dict[str, pygit2.RemoteHead]) -> str | None:
+    def _wanted(self, advertised: dict[str, RemoteHead]) -> str | None:
         """The remote ref to follow, by its full name; None for a commit id.
 
         No `--ref`: the branch the remote's HEAD names now (its symref), or HEAD itself
@@ -409,7 +409,7 @@ class GitSource:
                     "renamed, or nothing pushed yet): nothing changes; fix the remote's default "
                     "branch or give --ref"
                 )
-            target = head.symref_target
+            target: str | None = head.symref_target
             if target and target in advertised:
                 return target
             if target:

@@ -74,7 +74,10 @@ def test_a_submodule_in_a_source_folder_is_an_error_at_load(
     from controller.spec import load_repository
     from tests.runtime.samples import package, package_sources, settings
 
-    files: dict[str, str | bytes] = {"settings.yaml": settings(), "pkg.yaml": package("Pkg", ["1.0"], "1.0")}
+    files: dict[str, str | bytes] = {
+        "settings.yaml": settings(),
+        "pkg.yaml": package("Pkg", ["1.0"], "1.0"),
+    }
     files.update({k: v for k, v in package_sources("Pkg", ["1.0"]).items() if v is not None})
     commit(repo, files, "c1")
     # Add a gitlink entry src/vendor -> some commit, as `git submodule add` records it.
@@ -97,8 +100,6 @@ def test_a_submodule_in_a_source_folder_is_an_error_at_load(
     assert any(
         re.match(r"pkg\.yaml:\d+", e) and "vendor is a git submodule" in e for e in errors
     ), errors
-
-
 
 
 def test_a_second_process_on_one_cache_is_refused(repo: pygit2.Repository, tmp_path: Path) -> None:
@@ -141,8 +142,16 @@ def test_a_cache_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
             GitSource(str(tmp_path), cache_dir=cache)
         assert "is not a folder" in str(caught.value) and "\n" not in str(caught.value)
     out = subprocess.run(
-        [sys.executable, "-m", "controller", "run", "--repo", str(tmp_path),
-         "--cache-dir", str(tmp_path / "file")],
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "run",
+            "--repo",
+            str(tmp_path),
+            "--cache-dir",
+            str(tmp_path / "file"),
+        ],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,

@@ -60,9 +60,7 @@ def test_default_branch_deleted_is_an_error_never_an_old_commit(
     assert "deleted or renamed" in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_followed_branch_deleted_is_an_error(
-    upstream: pygit2.Repository, tmp_path: Path
-) -> None:
+def test_followed_branch_deleted_is_an_error(upstream: pygit2.Repository, tmp_path: Path) -> None:
     """Regression: `--ref feature` deleted on the remote is one line naming it, never an
     older copy of the branch kept in the cache."""
     first = commit(upstream, {"a.yaml": "1\n"}, "one")

@@ -80,9 +80,7 @@ def test_no_secret_in_logs_status_page_or_error_lines(
                 assert status.git_error, "the fetch was expected to fail (wrong credentials)"
                 shown = json.dumps(to_json(status)) + render(status)
                 plan_command(
-                    argparse.Namespace(
-                        repo=url, ref=None, path=".", json=False, name="ssm-gitops"
-                    )
+                    argparse.Namespace(repo=url, ref=None, path=".", json=False, name="ssm-gitops")
                 )
                 shown += capsys.readouterr().err
                 assert "cannot clone" in shown and '"event": "started"' in shown
