@@ -43,7 +43,7 @@ from controller.runtime.logs import log_action, logger
 from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import PassRequest
 from controller.runtime.status import Commit, StatusBoard
-from controller.source import Revision, SourceUnavailable, source_root
+from controller.source import Revision, SourceUnavailable, redact_text, source_root
 
 
 class Source(Protocol):
@@ -214,6 +214,7 @@ class ControllerLoop:
         except Exception as error:  # noqa: BLE001 - every failure is one line and a metric
             self._metrics.record_fetch(time.monotonic() - started, ok=False)
             message = str(error) if isinstance(error, UserError) else f"git fetch failed: {error}"
+            message = redact_text(message)  # a URL quoted by libgit2 may hold a token
             self._log.warning(message, extra={"event": "git_fetch", "result": "failure"})
             self._board.update(git_error=message)
             return None
