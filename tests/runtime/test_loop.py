@@ -320,3 +320,25 @@ def test_a_path_leading_out_of_the_repository_is_refused(
     assert h.calls == []
     (error,) = h.status.config_errors
     assert error.startswith(f"--path {sub_path}: leads outside the repository")
+
+
+def test_a_vanished_remote_branch_keeps_the_last_revision_and_never_an_older_one(
+    tmp_path: Path,
+) -> None:
+    """Regression (issue 11, DATA LOSS): the followed default branch deleted on the remote:
+    the cached clone's clone-time ref was used and a pass applied the OLD commit (deleting
+    everything added since). Now: one git error, and passes stay on the last applied commit."""
+    h = Harness(tmp_path)
+    h.git.commit({"state.txt": "v1"}, "first")
+    h.source = GitSource("file://" + str(h.git.path.resolve()), cache_dir=tmp_path / "c2")
+    h.loop._source = h.source  # noqa: SLF001
+    h.loop(POLL)
+    latest = h.git.commit({"state.txt": "v2"}, "second")
+    h.loop(POLL)
+    h.git.repo.references.delete("refs/heads/main")
+    h.loop(POLL)
+    h.loop(RESYNC)
+    assert [c.revision for c in h.calls][-2:] == [latest, latest]
+    assert "deleted or renamed" in h.status.git_error
+    assert h.metric("git_fetch_failures_total") == 2  # the poll and the resync
+    assert h.status.applied is not None and h.status.applied.commit == latest
