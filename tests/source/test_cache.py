@@ -14,7 +14,7 @@ import pygit2
 import pytest
 
 from controller.errors import UserError
-from controller.source import GitSource
+from controller.source import GitSource, Revision
 from tests.source.test_git import commit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +112,7 @@ def test_a_second_process_on_one_cache_is_refused(repo: pygit2.Repository, tmp_p
         """
         import sys
         from controller.errors import UserError
-        from controller.source import GitSource
+        from controller.source import GitSource, Revision
         try:
             GitSource(sys.argv[1], cache_dir=sys.argv[2])
         except UserError as error:
@@ -176,7 +176,7 @@ def test_partial_checkouts_are_removed_at_start(repo: pygit2.Repository, tmp_pat
 MEMORY_PROBE = """
 import resource, sys
 from pathlib import Path
-from controller.source import GitSource
+from controller.source import GitSource, Revision
 source = GitSource(sys.argv[1], cache_dir=Path(sys.argv[2]))
 revision = source.fetch()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -213,3 +213,32 @@ def test_materialising_a_large_file_keeps_memory_flat(tmp_path: Path, stored: st
     grew_mb, written = map(int, out.stdout.split())
     assert written == size
     assert grew_mb < 64, f"materialising a 300 MB file grew the peak RSS by {grew_mb} MB"
+
+
+def test_packed_deltas_and_loose_objects_are_written_exactly(tmp_path: Path) -> None:
+    """The streaming path reads pack and loose objects itself: a delta (which it leaves to
+    libgit2) and a whole object must both come out byte for byte as git has them."""
+    import random
+
+    work = tmp_path / "repo"
+    git = ["git", "-C", str(work), "-c", "user.name=T", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True, timeout=60)
+    data = bytearray(random.Random(7).randbytes(3 << 20))
+    contents = []
+    for i in range(3):
+        data[i * 1000 : i * 1000 + 4] = b"EDIT"  # small edits: git stores deltas
+        contents.append(bytes(data))
+        (work / "big.bin").write_bytes(data)
+        subprocess.run([*git, "add", "big.bin"], check=True, timeout=60)
+        subprocess.run([*git, "commit", "-qm", f"c{i}"], check=True, timeout=60)
+    subprocess.run([*git, "repack", "-adfq"], check=True, timeout=120)
+    data[:4] = b"LOOS"  # and one more commit left as a loose object
+    contents.append(bytes(data))
+    (work / "big.bin").write_bytes(data)
+    subprocess.run([*git, "commit", "-qam", "loose"], check=True, timeout=60)
+    repo = pygit2.Repository(str(work))
+    commits = [c for c in repo.walk(repo.head.target)][::-1]
+    source = GitSource(str(work), cache_dir=tmp_path / "cache")
+    for found, expected in zip(commits, contents, strict=True):
+        tree = source.materialise(Revision(str(found.id), "", "", 0))
+        assert (tree / "big.bin").read_bytes() == expected
