@@ -62,7 +62,7 @@ def claim(cache_dir: Path, flag: str = "--cache-dir") -> None:
             raise CacheError(
                 f"{flag} {cache_dir}: in use by another ssm-gitops process"
                 + (f" (pid {holder})" if holder else "")
-                + f": give each controller its own {flag}"
+                + f": give each controller its own {flag} (SSM_GITOPS_CACHE_DIR)"
             ) from error
         raise CacheError(f"{flag} {cache_dir}: cannot lock it: {error.strerror}") from error
     try:

@@ -130,7 +130,7 @@ def test_a_second_process_on_one_cache_is_refused(repo: pygit2.Repository, tmp_p
     assert out.returncode == 1, out.stderr
     assert out.stdout.strip() == (
         f"--cache-dir {cache}: in use by another ssm-gitops process (pid {os.getpid()}): "
-        "give each controller its own --cache-dir"
+        "give each controller its own --cache-dir (SSM_GITOPS_CACHE_DIR)"
     )
 
 
