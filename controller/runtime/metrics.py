@@ -97,6 +97,8 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        for reason in ("load", "source"):  # present at zero from the start, like the others
+            self.pass_errors_total.labels(reason)
         self.config_valid = Gauge(
             PREFIX + "config_valid",
             "1 if the newest revision loaded and validated, 0 if not.",
@@ -123,8 +125,6 @@ class Metrics:
                 self.resources.labels(kind, state.value).set(0)
         for result in ("accepted", "unauthorized", "too_large", "disabled"):
             self.webhook_requests_total.labels(result)
-        for reason in ("load", "source"):
-            self.pass_errors_total.labels(reason)
         self.config_valid.set(1)
 
     def record_pass(self, result: PassResult) -> None:
