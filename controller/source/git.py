@@ -363,7 +363,10 @@ class GitSource:
         wanted = self._wanted(advertised)
         try:
             if wanted is None:
-                # A commit id: it is not advertised; fetch the branches and tags that may hold it.
+                # A commit id: it never moves, so one already here needs no fetch; else fetch
+                # the branches and tags that may hold it (a commit is not advertised).
+                if len(self.ref or "") == 40 and pygit2.Oid(hex=self.ref) in repo:
+                    return self._peel(repo, self.ref or "", f"{self.ref} is not a commit")
                 remote.fetch(
                     _REFSPECS,
                     callbacks=_Callbacks(self.credentials),
