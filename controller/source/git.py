@@ -365,8 +365,9 @@ class GitSource:
             if wanted is None:
                 # A commit id: it never moves, so one already here needs no fetch; else fetch
                 # the branches and tags that may hold it (a commit is not advertised).
-                if len(self.ref or "") == 40 and pygit2.Oid(hex=self.ref) in repo:
-                    return self._peel(repo, self.ref or "", f"{self.ref} is not a commit")
+                pinned = self.ref or ""
+                if len(pinned) == 40 and pygit2.Oid(hex=pinned) in repo:
+                    return self._peel(repo, pinned, f"{pinned} is not a commit")
                 remote.fetch(
                     _REFSPECS,
                     callbacks=_Callbacks(self.credentials),
