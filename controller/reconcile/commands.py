@@ -32,7 +32,7 @@ def _cache_dir() -> Path:
 
 def _load(args: argparse.Namespace) -> tuple[Any, str]:
     """Fetch the followed ref, materialise it, load the repository: (Repository, commit)."""
-    from controller.source import GitSource
+    from controller.source import GitSource, source_root
     from controller.source.signatures import TrustedKeys, verify_revision
     from controller.spec import load_repository
 
@@ -44,13 +44,9 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
     if keys is not None:  # --verify-signatures: an untrusted head commit is never read
         signer = verify_revision(source, revision, keys)
         print(f"commit {revision.short}: good {signer.describe()}", file=sys.stderr)
-    tree = source.materialise(revision)
     path = source.within(args.path)
-    root = (tree / path).resolve()
-    if not str(root).startswith(str(tree.resolve())) or not root.is_dir():
-        raise UserError(
-            f"--path {args.path}: no such folder in {args.repo} at {revision.commit[:12]}"
-        )
+    # The same check as `run`: never a folder outside the repository (`..`, a symlink).
+    root = source_root(source.materialise(revision), path, revision)
     _warn_uncommitted(source, path)
     return load_repository(root, display_prefix=_display_prefix(path)), revision.commit
 

@@ -10,9 +10,13 @@ pass is worth running and what happens when a stage fails:
   (controller/source/signatures.py): handled exactly like a revision that fails to load,
   with the reason `signature` (`/status`, `pass_errors_total`); a check that could not run
   (a tool crashed) is retried at the next poll and says nothing about the commit.
-- the revision fails to load: nothing changes, `config_valid` is 0, `/status` shows every
-  error with its file and line, and the last good revision stays applied until a commit
-  that loads arrives (contract: Ownership and safety).
+- the revision fails to load because of its content: nothing changes, `config_valid` is 0,
+  `/status` shows every error with its file and line, and the last good revision stays
+  applied until a commit that loads arrives (contract: Ownership and safety).
+- the revision cannot be checked out or read because of the machine (disk full, read-only
+  cache, lost object: `SourceUnavailable` or an OSError): nothing changes, `config_valid`
+  stays as it was, `/status` shows the failure as a git error, `pass_errors_total{reason=
+  "source"}` counts it, and the same commit is tried again at the next poll.
 - the reconciler fails: the pass is recorded as a failure and retried at the next tick.
 
 A pass runs when the loaded revision is new, when a full resync is due, or when the last
@@ -29,6 +33,7 @@ status page (the last pass's rollouts) follow the rollout to its end without a p
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from collections.abc import Callable
@@ -42,7 +47,7 @@ from controller.runtime.logs import log_action, logger
 from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import PassRequest
 from controller.runtime.status import Commit, StatusBoard
-from controller.source import Revision
+from controller.source import Revision, SourceUnavailable, redact_text, source_root
 from controller.source.signatures import SignatureCheckFailed, SignatureError, Signer
 
 
@@ -73,10 +78,13 @@ class Reconciler(Protocol):
 # Loads the YAML under a directory; raises a `UserError` (SpecErrors: one line per problem
 # in `.errors`) when the revision is not valid.
 Loader = Callable[[Path], Any]
-# Returns the reconciler for detect-only (True) or applying (False) passes.
-ReconcilerFor = Callable[[bool], Reconciler]
+# OSError numbers that a commit's own content causes (a symlink loop, an over-long name):
+# such a commit is invalid; any other OSError is the machine's and is retried.
+_CONTENT_ERRNOS = frozenset({errno.ELOOP, errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR})
 # --verify-signatures: returns who signed the revision, or raises `SignatureError`.
 Verifier = Callable[[Revision], Signer]
+# Returns the reconciler for detect-only (True) or applying (False) passes.
+ReconcilerFor = Callable[[bool], Reconciler]
 
 
 # AssociationStatusAggregatedCount keys of targets that have not finished yet
@@ -156,9 +164,8 @@ class ControllerLoop:
 
     def __call__(self, request: PassRequest) -> None:
         revision = self._fetch()
-        if revision is not None and revision.commit != self._seen:
-            self._seen = revision.commit
-            self._try_load(revision)
+        if revision is not None and revision.commit != self._seen and self._try_load(revision):
+            self._seen = revision.commit  # loaded or found invalid: not tried again
         good = self._good
         if good is None:
             return  # nothing has ever loaded: /status says why
@@ -216,6 +223,7 @@ class ControllerLoop:
         except Exception as error:  # noqa: BLE001 - every failure is one line and a metric
             self._metrics.record_fetch(time.monotonic() - started, ok=False)
             message = str(error) if isinstance(error, UserError) else f"git fetch failed: {error}"
+            message = redact_text(message)  # a URL quoted by libgit2 may hold a token
             self._log.warning(message, extra={"event": "git_fetch", "result": "failure"})
             self._board.update(git_error=message)
             return None
@@ -226,57 +234,28 @@ class ControllerLoop:
         )
         return revision
 
-    def _try_load(self, revision: Revision) -> None:
+    def _try_load(self, revision: Revision) -> bool:
+        """Load `revision`; False when the machine failed (retry it), True otherwise."""
         signer = None
         try:
             if self._verify is not None:  # before anything of the commit is read
                 signer = self._verify(revision)
-            root = self._source.materialise(revision) / self._sub_path
-            if not root.is_dir():
-                raise UserError(
-                    f"{self._sub_path}: no such directory in commit {revision.short} (check --path)"
-                )
+            root = source_root(self._source.materialise(revision), self._sub_path, revision)
             repository = self._load(root)
         except SignatureCheckFailed as error:
             # Not a verdict on the commit (a tool crashed or timed out): look again next poll.
-            self._seen = None
-            message = f"{error}; checked again at the next poll"
-            self._board.update(git_error=message)
-            self._log.warning(
-                message, extra={"event": "load", "result": "error", "reason": "source"}
-            )
-            return
+            self._source_failed(revision, error, f"{error}; checked again at the next poll")
+            return False
+        except (SourceUnavailable, OSError) as error:
+            if not isinstance(error, SourceUnavailable) and error.errno in _CONTENT_ERRNOS:
+                self._invalid(revision, error)
+                return True
+            # The machine failed, not the commit: retried at the next poll.
+            self._source_failed(revision, error)
+            return False
         except Exception as error:  # noqa: BLE001 - a bad revision never stops the controller
-            errors = load_errors(error)
-            reason = error.reason if isinstance(error, SignatureError) else "load"
-            if not isinstance(error, UserError):
-                self._log.exception("loading the revision crashed", extra={"event": "load"})
-            self._metrics.record_load(valid=False)
-            self._metrics.record_pass_error(reason)
-            self._board.update(config_errors=errors, config_reason=reason)
-            result = "refused" if reason == "signature" else "invalid"
-            for line in errors:
-                self._log.error(
-                    line,
-                    extra={
-                        "event": "load",
-                        "result": result,
-                        "reason": reason,
-                        "revision": revision.commit,
-                    },
-                )
-            self._log.warning(
-                f"revision {revision.short} "
-                + ("is refused (signature)" if reason == "signature" else "does not load")
-                + "; "
-                + (
-                    f"keeping {self._good.revision.short} applied"
-                    if self._good
-                    else "nothing applied yet"
-                ),
-                extra={"event": "load", "result": result, "revision": revision.commit},
-            )
-            return
+            self._invalid(revision, error)
+            return True
         self._good = _Loaded(revision, repository)
         self._metrics.record_load(valid=True)
         self._board.update(
@@ -289,6 +268,66 @@ class ControllerLoop:
         self._log.info(
             f"revision {revision.short} loaded: {revision.message}",
             extra={"event": "load", "result": "valid", "revision": revision.commit, **signed},
+        )
+        return True
+
+    def _invalid(self, revision: Revision, error: Exception) -> None:
+        """The commit itself does not load (or is refused for its signature): every error
+        reported with its reason, the last good revision kept."""
+        errors = load_errors(error)
+        reason = error.reason if isinstance(error, SignatureError) else "load"
+        if not isinstance(error, UserError):
+            self._log.exception("loading the revision crashed", extra={"event": "load"})
+        self._metrics.record_load(valid=False)
+        self._metrics.record_pass_error(reason)
+        self._board.update(config_errors=errors, config_reason=reason)
+        result = "refused" if reason == "signature" else "invalid"
+        for line in errors:
+            self._log.error(
+                line,
+                extra={
+                    "event": "load",
+                    "result": result,
+                    "reason": reason,
+                    "revision": revision.commit,
+                },
+            )
+        self._log.warning(
+            f"revision {revision.short} "
+            + ("is refused (signature)" if reason == "signature" else "does not load")
+            + "; "
+            + (
+                f"keeping {self._good.revision.short} applied"
+                if self._good
+                else "nothing applied yet"
+            ),
+            extra={"event": "load", "result": result, "revision": revision.commit},
+        )
+
+    def _source_failed(
+        self, revision: Revision, error: Exception, message: str | None = None
+    ) -> None:
+        """The checkout, a read or a signature check failed for a reason outside the
+        commit: say so, retry at the next poll."""
+        if message is None and isinstance(error, UserError):
+            message = str(error)
+        elif message is None:
+            where = getattr(error, "filename", None)
+            reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+            message = (
+                f"{where or 'the checkout'}: cannot read revision {revision.short}: {reason} "
+                "(retried at the next poll)"
+            )
+        self._metrics.record_pass_error("source")
+        self._board.update(git_error=message)
+        self._log.warning(
+            message
+            + (
+                f"; keeping {self._good.revision.short} applied"
+                if self._good
+                else "; nothing applied yet"
+            ),
+            extra={"event": "load", "result": "source_error", "revision": revision.commit},
         )
 
     def _reconcile(self, good: _Loaded, request: PassRequest) -> None:

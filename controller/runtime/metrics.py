@@ -27,8 +27,9 @@ RESOURCE_KINDS = ("package", "association")
 # keys; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
 ROLLOUT_STATUSES = ("Success", "Failed", "Pending", "InProgress")
 # pass_errors_total{reason}: load (the revision does not load), signature (refused by
-# --verify-signatures; controller/source/signatures.py).
-PASS_ERROR_REASONS = ("load", "signature")
+# --verify-signatures; controller/source/signatures.py), source (checkout or cache failed:
+# retried, the commit is not blamed).
+PASS_ERROR_REASONS = ("load", "signature", "source")
 
 # Passes range from well under a second (nothing to do) to many minutes (large uploads,
 # waiting for documents to become Active).

@@ -5,13 +5,23 @@ incremental fetch afterwards); `GitSource.materialise(revision)` writes that com
 to a directory that `spec.load_repository` then reads. Nothing here knows about YAML.
 
 A local path is read in place (new commits show up at once, no clone); an https or ssh
-URL is cloned bare into the cache directory. Every failure a user can cause (wrong URL,
-bad token, unknown host key, missing ref) is a `GitError`: one line, with what to do.
+URL is fetched into a bare repository in the cache directory. Every fetch first asks the
+remote what the followed ref is NOW (branch, tag, or the remote HEAD's symref) and takes
+exactly that ref: a ref that vanished is an error, never a fall back to a stale local copy
+(which would apply an old commit and delete what was added since). `_chosen` is the one
+place a fetched commit becomes the `Revision` a pass uses (signature checks hook there).
+
+Every failure a user can cause (wrong URL, bad token, unknown host key, missing ref) is a
+`GitError`: one line, with what to do. A failure of the machine rather than the commit
+(disk full, read-only cache, lost object) is a `SourceUnavailable`: the loop retries it
+next poll instead of marking the commit invalid. A materialised tree is checked against
+git's object ids before use and written again when it differs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -22,14 +32,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
+from pygit2.remotes import RemoteHead
 
 from controller.errors import UserError
+from controller.source import cache
+from controller.source.objects import SUBMODULE_MARKER, tree_mismatch, write_blob
+from controller.source.urls import redact, redact_text
 
-# Fetch every branch into origin/* and every tag: a ref may name either, and a pinned
-# commit must be reachable from one of them.
+# A pinned commit (`--ref <sha>`) must be reachable from a branch or tag: fetch them all.
 _REFSPECS = ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"]
+# Where the followed remote ref is fetched to, by its remote name (refs/ssm-gitops/HEAD,
+# refs/ssm-gitops/refs/heads/main): keeps its objects and never falls back to another ref.
+_FOLLOWED = "refs/ssm-gitops/"
 _TREES_KEPT = 3  # materialised trees kept on disk (current, previous, one spare)
-_SECRET_IN_URL = re.compile(r"(?<=://)[^/@]+@")
+_COMMIT_ID = re.compile(r"^[0-9a-fA-F]{7,64}$")
+_log = logging.getLogger("ssm-gitops")
 
 # A git server that stops answering must not hang a pass forever (milliseconds).
 pygit2.settings.server_connect_timeout = 15_000
@@ -38,6 +55,11 @@ pygit2.settings.server_timeout = 120_000
 
 class GitError(UserError):
     """The repository cannot be read: one line naming it, the reason, and what to do."""
+
+
+class SourceUnavailable(GitError):
+    """The machine failed, not the commit (disk full, read-only cache, object lost):
+    retried at the next poll, and never a reason to call the commit invalid."""
 
 
 @dataclass(frozen=True)
@@ -142,11 +164,6 @@ class _Callbacks(pygit2.RemoteCallbacks):
         return valid
 
 
-def redact(url: str) -> str:
-    """A URL fit for logs: any user:password@ part removed."""
-    return _SECRET_IN_URL.sub("", url)
-
-
 def _is_url(location: str) -> bool:
     return "://" in location or re.match(r"^[\w.-]+@[\w.-]+:", location) is not None
 
@@ -170,6 +187,8 @@ class GitSource:
         # The tree last materialised and where: files unchanged since are hard-linked from it.
         self._last_tree: tuple[pygit2.Oid, Path] | None = None
         self._remote_url = location if _is_url(location) else None
+        # One process per cache directory; what an earlier one left half-written goes.
+        cache.claim(self.cache_dir)
         if credentials and credentials.known_hosts:
             use_known_hosts(credentials.known_hosts, self.cache_dir / "ssh-home")
 
@@ -183,28 +202,61 @@ class GitSource:
                 # Moved or deleted while we followed it: say so, then look again next time.
                 self._repo = None
                 raise GitError(
-                    f"{self.location}: the repository is no longer there "
+                    f"{self._shown}: the repository is no longer there "
                     "(moved or deleted?); the last good revision stays applied"
                 )
             repo = self._open()
-            if self._remote_url:
-                self._fetch_remote(repo)
-            return self._resolve(repo)
+            commit = self._fetch_remote(repo) if self._remote_url else self._lookup_local(repo)
+            return self._chosen(repo, commit)
 
     def materialise(self, revision: Revision) -> Path:
-        """A directory holding exactly the tree of `revision` (kept until superseded)."""
+        """A directory holding exactly the tree of `revision` (kept until superseded).
+
+        A tree already on disk is used only after checking it against git's object ids
+        (someone may have edited the cache); one that differs is written again. I/O
+        failures raise `SourceUnavailable` and leave no partial tree behind.
+        """
         with self._lock:
             repo = self._open()
             trees = self.cache_dir / "trees"
             target = trees / revision.commit
-            commit = repo.get(revision.commit)
+            try:
+                commit = repo.get(revision.commit)
+            except (ValueError, pygit2.GitError):
+                commit = None
             if not isinstance(commit, pygit2.Commit):
-                raise GitError(f"{self._shown}: commit {revision.commit} is not in the repository")
-            if target.is_dir():
-                self._last_tree = (commit.tree.id, target)
-                return target
-            trees.mkdir(parents=True, exist_ok=True)
-            scratch = Path(tempfile.mkdtemp(prefix=".tmp-", dir=trees))
+                raise SourceUnavailable(
+                    f"{self._shown}: commit {revision.commit} is not in the cached repository "
+                    "(retried at the next poll)"
+                )
+            try:
+                if target.is_dir():
+                    differs = tree_mismatch(repo, commit.tree, target)
+                    if differs is None:
+                        self._last_tree = (commit.tree.id, target)
+                        return target
+                    _log.warning(
+                        f"cached tree of {revision.short} differs from git ({differs}): "
+                        "writing it again from git's objects",
+                        extra={"event": "cache", "revision": revision.commit},
+                    )
+                    if self._last_tree is not None and self._last_tree[1] == target:
+                        self._last_tree = None  # never link from a tree known to be altered
+                    cache.remove(target)
+                return self._write(repo, commit, trees, target)
+            except OSError as error:
+                raise SourceUnavailable(
+                    f"{error.filename or trees}: cannot write the checkout of "
+                    f"{revision.short}: {error.strerror} (free disk space or make the cache "
+                    "writable; retried at the next poll)"
+                ) from error
+
+    def _write(
+        self, repo: pygit2.Repository, commit: pygit2.Commit, trees: Path, target: Path
+    ) -> Path:
+        trees.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".tmp-", dir=trees))
+        try:
             previous: tuple[pygit2.Tree, Path] | None = None
             if self._last_tree is not None and self._last_tree[1].is_dir():
                 last = repo.get(self._last_tree[0])
@@ -212,9 +264,12 @@ class GitSource:
                     previous = (last, self._last_tree[1])
             _write_tree(repo, commit.tree, scratch, previous)
             os.replace(scratch, target)  # atomic: a reader never sees half a tree
-            self._last_tree = (commit.tree.id, target)
-            self._forget_old_trees(trees, keep=target)
-            return target
+        except BaseException:
+            cache.remove(scratch)  # a full disk must not leave half a tree behind
+            raise
+        self._last_tree = (commit.tree.id, target)
+        self._forget_old_trees(trees, keep=target)
+        return target
 
     def signature(self, revision: Revision) -> tuple[bytes | None, bytes | None]:
         """The commit's signature and the bytes it signs, (None, None) when unsigned.
@@ -277,7 +332,7 @@ class GitSource:
             found = pygit2.discover_repository(str(path)) if path.exists() else None
             if not found:
                 raise GitError(
-                    f"{self.location}: not a git repository "
+                    f"{self._shown}: not a git repository "
                     "(give a local repository's path, or an https:// or ssh URL)"
                 )
             self._repo = pygit2.Repository(found)
@@ -285,32 +340,120 @@ class GitSource:
         clone_dir = (
             self.cache_dir / "repos" / hashlib.sha256(self._remote_url.encode()).hexdigest()[:16]
         )
-        if (clone_dir / "HEAD").exists():
-            self._repo = pygit2.Repository(str(clone_dir))
-            return self._repo
-        clone_dir.parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=".clone-", dir=clone_dir.parent))
-        callbacks = _Callbacks(self.credentials)
         try:
-            pygit2.clone_repository(self._remote_url, str(scratch), bare=True, callbacks=callbacks)
-        except (pygit2.GitError, _AuthenticationFailed, KeyError, ValueError) as error:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise GitError(self._explain("cannot clone", error)) from error
-        os.replace(scratch, clone_dir)
+            if (clone_dir / "HEAD").exists():
+                self._repo = pygit2.Repository(str(clone_dir))
+                return self._repo
+            # An empty bare repository with the remote; fetch() takes only the followed ref.
+            clone_dir.parent.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix=".clone-", dir=clone_dir.parent))
+            try:
+                made = pygit2.init_repository(str(scratch), bare=True)
+                made.remotes.create("origin", self._remote_url)
+                os.replace(scratch, clone_dir)
+            except BaseException:
+                cache.remove(scratch)
+                raise
+        except (OSError, pygit2.GitError) as error:
+            raise SourceUnavailable(
+                f"{self.cache_dir}: cannot set up the clone: "
+                f"{getattr(error, 'strerror', None) or error} "
+                "(free disk space or make the cache writable; retried at the next poll)"
+            ) from error
         self._repo = pygit2.Repository(str(clone_dir))
         return self._repo
 
-    def _fetch_remote(self, repo: pygit2.Repository) -> None:
-        callbacks = _Callbacks(self.credentials)
+    def _fetch_remote(self, repo: pygit2.Repository) -> pygit2.Commit:
+        """Ask the remote what the followed ref is now, fetch exactly that, return its commit."""
+        remote = repo.remotes["origin"]
+        what = "cannot fetch" if list(repo.references) else "cannot clone"
         try:
-            repo.remotes["origin"].fetch(
-                _REFSPECS, callbacks=callbacks, prune=pygit2.enums.FetchPrune.PRUNE
-            )
+            heads = remote.list_heads(callbacks=_Callbacks(self.credentials))
         except (pygit2.GitError, _AuthenticationFailed, KeyError, ValueError) as error:
-            raise GitError(self._explain("cannot fetch", error)) from error
+            raise GitError(self._explain(what, error)) from error
+        advertised = {head.name: head for head in heads if head.name}
+        wanted = self._wanted(advertised)
+        try:
+            if wanted is None:
+                # A commit id: it never moves, so one already here needs no fetch; else fetch
+                # the branches and tags that may hold it (a commit is not advertised).
+                pinned = self.ref or ""
+                if len(pinned) == 40 and pygit2.Oid(hex=pinned) in repo:
+                    return self._peel(repo, pinned, f"{pinned} is not a commit")
+                remote.fetch(
+                    _REFSPECS,
+                    callbacks=_Callbacks(self.credentials),
+                    prune=pygit2.enums.FetchPrune.PRUNE,
+                )
+                return self._peel(
+                    repo, self.ref or "", f"no commit {self.ref!r} on any branch or tag"
+                )
+            local = _FOLLOWED + wanted
+            oid = advertised[wanted].oid
+            if oid not in repo:  # else nothing new: the poll cost one ls-remote, no fetch
+                remote.fetch([f"+{wanted}:{local}"], callbacks=_Callbacks(self.credentials))
+            if oid not in repo:
+                raise GitError(
+                    f"{self._shown}: {wanted} moved while it was fetched (retried at the next poll)"
+                )
+            # The advertised commit, recorded under our own name (libgit2 writes a fetched
+            # tag under refs/tags/ whatever the refspec says): keeps its objects.
+            repo.references.create(local, oid, force=True)
+        except (pygit2.GitError, _AuthenticationFailed, KeyError, ValueError) as error:
+            raise GitError(self._explain(what, error)) from error
+        except OSError as error:
+            raise SourceUnavailable(
+                f"{self.cache_dir}: cannot write the fetched objects: {error.strerror} "
+                "(free disk space or make the cache writable; retried at the next poll)"
+            ) from error
+        # What came back, not what was advertised: the ref may have moved in between.
+        return self._peel(repo, local, f"{wanted} did not arrive from the remote (retried)")
+
+    def _wanted(self, advertised: dict[str, RemoteHead]) -> str | None:
+        """The remote ref to follow, by its full name; None for a commit id.
+
+        No `--ref`: the branch the remote's HEAD names now (its symref), or HEAD itself
+        when it is detached. `--ref X`: refs/heads/X, else refs/tags/X, else a full ref
+        name, else a commit id. Nothing else, and never a ref remembered from an earlier
+        fetch: a vanished ref is an error that changes nothing.
+        """
+        if self.ref is None:
+            head = advertised.get("HEAD")
+            if head is None:
+                raise GitError(
+                    f"{self._shown}: the remote has no HEAD (its default branch deleted or "
+                    "renamed, or nothing pushed yet): nothing changes; fix the remote's default "
+                    "branch or give --ref"
+                )
+            target: str | None = head.symref_target
+            if target and target in advertised:
+                return target
+            if target:
+                raise GitError(
+                    f"{self._shown}: the remote's HEAD names {target}, which does not exist "
+                    "(deleted or renamed?): nothing changes; fix the remote's default branch "
+                    "or give --ref"
+                )
+            return "HEAD"  # detached: followed as it moves
+        for name in (f"refs/heads/{self.ref}", f"refs/tags/{self.ref}", self.ref):
+            if name in advertised and (name.startswith("refs/") or name == "HEAD"):
+                return name
+        if _COMMIT_ID.match(self.ref):
+            return None
+        raise GitError(
+            f"{self._shown}: no branch or tag {self.ref!r} on the remote (deleted or renamed?): "
+            "nothing changes, the last applied revision stays; check --ref"
+        )
+
+    def _peel(self, repo: pygit2.Repository, name: str, missing: str) -> pygit2.Commit:
+        try:
+            return repo.revparse_single(name).peel(pygit2.Commit)
+        except (KeyError, ValueError, TypeError, pygit2.GitError) as error:
+            raise GitError(f"{self._shown}: {missing}") from error
 
     def _explain(self, what: str, error: Exception) -> str:
-        reason = " ".join(str(error).split()) or type(error).__name__
+        reason = redact_text(" ".join(str(error).split()), self.location)
+        reason = reason or type(error).__name__
         lowered = reason.lower()
         if "none were given" in lowered:
             hint = "give --git-token-file (https) or --ssh-key-file (ssh)"
@@ -322,8 +465,12 @@ class GitSource:
             hint = "check the URL and that the server is reachable"
         return f"{self._shown}: {what}: {reason} ({hint})"
 
-    def _resolve(self, repo: pygit2.Repository) -> Revision:
-        commit = self._lookup(repo)
+    def _chosen(self, repo: pygit2.Repository, commit: pygit2.Commit) -> Revision:
+        """The one place a fetched commit becomes the revision a pass uses.
+
+        Every check on what may be applied (e.g. commit signatures) belongs here: raising a
+        `GitError` keeps the last applied revision, exactly like a failed fetch.
+        """
         return Revision(
             commit=str(commit.id),
             message=commit.message.strip().splitlines()[0] if commit.message.strip() else "",
@@ -331,36 +478,25 @@ class GitSource:
             time=commit.commit_time,
         )
 
-    def _lookup(self, repo: pygit2.Repository) -> pygit2.Commit:
-        remote = self._remote_url is not None
+    def _lookup_local(self, repo: pygit2.Repository) -> pygit2.Commit:
+        """The followed ref of a repository read in place: HEAD, or exactly the named ref."""
         if self.ref is None:
-            candidates = ["HEAD"]
-            if remote:
-                # A bare clone's HEAD names the remote's default branch; follow its
-                # remote-tracking ref, which fetch() keeps current.
-                head = repo.references.get("HEAD")
-                target = head.target if head is not None else None
-                if isinstance(target, str) and target.startswith("refs/heads/"):
-                    candidates.insert(
-                        0, "refs/remotes/origin/" + target.removeprefix("refs/heads/")
-                    )
-        elif remote:
-            candidates = [f"refs/remotes/origin/{self.ref}", f"refs/tags/{self.ref}", self.ref]
-        else:
-            candidates = [f"refs/heads/{self.ref}", f"refs/tags/{self.ref}", self.ref]
+            if repo.head_is_unborn:
+                raise GitError(
+                    f"{self._shown}: the repository has no commits yet (commit something first)"
+                )
+            return self._peel(repo, "HEAD", "HEAD does not name a commit")
+        candidates = [f"refs/heads/{self.ref}", f"refs/tags/{self.ref}"]
+        if self.ref.startswith("refs/"):
+            candidates.append(self.ref)
         for name in candidates:
+            if name in repo.references:
+                return self._peel(repo, name, f"{name} does not name a commit")
+        if _COMMIT_ID.match(self.ref):
             try:
-                obj = repo.revparse_single(name)
-            except (KeyError, ValueError, pygit2.GitError):
-                continue
-            try:
-                return obj.peel(pygit2.Commit)
-            except (pygit2.GitError, ValueError, TypeError):
-                continue
-        if self.ref is None:
-            raise GitError(
-                f"{self._shown}: the repository has no commits yet (commit something first)"
-            )
+                return repo.revparse_single(self.ref).peel(pygit2.Commit)
+            except (KeyError, ValueError, TypeError, pygit2.GitError):
+                pass
         raise GitError(f"{self._shown}: no branch, tag or commit named {self.ref!r} (check --ref)")
 
     @staticmethod
@@ -375,19 +511,40 @@ class GitSource:
                 shutil.rmtree(old, ignore_errors=True)
 
 
+def source_root(tree: Path, path: str, revision: Revision) -> Path:
+    """The folder `path` of the materialised `tree`, refusing one that leaves the tree.
+
+    Shared by `run`, `plan` and `apply`: `--path ../..`, or a committed symlink on the way,
+    must never make the controller read (and publish) the host's files.
+    """
+    top = tree.resolve()
+    root = (tree / path).resolve()
+    if not root.is_relative_to(top):
+        raise UserError(
+            f"--path {path}: leads outside the repository (through '..' or a committed "
+            f"symlink) at {revision.short}: give a folder inside the repository"
+        )
+    if not root.is_dir():
+        raise UserError(f"--path {path}: no such folder in commit {revision.short} (check --path)")
+    return root
+
+
 def _write_tree(
     repo: pygit2.Repository,
     tree: pygit2.Tree,
     into: Path,
     previous: tuple[pygit2.Tree, Path] | None = None,
 ) -> None:
-    """Write `tree` under `into`, keeping the exec bit and symlinks (submodules are skipped).
+    """Write `tree` under `into`, keeping the exec bit and symlinks.
 
     Symlinks are written as they are; the loader refuses one that leads outside the tree.
+    A submodule (gitlink) becomes a folder holding only a `.git` file, as `git checkout`
+    leaves an uninitialised one: the loader refuses a package source holding it (its files
+    are not in this repository), and nothing is silently left out of a zip.
     A file with the same blob and mode at the same place in `previous` (the tree written
-    last, and where) is hard-linked from there instead of written again: a commit that
-    touches one file costs one file, and the build's content-hash memo (keyed by inode)
-    still knows every other file. Materialised trees are never written to after this.
+    last, and where) is hard-linked from there when its content still hashes to that blob
+    (the cache may have been edited): a commit that touches one file writes one file, and
+    the build's content-hash memo (keyed by inode) still knows every other file.
     """
     into.mkdir(exist_ok=True)
     for entry in tree:
@@ -395,7 +552,9 @@ def _write_tree(
         target = into / name
         mode = entry.filemode
         if mode == pygit2.enums.FileMode.COMMIT:
-            continue  # a submodule: its commit is not in this repository
+            target.mkdir()
+            (target / ".git").write_text(SUBMODULE_MARKER)
+            continue
         before = previous[0][name] if previous is not None and name in previous[0] else None
         if (
             previous is not None
@@ -403,27 +562,36 @@ def _write_tree(
             and before is not None
             and before.id == entry.id
             and before.filemode == mode
-            and _link(previous[1] / name, target)
+            and _link(previous[1] / name, target, entry.id)
         ):
-            continue  # checked before reading the blob: an unchanged file costs no read
-        obj = repo[entry.id]
-        if mode == pygit2.enums.FileMode.TREE and isinstance(obj, pygit2.Tree):
-            inner = None
-            if previous is not None and isinstance(before, pygit2.Tree):
-                inner = (before, previous[1] / name)
-            _write_tree(repo, obj, target, inner)
-        elif mode == pygit2.enums.FileMode.LINK and isinstance(obj, pygit2.Blob):
-            os.symlink(obj.data, target)
-        elif isinstance(obj, pygit2.Blob):
-            target.write_bytes(obj.data)
+            continue
+        if mode == pygit2.enums.FileMode.TREE:
+            obj = repo[entry.id]
+            if isinstance(obj, pygit2.Tree):
+                inner = None
+                if previous is not None and isinstance(before, pygit2.Tree):
+                    inner = (before, previous[1] / name)
+                _write_tree(repo, obj, target, inner)
+        elif mode == pygit2.enums.FileMode.LINK:
+            obj = repo[entry.id]
+            if isinstance(obj, pygit2.Blob):
+                os.symlink(obj.data, target)
+        else:
+            write_blob(repo, entry.id, target)
             if mode == pygit2.enums.FileMode.BLOB_EXECUTABLE:
                 target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
-def _link(existing: Path, target: Path) -> bool:
-    """Hard-link `existing` as `target`; False (write it instead) when that is not possible."""
+def _link(existing: Path, target: Path, oid: pygit2.Oid) -> bool:
+    """Hard-link `existing` as `target` when it still holds blob `oid`; False: write it."""
     try:
         if not stat.S_ISREG(existing.lstat().st_mode):
+            return False
+        if pygit2.hashfile(str(existing)) != oid:
+            _log.warning(
+                f"cached file {existing} differs from git: writing it again from git's objects",
+                extra={"event": "cache"},
+            )
             return False
         os.link(existing, target)
     except OSError:

@@ -90,6 +90,15 @@ def scan_source(folder: Path, root: Path) -> SourceTree:
             children = sorted(iterator, key=lambda entry: entry.name)
         for child in children:
             name = prefix + child.name
+            if child.name == ".git":
+                # A submodule (or a nested clone): its files are not in this repository's
+                # commits, so the published zip would silently lack them.
+                where = prefix.rstrip("/") or "the source folder"
+                problems.append(
+                    f"{where} is a git submodule: its files are not part of this repository "
+                    "and would be left out of the zip; copy the files in instead"
+                )
+                continue
             if not prefix:
                 top_level.add(child.name)
             path = Path(child.path)  # canonical: `folder` is resolved, symlinks handled here

@@ -224,7 +224,7 @@ def test_a_missing_sub_path_is_a_config_error(tmp_path: Path) -> None:
     h.git.commit({"state.txt": "v1"}, "c")
     h.loop(POLL)
     assert h.status.config_errors == (
-        f"deploy/ssm: no such directory in commit {h.status.fetched.short} (check --path)",  # type: ignore[union-attr]
+        f"--path deploy/ssm: no such folder in commit {h.status.fetched.short} (check --path)",  # type: ignore[union-attr]
     )
 
 
@@ -256,3 +256,89 @@ def test_each_action_is_one_json_log_event(h: Harness, capsys: pytest.CaptureFix
     }
     assert "duration_seconds" in action
     assert any(e["event"] == "pass" and e["result"] == "success" for e in events)
+
+
+def _errors(h: Harness, reason: str) -> float:
+    value = h.metrics.registry.get_sample_value(
+        "ssm_gitops_pass_errors_total", {"reason": reason}
+    )
+    assert value is not None
+    return value
+
+
+def test_a_full_disk_does_not_blame_the_commit_and_is_retried(
+    h: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (issue 11): a transient failure (disk full) while checking out a GOOD
+    commit marked it invalid until another commit arrived, and config_valid blamed it.
+    Now: reported as a source error, config_valid unchanged, retried at the next poll,
+    and no partial `.tmp-*` checkout is left behind."""
+    import errno
+
+    import controller.source.git as git
+
+    good = h.git.commit({"state.txt": "v1"}, "good")
+    h.loop(POLL)
+    new = h.git.commit({"state.txt": "v2", "more.txt": "x"}, "new")
+    real = git.write_blob
+
+    def full(*args: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(args[2]))
+
+    monkeypatch.setattr(git, "write_blob", full)
+    h.loop(POLL)
+    s = h.status
+    assert h.metric("config_valid") == 1 and s.config_errors == ()
+    assert s.applied is not None and s.applied.commit == good
+    assert "No space left on device" in s.git_error and "retried" in s.git_error
+    assert _errors(h, "source") == 1 and _errors(h, "load") == 0
+    trees = tmp_path / "cache" / "trees"
+    assert not [p for p in trees.iterdir() if p.name.startswith(".tmp-")]
+    monkeypatch.setattr(git, "write_blob", real)
+    h.loop(POLL)  # the same commit, tried again: no new commit needed
+    assert h.status.applied is not None and h.status.applied.commit == new
+    assert h.status.git_error == "" and h.calls[-1].revision == new
+
+
+def test_a_broken_commit_counts_as_a_load_error(h: Harness) -> None:
+    h.git.commit({"state.txt": "broken"}, "broken")
+    h.loop(POLL)
+    assert _errors(h, "load") == 1 and _errors(h, "source") == 0
+
+
+@pytest.mark.parametrize("sub_path", ["../..", "link", "link/etc"])
+def test_a_path_leading_out_of_the_repository_is_refused(
+    tmp_path: Path, sub_path: str
+) -> None:
+    """Regression (issue 11): `run --path` followed a committed symlink or `../..` out of the
+    checkout and read (then published) the host's files; `plan`/`apply` refused it."""
+    h = Harness(tmp_path)
+    h.loop._sub_path = sub_path  # noqa: SLF001
+    (h.git.path / "link").symlink_to("/")
+    h.git.commit({"state.txt": "v1"}, "c")
+    h.loop(POLL)
+    assert h.calls == []
+    (error,) = h.status.config_errors
+    assert error.startswith(f"--path {sub_path}: leads outside the repository")
+
+
+def test_a_vanished_remote_branch_keeps_the_last_revision_and_never_an_older_one(
+    tmp_path: Path,
+) -> None:
+    """Regression (issue 11, DATA LOSS): the followed default branch deleted on the remote:
+    the cached clone's clone-time ref was used and a pass applied the OLD commit (deleting
+    everything added since). Now: one git error, and passes stay on the last applied commit."""
+    h = Harness(tmp_path)
+    h.git.commit({"state.txt": "v1"}, "first")
+    h.source = GitSource("file://" + str(h.git.path.resolve()), cache_dir=tmp_path / "c2")
+    h.loop._source = h.source  # noqa: SLF001
+    h.loop(POLL)
+    latest = h.git.commit({"state.txt": "v2"}, "second")
+    h.loop(POLL)
+    h.git.repo.references.delete("refs/heads/main")
+    h.loop(POLL)
+    h.loop(RESYNC)
+    assert [c.revision for c in h.calls][-2:] == [latest, latest]
+    assert "deleted or renamed" in h.status.git_error
+    assert h.metric("git_fetch_failures_total") == 2  # the poll and the resync
+    assert h.status.applied is not None and h.status.applied.commit == latest

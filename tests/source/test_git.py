@@ -179,7 +179,7 @@ def test_unreachable_server_is_one_line(tmp_path: Path) -> None:
 
 
 def test_token_in_url_is_never_shown() -> None:
-    assert redact("https://user:tok@example.com/r.git") == "https://example.com/r.git"
+    assert redact("https://user:tok@example.com/r.git") == "https://***@example.com/r.git"
 
 
 def test_token_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,36 @@
+"""`--path` never leaves the repository: one check (`source_root`) for run, plan and apply."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from tests.source.test_git import commit
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+@pytest.mark.parametrize("path", ["../..", "link", "link/etc"])
+def test_plan_and_apply_refuse_a_path_out_of_the_repository(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    path: str,
+) -> None:
+    """`plan`/`apply --path` through `..` or a committed symlink: one line, exit 1, and no
+    AWS call (the same check as `run`, see tests/runtime/test_loop.py)."""
+    from controller.reconcile.commands import apply_command, plan_command
+
+    monkeypatch.setenv("SSM_GITOPS_CACHE_DIR", str(tmp_path / "cache"))
+    repo = pygit2.init_repository(str(tmp_path / "repo"), initial_head="main")
+    os.symlink("/", Path(repo.workdir) / "link")
+    commit(repo, {"settings.yaml": "x: 1\n"}, "c")
+    args = argparse.Namespace(repo=repo.workdir, ref=None, path=path, json=False, name="o")
+    assert (plan_command if command == "plan" else apply_command)(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --path {path}: leads outside the repository"), err
+    assert "\n" not in err
