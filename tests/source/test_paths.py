@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
 import pygit2
 import pytest
 
+from controller.cli import build_parser
 from tests.source.test_git import commit
 
 
@@ -29,7 +29,7 @@ def test_plan_and_apply_refuse_a_path_out_of_the_repository(
     repo = pygit2.init_repository(str(tmp_path / "repo"), initial_head="main")
     os.symlink("/", Path(repo.workdir) / "link")
     commit(repo, {"settings.yaml": "x: 1\n"}, "c")
-    args = argparse.Namespace(repo=repo.workdir, ref=None, path=path, json=False, name="o")
+    args = build_parser().parse_args([command, "--repo", repo.workdir, "--path", path])
     assert (plan_command if command == "plan" else apply_command)(args) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: --path {path}: leads outside the repository"), err

@@ -6,7 +6,6 @@ libgit2 produces about them goes through the same paths as in production.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
+from controller.cli import build_parser
 from controller.runtime import logs
 from controller.runtime.page import render
 from controller.runtime.service import Options, Service
@@ -79,9 +79,7 @@ def test_no_secret_in_logs_status_page_or_error_lines(
                 service.stop(grace=5)
                 assert status.git_error, "the fetch was expected to fail (wrong credentials)"
                 shown = json.dumps(to_json(status)) + render(status)
-                plan_command(
-                    argparse.Namespace(repo=url, ref=None, path=".", json=False, name="ssm-gitops")
-                )
+                plan_command(build_parser().parse_args(["plan", "--repo", url]))
                 shown += capsys.readouterr().err
                 assert "cannot clone" in shown and '"event": "started"' in shown
                 for secret in (PASSWORD, "SECRET-ONE", "ss@SECRET", QUERY_TOKEN):
