@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from controller.aws import artifacts
+from controller.aws.errors import Invalid
 from controller.aws.session import AwsClients, Sessions
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.result import ActionResult, PassOutcome
@@ -158,6 +159,26 @@ def test_the_file_is_checked_before_put_and_nothing_goes_up_when_it_fails(
         artifacts.upload(clients, BUCKET, "a.zip", path, sha256(b"zip"), before_put=refuse) is False
     )
     assert checked == ["checked"]
+
+
+def test_a_file_changed_after_its_check_is_refused_by_s3_not_stored(
+    s3: Any, clients: AwsClients, tmp_path: Path
+) -> None:
+    """The put carries the checked sha256, so S3 itself refuses other bytes (BadDigest).
+
+    Also checks the embedded S3's shim: moto alone stored a client-sent checksum unchecked,
+    so it kept bytes that real S3 refuses, under a checksum that lied about them."""
+    path = tmp_path / "agent.zip"
+    path.write_bytes(b"checked bytes")
+
+    def change_after_check() -> None:
+        path.write_bytes(b"swapped bytes")
+
+    with pytest.raises(Invalid, match="BadDigest"):
+        artifacts.upload(
+            clients, BUCKET, "a.zip", path, sha256(b"checked bytes"), before_put=change_after_check
+        )
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
 
 
 def test_a_missing_bucket_at_upload_is_one_clear_error(clients: AwsClients, tmp_path: Path) -> None:
