@@ -7,6 +7,7 @@ folder holds install/uninstall scripts and one payload file of that size (random
 like the already-compressed installers real packages carry; `--kind text` for deflated
 ones), then times, each in a fresh child process whose peak RSS is taken with wait4:
 - `build_version`, exactly as a pass runs it (scan, content hashes, zip, zip hash);
+- `build_version(stamps=False)`, as `ssm-gitops build --out` runs it (no source hashes);
 - `verify_artifact`, the streamed re-hash of the built zip that apply runs before upload;
 - `sha256sum` over the same payload file (page cache warmed first, so all read memory).
 Peak RSS growth is reported against a child that only imports the builder.
@@ -76,7 +77,8 @@ def child(mode: str, repo: str, out: str) -> None:
         return
     repository = load_repository(Path(repo))
     started = time.perf_counter()
-    built = build_version(repository, "bench", "1.0", Path(out))
+    # "out": as `ssm-gitops build --out` (no stamps, sources not hashed); else as a pass.
+    built = build_version(repository, "bench", "1.0", Path(out), stamps=mode != "out")
     seconds = time.perf_counter() - started
     (file,) = built.files
     if mode == "verify":  # the build above reused the cached zip: time the re-hash only
@@ -115,6 +117,8 @@ def measure(size: int, kind: str, directory: Path, import_rss: int) -> None:
     build_seconds, zip_size = float(output.split()[0]), int(output.split()[1])
     output, verify_rss = peak_rss_of([*me, "--child", "verify", str(root), str(out)])
     verify_seconds = float(output.split()[0])
+    output, out_rss = peak_rss_of([*me, "--child", "out", str(root), str(directory / "cli")])
+    out_seconds = float(output.split()[0])
     print(f"\n{megabytes:,.0f} MB {kind} payload (zip {zip_size / MB:,.0f} MB)")
     print(f"  sha256sum       {sha_seconds:7.2f} s  {megabytes / sha_seconds:7.1f} MB/s")
     print(
@@ -123,11 +127,16 @@ def measure(size: int, kind: str, directory: Path, import_rss: int) -> None:
         f"  peak RSS +{(build_rss - import_rss) / 1024:.1f} MiB"
     )
     print(
+        f"  build --out     {out_seconds:7.2f} s  {megabytes / out_seconds:7.1f} MB/s"
+        f"  ({sha_seconds / out_seconds:.2f}x sha256sum speed: no stamp, sources not hashed)"
+        f"  peak RSS +{(out_rss - import_rss) / 1024:.1f} MiB"
+    )
+    print(
         f"  verify (upload) {verify_seconds:7.2f} s  {zip_size / MB / verify_seconds:7.1f} MB/s"
         f"  ({sha_seconds / verify_seconds * zip_size / size:.2f}x sha256sum speed)"
         f"  peak RSS +{(verify_rss - import_rss) / 1024:.1f} MiB"
     )
-    for path in (payload, *out.iterdir()):
+    for path in (payload, *out.iterdir(), *(directory / "cli").iterdir()):
         path.unlink()
 
 

@@ -208,11 +208,13 @@ def _build(
     built: list[BuiltFile] = []
     for source, zip_name in zip_names.items():
         entries = zip_entries(first_file[source], repo.root)
-        digest = entries_digest(entries)
-        cached = _cached(out_dir, zip_name, digest) if stamps else None
+        # Without stamps nothing is reused, so the sources need not be hashed at all
+        # (the zip's own sha256 is what the manifest carries).
+        digest = entries_digest(entries) if stamps else None
+        cached = _cached(out_dir, zip_name, digest) if digest is not None else None
         if cached is None:
             sha256, size = write_zip(entries, out_dir / zip_name)
-            if stamps:
+            if digest is not None:
                 write_stamp(out_dir / zip_name, digest, sha256, size)
         else:
             sha256, size = cached

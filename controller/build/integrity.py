@@ -26,13 +26,14 @@ class ArtifactMismatch(UserError):
 # zip path -> (entries, entries digest) of every zip build_version handed out in this
 # process. Bounded like the builder's hash memo: forgetting only costs a rebuild that can
 # no longer happen, which is then an error that the next revision's build clears.
-_recipes: dict[Path, tuple[tuple[ZipEntry, ...], str]] = {}
+_recipes: dict[Path, tuple[tuple[ZipEntry, ...], str | None]] = {}
 _RECIPES_LIMIT = 20_000
 _lock = threading.Lock()
 
 
-def remember(path: Path, entries: list[ZipEntry], digest: str) -> None:
-    """Record what the zip at `path` was built from (called by the builder)."""
+def remember(path: Path, entries: list[ZipEntry], digest: str | None) -> None:
+    """Record what the zip at `path` was built from (called by the builder); `digest` is
+    its stamp's entries digest, None when it was built without a stamp."""
     with _lock:
         if len(_recipes) >= _RECIPES_LIMIT:
             _recipes.clear()
@@ -81,7 +82,8 @@ def verify_artifact(path: Path, sha256: str) -> bool:
             f"and a rebuild from its sources gives {rebuilt}: the sources changed since the "
             "version was built; not uploaded"
         )
-    write_stamp(path, digest, rebuilt, size)
+    if digest is not None:
+        write_stamp(path, digest, rebuilt, size)
     return True
 
 
