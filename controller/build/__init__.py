@@ -6,5 +6,14 @@ Pure: reads the repository's source folders, writes only to the output directory
 """
 
 from controller.build.builder import BuildError, BuiltFile, BuiltVersion, build_version
+from controller.build.integrity import ArtifactMismatch, verify_artifact, verify_manifest
 
-__all__ = ["BuildError", "BuiltFile", "BuiltVersion", "build_version"]
+__all__ = [
+    "ArtifactMismatch",
+    "BuildError",
+    "BuiltFile",
+    "BuiltVersion",
+    "build_version",
+    "verify_artifact",
+    "verify_manifest",
+]

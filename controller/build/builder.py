@@ -3,13 +3,18 @@
 Stage 2 of a pass (pure: reads the repository's sources, writes only into `out_dir`).
 
 The reconciler calls this on every pass to learn a version's content identity (the
-manifest bytes, which carry each zip's sha256). To keep that cheap, `out_dir` doubles as
-a cache: next to each zip a small `.<zip>.build.json` records the digest of the entries
-it was made from (names, modes, sizes and content hashes); when the sources still give
-that digest, the zip is not rewritten and its recorded sha256 is used. Content hashes of
-source files are memoised per process by (device, inode, size, mtime), so an unchanged
-checkout, or a new revision's tree whose unchanged files are hard links into the previous
-one, costs one `stat` per file.
+manifest bytes, which carry each zip's sha256). To keep that cheap, its `out_dir` (in the
+cache directory) doubles as a cache: next to each zip a small `.<zip>.build.json` stamp
+records the digest of the entries it was made from (names, modes, sizes and content
+hashes); when the sources still give that digest, the zip is not rewritten and its
+recorded sha256 is used. Content hashes of source files are memoised per process by
+(device, inode, size, mtime), so an unchanged checkout, or a new revision's tree whose
+unchanged files are hard links into the previous one, costs one `stat` per file. Because
+a reused zip is not read, apply checks it against its sha256 right before upload
+(`controller.build.integrity`).
+
+`ssm-gitops build --out DIR` passes `stamps=False`: DIR is what a user syncs to S3, so it
+gets exactly the zips and manifests, and every zip is written afresh (same bytes).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.build.installers import generated_scripts
+from controller.build.integrity import remember
 from controller.build.manifest import manifest_bytes
 from controller.build.zips import ZipEntry, write_zip
 from controller.errors import UserError
@@ -132,6 +138,12 @@ def _sidecar(out_dir: Path, zip_name: str) -> Path:
     return out_dir / f".{zip_name}.build.json"
 
 
+def write_stamp(zip_path: Path, digest: str, sha256: str, size: int) -> None:
+    """Record that the zip at `zip_path` was built from entries with `digest`."""
+    record = {"entries": digest, "sha256": sha256, "size": size}
+    _write_atomically(_sidecar(zip_path.parent, zip_path.name), json.dumps(record, sort_keys=True))
+
+
 def _write_atomically(path: Path, text: str) -> None:
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(handle, "w") as out:
@@ -168,11 +180,15 @@ def build_version(
     package: Package | str,
     version: PackageVersion | str,
     out_dir: Path,
+    *,
+    stamps: bool = True,
 ) -> BuiltVersion:
-    """Build (or reuse from `out_dir`) every zip of `version` and its manifest."""
+    """Build (or reuse from `out_dir`) every zip of `version` and its manifest.
+
+    `stamps=False`: write every zip and leave nothing else in `out_dir` (no reuse)."""
     package, version = _find(repo, package, version)
     try:
-        return _build(repo, package, version, Path(out_dir))
+        return _build(repo, package, version, Path(out_dir), stamps)
     except OSError as error:  # a source changed since validation, or out_dir is unwritable
         where = error.filename or out_dir
         raise BuildError(
@@ -182,7 +198,7 @@ def build_version(
 
 
 def _build(
-    repo: Repository, package: Package, version: PackageVersion, out_dir: Path
+    repo: Repository, package: Package, version: PackageVersion, out_dir: Path, stamps: bool
 ) -> BuiltVersion:
     out_dir.mkdir(parents=True, exist_ok=True)
     zip_names = zips_of_version(package.name, version)
@@ -192,14 +208,17 @@ def _build(
     built: list[BuiltFile] = []
     for source, zip_name in zip_names.items():
         entries = zip_entries(first_file[source], repo.root)
-        digest = entries_digest(entries)
-        cached = _cached(out_dir, zip_name, digest)
+        # Without stamps nothing is reused, so the sources need not be hashed at all
+        # (the zip's own sha256 is what the manifest carries).
+        digest = entries_digest(entries) if stamps else None
+        cached = _cached(out_dir, zip_name, digest) if digest is not None else None
         if cached is None:
             sha256, size = write_zip(entries, out_dir / zip_name)
-            record = {"entries": digest, "sha256": sha256, "size": size}
-            _write_atomically(_sidecar(out_dir, zip_name), json.dumps(record, sort_keys=True))
+            if digest is not None:
+                write_stamp(out_dir / zip_name, digest, sha256, size)
         else:
             sha256, size = cached
+        remember(out_dir / zip_name, entries, digest)
         if size > rules.MAX_FILE_BYTES:
             os.unlink(out_dir / zip_name)
             raise BuildError(

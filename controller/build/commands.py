@@ -1,7 +1,8 @@
 """`ssm-gitops build PATH --out DIR`: every version's zips and manifest.json into DIR.
 
-Writes `DIR/<package>/<version>/<zip>` and `.../manifest.json`, and prints one line per
-zip: `package version file sha256`. Exit 0, or 1 with the problems on standard error.
+Writes `DIR/<package>/<version>/<zip>` and `.../manifest.json` and nothing else (no build
+stamps: DIR is what a user syncs to S3), and prints one line per zip:
+`package version file sha256`. Exit 0, or 1 with the problems on standard error.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def build_command(args: argparse.Namespace) -> int:
     for package in repo.packages:
         for version in package.versions:
             directory = out / package.name / version.name
-            built = build_version(repo, package, version, directory)
+            built = build_version(repo, package, version, directory, stamps=False)
             (directory / "manifest.json").write_bytes(built.manifest + b"\n")
             for file in built.files:
                 print(f"{package.name} {version.name} {file.name} {file.sha256}")

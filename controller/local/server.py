@@ -33,6 +33,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from controller.local.accounts import Caller, caller
 from controller.local.admin import CallCounter, handle_admin
 from controller.local.faults import Faults, FaultSettings
+from controller.local.s3checksums import refuse_bad_checksum
 from controller.local.ssm.errors import SsmError
 from controller.local.ssm.service import Options, SsmService
 
@@ -178,6 +179,10 @@ class Endpoint:
         decision = self.faults.decide(operation, ssm=False)
         if decision.delay:
             time.sleep(decision.delay)
+        if operation == "s3:PutObject":
+            refused = refuse_bad_checksum(environ)
+            if refused is not None:
+                return self._reply(start_response, 400, refused, "application/xml")
         return self._moto(environ, start_response, target, operation)
 
     def _moto(

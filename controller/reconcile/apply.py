@@ -16,6 +16,7 @@ duplicate version, association or share:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -31,6 +32,7 @@ from controller.aws import sharing as aws_sharing
 from controller.aws import tags as aws_tags
 from controller.aws.errors import AwsError, Conflict, NotFound, ServerError, Throttled
 from controller.aws.session import AwsClients
+from controller.build.integrity import verify_artifact, verify_manifest
 from controller.errors import UserError
 from controller.reconcile.observe import Observer
 from controller.reconcile.plan import Action, Plan
@@ -227,8 +229,19 @@ class Applier:
                 aws_artifacts.check_bucket(clients, bucket)
                 self._bucket_checked = True
         folder = aws_artifacts.version_folder(self.artifacts.prefix, package.name, version.name)
+        # Only git's bytes reach the fleet: S3's own SHA-256 of each object decides whether
+        # it is kept (never its metadata), and a file about to go up is first checked
+        # against the sha256 its manifest records (a cached zip may have changed on disk;
+        # it is rebuilt once, else the version fails and nothing is published).
         for file in version.files:
-            aws_artifacts.upload(clients, bucket, f"{folder}/{file.name}", file.path, file.sha256)
+            aws_artifacts.upload(
+                clients,
+                bucket,
+                f"{folder}/{file.name}",
+                file.path,
+                file.sha256,
+                before_put=functools.partial(verify_artifact, file.path, file.sha256),
+            )
         if version.manifest_path is not None:
             aws_artifacts.upload(
                 clients,
@@ -236,6 +249,9 @@ class Applier:
                 f"{folder}/manifest.json",
                 version.manifest_path,
                 version.content_sha256,
+                before_put=functools.partial(
+                    verify_manifest, version.manifest_path, version.content.encode("utf-8")
+                ),
             )
         return aws_artifacts.source_url(bucket, folder)
 

@@ -103,42 +103,6 @@ def test_association_created_with_owner_tag_and_full_update(clients: AwsClients)
         associations.delete(clients, association_id)
 
 
-def test_upload_skips_an_object_with_the_same_sha256(
-    aws_env: Any, sessions: Sessions, clients: AwsClients, tmp_path: Path
-) -> None:
-    aws_env.client("s3").create_bucket(Bucket="artifacts")
-    path = tmp_path / "agent.zip"
-    path.write_bytes(b"payload")
-    assert artifacts.upload(clients, "artifacts", "p/agent.zip", path, "abc") is True
-    assert artifacts.upload(clients, "artifacts", "p/agent.zip", path, "abc") is False
-    assert artifacts.upload(clients, "artifacts", "p/agent.zip", path, "def") is True
-
-
-def test_large_files_go_up_in_parts(
-    aws_env: Any,
-    sessions: Sessions,
-    clients: AwsClients,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from boto3.s3.transfer import TransferConfig
-
-    monkeypatch.setattr(
-        artifacts,
-        "TRANSFER",
-        TransferConfig(multipart_threshold=5 * 2**20, multipart_chunksize=5 * 2**20),
-    )
-    aws_env.client("s3").create_bucket(Bucket="artifacts")
-    path = tmp_path / "big.zip"
-    path.write_bytes(b"x" * (11 * 2**20))
-    sessions.counter.take()
-    artifacts.upload(clients, "artifacts", "big.zip", path, "sha")
-    counts = sessions.counter.take()
-    assert counts[("UploadPart", "success")] == 3
-    head = aws_env.client("s3").head_object(Bucket="artifacts", Key="big.zip")
-    assert head["ContentLength"] == 11 * 2**20 and head["Metadata"] == {"sha256": "sha"}
-
-
 def test_missing_bucket_is_one_clear_error(clients: AwsClients) -> None:
     with pytest.raises(artifacts.MissingBucket, match="bucket 'nope' does not exist"):
         artifacts.check_bucket(clients, "nope")

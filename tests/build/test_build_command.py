@@ -61,3 +61,22 @@ def test_an_unwritable_out_names_out_not_the_yaml(tmp_path: Path) -> None:
     assert result.stderr == (
         f"ssm-gitops: --out {a_file}: is a file, not a folder: give a folder to write into\n"
     )
+
+
+def test_build_out_holds_exactly_the_zips_and_manifests(tmp_path: Path) -> None:
+    """Bug (issue 10): `build --out` left hidden `.<zip>.build.json` stamps among the files
+    a user syncs to S3. The output holds the zips and one manifest.json per version, and
+    a second build into the same folder adds nothing either."""
+    out = tmp_path / "out"
+    for _ in range(2):
+        result = build("sample-repo", out)
+        assert result.returncode == 0, result.stderr
+        expected = {
+            f"{package}/{version}/{name}"
+            for package, version, name, _ in map(str.split, result.stdout.splitlines())
+        } | {
+            f"{package}/{version}/manifest.json"
+            for package, version, _, _ in map(str.split, result.stdout.splitlines())
+        }
+        written = {path.relative_to(out).as_posix() for path in out.rglob("*") if not path.is_dir()}
+        assert written == expected
