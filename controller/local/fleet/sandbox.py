@@ -285,7 +285,7 @@ class Sandbox:
                 except subprocess.TimeoutExpired:
                     pass
                 if self._stopped.is_set():
-                    limit = "the fleet was stopped while it ran"
+                    limit = "was killed because the fleet is stopping"
                 elif time.monotonic() >= deadline:
                     limit = f"timed out after {limits.timeout:g} seconds"
                 elif time.monotonic() >= next_disk_check:
