@@ -4,10 +4,7 @@ fleet's single worker")."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,36 +12,16 @@ from controller.local.fleet import InstanceSpec, start_fleet
 from controller.local.fleet.sandbox import Sandbox
 from controller.local.fleet.schedule import ManualClock
 
-from .conftest import make_zip, needs_bwrap
+from .conftest import needs_bwrap, processes_running, publish_package
 
 pytestmark = needs_bwrap
 
 BUCKET = "concurrency-packages"
-SPECS = (InstanceSpec("amazon", "2023", "x86_64", {}), InstanceSpec("ubuntu", "22.04", "x86_64", {}))
+SPECS = (
+    InstanceSpec("amazon", "2023", "x86_64", {}),
+    InstanceSpec("ubuntu", "22.04", "x86_64", {}),
+)
 TIMEOUT = 6.0
-
-
-def publish(ssm: Any, s3: Any, name: str, scripts: Mapping[str, str]) -> None:
-    """A package whose one zip serves every platform."""
-    data = make_zip(scripts)
-    s3.put_object(Bucket=BUCKET, Key=f"{name}/{name}.zip", Body=data)
-    manifest = {
-        "schemaVersion": "2.0",
-        "version": "1.0",
-        "packages": {"_any": {"_any": {"_any": {"file": f"{name}.zip"}}}},
-        "files": {f"{name}.zip": {"checksums": {"sha256": hashlib.sha256(data).hexdigest()}}},
-    }
-    ssm.create_document(
-        Name=name,
-        Content=json.dumps(manifest),
-        DocumentType="Package",
-        VersionName="1.0",
-        Attachments=[{"Key": "SourceUrl", "Values": [f"s3://{BUCKET}/{name}"]}],
-    )
-    deadline = time.monotonic() + 10
-    while ssm.describe_document(Name=name)["Document"]["Status"] != "Active":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
 
 
 def send(ssm: Any, name: str, instance_id: str) -> str:
@@ -57,9 +34,7 @@ def send(ssm: Any, name: str, instance_id: str) -> str:
 
 
 def status(ssm: Any, command_id: str, instance_id: str) -> str:
-    return str(
-        ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)["Status"]
-    )
+    return str(ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)["Status"])
 
 
 def wait_for(predicate: Any, seconds: float) -> bool:
@@ -78,8 +53,8 @@ def test_a_sleeping_script_holds_up_no_other_instance_and_times_out(
     other instance's command Pending until it ended."""
     ssm, s3 = local_aws.client("ssm"), local_aws.client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    publish(ssm, s3, "sleepy", {"install.sh": "touch /opt/sleeping; sleep 600\n"})
-    publish(ssm, s3, "quick", {"install.sh": "echo quick > /opt/quick\n"})
+    publish_package(ssm, s3, BUCKET, "sleepy", {"install.sh": "touch /opt/sleeping; sleep 600\n"})
+    publish_package(ssm, s3, BUCKET, "quick", {"install.sh": "echo quick > /opt/quick\n"})
     fleet = start_fleet(
         local_aws,
         SPECS,
@@ -107,16 +82,4 @@ def test_a_sleeping_script_holds_up_no_other_instance_and_times_out(
         assert fleet.installed() == {sleeper: {}, other: {"quick": "1.0"}}
     finally:
         fleet.stop()
-    assert not any(_sleeping_600())
-
-
-def _sleeping_600() -> list[int]:
-    """Processes still running this test's `sleep 600` (the killed sandbox's)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and (entry / "cmdline").read_bytes() == b"sleep\x00600\x00":
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
+    assert processes_running(b"sleep\x00600\x00") == []

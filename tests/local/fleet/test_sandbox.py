@@ -81,7 +81,9 @@ needs_root = pytest.mark.skipif(
 
 def test_a_script_has_no_capabilities_and_no_new_privileges(tmp_path: Path) -> None:
     """Bug: as root, a script kept CapEff 000001fffeffffff (every capability but one)."""
-    _, output, code = _run(tmp_path, "grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs):' /proc/self/status\n")
+    _, output, code = _run(
+        tmp_path, "grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs):' /proc/self/status\n"
+    )
     assert code == 0
     fields = dict(line.split(":\t") for line in output.strip().splitlines())
     assert fields == {"CapEff": "0" * 16, "CapPrm": "0" * 16, "CapBnd": "0" * 16, "NoNewPrivs": "1"}
