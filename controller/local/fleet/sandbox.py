@@ -29,6 +29,7 @@ install) for callers that must refuse to start instead.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import itertools
 import os
 import resource
@@ -321,8 +322,13 @@ def _limiter(limits: SandboxLimits, cgroup: _Cgroup | None) -> Callable[[], None
     cpu = int(limits.timeout) + 1
     nproc = limits.max_processes + _processes_of_this_user() if os.geteuid() != 0 else -1
     procs_file = cgroup.procs_file if cgroup is not None else ""
+    prctl = _prctl()
 
     def limit() -> None:
+        if prctl is not None:
+            # bubblewrap dies with the thread that started it (and its sandbox with it,
+            # --die-with-parent), even if this process is killed without a chance to stop.
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if procs_file:
             fd = os.open(procs_file, os.O_WRONLY)
             try:
@@ -340,6 +346,18 @@ def _limiter(limits: SandboxLimits, cgroup: _Cgroup | None) -> Callable[[], None
             resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
     return limit
+
+
+_PR_SET_PDEATHSIG = 1  # prctl(2), include/uapi/linux/prctl.h
+
+
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, looked up before fork (the child must not load libraries)."""
+    try:
+        function: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return function
 
 
 def _processes_of_this_user() -> int:
