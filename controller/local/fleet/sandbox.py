@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import itertools
 import os
 import resource
@@ -109,7 +110,7 @@ class Sandbox:
         self.bwrap = bwrap or (shutil.which("bwrap") if find_bwrap else None)
         limits = limits or SandboxLimits()
         if timeout is not None:
-            limits = SandboxLimits(**{**limits.__dict__, "timeout": timeout})
+            limits = dataclasses.replace(limits, timeout=timeout)
         self.limits = limits
         self.output_cap = output_cap
         self._lock = threading.Lock()

@@ -4,11 +4,13 @@ fleet's single worker")."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from controller.local.fleet import InstanceSpec, start_fleet
+from controller.local.fleet.fleet import _Turns
 from controller.local.fleet.sandbox import Sandbox
 from controller.local.fleet.schedule import ManualClock
 
@@ -83,3 +85,27 @@ def test_a_sleeping_script_holds_up_no_other_instance_and_times_out(
     finally:
         fleet.stop()
     assert processes_running(b"sleep\x00600\x00") == []
+
+
+def test_an_instance_runs_one_document_at_a_time_in_trigger_order() -> None:
+    """Side by side rollouts must not reorder runs on one instance: an association updated
+    right after its creation installs the new version last, as with the single worker."""
+    turns = _Turns()
+    stop = threading.Event()
+    first = turns.take(["i-a"])
+    second = turns.take(["i-a", "i-b"])
+    assert turns.wait("i-b", second, stop)  # another instance does not wait
+    order: list[str] = []
+    waiter = threading.Thread(
+        target=lambda: order.append("second" if turns.wait("i-a", second, stop) else "stopped")
+    )
+    waiter.start()
+    time.sleep(0.3)
+    assert order == []  # still the first's turn on i-a
+    order.append("first done")
+    turns.release(["i-a"], first)
+    waiter.join(timeout=5)
+    assert order == ["first done", "second"]
+    third = turns.take(["i-a"])
+    stop.set()
+    assert not turns.wait("i-a", third, stop)  # a stopping fleet waits for nothing
