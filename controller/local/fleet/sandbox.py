@@ -467,6 +467,8 @@ class _PidsCgroups:
         with self._lock:
             if self._parent is False:
                 self._parent = _writable_pids_parent()
+                if self._parent is not None:
+                    _remove_stale_cgroups(self._parent)
             return self._parent if isinstance(self._parent, Path) else None
 
     def create(self, max_processes: int) -> _Cgroup | None:
@@ -482,6 +484,15 @@ class _PidsCgroups:
                 path.rmdir()
             return None
         return _Cgroup(path)
+
+
+def _remove_stale_cgroups(parent: Path) -> None:
+    """Empty cgroups left by a fleet that was killed (SIGKILL) before it could remove them."""
+    for path in parent.glob("ssm-gitops-sandbox-*-*"):
+        owner = path.name.split("-")[3]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            with contextlib.suppress(OSError):
+                path.rmdir()  # fails, harmlessly, while processes are still in it
 
 
 def _writable_pids_parent() -> Path | None:
