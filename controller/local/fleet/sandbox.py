@@ -150,10 +150,11 @@ class Sandbox:
                 done = subprocess.run(
                     probe, capture_output=True, text=True, timeout=30, env={"PATH": SCRIPT_PATH}
                 )
-                problem = "" if done.returncode == 0 else done.stderr.strip().splitlines()[-1:]
+                said = done.stderr.strip().splitlines()
+                problem = "" if done.returncode == 0 else (said or [f"exit {done.returncode}"])[-1]
             except (OSError, subprocess.TimeoutExpired) as err:
-                problem = [str(err)]
-            self._checked = problem[0] if problem else ""
+                problem = str(err)
+            self._checked = problem
         if self._checked:
             raise SandboxUnavailable(
                 f"bubblewrap ({self.bwrap}) cannot start a sandbox here: {self._checked}; "

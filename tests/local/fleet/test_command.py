@@ -187,3 +187,19 @@ def test_start_fleet_for_command_refuses_without_a_sandbox(
     assert fleet_sandbox(()) is None  # no fleet asked for: nothing to check
     with pytest.raises(SandboxUnavailable, match="not installed"):
         Sandbox(find_bwrap=False).check()
+
+
+def test_a_bwrap_that_cannot_make_a_sandbox_is_named_in_one_line(tmp_path: Path) -> None:
+    """bwrap present but unusable (user namespaces forbidden): the same refusal, with
+    bubblewrap's own reason, not a fleet whose every install fails."""
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(SandboxUnavailable) as raised:
+        Sandbox(str(fake)).check()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"bubblewrap ({fake}) cannot start a sandbox here: "
+        "bwrap: No permissions to create new namespace; "
+    )
