@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from controller.local.fleet.agent import PackageRequest, PluginResult, PluginStatus
+from controller.local.fleet.model import InstanceSpec
+from controller.local.fleet.roots import prepare_root
 from controller.local.fleet.sandbox import MiB, Sandbox, SandboxLimits
 from controller.local.fleet.state import installed_packages
 
@@ -90,12 +92,24 @@ def test_the_private_tmp_is_size_limited(make_agent: AgentFactory, source: Memor
     assert "No space left on device" in result.stderr
 
 
-def test_a_memory_hog_fails(make_agent: AgentFactory, source: MemorySource) -> None:
-    """Bug: no memory limit; a script could take all of the host's memory."""
-    result, _ = _install(
-        make_agent, source, "set -e; x=$(head -c 600M /dev/zero | tr '\\000' a); echo ${#x}\n"
+def test_a_memory_hog_fails(make_agent: AgentFactory, source: MemorySource, tmp_path: Path) -> None:
+    """Bug: no memory limit; a script could take all of the host's memory. The same script
+    passes with room to spare, so it is the limit that stops it."""
+    hog = "set -e; x=$(head -c 300M /dev/zero | tr '\\000' a); echo length ${#x}\n"
+    result, _ = _install(make_agent, source, hog)
+    assert "install failed with exit code" in result.stderr, result.stderr
+    roomy = Sandbox(limits=SandboxLimits(timeout=20, max_memory=2048 * MiB))
+    run = roomy.run(*_script_in_root(tmp_path, hog), {})
+    assert run.exit_code == 0 and "length 314572800" in run.stdout, run
+
+
+def _script_in_root(tmp_path: Path, text: str) -> tuple[Path, Path, str]:
+    root = prepare_root(
+        tmp_path / "control", "i-0control", InstanceSpec("amazon", "2023", "x86_64")
     )
-    assert "install failed with exit code" in result.stderr
+    (root / "var/work").mkdir()
+    (root / "var/work/run.sh").write_text(text)
+    return root, Path("/var/work"), "run.sh"
 
 
 def _processes() -> int:
