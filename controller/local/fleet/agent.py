@@ -507,6 +507,9 @@ class Agent:
             out.timed_out = True
             out.errors.append(f"{action} timed out after {self.sandbox.timeout:g} seconds")
             return _Step.FAILED
+        if run.limit:  # killed by a sandbox limit (or the fleet stopping): a failure
+            out.errors.append(f"{action} was stopped: it {run.limit}")
+            return _Step.FAILED
         if run.exit_code == 0:
             return _Step.SUCCESS
         if run.exit_code == REBOOT_EXIT_CODE:

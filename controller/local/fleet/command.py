@@ -2,8 +2,9 @@
 
 Where it sits: controller/local/commands.py (the `local` command) calls
 `fleet_specs_from_flags` before starting the endpoint (so a bad fleet file is one line and
+nothing starts) and `fleet_sandbox` (no bubblewrap: one line naming what to install, and
 nothing starts), then `start_fleet_for_command` once the endpoint runs, and `Fleet.stop()`
-on the way out. The demo can use the same two calls.
+on the way out (it kills the scripts still running). The demo can use the same two calls.
 """
 
 from __future__ import annotations
@@ -29,20 +30,35 @@ def fleet_specs_from_flags(count: int | None, fleet_file: str | None) -> tuple[I
     return default_fleet(count or 0)
 
 
-def start_fleet_for_command(
-    aws: Any, specs: tuple[InstanceSpec, ...], work_dir: Path | None = None
-) -> Fleet | None:
-    """Start the fleet on the running endpoint and print where each instance lives."""
+def fleet_sandbox(specs: tuple[InstanceSpec, ...]) -> Sandbox | None:
+    """The sandbox the fleet's scripts will run in, proven to work here; None without a
+    fleet. Raises SandboxUnavailable (a one-line UserError naming what to install) rather
+    than start a fleet that could install nothing."""
     if not specs:
         return None
-    work_dir = work_dir or Path(tempfile.mkdtemp(prefix="ssm-gitops-fleet-"))
     sandbox = Sandbox()
+    sandbox.check()
+    return sandbox
+
+
+def start_fleet_for_command(
+    aws: Any,
+    specs: tuple[InstanceSpec, ...],
+    work_dir: Path | None = None,
+    sandbox: Sandbox | None = None,
+) -> Fleet | None:
+    """Start the fleet on the running endpoint and print where each instance lives.
+    Raises SandboxUnavailable before anything is made if scripts cannot run here."""
+    if not specs:
+        return None
+    sandbox = sandbox or fleet_sandbox(specs)
+    work_dir = work_dir or Path(tempfile.mkdtemp(prefix="ssm-gitops-fleet-"))
     fleet = start_fleet(aws, specs, work_dir, sandbox=sandbox)
     print(f"Simulated fleet: {len(specs)} instances, roots under {work_dir}", flush=True)
-    if not sandbox.available:
+    if sandbox is not None and not sandbox.process_limit:
         print(
-            "  bubblewrap (bwrap) is not installed: package scripts will not run "
-            "(apt-get install bubblewrap)",
+            "  note: no pids cgroup can be made here and the fleet runs as root, so only "
+            "the time limit stops a script that starts too many processes",
             flush=True,
         )
     for line in fleet.describe():

@@ -22,14 +22,24 @@ ListCommandInvocations, GetCommandInvocation).
 The agents read packages through GetDocument and its attachment URLs (source.py) with
 boto3 against the endpoint, like a real agent; the listener itself only enqueues, because
 the service calls it before answering the request that caused the event.
+
+Jobs are taken in order by one dispatcher thread, which resolves each job's targets and
+hands the rollout to a bounded pool (`ROLLOUT_WORKERS`), so a script that runs for an hour
+on one instance does not hold up another instance's command. Each instance still runs one
+document at a time, in the order the jobs came (`_Turns`): a later update of an association
+never overtakes the run of its earlier version on the same instance.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -62,9 +72,14 @@ from controller.local.fleet.targets import resolve_targets
 
 log = logging.getLogger(__name__)
 
+_Job = Callable[[], Callable[[], None] | None]
+
 CONFIGURE_PACKAGE = "AWS-ConfigureAWSPackage"
 # An AMI id for the simulated EC2 instances (moto does not check AMIs by default).
 _IMAGE_ID = "ami-0fleet00000000000"
+# Rollouts (association executions, commands) running at once; each runs up to
+# rollout.MAX_WORKERS instances in parallel.
+ROLLOUT_WORKERS = 4
 _PLUGIN_TO_TARGET = {
     PluginStatus.SUCCESS: TargetStatus.SUCCESS,
     PluginStatus.FAILED: TargetStatus.FAILED,
@@ -75,6 +90,45 @@ _PLUGIN_TO_TARGET = {
 def is_configure_package(document_name: str) -> bool:
     """The document by name or ARN (arn:aws:ssm:REGION::document/AWS-ConfigureAWSPackage)."""
     return document_name.rsplit("/", 1)[-1] == CONFIGURE_PACKAGE
+
+
+class _Turns:
+    """Each instance runs one document at a time, in the order the jobs were dispatched:
+    a job takes a ticket on each of its instances, and runs on an instance once its ticket
+    is the first there."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._queues: dict[str, deque[int]] = {}
+        self._serial = itertools.count()
+
+    def take(self, instance_ids: Iterable[str]) -> int:
+        ticket = next(self._serial)
+        with self._changed:
+            for instance_id in instance_ids:
+                self._queues.setdefault(instance_id, deque()).append(ticket)
+        return ticket
+
+    def wait(self, instance_id: str, ticket: int, stop: threading.Event) -> bool:
+        """Wait for `ticket`'s turn on the instance; False if the fleet stops first."""
+        with self._changed:
+            while not stop.is_set():
+                if self._queues[instance_id][0] == ticket:
+                    return True
+                self._changed.wait(timeout=0.5)
+        return False
+
+    def release(self, instance_ids: Iterable[str], ticket: int) -> None:
+        with self._changed:
+            for instance_id in instance_ids:
+                line = self._queues.get(instance_id)
+                if line is not None and ticket in line:
+                    line.remove(ticket)
+            self._changed.notify_all()
+
+    def wake(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
 
 
 @dataclass
@@ -95,7 +149,13 @@ class Fleet:
     account: str
     region: str
     clock: Clock
-    _jobs: queue.Queue[Callable[[], None] | None] = field(default_factory=queue.Queue)
+    sandbox: Sandbox = field(default_factory=Sandbox)
+    # A job runs on the dispatcher and returns the rollout to run in the pool (or None).
+    _jobs: queue.Queue[_Job | None] = field(default_factory=queue.Queue)
+    _rollouts: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(ROLLOUT_WORKERS, "fleet-rollout-job")
+    )
+    _turns: _Turns = field(default_factory=_Turns)
     _idle: threading.Condition = field(default_factory=threading.Condition)
     _pending: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -107,7 +167,7 @@ class Fleet:
     # -- lifecycle --------------------------------------------------------------------
 
     def _start(self, tick_seconds: float | None) -> None:
-        worker = threading.Thread(target=self._work, name="fleet-worker", daemon=True)
+        worker = threading.Thread(target=self._work, name="fleet-dispatcher", daemon=True)
         worker.start()
         self._threads.append(worker)
         if tick_seconds:
@@ -122,13 +182,22 @@ class Fleet:
         for snapshot in self.aws.ssm.associations(self.account, self.region):
             self.association_changed(hooks.AssociationChanged("created", snapshot))
 
-    def stop(self) -> None:
-        """Stop listening, skip what has not started, and wait for the worker."""
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop listening, skip what has not started, kill the scripts still running and
+        wait (at most `timeout` seconds) for the rollouts to record it."""
         self.aws.ssm.set_listener(None)
         self._stop.set()
+        self.sandbox.stop()
+        self._turns.wake()
         self._jobs.put(None)
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout=30)
+            thread.join(timeout=max(deadline - time.monotonic(), 0))
+        # Rollouts not started yet still run: they see the stop and report their targets
+        # not started, which also ends the wait below.
+        self._rollouts.shutdown(wait=False)
+        with self._idle:
+            self._idle.wait_for(lambda: self._pending == 0, max(deadline - time.monotonic(), 0))
 
     def __enter__(self) -> Fleet:
         return self
@@ -195,22 +264,38 @@ class Fleet:
 
     # -- jobs ---------------------------------------------------------------------------
 
-    def _enqueue(self, job: Callable[[], None]) -> None:
+    def _enqueue(self, job: _Job) -> None:
         with self._idle:
             self._pending += 1
         self._jobs.put(job)
 
+    def _done(self) -> None:
+        with self._idle:
+            self._pending -= 1
+            self._idle.notify_all()
+
     def _work(self) -> None:
+        """The dispatcher: prepares jobs in order, runs their rollouts in the pool."""
         while (job := self._jobs.get()) is not None:
+            rollout = None
             try:
                 if not self._stop.is_set():
-                    job()
+                    rollout = job()
+                if rollout is not None:
+                    self._rollouts.submit(self._run_rollout, rollout)
             except Exception:
                 log.exception("fleet job failed")
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
+                rollout = None
+            if rollout is None:
+                self._done()
+
+    def _run_rollout(self, rollout: Callable[[], None]) -> None:
+        try:
+            rollout()
+        except Exception:
+            log.exception("fleet rollout failed")
+        finally:
+            self._done()
 
     # -- schedules ----------------------------------------------------------------------
 
@@ -269,7 +354,7 @@ class Fleet:
                 self._clients[service] = self.aws.client(service, region=self.region)
             return self._clients[service]
 
-    def _run_association(self, association_id: str) -> None:
+    def _run_association(self, association_id: str) -> Callable[[], None] | None:
         ssm = self._ssm()
         try:
             description = ssm.describe_association(AssociationId=association_id)[
@@ -277,7 +362,7 @@ class Fleet:
             ]
         except Exception:  # deleted meanwhile
             log.info("association %s is gone; not run", association_id)
-            return
+            return None
         execution_id = self.aws.ssm.start_association_execution(
             self.account, self.region, association_id
         )
@@ -302,7 +387,7 @@ class Fleet:
             )
 
         run_one = self._runner(description["Name"], description.get("Parameters") or {})
-        self._rollout(
+        return self._rollout(
             instance_ids,
             run_one,
             description.get("MaxConcurrency"),
@@ -313,7 +398,7 @@ class Fleet:
 
     # -- running a command --------------------------------------------------------------
 
-    def _run_command(self, event: hooks.CommandSent) -> None:
+    def _run_command(self, event: hooks.CommandSent) -> Callable[[], None]:
         commands = self._ssm().list_commands(CommandId=event.command_id)["Commands"]
         command = commands[0] if commands else {}
 
@@ -331,7 +416,7 @@ class Fleet:
 
         instance_ids = self._in_fleet_order(event.instance_ids)
         run_one = self._runner(event.document_name, event.parameters)
-        self._rollout(
+        return self._rollout(
             instance_ids,
             run_one,
             command.get("MaxConcurrency"),
@@ -350,7 +435,19 @@ class Fleet:
         max_errors: str | None,
         record: Callable[[str, TargetStatus, TargetOutcome | None], None],
         not_started: TargetStatus,
-    ) -> None:
+    ) -> Callable[[], None]:
+        """The rollout, to run in the pool; its place on each instance is taken now."""
+        ticket = self._turns.take(instance_ids)
+
+        def in_turn(instance_id: str) -> TargetOutcome:
+            if not self._turns.wait(instance_id, ticket, self._stop):
+                reason = "not started: the fleet was stopped"
+                return TargetOutcome(instance_id, not_started, str(not_started), reason, reason)
+            try:
+                return run_one(instance_id)
+            finally:
+                self._turns.release([instance_id], ticket)
+
         def record_safely(
             instance_id: str, status: TargetStatus, outcome: TargetOutcome | None
         ) -> None:
@@ -359,22 +456,27 @@ class Fleet:
             except Exception:  # e.g. the association was deleted meanwhile
                 log.warning("could not record %s for %s", status, instance_id, exc_info=True)
 
-        try:
-            rate = RateControl(max_concurrency, max_errors)
-            run_rollout(
-                list(instance_ids),
-                run_one,
-                rate,
-                on_change=record_safely,
-                not_started=not_started,
-                stop=self._stop,
-            )
-        except RateControlError as err:
-            for instance_id in instance_ids:
-                failed = TargetOutcome(
-                    instance_id, TargetStatus.FAILED, "Failed", str(err), "", str(err)
+        def rollout() -> None:
+            try:
+                rate = RateControl(max_concurrency, max_errors)
+                run_rollout(
+                    list(instance_ids),
+                    in_turn,
+                    rate,
+                    on_change=record_safely,
+                    not_started=not_started,
+                    stop=self._stop,
                 )
-                record_safely(instance_id, TargetStatus.FAILED, failed)
+            except RateControlError as err:
+                for instance_id in instance_ids:
+                    failed = TargetOutcome(
+                        instance_id, TargetStatus.FAILED, "Failed", str(err), "", str(err)
+                    )
+                    record_safely(instance_id, TargetStatus.FAILED, failed)
+            finally:  # instances never started (MaxErrors, stop) give their turn back
+                self._turns.release(instance_ids, ticket)
+
+        return rollout
 
     def _runner(
         self, document_name: str, parameters: Mapping[str, Any]
@@ -500,6 +602,7 @@ def start_fleet(
         account=account,
         region=region,
         clock=clock or SystemClock(),
+        sandbox=sandbox,
     )
     fleet._start(tick_seconds)
     return fleet

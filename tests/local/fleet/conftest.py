@@ -7,10 +7,12 @@ import hashlib
 import io
 import json
 import shutil
+import time
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,3 +150,39 @@ def lifecycle(version: str, **overrides: str | None) -> dict[str, str]:
 def log_of(agent: Agent) -> list[str]:
     path = agent.instance.root / "opt" / "demo" / "log"
     return path.read_text().splitlines() if path.exists() else []
+
+
+def publish_package(ssm: Any, s3: Any, bucket: str, name: str, scripts: Mapping[str, str]) -> None:
+    """Version 1.0 of package `name` on the local endpoint, one zip for every platform, its
+    attachment in `bucket` (which must exist)."""
+    data = make_zip(scripts)
+    s3.put_object(Bucket=bucket, Key=f"{name}/{name}.zip", Body=data)
+    manifest = {
+        "schemaVersion": "2.0",
+        "version": "1.0",
+        "packages": {"_any": {"_any": {"_any": {"file": f"{name}.zip"}}}},
+        "files": {f"{name}.zip": {"checksums": {"sha256": hashlib.sha256(data).hexdigest()}}},
+    }
+    ssm.create_document(
+        Name=name,
+        Content=json.dumps(manifest),
+        DocumentType="Package",
+        VersionName="1.0",
+        Attachments=[{"Key": "SourceUrl", "Values": [f"s3://{bucket}/{name}"]}],
+    )
+    deadline = time.monotonic() + 10
+    while ssm.describe_document(Name=name)["Document"]["Status"] != "Active":
+        assert time.monotonic() < deadline, f"package {name} never became Active"
+        time.sleep(0.02)
+
+
+def processes_running(argv: bytes) -> list[int]:
+    """Pids whose command line is exactly `argv` (NUL-separated, as /proc shows it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes() == argv:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
