@@ -248,11 +248,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "demo",
-        help="local endpoint + controller on sample-repo/",
-        description="Start the embedded local AWS, then the controller on sample-repo/, and "
-        "print what it did and where to look.",
+        help="local endpoint + controller on a scratch copy of sample-repo/",
+        description="Copy sample-repo/ into a fresh git repository under the cache folder "
+        "(its path is printed), start the embedded local AWS and a simulated fleet, then the "
+        "controller on that copy, and print what it did and where to look.",
     )
     p.add_argument("--once", action="store_true", help="exit after the first converged pass")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=4566,
+        help="port of the local AWS (default 4566; if it is busy the demo takes a free one "
+        "and prints it)",
+    )
+    p.add_argument(
+        "--status-port",
+        type=int,
+        default=8080,
+        help="port of the status page (default 8080; if busy, a free one, printed)",
+    )
     p.set_defaults(func=_demo)
     return parser
 
