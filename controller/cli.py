@@ -8,6 +8,7 @@ Flags of `run` also read `SSM_GITOPS_<FLAG>` environment variables (contract: Co
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import sys
@@ -311,13 +312,26 @@ def _run(args: argparse.Namespace) -> int:
     return run_command(args)
 
 
+def _require_local_extra(command: str) -> None:
+    """`local` and `demo` run the embedded AWS emulator (moto), which is an extra: the
+    controller's own installation (and its container image) carries no emulator."""
+    if importlib.util.find_spec("moto") is None:
+        raise UserError(
+            f"`ssm-gitops {command}` needs the embedded local AWS, which this installation "
+            "leaves out: install it with pip install 'ssm-gitops[local]' (from a checkout: "
+            "scripts/setup, or pip install -e '.[local]')"
+        )
+
+
 def _local(args: argparse.Namespace) -> int:
+    _require_local_extra("local")
     from controller.local.commands import local_command
 
     return local_command(args)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    _require_local_extra("demo")
     from controller.demo import demo_command
 
     return demo_command(args)

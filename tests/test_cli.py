@@ -56,3 +56,22 @@ def test_a_closed_pipe_is_not_a_traceback() -> None:
     )
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
     assert result.stdout.strip() == "141"
+
+
+@pytest.mark.parametrize("command", ["local", "demo"])
+def test_local_and_demo_without_the_emulator_say_how_to_install_it(command: str) -> None:
+    """Regression (issue 10): moto was a runtime dependency so that `local` and `demo` could
+    run, and the controller's image carried the emulator (654 MB). Now it is the `local`
+    extra; without it these two commands say in one line how to install it."""
+    code = (
+        "import sys; sys.modules['moto'] = None  # as if the `local` extra were not installed\n"
+        "from controller.cli import main\n"
+        f"raise SystemExit(main([{command!r}]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"ssm-gitops: `ssm-gitops {command}` needs the embedded")
+    assert "pip install 'ssm-gitops[local]'" in result.stderr
