@@ -263,6 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
         "and prints it)",
     )
     p.add_argument(
+        "--fleet",
+        type=int,
+        default=8,
+        metavar="N",
+        help="simulated instances that install the packages (default 8; 0: none, for "
+        "machines where bubblewrap cannot run, such as inside a container)",
+    )
+    p.add_argument(
         "--status-port",
         type=int,
         default=8080,

@@ -390,13 +390,13 @@ def _artifact_bucket(sample: Path) -> str:
     return str(settings.artifacts.bucket)
 
 
-def _start_fleet(aws: Any, work_dir: Path) -> Fleet | None:
+def _start_fleet(aws: Any, work_dir: Path, size: int = FLEET_SIZE) -> Fleet | None:
     """A small simulated fleet on the endpoint, before the controller creates anything, so
     that every association the first pass creates rolls out to it at once. The default mix
     (docs/fleet.md) carries the tags `sample-repo/` targets: prod and canary Amazon Linux,
     an Ubuntu web tier, platform-team Linux everywhere, and a Windows server no one targets.
     """
-    return start_fleet_for_command(aws, default_fleet(FLEET_SIZE), work_dir)
+    return start_fleet_for_command(aws, default_fleet(size), work_dir)
 
 
 def _wait_for_convergence(service: Service, timeout: float) -> Status:
@@ -417,6 +417,8 @@ def _wait_for_convergence(service: Service, timeout: float) -> Status:
 
 
 def demo_command(args: argparse.Namespace) -> int:
+    if args.fleet < 0:
+        raise UserError(f"--fleet {args.fleet}: the number of instances must be 0 or more")
     _configure_output()
     sample = find_sample_repo()
     bucket = _artifact_bucket(sample)
@@ -425,7 +427,7 @@ def demo_command(args: argparse.Namespace) -> int:
     print(f"ssm-gitops demo: a fresh copy of {sample} is committed in {watched.repo}", flush=True)
     with tempfile.TemporaryDirectory(prefix="ssm-gitops-demo-") as scratch_dir:
         scratch = Path(scratch_dir)
-        problem = sandbox_problem(scratch / "sandbox-check")
+        problem = sandbox_problem(scratch / "sandbox-check") if args.fleet > 0 else None
         if problem:
             print(f"ssm-gitops: {problem}", file=sys.stderr, flush=True)
         aws = _start_local_aws(args.port)
@@ -433,7 +435,7 @@ def demo_command(args: argparse.Namespace) -> int:
             _say_if_moved("the local AWS", args.port, aws.endpoint_url)
             with _demo_aws_environment(aws.endpoint_url):
                 aws.client("s3").create_bucket(Bucket=bucket)
-                fleet = _start_fleet(aws, scratch / "fleet")
+                fleet = _start_fleet(aws, scratch / "fleet", args.fleet)
                 try:
                     service = _make_service(watched, scratch / "cache", args.status_port)
                     _say_if_moved("the status page", args.status_port, service.url)
