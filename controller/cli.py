@@ -13,9 +13,10 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from controller import __version__
-from controller.errors import UserError
+from controller.errors import PREFIX, UserError
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -77,8 +78,18 @@ def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors as one line under the command line's one prefix
+    (argparse prints the usage, then `PROG: error: MESSAGE`)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("ssm-gitops").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"{PREFIX}{where}{message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ssm-gitops",
         description="GitOps for AWS Systems Manager Distributor: packages (versions, default "
         "version, sharing) and State Manager associations, reconciled from a git repository.",
@@ -351,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
         return result
     except UserError as error:
-        print(f"ssm-gitops: {error}", file=sys.stderr)
+        print(f"{PREFIX}{error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
