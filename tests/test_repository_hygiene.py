@@ -128,3 +128,13 @@ def test_pytest_collects_every_tracked_test_file() -> None:
     }
     missing = sorted(tracked - _collected_test_files())
     assert not missing, "test files pytest does not collect: " + ", ".join(missing)
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_tests() -> None:
+    """The README's first lines are what a new user runs, and CI runs exactly the second."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    commands = [line.split("#", 1)[0].strip() for line in lines[2:4]]
+    assert lines[0].startswith("# ") and lines[1] == "" and lines[4] == ""
+    assert commands == ["scripts/demo", "scripts/test"]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert "scripts/test" in [line.strip() for line in ci]
