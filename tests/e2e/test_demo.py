@@ -189,3 +189,25 @@ def test_demo_prints_where_to_look_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert process.wait(60) == 0
     finally:
         process.stop()
+
+
+def test_a_bubblewrap_that_cannot_start_a_sandbox_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bubblewrap installed but refused (no user namespaces, inside a container): the demo
+    must say so, in one line with bubblewrap's own reason, not report a working fleet."""
+    from controller.demo import sandbox_problem
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    fake = tools / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tools))
+    problem = sandbox_problem(tmp_path / "check")
+    assert problem is not None and "\n" not in problem
+    assert "No permissions to create new namespace" in problem
+    assert "cannot run package scripts" in problem
+    assert not (tmp_path / "check").exists()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert "bubblewrap (bwrap) is not installed" in (sandbox_problem(tmp_path / "c2") or "")
