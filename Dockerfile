@@ -1,9 +1,12 @@
 # syntax=docker/dockerfile:1
-# The ssm-gitops controller image: `docker build -t ssm-gitops .`
+# The ssm-gitops controller image: `docker build -t ssm-gitops .` (target `controller`, the
+# default), and a demo image with the embedded local AWS: `docker build --target demo .`
 #
 # Two stages on the same Debian bookworm Python 3.11 base: the builder makes a virtualenv
 # from requirements.lock (every dependency pinned with its sha256; regenerate it with
-# deploy/update-lock), the runtime stage copies only that virtualenv. The image runs as
+# deploy/update-lock), the runtime stage copies only that virtualenv. The controller image
+# carries no AWS emulator: moto is the `local` extra, installed only in the `demo` target
+# (from deploy/requirements-demo.lock, hashed the same way). The image runs as
 # user 10001, writes only to /var/cache/ssm-gitops (the git clone and built artifacts)
 # and /tmp, so it works with a read-only root filesystem when both are mounted
 # (deploy/base/deployment.yaml mounts emptyDirs there). tini is PID 1: it forwards SIGTERM
@@ -11,7 +14,13 @@
 #
 # BASE names any Debian bookworm image with python3 and python3-venv (Python 3.11).
 # tests/deploy/test_image.py builds this file against a base made with debootstrap.
+# Pins (refresh them with deploy/update-pins): BASE should carry its digest
+# (`name@sha256:...`); update-pins writes it where a registry is reachable. tini is Debian
+# bookworm's package, pinned by version and by the sha256 of its .deb for each architecture.
 ARG BASE=python:3.11-slim-bookworm
+ARG TINI_VERSION=0.19.0-1+b3
+ARG TINI_SHA256_AMD64=7d1947665fa40e55f218fefad773dc6de66458d0b39eaa292cdcadfc7c996632
+ARG TINI_SHA256_ARM64=335dee1e36c0bf61f11c9fe9740012966a3183bd50405b73ed19477293c28f7f
 
 FROM ${BASE} AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
@@ -28,7 +37,10 @@ RUN /opt/ssm-gitops/venv/bin/pip install --no-deps --no-build-isolation /src \
     && /opt/ssm-gitops/venv/bin/python -m compileall -q /opt/ssm-gitops/venv \
     && mkdir -p /src/sample-repo
 
-FROM ${BASE}
+FROM ${BASE} AS controller
+ARG TINI_VERSION
+ARG TINI_SHA256_AMD64
+ARG TINI_SHA256_ARM64
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="ssm-gitops" \
@@ -38,8 +50,17 @@ LABEL org.opencontainers.image.title="ssm-gitops" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.documentation="docs/deploy.md"
 # tini (Debian's package) as PID 1: a Python process that is PID 1 would ignore SIGTERM.
+# The .deb is checked against the pinned sha256 before it is installed.
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini \
+    && arch="$(dpkg --print-architecture)" \
+    && case "$arch" in \
+         amd64) sum="$TINI_SHA256_AMD64" ;; \
+         arm64) sum="$TINI_SHA256_ARM64" ;; \
+         *) echo "no tini pin for $arch: add it with deploy/update-pins" >&2; exit 1 ;; \
+       esac \
+    && cd /tmp && apt-get download "tini=${TINI_VERSION}" \
+    && echo "$sum  tini_${TINI_VERSION}_${arch}.deb" | sha256sum -c - \
+    && dpkg -i "tini_${TINI_VERSION}_${arch}.deb" && rm -f /tmp/tini_*.deb \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
     && groupadd --gid 10001 ssm-gitops \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
@@ -60,3 +81,17 @@ EXPOSE 8080
 VOLUME ["/var/cache/ssm-gitops"]
 ENTRYPOINT ["/usr/bin/tini", "--", "ssm-gitops"]
 CMD ["run"]
+
+# The demo image: the controller image plus the embedded local AWS and the AWS CLI (the
+# `local` extra), for `ssm-gitops demo` / `ssm-gitops local`. Never deploy this one.
+FROM controller AS demo
+USER 0:0
+COPY deploy/requirements-demo.lock /tmp/requirements-demo.lock
+RUN /opt/ssm-gitops/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: \
+        -r /tmp/requirements-demo.lock \
+    && /opt/ssm-gitops/venv/bin/python -m compileall -q /opt/ssm-gitops/venv \
+    && rm /tmp/requirements-demo.lock
+USER 10001:10001
+
+# The default target (what `docker build .` makes): the controller, no emulator.
+FROM controller

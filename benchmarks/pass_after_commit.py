@@ -6,7 +6,7 @@ package's source folder); the first pass creates everything, then a commit edits
 README.md only, and the next pass is timed stage by stage: materialise the new tree,
 load it, build the desired versions, and the whole pass (which should find nothing to do).
 
-    /work/venv/bin/python benchmarks/pass_after_commit.py [--payload-mb 200] [--rounds 3]
+    .venv/bin/python benchmarks/pass_after_commit.py [--payload-mb 200] [--rounds 3]
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Reports (does not assert), against the embedded local endpoint:
 - calls of a full resync pass (everything re-read);
 - CPU time of the pure plan() for 1,000 packages (3 versions each) and 1,000 associations.
 
-    /work/venv/bin/python benchmarks/reconcile_calls.py [--packages 100] [--associations 100]
+    .venv/bin/python benchmarks/reconcile_calls.py [--packages 100] [--associations 100]
 """
 
 from __future__ import annotations

@@ -8,13 +8,15 @@ Flags of `run` also read `SSM_GITOPS_<FLAG>` environment variables (contract: Co
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from controller import __version__
-from controller.errors import UserError
+from controller.errors import PREFIX, UserError
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -95,8 +97,18 @@ def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors as one line under the command line's one prefix
+    (argparse prints the usage, then `PROG: error: MESSAGE`)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("ssm-gitops").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"{PREFIX}{where}{message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ssm-gitops",
         description="GitOps for AWS Systems Manager Distributor: packages (versions, default "
         "version, sharing) and State Manager associations, reconciled from a git repository.",
@@ -267,11 +279,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "demo",
-        help="local endpoint + controller on sample-repo/",
-        description="Start the embedded local AWS, then the controller on sample-repo/, and "
-        "print what it did and where to look.",
+        help="local endpoint + controller on a scratch copy of sample-repo/",
+        description="Copy sample-repo/ into a fresh git repository under the cache folder "
+        "(its path is printed), start the embedded local AWS and a simulated fleet, then the "
+        "controller on that copy, and print what it did and where to look.",
     )
     p.add_argument("--once", action="store_true", help="exit after the first converged pass")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=4566,
+        help="port of the local AWS (default 4566; if it is busy the demo takes a free one "
+        "and prints it)",
+    )
+    p.add_argument(
+        "--fleet",
+        type=int,
+        default=8,
+        metavar="N",
+        help="simulated instances that install the packages (default 8; 0: none, for "
+        "machines where bubblewrap cannot run, such as inside a container)",
+    )
+    p.add_argument(
+        "--status-port",
+        type=int,
+        default=8080,
+        help="port of the status page (default 8080; if busy, a free one, printed)",
+    )
     p.set_defaults(func=_demo)
     return parser
 
@@ -316,13 +350,26 @@ def _run(args: argparse.Namespace) -> int:
     return run_command(args)
 
 
+def _require_local_extra(command: str) -> None:
+    """`local` and `demo` run the embedded AWS emulator (moto), which is an extra: the
+    controller's own installation (and its container image) carries no emulator."""
+    if importlib.util.find_spec("moto") is None:
+        raise UserError(
+            f"`ssm-gitops {command}` needs the embedded local AWS, which this installation "
+            "leaves out: install it with pip install 'ssm-gitops[local]' (from a checkout: "
+            "scripts/setup, or pip install -e '.[local]')"
+        )
+
+
 def _local(args: argparse.Namespace) -> int:
+    _require_local_extra("local")
     from controller.local.commands import local_command
 
     return local_command(args)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    _require_local_extra("demo")
     from controller.demo import demo_command
 
     return demo_command(args)
@@ -334,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
         return result
     except UserError as error:
-        print(f"ssm-gitops: {error}", file=sys.stderr)
+        print(f"{PREFIX}{error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -10,10 +10,16 @@ to the endpoint really installs the packages: the default fleet's tags match
 the rollouts it started, with a summary: which instance has which version of which
 package, and each association's rollout as the controller read it.
 
-The git repository: if `sample-repo/` is inside a git checkout (this project's), the
-controller follows that checkout's HEAD with `--path sample-repo`; otherwise the folder is
-copied into a scratch directory and committed there with pygit2, so that no `.git` is ever
-created inside the user's files.
+The git repository: `sample-repo/` is always copied into a scratch folder (a fresh copy on
+each start, under the user's cache folder: `demo_home()`) and committed there with pygit2;
+the demo prints that path and the user edits and commits there. The product's own checkout
+(its history and `sample-repo/`) is never written to (issue 10: following the demo's steps
+committed into the checkout and broke the test suite).
+
+Truthful by construction: before anything starts the demo checks that the fleet's sandbox
+can run a script (`sandbox_problem`), and `--once` exits non-zero, without claiming success,
+when the sandbox cannot run or any association's targets failed. Ports 4566/8080 are
+preferred; when one is busy the demo says which port it took and prints every command with it.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ import pygit2
 from controller.errors import UserError
 from controller.local.fleet import Fleet, default_fleet
 from controller.local.fleet.command import start_fleet_for_command
+from controller.local.fleet.roots import prepare_root
+from controller.local.fleet.sandbox import Sandbox
 from controller.reconcile.result import ActionResult, PassOutcome, Rollout
 from controller.runtime.service import Options, Service
 from controller.runtime.status import Status
@@ -52,6 +60,12 @@ ONCE_TIMEOUT = 180.0
 FLEET_SIZE = 8  # the default mix once round: prod, canary, web, db, workers, Windows
 ROLLOUT_TIMEOUT = 60.0  # --once waits this long for the first pass's rollouts
 _SIGNATURE = pygit2.Signature("ssm-gitops demo", "demo@ssm-gitops.invalid")
+
+
+# Target statuses of an association overview that mean a target did not get the package
+# (AssociationOverview.DetailedStatus / AssociationStatusAggregatedCount:
+# https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
+_FAILED_STATUSES = frozenset({"Failed", "TimedOut", "Cancelled", "Undeliverable"})
 
 
 @dataclass(frozen=True)
@@ -73,25 +87,70 @@ def find_sample_repo() -> Path:
     raise UserError("sample-repo/: not found; run the demo from the ssm-gitops checkout")
 
 
+def demo_home() -> Path:
+    """Where the demo keeps its copy of `sample-repo/`: `$XDG_CACHE_HOME/ssm-gitops/demo`
+    (`~/.cache/ssm-gitops/demo`), outside any checkout, so that the user's commits there
+    never touch the product's history."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "ssm-gitops" / "demo"
+
+
 def prepare_repository(sample: Path, scratch: Path) -> Watched:
-    """A git repository holding `sample`: its own checkout, or a committed scratch copy."""
-    found = pygit2.discover_repository(str(sample))
-    if found:
-        repo = pygit2.Repository(found)
-        workdir = Path(repo.workdir).resolve() if repo.workdir else None
-        if workdir is not None and not repo.head_is_unborn:
-            sub = sample.resolve().relative_to(workdir).as_posix()
-            tree = repo.head.peel(pygit2.Commit).tree
-            if sub in tree or sub == ".":  # committed there: follow that checkout
-                return Watched(str(workdir), sub, sample, copied=False)
+    """A fresh git repository at `scratch/sample-repo` holding a copy of `sample`, with one
+    commit. A copy left by an earlier demo is replaced: each start shows the sample as
+    shipped (the copy is the demo's, never the user's own folder)."""
     target = scratch / "sample-repo"
-    shutil.copytree(sample, target, symlinks=True)
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(sample, target, symlinks=True, ignore=shutil.ignore_patterns(".git"))
     repo = pygit2.init_repository(str(target), initial_head="main")
     repo.index.add_all()
     repo.index.write()
     tree = repo.index.write_tree()
     repo.create_commit("HEAD", _SIGNATURE, _SIGNATURE, "sample-repo as shipped", tree, [])
     return Watched(str(target), ".", target, copied=True)
+
+
+def sandbox_problem(work_dir: Path) -> str | None:
+    """Why the fleet's sandbox cannot run a package script on this machine, or None if it
+    can: bubblewrap missing, or present but refused (no user namespaces, a container without
+    the privileges it needs). Checked by running one trivial script the way the agent runs
+    package scripts (`Sandbox.run`), so whatever flags the sandbox uses are what is tested."""
+    sandbox = Sandbox(timeout=30)
+    if not sandbox.available:
+        return (
+            "bubblewrap (bwrap) is not installed, so the fleet cannot run package scripts: "
+            "install it (apt-get install bubblewrap; scripts/demo does this when run as root)"
+        )
+    spec = default_fleet(1)[0]
+    root = prepare_root(work_dir, "i-sandbox-check", spec)
+    folder = root / "var" / "sandbox-check"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "check.sh").write_text("exit 0\n", encoding="utf-8")
+    try:
+        run = sandbox.run(root, Path("/var/sandbox-check"), "check.sh", {})
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    if run.ran and run.exit_code == 0:
+        return None
+    why = (run.stderr.strip().splitlines() or [run.reason or f"exit code {run.exit_code}"])[-1]
+    return (
+        f"bubblewrap ({sandbox.bwrap}) cannot start a sandbox here ({why}), so the fleet "
+        "cannot run package scripts: run the demo where bubblewrap works (docs/fleet.md)"
+    )
+
+
+def fleet_failures(rollouts: tuple[Rollout, ...]) -> list[str]:
+    """`datadog-agent-prod: 3 targets Failed`, for every association whose targets failed."""
+    lines = []
+    for rollout in sorted(rollouts, key=_by_name):
+        failed = {s: n for s, n in rollout.counts.items() if s in _FAILED_STATUSES and n}
+        if failed or rollout.status in _FAILED_STATUSES:
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(failed.items()))
+            lines.append(f"{rollout.association}: {counts or rollout.status}")
+    return lines
 
 
 def port_or_any(port: int) -> int:
@@ -153,10 +212,14 @@ def _aws_cli() -> str:
 
 
 def _banner(
-    service: Service, endpoint: str, watched: Watched, bucket: str, fleet: Fleet | None
+    service: Service,
+    endpoint: str,
+    watched: Watched,
+    bucket: str,
+    fleet: Fleet | None,
+    problem: str | None = None,
 ) -> str:
     edit = watched.edit_dir
-    git = f"git -C {watched.repo}"
     aws = _aws_cli()
     first = fleet.instances[0].instance_id if fleet is not None and fleet.instances else "i-..."
     where = (
@@ -164,8 +227,11 @@ def _banner(
         if fleet is not None
         else "none"
     )
+    if problem:
+        where += f"\n                PACKAGE SCRIPTS CANNOT RUN: {problem}"
     return f"""
-ssm-gitops demo: the controller is reconciling {edit} against a local AWS.
+ssm-gitops demo: the controller is reconciling {edit} against a local AWS
+(a fresh copy of sample-repo/, committed there; your checkout is never changed).
 
   Status page   {service.url}/
   Status JSON   {service.url}/status
@@ -174,7 +240,7 @@ ssm-gitops demo: the controller is reconciling {edit} against a local AWS.
   Fleet         {where}
                 (the fleet's installed packages are printed whenever a rollout finishes)
 
-Look at live SSM with the AWS CLI:
+Look at live SSM with the AWS CLI (the local AWS listens on {endpoint}):
   export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
          AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   {aws} ssm list-documents --filters Key=Owner,Values=Self
@@ -182,11 +248,13 @@ Look at live SSM with the AWS CLI:
   {aws} ssm describe-instance-associations-status --instance-id {first}
 
 Try next (the controller polls git every {POLL_SECONDS:g}s):
-  1. edit {edit}/packages/datadog-agent.yaml: set defaultVersion to "6.10.0"
-  2. {git} commit -am "Roll datadog-agent 6.10.0 out to prod"
-  3. watch the actions below, the prod instances re-install, and the status page's rollouts
+  1. cd {edit}
+  2. edit packages/datadog-agent.yaml: set defaultVersion to "6.10.0"
+  3. git commit -am "Roll datadog-agent 6.10.0 out to prod"
+  4. watch the actions below, the prod instances re-install, and the status page's rollouts
   Make drift by hand and watch the next resync ({RESYNC_SECONDS:g}s) heal it:
-  {aws} ssm update-document-default-version --name ops-toolkit --document-version 1
+  AWS_ENDPOINT_URL={endpoint} {aws} ssm update-document-default-version \\
+      --name ops-toolkit --document-version 1
   Break a file on purpose (a typo in a field name), commit, and see the status page
   point at the file and line while the last good revision stays applied.
 
@@ -194,21 +262,44 @@ Stop with Ctrl-C.
 """
 
 
-def summary(status: Status, fleet: Fleet | None = None, rollouts: tuple[Rollout, ...] = ()) -> str:
-    """What the first converged pass did, for `--once`; then the fleet and its rollouts."""
+def summary(
+    status: Status,
+    fleet: Fleet | None = None,
+    rollouts: tuple[Rollout, ...] = (),
+    fleet_failed: bool = False,
+) -> str:
+    """What the first converged pass did, for `--once`; then the fleet and its rollouts.
+
+    With `fleet_failed` (the sandbox cannot run, or targets failed) it never says success
+    or in_sync: SSM holds the packages, but the fleet did not install them, and each
+    association shows its rollout as the controller read it."""
     last = status.last_pass
     assert last is not None
     lines = []
     applied = status.applied
     if applied is not None:
         lines.append(f"Revision {applied.short}: {applied.subject}")
-    lines.append(
-        f"Pass {last.outcome.value} in {last.duration_seconds:.1f}s"
-        + (" (detect only)" if status.mode != "apply" else "")
-    )
+    detect = " (detect only)" if status.mode != "apply" else ""
+    if fleet_failed:
+        lines.append(
+            f"Pass applied to SSM in {last.duration_seconds:.1f}s{detect}, "
+            "but the fleet did not install the packages"
+        )
+    else:
+        lines.append(f"Pass {last.outcome.value} in {last.duration_seconds:.1f}s{detect}")
+    by_association = {r.association: r for r in rollouts}
+
+    def state(kind: str, name: str, value: str) -> str:
+        if not fleet_failed:
+            return value
+        if kind == "package":
+            return "in SSM"
+        rollout = by_association.get(name)
+        return "rollout not read" if rollout is None else rollout_line(rollout).split(": ", 1)[1]
+
     for kind, title in (("package", "Packages"), ("association", "Associations")):
         rows = [r for r in last.resources if r.kind == kind]
-        names = ", ".join(sorted(f"{r.name} ({r.state.value})" for r in rows))
+        names = ", ".join(sorted(f"{r.name} ({state(kind, r.name, r.state.value)})" for r in rows))
         lines.append(f"{title} ({len(rows)}): {names or 'none'}")
     done = [a for a in last.actions if a.result is ActionResult.SUCCESS]
     lines.append(f"Applied {len(done)} actions:")
@@ -299,13 +390,13 @@ def _artifact_bucket(sample: Path) -> str:
     return str(settings.artifacts.bucket)
 
 
-def _start_fleet(aws: Any, work_dir: Path) -> Fleet | None:
+def _start_fleet(aws: Any, work_dir: Path, size: int = FLEET_SIZE) -> Fleet | None:
     """A small simulated fleet on the endpoint, before the controller creates anything, so
     that every association the first pass creates rolls out to it at once. The default mix
     (docs/fleet.md) carries the tags `sample-repo/` targets: prod and canary Amazon Linux,
     an Ubuntu web tier, platform-team Linux everywhere, and a Windows server no one targets.
     """
-    return start_fleet_for_command(aws, default_fleet(FLEET_SIZE), work_dir)
+    return start_fleet_for_command(aws, default_fleet(size), work_dir)
 
 
 def _wait_for_convergence(service: Service, timeout: float) -> Status:
@@ -326,22 +417,33 @@ def _wait_for_convergence(service: Service, timeout: float) -> Status:
 
 
 def demo_command(args: argparse.Namespace) -> int:
+    if args.fleet < 0:
+        raise UserError(f"--fleet {args.fleet}: the number of instances must be 0 or more")
     _configure_output()
     sample = find_sample_repo()
     bucket = _artifact_bucket(sample)
+    home = demo_home()
+    watched = prepare_repository(sample, home)
+    print(f"ssm-gitops demo: a fresh copy of {sample} is committed in {watched.repo}", flush=True)
     with tempfile.TemporaryDirectory(prefix="ssm-gitops-demo-") as scratch_dir:
         scratch = Path(scratch_dir)
-        watched = prepare_repository(sample, scratch)
-        aws = _start_local_aws()
+        problem = sandbox_problem(scratch / "sandbox-check") if args.fleet > 0 else None
+        if problem:
+            print(f"ssm-gitops: {problem}", file=sys.stderr, flush=True)
+        aws = _start_local_aws(args.port)
         try:
+            _say_if_moved("the local AWS", args.port, aws.endpoint_url)
             with _demo_aws_environment(aws.endpoint_url):
                 aws.client("s3").create_bucket(Bucket=bucket)
-                fleet = _start_fleet(aws, scratch / "fleet")
+                fleet = _start_fleet(aws, scratch / "fleet", args.fleet)
                 try:
-                    service = _make_service(watched, scratch / "cache")
+                    service = _make_service(watched, scratch / "cache", args.status_port)
+                    _say_if_moved("the status page", args.status_port, service.url)
                     if args.once:
-                        return _run_once(service, fleet)
-                    return _run_until_stopped(service, aws.endpoint_url, watched, bucket, fleet)
+                        return _run_once(service, fleet, problem)
+                    return _run_until_stopped(
+                        service, aws.endpoint_url, watched, bucket, fleet, problem
+                    )
                 finally:
                     if fleet is not None:
                         fleet.stop()
@@ -349,23 +451,34 @@ def demo_command(args: argparse.Namespace) -> int:
             aws.stop()
 
 
-def _start_local_aws() -> Any:
-    """The local endpoint on the conventional port, or any free one if that is taken."""
+def _say_if_moved(what: str, wanted: int, url: str) -> None:
+    """One line when a preferred port was busy: the commands printed later use the real one."""
+    if not url.rstrip("/").endswith(f":{wanted}"):
+        print(
+            f"ssm-gitops demo: port {wanted} is busy: {what} listens on {url} instead "
+            "(the commands below use it)",
+            flush=True,
+        )
+
+
+def _start_local_aws(port: int = LOCAL_PORT) -> Any:
+    """The local endpoint on `port` (by default the conventional one), or any free one if
+    that is taken."""
     from controller.local import LocalAWS
 
     try:
-        return LocalAWS(port=port_or_any(LOCAL_PORT)).start()
+        return LocalAWS(port=port_or_any(port)).start()
     except OSError:  # taken between the check and the bind
         return LocalAWS(port=0).start()
 
 
-def _make_service(watched: Watched, cache_dir: Path) -> Service:
+def _make_service(watched: Watched, cache_dir: Path, port: int = STATUS_PORT) -> Service:
     """The controller on the status port (or any free one), polling fast for a demo."""
     options = Options(
         repo=watched.repo,
         path=watched.path,
         host="127.0.0.1",
-        port=port_or_any(STATUS_PORT),
+        port=port_or_any(port),
         poll_interval=POLL_SECONDS,
         resync_interval=RESYNC_SECONDS,
         cache_dir=cache_dir,
@@ -376,7 +489,7 @@ def _make_service(watched: Watched, cache_dir: Path) -> Service:
         return Service(replace(options, port=0))
 
 
-def _run_once(service: Service, fleet: Fleet | None) -> int:
+def _run_once(service: Service, fleet: Fleet | None, problem: str | None = None) -> int:
     service.start()
     rollouts: tuple[Rollout, ...] = ()
     try:
@@ -388,11 +501,19 @@ def _run_once(service: Service, fleet: Fleet | None) -> int:
     print()
     if status.last_pass is None:
         for error in status.errors or ("no pass finished in time",):
-            print(f"ssm-gitops demo: {error}", file=sys.stderr)
+            print(f"ssm-gitops: {error}", file=sys.stderr)
         return 1
-    print(summary(status, fleet, rollouts))
+    failures = fleet_failures(rollouts)
+    print(summary(status, fleet, rollouts, fleet_failed=bool(problem or failures)))
     print("\nRun `ssm-gitops demo` without --once to keep the controller running, then edit,")
     print("commit and watch it reconcile (status page, metrics, and the AWS CLI).")
+    if problem or failures:
+        print(
+            "ssm-gitops: the demo's fleet did not install the packages: "
+            + (problem or "; ".join(failures)),
+            file=sys.stderr,
+        )
+        return 1
     return 0 if status.last_pass.outcome is not PassOutcome.FAILURE else 1
 
 
@@ -408,7 +529,12 @@ def _wait_for_rollouts(service: Service, fleet: Fleet) -> tuple[Rollout, ...]:
 
 
 def _run_until_stopped(
-    service: Service, endpoint: str, watched: Watched, bucket: str, fleet: Fleet | None
+    service: Service,
+    endpoint: str,
+    watched: Watched,
+    bucket: str,
+    fleet: Fleet | None,
+    problem: str | None = None,
 ) -> int:
     stop = threading.Event()
 
@@ -418,7 +544,7 @@ def _run_until_stopped(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     service.start()
-    print(_banner(service, endpoint, watched, bucket, fleet), flush=True)
+    print(_banner(service, endpoint, watched, bucket, fleet, problem), flush=True)
     shown: dict[str, dict[str, str]] | None = None
     rollouts: tuple[Rollout, ...] = ()
     try:

@@ -6,5 +6,9 @@ there is one, and says what to do.
 """
 
 
+# The one prefix of every error line the command line prints (issue 10: some said `error:`).
+PREFIX = "ssm-gitops: "
+
+
 class UserError(Exception):
     """A mistake the user can fix; its message is one line that says how."""

@@ -56,3 +56,40 @@ def test_a_closed_pipe_is_not_a_traceback() -> None:
     )
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
     assert result.stdout.strip() == "141"
+
+
+@pytest.mark.parametrize("command", ["local", "demo"])
+def test_local_and_demo_without_the_emulator_say_how_to_install_it(command: str) -> None:
+    """Regression (issue 10): moto was a runtime dependency so that `local` and `demo` could
+    run, and the controller's image carried the emulator (654 MB). Now it is the `local`
+    extra; without it these two commands say in one line how to install it."""
+    code = (
+        "import sys; sys.modules['moto'] = None  # as if the `local` extra were not installed\n"
+        "from controller.cli import main\n"
+        f"raise SystemExit(main([{command!r}]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"ssm-gitops: `ssm-gitops {command}` needs the embedded")
+    assert "pip install 'ssm-gitops[local]'" in result.stderr
+
+
+def test_every_error_line_has_the_one_prefix() -> None:
+    """Regression (issue 10): error prefixes differed: `ssm-gitops: ...` from most
+    commands, `error: ...` from plan/apply, argparse's usage plus `PROG: error: ...`."""
+    usage = subprocess.run(
+        [sys.executable, "-m", "controller", "plan"], capture_output=True, text=True, timeout=60
+    )
+    assert usage.returncode == 2
+    assert usage.stderr == (
+        "ssm-gitops: plan: the following arguments are required: --repo "
+        "(see `ssm-gitops plan --help`)\n"
+    )
+    unknown = subprocess.run(
+        [sys.executable, "-m", "controller", "nope"], capture_output=True, text=True, timeout=60
+    )
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
+    assert unknown.stderr.startswith("ssm-gitops: argument COMMAND: invalid choice: 'nope'")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from controller.aws.artifacts import check_bucket
-from controller.errors import UserError
+from controller.errors import PREFIX, UserError
 from controller.reconcile.engine import PlannedPass, Reconciler
 from controller.reconcile.plan import Action, Plan
 from controller.reconcile.result import ActionRecord, ActionResult, PassOutcome, PassResult
@@ -75,7 +75,7 @@ def _reconciler(args: argparse.Namespace, *, dry_run: bool) -> Reconciler:
 
 def _print_errors(errors: Iterable[str], out: TextIO) -> None:
     for error in errors:
-        print(f"error: {error}", file=out)
+        print(f"{PREFIX}{error}", file=out)
 
 
 def plan_command(args: argparse.Namespace) -> int:

@@ -7,9 +7,12 @@ it as the base, `podman build --isolation chroot --build-arg BASE=<that base>`, 
 the image with `buildah from --pull-never` and either `buildah run --isolation chroot` or,
 for a read-only root filesystem with tini as PID 1, `unshare` + `chroot` on `buildah mount`.
 
-The base is cached twice: as a tarball under ~/.cache/ssm-gitops-test (survives a wiped
-image store) and as the image itself in podman's store; podman's layer cache makes a
-rebuild after a source change take seconds (only the last layers change).
+Two targets of the Dockerfile are built: `controller` (IMAGE, what is deployed: no AWS
+emulator) and `demo` (DEMO_IMAGE: plus the `local` extra). The base is cached twice: as a
+tarball under ~/.cache/ssm-gitops-test (survives a wiped image store) and as the image
+itself in podman's store. Builds keep no intermediate images (`--layers=false`), and the
+image a rebuild untags is removed, so repeated runs leave no untagged images behind (issue
+10: two runs of the suite had left 2.4 GB of them).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import IO
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "localhost/ssm-gitops-test-base:bookworm"
 IMAGE = "localhost/ssm-gitops:test"
+DEMO_IMAGE = "localhost/ssm-gitops-demo:test"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # The host's trust bundle, mounted (never copied) into the build so pip reaches PyPI through
 # this machine's TLS setup (shared/design/machine-notes.md).
@@ -93,9 +97,23 @@ def ensure_base_image() -> None:
     _run(["podman", "import", str(tarball), BASE_IMAGE], timeout=600)
 
 
-def build_image() -> float:
-    """Build the repository's Dockerfile as IMAGE on the local base; returns seconds taken."""
+def image_id(name: str) -> str | None:
+    """The id `name` points at, or None if there is no such image."""
+    found = subprocess.run(
+        ["podman", "image", "inspect", "--format", "{{.Id}}", name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.stdout.strip() or None if found.returncode == 0 else None
+
+
+def build_image(target: str = "controller", tag: str = IMAGE) -> float:
+    """Build the repository's Dockerfile's `target` as `tag` on the local base; returns
+    seconds taken. No intermediate images are kept, and the image `tag` named before is
+    removed once nothing names it (it would stay behind untagged)."""
     ensure_base_image()
+    before = image_id(tag)
     started = time.monotonic()
     _run(
         [
@@ -105,17 +123,30 @@ def build_image() -> float:
             "chroot",
             "--network",
             "host",
+            "--layers=false",
             "-v",
             f"{CA_BUNDLE}:{CA_BUNDLE}:ro",
             "--build-arg",
             f"BASE={BASE_IMAGE}",
+            "--target",
+            target,
             "-t",
-            IMAGE,
+            tag,
             str(REPO_ROOT),
         ],
         timeout=2400,
     )
-    return time.monotonic() - started
+    taken = time.monotonic() - started
+    if before is not None and before != image_id(tag):
+        # untagged now; fails harmlessly if a container or another tag still uses it
+        subprocess.run(["podman", "rmi", before], capture_output=True, check=False)
+    return taken
+
+
+def image_size(name: str = IMAGE) -> int:
+    """The image's size in bytes, as `podman images` reports it."""
+    out = _run(["podman", "image", "inspect", "--format", "{{.Size}}", name], timeout=60)
+    return int(out.stdout.strip())
 
 
 @dataclass(frozen=True)
@@ -132,8 +163,8 @@ class ImageConfig:
     volumes: tuple[str, ...]
 
 
-def inspect_image() -> ImageConfig:
-    out = _run(["podman", "image", "inspect", IMAGE], timeout=60).stdout
+def inspect_image(name: str = IMAGE) -> ImageConfig:
+    out = _run(["podman", "image", "inspect", name], timeout=60).stdout
     config = json.loads(out)[0]["Config"]
     return ImageConfig(
         user=config.get("User", ""),
@@ -148,9 +179,9 @@ def inspect_image() -> ImageConfig:
 
 
 @contextmanager
-def working_container() -> Iterator[str]:
-    """A buildah working container of IMAGE, removed afterwards."""
-    name = _run(["buildah", "from", "--pull-never", IMAGE], timeout=120).stdout.strip()
+def working_container(image: str = IMAGE) -> Iterator[str]:
+    """A buildah working container of `image`, removed afterwards."""
+    name = _run(["buildah", "from", "--pull-never", image], timeout=120).stdout.strip()
     try:
         yield name
     finally:
@@ -200,13 +231,14 @@ def read_only_root(
     env: Mapping[str, str] | None = None,
     binds: Mapping[str, str] | None = None,
     output: IO[str] | None = None,
+    image: str = IMAGE,
 ) -> Iterator[subprocess.Popen[str]]:
     """Start the image's ENTRYPOINT + `args` (default: its CMD) as PID 1 of a new PID
     namespace, on a read-only root filesystem, as user 10001, with the image's environment
     plus `env`, and `binds` (host path -> path in the image) mounted read-only. Output goes
     to pipes, or to `output`. The process's pid is the host pid of the namespace's PID 1's
     parent (unshare); `pid1_of` gives PID 1 itself, ready for signals."""
-    config = inspect_image()
+    config = inspect_image(image)
     command = [*config.entrypoint, *(config.cmd if args is None else args)]
     environment = [*config.env, *(f"{k}={v}" for k, v in (env or {}).items())]
     pairs = [(shlex.quote(s), shlex.quote(t)) for s, t in (binds or {}).items()]
@@ -214,7 +246,7 @@ def read_only_root(
         "{mountpoints}", "\n".join(_MOUNTPOINT.format(target=t) for _, t in pairs)
     ).replace("{binds}", "\n".join(_BIND.format(source=s, target=t) for s, t in pairs))
     stream: IO[str] | int = output if output is not None else subprocess.PIPE
-    with working_container() as container:
+    with working_container(image) as container:
         root = _run(["buildah", "mount", container], timeout=120).stdout.strip()
         try:
             launcher = subprocess.Popen(
@@ -264,4 +296,5 @@ if __name__ == "__main__":
     reason = missing_prerequisite()
     if reason:
         raise SystemExit(reason)
-    print(f"built {IMAGE} in {build_image():.0f}s")
+    print(f"built {IMAGE} in {build_image():.0f}s ({image_size(IMAGE) / 1e6:.0f} MB)")
+    print(f"built {DEMO_IMAGE} in {build_image('demo', DEMO_IMAGE):.0f}s")

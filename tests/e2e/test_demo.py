@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,19 +19,27 @@ from tests.runtime.processes import ROOT, Process, http_get, wait_until
 pytestmark = pytest.mark.xdist_group("demo")
 
 
-def run_demo_once(cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_demo_once(
+    cwd: Path, cache: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "controller", "demo", "--once"],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(cache), **(env or {})},
         capture_output=True,
         text=True,
         timeout=240,
     )
 
 
-def test_demo_once_converges_the_sample_repo_and_summarises_it() -> None:
-    done = run_demo_once(ROOT)
+def _git(*argv: str) -> str:
+    return subprocess.run(
+        ["git", *argv], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_demo_once_converges_the_sample_repo_and_summarises_it(tmp_path: Path) -> None:
+    done = run_demo_once(ROOT, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "Pass success" in out
@@ -63,14 +72,92 @@ def test_demo_once_outside_a_git_checkout_commits_a_copy_not_the_users_folder(
     tmp_path: Path,
 ) -> None:
     shutil.copytree(ROOT / "sample-repo", tmp_path / "sample-repo")
-    done = run_demo_once(tmp_path)
+    done = run_demo_once(tmp_path, tmp_path / "cache")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Revision " in done.stdout and "sample-repo as shipped" in done.stdout
     assert not (tmp_path / "sample-repo" / ".git").exists()
 
 
+def test_demo_works_on_a_scratch_copy_and_never_touches_the_checkout(tmp_path: Path) -> None:
+    """Regression (issue 10): the demo followed the product's own checkout, and its README
+    steps (`git commit -am ...` in sample-repo/) committed into the product's history and
+    broke the test suite. Now it commits a copy under the cache folder and prints its path."""
+    head = _git("rev-parse", "HEAD")
+    changes = _git("status", "--porcelain", "--", "sample-repo")
+    done = run_demo_once(ROOT, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    copy = tmp_path / "ssm-gitops" / "demo" / "sample-repo"
+    assert f"committed in {copy}" in done.stdout, done.stdout
+    assert _git("rev-parse", "HEAD") == head
+    assert _git("status", "--porcelain", "--", "sample-repo") == changes
+    log = subprocess.run(
+        ["git", "-C", str(copy), "log", "--format=%s"], capture_output=True, text=True, check=True
+    ).stdout
+    assert log == "sample-repo as shipped\n"
+    shipped = (ROOT / "sample-repo" / "packages" / "datadog-agent.yaml").read_text()
+    assert (copy / "packages" / "datadog-agent.yaml").read_text() == shipped
+
+
+def test_demo_once_without_bubblewrap_says_so_and_fails(tmp_path: Path) -> None:
+    """Regression (issue 10): without bubblewrap every association ended Failed and no
+    instance installed anything, while `demo --once` said `Pass success`, listed everything
+    `in_sync` and exited 0."""
+    no_tools = tmp_path / "bin"  # a PATH without bwrap (the demo needs no other program)
+    no_tools.mkdir()
+    done = run_demo_once(ROOT, tmp_path, {"PATH": str(no_tools)})
+    assert done.returncode == 1, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ssm-gitops: ")]
+    assert errors and "bubblewrap (bwrap) is not installed" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Pass success" not in done.stdout and "in_sync" not in done.stdout, done.stdout
+    assert "but the fleet did not install the packages" in done.stdout
+    assert "datadog-agent-prod (Failed" in done.stdout, done.stdout
+
+
+def _hold() -> socket.socket:
+    """Listen on a free port (other engineers' demos may hold 4566/8080 at any moment)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+def test_demo_with_its_ports_busy_prints_the_ports_it_took(tmp_path: Path) -> None:
+    """Regression (issue 10): with 4566/8080 busy the demo silently took other ports while
+    the README's commands still said 4566. Now it says so and prints the real commands."""
+    held = [_hold(), _hold()]
+    busy_aws, busy_status = (sock.getsockname()[1] for sock in held)
+    process = Process(
+        ["demo", "--port", str(busy_aws), "--status-port", str(busy_status)],
+        tmp_path / "demo.log",
+        {"XDG_CACHE_HOME": str(tmp_path)},
+    )
+    try:
+        banner = wait_until(
+            lambda: re.search(r"Local AWS\s+(http://127\.0\.0\.1:(\d+))", process.output()),
+            90,
+            "the banner",
+        )
+        endpoint, port = banner.group(1), banner.group(2)
+        out = process.output()
+        assert int(port) != busy_aws
+        assert f"port {busy_aws} is busy: the local AWS listens on {endpoint}" in out, out
+        assert f"port {busy_status} is busy: the status page listens on" in out, out
+        assert f"export AWS_ENDPOINT_URL={endpoint} " in out
+        assert f"AWS_ENDPOINT_URL={endpoint} " in out.split("Try next", 1)[1]
+        assert ":4566" not in out.split("Local AWS", 1)[1]
+        copy = tmp_path / "ssm-gitops" / "demo" / "sample-repo"
+        assert f"  1. cd {copy}\n" in out
+        process.signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    finally:
+        process.stop()
+        for sock in held:
+            sock.close()
+
+
 def test_demo_prints_where_to_look_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    process = Process(["demo"], tmp_path / "demo.log")
+    process = Process(["demo"], tmp_path / "demo.log", {"XDG_CACHE_HOME": str(tmp_path)})
     try:
         banner = wait_until(
             lambda: re.search(r"Status page\s+(http://\S+)/", process.output()), 60, "the banner"
@@ -102,3 +189,25 @@ def test_demo_prints_where_to_look_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert process.wait(60) == 0
     finally:
         process.stop()
+
+
+def test_a_bubblewrap_that_cannot_start_a_sandbox_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bubblewrap installed but refused (no user namespaces, inside a container): the demo
+    must say so, in one line with bubblewrap's own reason, not report a working fleet."""
+    from controller.demo import sandbox_problem
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    fake = tools / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tools))
+    problem = sandbox_problem(tmp_path / "check")
+    assert problem is not None and "\n" not in problem
+    assert "No permissions to create new namespace" in problem
+    assert "cannot run package scripts" in problem
+    assert not (tmp_path / "check").exists()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert "bubblewrap (bwrap) is not installed" in (sandbox_problem(tmp_path / "c2") or "")

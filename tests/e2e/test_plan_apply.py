@@ -319,7 +319,7 @@ def test_errors_are_one_line(env: Any, tmp_path: Path) -> None:
     apply = cli("apply", "--repo", str(repo.path))
     assert apply.code == 1
     assert apply.err.strip() == (
-        "error: artifacts bucket 'no-such-bucket' does not exist in "
+        "ssm-gitops: artifacts bucket 'no-such-bucket' does not exist in "
         "us-east-1: create it or fix spec.artifacts.bucket in the "
         "Settings document"
     )

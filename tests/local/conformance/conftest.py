@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +28,22 @@ import pytest
 from controller.local import LocalAWS, hooks
 
 REAL = os.environ.get("SSM_GITOPS_REAL_AWS") == "1"
-AWS_CLI = str(Path(os.environ.get("SSM_GITOPS_AWS_CLI", "/work/venv/bin/aws")))
+
+
+def find_aws_cli() -> str:
+    """The AWS CLI to run: $SSM_GITOPS_AWS_CLI, else the `aws` installed beside this Python
+    (the venv's, from the `test` extra), else the one on PATH. Regression (issue 10): it was an
+    absolute venv path of one machine, so the CLI half of the suite failed on any other."""
+    override = os.environ.get("SSM_GITOPS_AWS_CLI")
+    if override:
+        return override
+    beside = Path(sys.executable).with_name("aws")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("aws") or "aws"
+
+
+AWS_CLI = find_aws_cli()
 _ERROR = re.compile(
     r"An error occurred \((?P<code>[^)]+)\) when calling the \w+ operation: ?(?P<message>.*)", re.S
 )
