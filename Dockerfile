@@ -50,7 +50,9 @@ LABEL org.opencontainers.image.title="ssm-gitops" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.documentation="docs/deploy.md"
 # tini (Debian's package) as PID 1: a Python process that is PID 1 would ignore SIGTERM.
-# The .deb is checked against the pinned sha256 before it is installed.
+# The .deb is checked against the pinned sha256 before it is installed. openssh-client
+# (ssh-keygen -Y verify) and gpg check commit signatures for --verify-signatures
+# (controller/source/signatures.py); both come from Debian's signed archive.
 RUN apt-get update \
     && arch="$(dpkg --print-architecture)" \
     && case "$arch" in \
@@ -61,6 +63,8 @@ RUN apt-get update \
     && cd /tmp && apt-get download "tini=${TINI_VERSION}" \
     && echo "$sum  tini_${TINI_VERSION}_${arch}.deb" | sha256sum -c - \
     && dpkg -i "tini_${TINI_VERSION}_${arch}.deb" && rm -f /tmp/tini_*.deb \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        openssh-client gpg \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
     && groupadd --gid 10001 ssm-gitops \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \

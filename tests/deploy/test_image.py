@@ -97,6 +97,15 @@ def test_version_runs_as_user_10001(built: float) -> None:
     assert version.stdout.strip() == f"ssm-gitops {__version__}"
 
 
+def test_the_image_can_verify_commit_signatures(built: float) -> None:
+    """--verify-signatures runs ssh-keygen -Y verify and gpg --verify: both must be there."""
+    with image.working_container() as container:
+        ssh_keygen = image.buildah_run(container, ["sh", "-c", "command -v ssh-keygen"])
+        gpg = image.buildah_run(container, ["gpg", "--version"])
+    assert ssh_keygen.returncode == 0, ssh_keygen.stderr
+    assert gpg.returncode == 0 and "GnuPG" in gpg.stdout, gpg.stderr
+
+
 def test_image_runs_the_controller_as_non_root_through_tini(built: float) -> None:
     config = image.inspect_image()
     assert config.user == "10001:10001"
