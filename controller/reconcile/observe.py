@@ -34,11 +34,13 @@ from controller.reconcile.state import (
     OWNER_TAG,
     AssociationSpec,
     Desired,
+    DesiredPackage,
     Location,
     Observed,
     ObservedAssociation,
     ObservedPackage,
     ObservedVersion,
+    Unread,
 )
 
 
@@ -100,18 +102,26 @@ class Observer:
                 self._specs.clear()
         packages: list[ObservedPackage] = []
         associations: list[ObservedAssociation] = []
-        errors: list[tuple[Location, str]] = []
+        unread: list[Unread] = []
+        # A location's kind is read completely or not at all: one failed read (a list page, a
+        # tag, a description) drops everything of that kind there and marks it unread, so a
+        # half-read location is never mistaken for one where resources are missing.
         for clients in package_clients:
             try:
                 packages.extend(self._observe_packages(clients))
             except AwsError as error:
-                errors.append((Location(clients.account, clients.region), str(error)))
+                location = Location(clients.account, clients.region)
+                unread.append(Unread(location, "package", str(error)))
         for clients in association_clients:
             try:
                 associations.extend(self._observe_associations(clients))
             except AwsError as error:
-                errors.append((Location(clients.account, clients.region), str(error)))
-        return ObserveResult(Observed(tuple(packages), tuple(associations)), tuple(errors))
+                location = Location(clients.account, clients.region)
+                unread.append(Unread(location, "association", str(error)))
+        return ObserveResult(
+            Observed(tuple(packages), tuple(associations), tuple(unread)),
+            tuple((u.location, u.reason) for u in unread),
+        )
 
     def confirm_content(
         self,
@@ -128,36 +138,55 @@ class Observer:
         """
         wanted = {(p.location, p.name): p for p in desired.packages}
         packages: list[ObservedPackage] = []
+        unread: dict[Location, str] = {}
         for live in observed.packages:
             package = wanted.get((live.location, live.name))
             if package is None:
                 packages.append(live)
                 continue
-            versions = []
-            for version in live.versions:
-                repo = next((v for v in package.versions if v.name == version.name), None)
-                if repo is not None and version.content_sha256 != repo.content_sha256:
-                    key = (
-                        live.location,
-                        live.name,
-                        version.number,
-                        version.content_sha256,
-                        repo.content_sha256,
+            try:
+                packages.append(self._confirm_package(clients_for, live, package))
+            except AwsError as error:  # this location's packages are then not read completely
+                unread.setdefault(live.location, str(error))
+        if unread:
+            packages = [p for p in packages if p.location not in unread]
+        return replace(
+            observed,
+            packages=tuple(packages),
+            unread=observed.unread
+            + tuple(Unread(location, "package", reason) for location, reason in unread.items()),
+        )
+
+    def _confirm_package(
+        self,
+        clients_for: Callable[[Location], AwsClients],
+        live: ObservedPackage,
+        package: DesiredPackage,
+    ) -> ObservedPackage:
+        versions = []
+        for version in live.versions:
+            repo = next((v for v in package.versions if v.name == version.name), None)
+            if repo is not None and version.content_sha256 != repo.content_sha256:
+                key = (
+                    live.location,
+                    live.name,
+                    version.number,
+                    version.content_sha256,
+                    repo.content_sha256,
+                )
+                with self._lock:
+                    same = self._same_content.get(key)
+                if same is None:
+                    text = aws_packages.version_content(
+                        clients_for(live.location), live.name, version.number
                     )
+                    same = _same_json(text, repo.content)
                     with self._lock:
-                        same = self._same_content.get(key)
-                    if same is None:
-                        text = aws_packages.version_content(
-                            clients_for(live.location), live.name, version.number
-                        )
-                        same = _same_json(text, repo.content)
-                        with self._lock:
-                            self._same_content[key] = same
-                    if same:
-                        version = replace(version, content_sha256=repo.content_sha256)
-                versions.append(version)
-            packages.append(replace(live, versions=tuple(versions)))
-        return replace(observed, packages=tuple(packages))
+                        self._same_content[key] = same
+                if same:
+                    version = replace(version, content_sha256=repo.content_sha256)
+            versions.append(version)
+        return replace(live, versions=tuple(versions))
 
     # -- packages -----------------------------------------------------------------------
 

@@ -169,9 +169,26 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     deletions: list[Action] = []
     build_errors = dict(desired.errors)
 
+    # Never act on a partial view (contract: Ownership and safety): where a kind could not
+    # be read in a location, nothing of that kind there is changed or deleted, and nothing
+    # elsewhere that depends on it is (see `_unread_reason`).
+    unread_packages = observed.unread_locations("package")
+    unread_associations = observed.unread_locations("association")
+
     live_packages = {(p.location, p.name): p for p in observed.packages}
     wanted_packages = {(p.location, p.name): p for p in desired.packages}
     for key, package in wanted_packages.items():
+        if package.location in unread_packages:
+            resources.append(
+                _status(
+                    "package",
+                    package.name,
+                    package.location,
+                    ResourceState.FAILED,
+                    _not_read(package.location, unread_packages[package.location]),
+                )
+            )
+            continue
         if package.name in build_errors:
             errors.append(
                 PlanError("package", package.name, package.location, build_errors[package.name])
@@ -202,7 +219,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         resources.append(_package_status(package, steps + version_deletes))
 
     for key, live in sorted(live_packages.items()):
-        if key in wanted_packages:
+        if key in wanted_packages or live.location in unread_packages:
             continue
         if live.shared:
             deletions.append(
@@ -228,6 +245,14 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     for key, wanted in wanted_associations.items():
         if wanted.disabled:
             continue
+        not_read = _association_not_read(
+            wanted, wanted_packages, unread_packages, unread_associations
+        )
+        if not_read:
+            resources.append(
+                _status("association", wanted.name, wanted.location, ResourceState.FAILED, not_read)
+            )
+            continue
         found = live_associations.get(key, [])
         step = _plan_association(wanted, found[0] if found else None)
         if step is not None:
@@ -249,7 +274,14 @@ def plan(desired: Desired, observed: Observed) -> Plan:
             deletions.extend(_delete_association(extra) for extra in found)
 
     deletions.sort(key=lambda action: action.phase)  # budget goes in apply order
+    held: list[Blocked] = []
+    for action in list(deletions):
+        reason = _unread_reason(action, unread_packages, unread_associations)
+        if reason:
+            deletions.remove(action)
+            held.append(Blocked(action, reason))
     allowed, blocked = _apply_safety(desired, deletions)
+    blocked = held + blocked
     actions.extend(allowed)
     if desired.suspended:
         blocked = [
@@ -510,6 +542,61 @@ def _delete_association(live: ObservedAssociation) -> Action:
         association_id=live.association_id,
         changes=(Change("association", live.association_id, ""),),
     )
+
+
+def _not_read(location: Location, reason: str) -> str:
+    return f"not changed: the live state in {location} could not be read completely ({reason})"
+
+
+def _association_not_read(
+    wanted: DesiredAssociation,
+    wanted_packages: dict[tuple[Location, str], DesiredPackage],
+    unread_packages: dict[Location, str],
+    unread_associations: dict[Location, str],
+) -> str:
+    """Why this association may not be created or updated this pass ("" = it may).
+
+    Its own location unread: we cannot tell what exists there (a create could duplicate).
+    The package it installs unread (one of ours, in the same region): the versions this
+    association names may not be in place, so changing it depends on what was not read.
+    """
+    if wanted.location in unread_associations:
+        return _not_read(wanted.location, unread_associations[wanted.location])
+    for (location, name), _package in wanted_packages.items():
+        if (
+            name == wanted.package
+            and location.region == wanted.location.region
+            and location in unread_packages
+        ):
+            return (
+                f"not changed: package {name} in {location} could not be read completely "
+                f"({unread_packages[location]})"
+            )
+    return ""
+
+
+def _unread_reason(
+    action: Action, unread_packages: dict[Location, str], unread_associations: dict[Location, str]
+) -> str:
+    """Why this deletion depends on what was not read ("" = it does not).
+
+    A package (or version) may still be used by associations in any account of its region,
+    which install it by ARN there (shared packages): if one of those locations was not read,
+    deleting it could break associations we did not see.
+    """
+    if action.kind == "association":
+        if action.location in unread_associations:
+            return _not_read(action.location, unread_associations[action.location])
+        return ""
+    if action.location in unread_packages:
+        return _not_read(action.location, unread_packages[action.location])
+    for location, reason in sorted(unread_associations.items()):
+        if location.region == action.location.region:
+            return (
+                f"no deletion on a partial view: associations in {location} could not be "
+                f"read and may use it ({reason})"
+            )
+    return ""
 
 
 def _apply_safety(desired: Desired, deletions: list[Action]) -> tuple[list[Action], list[Blocked]]:

@@ -154,8 +154,27 @@ class ObservedAssociation:
 
 
 @dataclass(frozen=True)
+class Unread:
+    """One kind of resource that could not be read completely in one location.
+
+    Observation marks it; plan then changes nothing there that depends on what was not read
+    and deletes nothing there (contract: never act on a partial view).
+    """
+
+    location: Location
+    kind: str  # "package" | "association"
+    reason: str
+
+
+@dataclass(frozen=True)
 class Observed:
     """Everything live that carries our owner tag, in every location we manage."""
 
     packages: tuple[ObservedPackage, ...] = ()
     associations: tuple[ObservedAssociation, ...] = ()
+    # What could not be read: `packages`/`associations` hold nothing of those (location, kind).
+    unread: tuple[Unread, ...] = ()
+
+    def unread_locations(self, kind: str) -> dict[Location, str]:
+        """Location -> reason, for the locations where `kind` could not be read."""
+        return {u.location: u.reason for u in self.unread if u.kind == kind}
