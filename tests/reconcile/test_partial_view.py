@@ -181,3 +181,39 @@ def test_random_server_errors_never_delete_a_declared_resource(
     assert after.outcome is not PassOutcome.FAILURE, after.errors
     quiet = _fresh(tmp_path, "q").plan_only(repository, "c1", full_resync=True)
     assert not quiet.plan.actions and not quiet.errors, quiet.plan.actions
+
+
+# -- the same rules, pure (plan only) -------------------------------------------------------
+
+
+def test_plan_holds_back_package_deletions_while_a_location_of_its_region_is_unread() -> None:
+    """Bug (issue 10): a package is used by associations in every account of its region (by
+    ARN); deleting it while one of those locations was not read could break what we did not
+    see. The deletion is blocked, with the reason, and not counted against maxDeletes."""
+    from controller.reconcile.plan import plan
+    from controller.reconcile.state import Desired, Location, Observed, PruneRules, Unread
+    from tests.reconcile.test_plan import association, live, package
+
+    other = Location("111122223333", "us-east-1")
+    desired = Desired((package("kept"),), (), PruneRules(enabled=True, max_deletes=10))
+    observed = Observed(
+        (live("kept"), live("gone", versions=("1.0",))),
+        (),
+        (Unread(other, "association", "ThrottlingException"),),
+    )
+    result = plan(desired, observed)
+    assert not [a for a in result.actions if a.is_deletion]
+    (held,) = result.blocked
+    assert (held.action.name, held.action.action) == ("gone", "delete")
+    assert "111122223333/us-east-1 could not be read" in held.reason
+
+    # An association whose package could not be read is neither created nor updated.
+    home = Location("123456789012", "us-east-1")
+    desired = Desired((package("agent"),), (association(),), PruneRules(enabled=True))
+    observed = Observed((), (), (Unread(home, "package", "InternalServerError"),))
+    result = plan(desired, observed)
+    assert result.actions == ()
+    assert {(r.kind, r.state.value) for r in result.resources} == {
+        ("package", "failed"),
+        ("association", "failed"),
+    }
