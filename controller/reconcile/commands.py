@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from controller.aws.artifacts import check_bucket
 from controller.errors import UserError
+from controller.ownership import source_id
 from controller.reconcile.engine import PlannedPass, Reconciler
 from controller.reconcile.plan import Action, Plan
 from controller.reconcile.result import ActionRecord, ActionResult, PassOutcome, PassResult
@@ -31,7 +32,10 @@ def _cache_dir() -> Path:
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, str]:
-    """Fetch the followed ref, materialise it, load the repository: (Repository, commit)."""
+    """Fetch the followed ref, materialise it, load the repository: (Repository, commit).
+
+    Also sets `args.source_id` (the `ssm-gitops:source` tag value) from --repo and --path.
+    """
     from controller.source import GitSource
     from controller.spec import load_repository
 
@@ -45,6 +49,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
             f"--path {args.path}: no such folder in {args.repo} at {revision.commit[:12]}"
         )
     _warn_uncommitted(source, path)
+    args.source_id = source_id(args.repo, path, inner=source.within(None))
     return load_repository(root, display_prefix=_display_prefix(path)), revision.commit
 
 
@@ -67,7 +72,12 @@ def _display_prefix(path: str | None) -> str:
 
 
 def _reconciler(args: argparse.Namespace, *, dry_run: bool) -> Reconciler:
-    return Reconciler(args.name, dry_run=dry_run, work_dir=_cache_dir() / "work")
+    return Reconciler(
+        args.name,
+        source=getattr(args, "source_id", ""),
+        dry_run=dry_run,
+        work_dir=_cache_dir() / "work",
+    )
 
 
 def _print_errors(errors: Iterable[str], out: TextIO) -> None:

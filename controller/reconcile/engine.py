@@ -73,17 +73,19 @@ class Reconciler:
         self,
         owner: str,
         *,
+        source: str = "",
         dry_run: bool = False,
         work_dir: Path,
         max_workers: int = 8,
         sessions: Sessions | None = None,
     ) -> None:
         self.owner = owner
+        self.source = source  # the `ssm-gitops:source` tag value: controller.ownership.source_id
         self.dry_run = dry_run
         self.work_dir = Path(work_dir)
         self.max_workers = max_workers
         self.sessions = sessions or Sessions()
-        self.observer = Observer(owner, max_workers)
+        self.observer = Observer(owner, max_workers, source=source)
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
         self._lock = threading.Lock()  # one pass at a time
@@ -138,7 +140,7 @@ class Reconciler:
         # The desired state is kept whole, also where the live state could not be read:
         # plan() holds back what depends on an unread location and reports it (dropping it
         # here once made plan read those resources as removed, and prune them: issue 10).
-        desired = target.desired
+        desired = replace(target.desired, source=self.source)
         live = self.observer.confirm_content(self._clients_for, observed, desired)
         result = plan(desired, live)
         errors = _unread_errors(observed)
@@ -252,6 +254,7 @@ class Reconciler:
         applier = Applier(
             self._clients_for,
             owner=self.owner,
+            source=self.source,
             observer=self.observer,
             artifacts=planned.artifacts,
             max_workers=self.max_workers,

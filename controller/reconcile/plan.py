@@ -29,6 +29,7 @@ from controller.reconcile.state import (
     OWNER_TAG,
     SHARE_ALL,
     SHARED_VERSION,
+    SOURCE_TAG,
     Desired,
     DesiredAssociation,
     DesiredPackage,
@@ -175,9 +176,26 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     unread_packages = observed.unread_locations("package")
     unread_associations = observed.unread_locations("association")
 
+    # An owner identifies its source (contract: Ownership and safety; controller.ownership):
+    # another source's resource is never changed or pruned, and declaring it is a conflict;
+    # an unclaimed one (our owner tag, no source tag) is adopted if declared, else kept.
+    source = desired.source
+    others: dict[tuple[str, Location, str], str] = {
+        (o.kind, o.location, o.name): o.source for o in observed.others
+    }
+    unclaimed: set[tuple[str, Location, str]] = set()  # (kind, location, name or id)
+
     live_packages = {(p.location, p.name): p for p in observed.packages}
     wanted_packages = {(p.location, p.name): p for p in desired.packages}
     for key, package in wanted_packages.items():
+        conflict = others.get(("package", package.location, package.name))
+        if conflict is not None and key not in live_packages:
+            message = _conflict("package", package.name, conflict, package.source)
+            errors.append(PlanError("package", package.name, package.location, message))
+            resources.append(
+                _status("package", package.name, package.location, ResourceState.FAILED, message)
+            )
+            continue
         if package.location in unread_packages:
             resources.append(
                 _status(
@@ -207,7 +225,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
             continue
         live = live_packages.get(key)
         try:
-            steps, version_deletes = _plan_package(package, live)
+            steps, version_deletes = _plan_package(package, live, source)
         except _PackageError as error:
             errors.append(PlanError("package", package.name, package.location, str(error)))
             resources.append(
@@ -221,6 +239,8 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     for key, live in sorted(live_packages.items()):
         if key in wanted_packages or live.location in unread_packages:
             continue
+        if live.source != source:
+            unclaimed.add(("package", live.location, live.name))
         if live.shared:
             deletions.append(
                 Action(
@@ -237,10 +257,15 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         )
 
     live_associations: dict[tuple[Location, str], list[ObservedAssociation]] = {}
-    for association in sorted(observed.associations, key=lambda a: a.association_id):
+    # Ours before unclaimed ones of the same name: the one kept when there are duplicates.
+    for association in sorted(
+        observed.associations, key=lambda a: (a.source != source, a.association_id)
+    ):
         live_associations.setdefault((association.location, association.name), []).append(
             association
         )
+        if association.source != source:
+            unclaimed.add(("association", association.location, association.association_id))
     wanted_associations = {(a.location, a.name): a for a in desired.associations}
     for key, wanted in wanted_associations.items():
         if wanted.disabled:
@@ -253,17 +278,29 @@ def plan(desired: Desired, observed: Observed) -> Plan:
                 _status("association", wanted.name, wanted.location, ResourceState.FAILED, not_read)
             )
             continue
+        conflict = others.get(("association", wanted.location, wanted.name))
+        if conflict is not None:
+            message = _conflict("association", wanted.name, conflict, wanted.source)
+            errors.append(PlanError("association", wanted.name, wanted.location, message))
+            resources.append(
+                _status("association", wanted.name, wanted.location, ResourceState.FAILED, message)
+            )
+            continue
         found = live_associations.get(key, [])
         step = _plan_association(wanted, found[0] if found else None)
         if step is not None:
             actions.append(step)
+        adopt = _adopt_association(wanted, found[0], source) if found else None
+        if adopt is not None:
+            actions.append(adopt)
+        changed = [a for a in (step, adopt) if a is not None]
         resources.append(
             _status(
                 "association",
                 wanted.name,
                 wanted.location,
-                ResourceState.DRIFTED if step else ResourceState.IN_SYNC,
-                _changes_text(step) if step else "",
+                ResourceState.DRIFTED if changed else ResourceState.IN_SYNC,
+                ", ".join(_changes_text(a) for a in changed),
             )
         )
         # Duplicates (same name and owner) are ours to clean up, under the prune rules.
@@ -276,7 +313,11 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     deletions.sort(key=lambda action: action.phase)  # budget goes in apply order
     held: list[Blocked] = []
     for action in list(deletions):
-        reason = _unread_reason(action, unread_packages, unread_associations)
+        subject = action.association_id if action.kind == "association" else action.name
+        if (action.kind, action.location, subject) in unclaimed:
+            reason = _UNCLAIMED
+        else:
+            reason = _unread_reason(action, unread_packages, unread_associations)
         if reason:
             deletions.remove(action)
             held.append(Blocked(action, reason))
@@ -297,7 +338,7 @@ class _PackageError(Exception):
 
 
 def _plan_package(
-    package: DesiredPackage, live: ObservedPackage | None
+    package: DesiredPackage, live: ObservedPackage | None, source: str = ""
 ) -> tuple[list[Action], list[Action]]:
     steps: list[Action] = []
     deletes: list[Action] = []
@@ -309,9 +350,17 @@ def _plan_package(
             Action("package", package.name, action, location, phase, package=package, **fields)
         )
 
+    wanted_tags = dict(package.tags)
+    if source:
+        wanted_tags[SOURCE_TAG] = source  # tagged at birth; adopts an unclaimed package
     if live is None:
         first, *rest = package.versions
-        step("create", version=first, changes=(Change("version", "", first.name),))
+        step(
+            "create",
+            version=first,
+            tags_set=tuple(sorted(wanted_tags.items())),
+            changes=(Change("version", "", first.name),),
+        )
         for version in rest:
             step("add_version", version=version, changes=(Change("version", "", version.name),))
         if package.default_version != first.name:
@@ -371,13 +420,12 @@ def _plan_package(
         )
 
     live_tags = dict(live.tags)
-    wanted_tags = dict(package.tags)
     tags_set = tuple(sorted((k, v) for k, v in wanted_tags.items() if live_tags.get(k) != v))
     tags_removed = tuple(
         sorted(
             k
             for k in live_tags
-            if k not in wanted_tags and not k.startswith("aws:") and k != OWNER_TAG
+            if k not in wanted_tags and not k.startswith("aws:") and k not in _OWNERSHIP_TAGS
         )
     )
     if tags_set or tags_removed:
@@ -541,6 +589,39 @@ def _delete_association(live: ObservedAssociation) -> Action:
         Phase.ASSOCIATION_DELETES,
         association_id=live.association_id,
         changes=(Change("association", live.association_id, ""),),
+    )
+
+
+_OWNERSHIP_TAGS = (OWNER_TAG, SOURCE_TAG)
+_UNCLAIMED = (
+    f"unclaimed, not pruned: it carries our {OWNER_TAG} tag but no {SOURCE_TAG} tag, so it "
+    "may be another repository's; declare it here to adopt it, or delete it by hand"
+)
+
+
+def _conflict(kind: str, name: str, other: str, where: str) -> str:
+    return (
+        f"conflict: this {kind} is also declared by another source ({other}), which owns it: "
+        f"left alone; declare {name} in one repository only ({where})"
+    )
+
+
+def _adopt_association(
+    wanted: DesiredAssociation, live: ObservedAssociation, source: str
+) -> Action | None:
+    """An unclaimed association we declare becomes ours: it gets our source tag."""
+    if not source or live.source == source:
+        return None
+    return Action(
+        "association",
+        wanted.name,
+        "tag",
+        wanted.location,
+        Phase.ASSOCIATIONS,
+        association=wanted,
+        association_id=live.association_id,
+        tags_set=((SOURCE_TAG, source),),
+        changes=(Change(f"tags.{SOURCE_TAG}", live.source, source),),
     )
 
 
