@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from controller.aws.session import Sessions
 from controller.ownership import OWNER_TAG, SOURCE_TAG, TAG_VALUE_MAX, Claim, claim, source_id
+from controller.reconcile.engine import Reconciler
+from controller.reconcile.result import ActionResult, PassOutcome
+from controller.reconcile.state import DesiredVersion
 
 
 @pytest.mark.parametrize(
@@ -58,3 +64,45 @@ def test_claim() -> None:
     assert claim({OWNER_TAG: "ssm-gitops"}, "ssm-gitops", "a") is Claim.UNCLAIMED
     assert claim(mine, "other", "a") is Claim.NOT_OURS
     assert claim({}, "ssm-gitops", "a") is Claim.NOT_OURS
+
+
+def test_a_source_tag_changed_since_observe_protects_the_association(
+    aws_env: Any, tmp_path: Path, make_version: Callable[..., DesiredVersion]
+) -> None:
+    """Regression (issue 10): right before a change or delete, the owner tag was re-read but
+    not the source: an association another repository had taken over since our (cached)
+    observe would still be updated or deleted."""
+    from tests.reconcile.conftest import BUCKET, association, package, target
+
+    aws_env.client("s3").create_bucket(Bucket=BUCKET)
+    reconciler = Reconciler(
+        "ssm-gitops", source="repo-a", work_dir=tmp_path / "work", sessions=Sessions()
+    )
+    agent = package("agent", (make_version("agent", "1.0"),))
+    both = (association("agent-prod", "agent"), association("agent-dev", "agent"))
+    assert not reconciler.run_desired(target((agent,), both)).errors
+    assert reconciler.run_desired(target((agent,), both)).outcome is PassOutcome.NO_CHANGE
+    ssm = aws_env.client("ssm")
+    ids = {
+        a["AssociationName"]: a["AssociationId"] for a in ssm.list_associations()["Associations"]
+    }
+    for name in ("agent-dev", "agent-prod"):
+        ssm.add_tags_to_resource(
+            ResourceType="Association",
+            ResourceId=ids[name],
+            Tags=[{"Key": SOURCE_TAG, "Value": "repo-b"}],
+        )
+
+    changed = (association("agent-prod", "agent", schedule="rate(2 days)"),)
+    result = reconciler.run_desired(target((agent,), changed))
+    assert sorted((r.name, r.action, r.result) for r in result.actions) == [
+        ("agent-dev", "delete", ActionResult.SKIPPED),
+        ("agent-prod", "update", ActionResult.SKIPPED),
+    ]
+    assert all("ssm-gitops:source=repo-a" in r.message for r in result.actions)
+    live = {a["AssociationName"]: a for a in ssm.list_associations()["Associations"]}
+    assert sorted(live) == ["agent-dev", "agent-prod"]
+    assert live["agent-prod"]["ScheduleExpression"] == "rate(1 day)"
+    # Next pass: observed afresh as another source's: a conflict, not a change.
+    again = reconciler.run_desired(target((agent,), changed))
+    assert not again.actions and any("conflict" in e for e in again.errors), again.errors
