@@ -312,16 +312,18 @@ def plan(desired: Desired, observed: Observed) -> Plan:
 
     deletions.sort(key=lambda action: action.phase)  # budget goes in apply order
     held: list[Blocked] = []
-    for action in list(deletions):
+    may_go: list[Action] = []
+    for action in deletions:
         subject = action.association_id if action.kind == "association" else action.name
         if (action.kind, action.location, subject) in unclaimed:
             reason = _UNCLAIMED
         else:
             reason = _unread_reason(action, unread_packages, unread_associations)
         if reason:
-            deletions.remove(action)
             held.append(Blocked(action, reason))
-    allowed, blocked = _apply_safety(desired, deletions)
+        else:
+            may_go.append(action)
+    allowed, blocked = _apply_safety(desired, may_go)
     blocked = held + blocked
     actions.extend(allowed)
     if desired.suspended:
@@ -643,15 +645,13 @@ def _association_not_read(
     """
     if wanted.location in unread_associations:
         return _not_read(wanted.location, unread_associations[wanted.location])
-    for (location, name), _package in wanted_packages.items():
-        if (
-            name == wanted.package
-            and location.region == wanted.location.region
-            and location in unread_packages
+    for location, reason in unread_packages.items():
+        if location.region == wanted.location.region and (location, wanted.package) in (
+            wanted_packages
         ):
             return (
-                f"not changed: package {name} in {location} could not be read completely "
-                f"({unread_packages[location]})"
+                f"not changed: package {wanted.package} in {location} could not be read "
+                f"completely ({reason})"
             )
     return ""
 
