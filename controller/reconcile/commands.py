@@ -102,7 +102,7 @@ def plan_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan_json(planned, commit, args.name), indent=2))
     else:
-        print(render_plan(planned.plan, commit, args.name))
+        print(render_plan(planned.plan, commit, args.name, planned.desired.source))
         _print_errors(planned.errors, sys.stderr)
     if planned.errors:
         return 1
@@ -129,9 +129,10 @@ def _missing_bucket(reconciler: Reconciler, planned: PlannedPass) -> str | None:
     return None
 
 
-def render_plan(plan: Plan, commit: str, owner: str) -> str:
+def render_plan(plan: Plan, commit: str, owner: str, source: str = "") -> str:
     """The reviewer's diff: one block per resource, the fields that change, a summary."""
-    lines = [f"Plan for {commit[:12]} (owner {owner}):", ""]
+    whose = f"owner {owner}, source {source}" if source else f"owner {owner}"
+    lines = [f"Plan for {commit[:12]} ({whose}):", ""]
     groups: dict[tuple[str, str, Any], list[Action]] = {}
     for action in plan.actions:
         groups.setdefault(action.group, []).append(action)
@@ -185,6 +186,7 @@ def plan_json(planned: PlannedPass, commit: str, owner: str) -> dict[str, Any]:
     return {
         "revision": commit,
         "owner": owner,
+        "source": planned.desired.source,
         "actions": [_action_json(action) for action in plan.actions],
         "blocked": [_action_json(b.action) | {"reason": b.reason} for b in plan.blocked],
         "errors": list(planned.errors),
