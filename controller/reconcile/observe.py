@@ -11,7 +11,11 @@ one sharing read per package (contract: Budgets). So the `Observer` lives as lon
   are cached for good). Sharing has no version number: read every pass.
 - associations: ListAssociations (50 a page) carries `AssociationVersion`, which changes on
   every update; DescribeAssociation is called only for a new (id, version). Ownership tags
-  are read once per association id.
+  (owner and source, one ListTagsForResource) are read once per association id.
+
+A location's packages or associations are read completely or marked unread (`Unread`):
+plan never acts on a partial view. Resources with our owner name but another source's tag
+are returned apart (`Observed.others`), without further reads.
 
 Whatever apply changes is forgotten (`forget`), and `full_resync=True` re-reads everything.
 """

@@ -15,6 +15,10 @@ Safety rules live here too, so they are tested like features: deletions only wit
 enabled (package versions: with the package's `pruneVersions`), at most `maxDeletes`
 deletions per pass (the rest become `Blocked`), no deletion at all when the desired set is
 empty, and a published version whose content differs is an error for that package only.
+Never on a partial view: nothing is changed or deleted where the live state could not be
+read completely, nor anything that depends on it (`Observed.unread`). An owner identifies
+its source: another source's resource is a conflict when declared, never touched; an
+unclaimed one (owner tag, no source tag) is adopted when declared, never pruned.
 """
 
 from __future__ import annotations
