@@ -106,3 +106,42 @@ def test_a_source_tag_changed_since_observe_protects_the_association(
     # Next pass: observed afresh as another source's: a conflict, not a change.
     again = reconciler.run_desired(target((agent,), changed))
     assert not again.actions and any("conflict" in e for e in again.errors), again.errors
+
+
+def test_plan_by_source() -> None:
+    """plan(): another source's resource is a conflict when declared and invisible
+    otherwise; an unclaimed one is adopted (source tag added, with any update) when declared,
+    and its deletion is held back as "unclaimed, not pruned" when not."""
+    from controller.reconcile.plan import plan
+    from controller.reconcile.state import Desired, Observed, OtherSource, PruneRules
+    from tests.reconcile.test_plan import HOME, association, live, live_association, package
+
+    prune = PruneRules(enabled=True, max_deletes=10)
+    mine = ((OWNER_TAG, "ssm-gitops"), (SOURCE_TAG, "a"))
+    observed = Observed(
+        (live("agent", tags=mine), live("old", tags=((OWNER_TAG, "ssm-gitops"),))),
+        (
+            live_association("agent-prod", "a-1", schedule="rate(2 days)"),  # unclaimed
+            live_association("agent-dev", "a-2"),  # unclaimed, not declared
+        ),
+        others=(
+            OtherSource("package", "theirs", HOME, "b"),
+            OtherSource("package", "both", HOME, "b"),
+            OtherSource("association", "their-prod", HOME, "b", "a-9"),
+        ),
+    )
+    desired = Desired(
+        (package("agent"), package("both")), (association("agent-prod"),), prune, source="a"
+    )
+    result = plan(desired, observed)
+    assert sorted((a.kind, a.name, a.action) for a in result.actions) == [
+        ("association", "agent-prod", "tag"),
+        ("association", "agent-prod", "update"),
+    ]
+    assert sorted((b.action.name, b.action.action) for b in result.blocked) == [
+        ("agent-dev", "delete"),
+        ("old", "delete"),
+    ]
+    assert all(b.reason.startswith("unclaimed, not pruned") for b in result.blocked)
+    (conflict,) = result.errors
+    assert conflict.name == "both" and "another source (b)" in conflict.message
