@@ -188,6 +188,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         (o.kind, o.location, o.name): o.source for o in observed.others
     }
     unclaimed: set[tuple[str, Location, str]] = set()  # (kind, location, name or id)
+    conflicted: set[tuple[str, str]] = set()  # (package name, region): another source's
 
     live_packages = {(p.location, p.name): p for p in observed.packages}
     wanted_packages = {(p.location, p.name): p for p in desired.packages}
@@ -195,6 +196,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         conflict = others.get(("package", package.location, package.name))
         if conflict is not None and key not in live_packages:
             message = _conflict("package", package.name, conflict, package.source)
+            conflicted.add((package.name, package.location.region))
             errors.append(PlanError("package", package.name, package.location, message))
             resources.append(
                 _status("package", package.name, package.location, ResourceState.FAILED, message)
@@ -286,6 +288,13 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         if conflict is not None:
             message = _conflict("association", wanted.name, conflict, wanted.source)
             errors.append(PlanError("association", wanted.name, wanted.location, message))
+            resources.append(
+                _status("association", wanted.name, wanted.location, ResourceState.FAILED, message)
+            )
+            continue
+        if (wanted.package, wanted.location.region) in conflicted:
+            # It would install another source's package under our name: left as it is.
+            message = f"not changed: its package {wanted.package} is in conflict (see there)"
             resources.append(
                 _status("association", wanted.name, wanted.location, ResourceState.FAILED, message)
             )

@@ -145,3 +145,19 @@ def test_plan_by_source() -> None:
     assert all(b.reason.startswith("unclaimed, not pruned") for b in result.blocked)
     (conflict,) = result.errors
     assert conflict.name == "both" and "another source (b)" in conflict.message
+
+
+def test_an_association_of_a_conflicted_package_is_not_created() -> None:
+    """It would install another source's package under our name: held, reported failed."""
+    from controller.reconcile.plan import plan
+    from controller.reconcile.state import Desired, Observed, OtherSource
+    from tests.reconcile.test_plan import HOME, association, package
+
+    observed = Observed(others=(OtherSource("package", "agent", HOME, "b"),))
+    result = plan(Desired((package("agent"),), (association("agent-prod"),), source="a"), observed)
+    assert result.actions == ()
+    assert [(r.kind, r.state.value) for r in result.resources] == [
+        ("package", "failed"),
+        ("association", "failed"),
+    ]
+    assert "in conflict" in result.resources[1].message
