@@ -88,17 +88,42 @@ def _repository(location: str, inner: str) -> str:
     return f"{host}/{path}".rstrip("/")
 
 
-def source_id(location: str, path: str = ".", *, inner: str = ".") -> str:
+def local_origin(location: str) -> str | None:
+    """The `origin` remote's URL of a local repository (None: a URL, or no origin).
+
+    A clone names the repository it came from: `plan --repo ./infra` on an operator's clone
+    then gets the same source id as the controller following `https://.../infra`, instead
+    of reading every resource as another source's.
+    """
+    if "://" in location or (_SCP_LIKE.match(location) and not Path(location).exists()):
+        return None
+    import pygit2  # local: the spec layer imports this module and needs no git
+
+    try:
+        found = pygit2.discover_repository(str(Path(location).expanduser()))
+        if not found:
+            return None
+        remotes = pygit2.Repository(found).remotes
+        url = remotes["origin"].url if "origin" in [r.name for r in remotes] else None
+    except (pygit2.GitError, KeyError, ValueError):
+        return None
+    return str(url) if url else None
+
+
+def source_id(
+    location: str, path: str = ".", *, inner: str = ".", origin: str | None = None
+) -> str:
     """The value of the source tag for `--repo location` and the repository-relative folder
     `path` (for a local `--repo` naming a folder inside a repository, `inner` is that folder,
     so the id names the repository's root either way).
 
     `github.com/org/infra//teams/a`: https, ssh and scp-like spellings of one repository give
-    one id. Too long or with characters a tag value may not hold: a readable prefix and a
-    hash of the whole id, so two sources never share one.
+    one id; a local clone with an `origin` remote (`local_origin`) is named by that remote.
+    Too long or with characters a tag value may not hold: a readable prefix and a hash of
+    the whole id, so two sources never share one.
     """
     folder = PurePosixPath(path or ".").as_posix().strip("/")
-    text = _repository(location, inner)
+    text = _repository(origin, ".") if origin else _repository(location, inner)
     if folder not in ("", "."):
         text = f"{text}//{folder}"
     if _valid_tag_value(text):

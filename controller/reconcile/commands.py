@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from controller.aws.artifacts import check_bucket
 from controller.errors import UserError
-from controller.ownership import source_id
+from controller.ownership import local_origin, source_id
 from controller.reconcile.engine import PlannedPass, Reconciler
 from controller.reconcile.plan import Action, Plan
 from controller.reconcile.result import ActionRecord, ActionResult, PassOutcome, PassResult
@@ -49,7 +49,9 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
             f"--path {args.path}: no such folder in {args.repo} at {revision.commit[:12]}"
         )
     _warn_uncommitted(source, path)
-    args.source_id = source_id(args.repo, path, inner=source.within(None))
+    args.source_id = source_id(
+        args.repo, path, inner=source.within(None), origin=local_origin(args.repo)
+    )
     return load_repository(root, display_prefix=_display_prefix(path)), revision.commit
 
 

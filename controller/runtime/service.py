@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import UserError
-from controller.ownership import source_id
+from controller.ownership import local_origin, source_id
 from controller.runtime.logs import emit
 from controller.runtime.loop import ControllerLoop, Reconciler
 from controller.runtime.metrics import Metrics
@@ -96,7 +96,12 @@ class Service:
         )
         self.metrics = Metrics()
         # The owner's source: the `ssm-gitops:source` tag on what this controller manages.
-        source = source_id(options.repo, path, inner=self.source.within(None))
+        source = source_id(
+            options.repo,
+            path,
+            inner=self.source.within(None),
+            origin=local_origin(options.repo),
+        )
         self.reconcilers = _Reconcilers(options.owner, options.cache_dir / "work", source)
         self.loop = ControllerLoop(
             self.source,

@@ -161,3 +161,21 @@ def test_an_association_of_a_conflicted_package_is_not_created() -> None:
         ("association", "failed"),
     ]
     assert "in conflict" in result.resources[1].message
+
+
+def test_a_local_clone_is_named_by_its_origin(tmp_path: Path) -> None:
+    """An operator's `plan --repo ./infra` on a clone must see what the controller following
+    the repository's URL owns as its own, not as another source's."""
+    import pygit2
+
+    from controller.ownership import local_origin
+
+    clone = pygit2.init_repository(str(tmp_path / "clone"))
+    assert local_origin(str(tmp_path / "clone")) is None
+    clone.remotes.create("origin", "https://github.com/acme/infra.git")
+    origin = local_origin(str(tmp_path / "clone"))
+    assert origin == "https://github.com/acme/infra.git"
+    assert source_id(str(tmp_path / "clone"), "teams", origin=origin) == source_id(
+        "git@github.com:acme/infra.git", "teams"
+    )
+    assert local_origin("https://github.com/acme/infra") is None
