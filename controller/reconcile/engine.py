@@ -389,12 +389,14 @@ class Reconciler:
 
 def _unread_errors(observed: Observed) -> tuple[str, ...]:
     """One line per location that could not be read completely (logged, in /status)."""
+    kinds: dict[Location, list[str]] = {}
     reasons: dict[Location, list[str]] = {}
     for unread in observed.unread:
-        reasons.setdefault(unread.location, []).append(f"{unread.kind}s: {unread.reason}")
+        kinds.setdefault(unread.location, []).append(f"{unread.kind}s")
+        reasons.setdefault(unread.location, []).append(unread.reason)
     return tuple(
-        f"{location}: not read completely, so nothing there was deleted or changed this pass "
-        f"({'; '.join(found)})"
+        f"{location}: could not read its {' and '.join(kinds[location])} completely, so "
+        f"none of them there was changed or deleted this pass ({'; '.join(found)})"
         for location, found in sorted(reasons.items())
     )
 
