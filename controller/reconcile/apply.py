@@ -358,7 +358,10 @@ class Applier:
         with self._lock:
             if key in self._checked:
                 return
-        tags = aws_tags.tags_of(clients, "Document", action.name)
+        try:
+            tags = aws_tags.tags_of(clients, "Document", action.name)
+        except NotFound:
+            return  # gone since observed: the action itself meets that (a delete is then done)
         if not self._allowed(tags, action):
             raise NotOwned(
                 f"left alone: package {action.name} no longer carries {OWNER_TAG}={self.owner}"
