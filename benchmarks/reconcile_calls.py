@@ -115,7 +115,9 @@ def calls_benchmark(packages: int, associations: int, work: Path) -> None:
             (("123456789012", None),),
             Artifacts("artifacts", "p/"),
         )
-        reconciler = Reconciler("bench", work_dir=work, sessions=Sessions())
+        reconciler = Reconciler(
+            "bench", source="github.com/acme/bench", work_dir=work, sessions=Sessions()
+        )
         started = time.monotonic()
         first = reconciler.run_desired(wanted)
         print(

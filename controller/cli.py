@@ -74,7 +74,8 @@ def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False
         "--name",
         default=env("name", "ssm-gitops"),
         help="owner name (not a resource's metadata.name): resources are tagged "
-        "ssm-gitops:owner=NAME and only those are ever changed or deleted (default: ssm-gitops)",
+        "ssm-gitops:owner=NAME and ssm-gitops:source=<repository//path>, and only those "
+        "carrying both are ever changed or deleted (default: ssm-gitops)",
     )
     parser.add_argument(
         "--verify-signatures",

@@ -23,7 +23,7 @@ from typing import Any
 
 from controller.aws.errors import call
 from controller.aws.session import AwsClients
-from controller.reconcile.state import OWNER_TAG, AssociationSpec
+from controller.reconcile.state import OWNER_TAG, SOURCE_TAG, AssociationSpec
 
 DOCUMENT = "AWS-ConfigureAWSPackage"
 # AWS-ConfigureAWSPackage's parameter defaults (the document's own Parameters section, as
@@ -190,15 +190,20 @@ def request_fields(name: str, spec: AssociationSpec) -> dict[str, Any]:
     return request
 
 
-def create(clients: AwsClients, name: str, spec: AssociationSpec, owner: str) -> str:
-    """CreateAssociation, tagged with the owner at birth, never retried by botocore
-    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateAssociation.html)."""
+def create(
+    clients: AwsClients, name: str, spec: AssociationSpec, owner: str, source: str = ""
+) -> str:
+    """CreateAssociation, tagged with the owner (and source) at birth, never retried by
+    botocore (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateAssociation.html)."""
+    tags = [{"Key": OWNER_TAG, "Value": owner}]
+    if source:
+        tags.append({"Key": SOURCE_TAG, "Value": source})
     response = call(
         "CreateAssociation",
         clients.client("ssm", retries=False).create_association,
         idempotent=False,
         **request_fields(name, spec),
-        Tags=[{"Key": OWNER_TAG, "Value": owner}],
+        Tags=tags,
     )
     return str(response["AssociationDescription"]["AssociationId"])
 

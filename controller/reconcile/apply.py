@@ -34,10 +34,17 @@ from controller.aws.errors import AwsError, Conflict, NotFound, ServerError, Thr
 from controller.aws.session import AwsClients
 from controller.build.integrity import verify_artifact, verify_manifest
 from controller.errors import UserError
+from controller.ownership import Claim, claim
 from controller.reconcile.observe import Observer
 from controller.reconcile.plan import Action, Plan
 from controller.reconcile.result import ActionRecord, ActionResult
-from controller.reconcile.state import OWNER_TAG, DesiredPackage, DesiredVersion, Location
+from controller.reconcile.state import (
+    OWNER_TAG,
+    SOURCE_TAG,
+    DesiredPackage,
+    DesiredVersion,
+    Location,
+)
 
 # Test hook for the crash-safety tests: the process exits (as if killed) right after this
 # many actions have completed. Never set in production.
@@ -64,6 +71,7 @@ class Applier:
         clients_for: Callable[[Location], AwsClients],
         *,
         owner: str,
+        source: str = "",
         observer: Observer,
         artifacts: Artifacts | None,
         max_workers: int = 8,
@@ -74,7 +82,9 @@ class Applier:
         self.clients_for = clients_for
         self.stopping = stopping
         self.owner = owner
+        self.source = source
         self.observer = observer
+        self._checked: set[tuple[Location, str]] = set()  # packages whose tags were re-read
         self.artifacts = artifacts
         self.max_workers = max_workers
         self.on_action = on_action
@@ -158,6 +168,8 @@ class Applier:
 
     def _run(self, action: Action) -> str | None:
         clients = self.clients_for(action.location)
+        if action.kind == "package" and action.action != "create":
+            self._ensure_package_owned(clients, action)
         handler = getattr(self, f"_{action.kind}_{action.action}")
         result: str | None = handler(clients, action)
         return result
@@ -167,20 +179,34 @@ class Applier:
         url = self._upload(clients, package, version)
         try:
             aws_packages.create(
-                clients, package.name, version.name, version.content, url, package.tags
+                clients,
+                package.name,
+                version.name,
+                version.content,
+                url,
+                action.tags_set or package.tags,
             )
         except Conflict:
             # Exists already: ours from a pass that was cut short, or someone else's.
             tags = aws_tags.tags_of(clients, "Document", package.name)
-            if tags.get(OWNER_TAG) != self.owner:
+            whose = claim(tags, self.owner, self.source)
+            if whose is Claim.NOT_OURS:
                 raise ActionFailed(
                     f"package {package.name} already exists in {action.location} without the "
                     f"tag {OWNER_TAG}={self.owner}: it is not ours, rename the package in "
                     f"{package.source}"
                 ) from None
+            if whose is Claim.OTHER_SOURCE:
+                raise ActionFailed(
+                    f"conflict: package {package.name} in {action.location} belongs to another "
+                    f"source ({tags.get(SOURCE_TAG)}): left alone; declare it in one "
+                    f"repository only ({package.source})"
+                ) from None
             return self._publish_version(clients, action.location, package, version, url)
         published = aws_packages.wait_active(clients, package.name, version.name)
         self._remember(action.location, package.name, version.name, published.number)
+        with self._lock:  # created with our tags just now: no need to read them again
+            self._checked.add((action.location, package.name))
         return f"{version.name} (version {published.number})"
 
     def _package_add_version(self, clients: AwsClients, action: Action) -> str:
@@ -303,7 +329,7 @@ class Applier:
                 return existing.association_id
             try:
                 return aws_associations.create(
-                    clients, association.name, association.spec, self.owner
+                    clients, association.name, association.spec, self.owner, self.source
                 )
             except (Throttled, ServerError):
                 if attempt == 3:
@@ -314,26 +340,74 @@ class Applier:
     def _owned_by_name(
         self, clients: AwsClients, name: str
     ) -> aws_associations.AssociationSummary | None:
+        adoptable: aws_associations.AssociationSummary | None = None
         for summary in aws_associations.find_by_name(clients, name):
             tags = aws_tags.tags_of(clients, "Association", summary.association_id)
-            if tags.get(OWNER_TAG) == self.owner:
+            whose = claim(tags, self.owner, self.source)
+            if whose is Claim.OURS:
                 return summary
-        return None
+            if whose is Claim.OTHER_SOURCE:
+                # Created by another repository since we observed: never overwrite it.
+                raise ActionFailed(
+                    f"conflict: association {name} ({summary.association_id}) belongs to "
+                    f"another source ({tags.get(SOURCE_TAG)}): left alone; declare it in one "
+                    "repository only"
+                )
+            if whose is Claim.UNCLAIMED and adoptable is None:
+                adoptable = summary
+        if adoptable is not None:  # declared by us: adopt it (our source tag)
+            aws_tags.set_tags(
+                clients, "Association", adoptable.association_id, ((SOURCE_TAG, self.source),)
+            )
+        return adoptable
+
+    def _allowed(self, tags: dict[str, str], action: Action) -> bool:
+        """Ours (both tags), or unclaimed (owner tag only) and declared by us: adoption."""
+        whose = claim(tags, self.owner, self.source)
+        declared = action.package is not None or action.association is not None
+        return whose is Claim.OURS or (whose is Claim.UNCLAIMED and declared)
+
+    def _ensure_package_owned(self, clients: AwsClients, action: Action) -> None:
+        """Read a package's owner and source tags afresh before its first change this pass
+        (one ListTagsForResource per changed package; a quiet pass makes none)."""
+        key = (action.location, action.name)
+        with self._lock:
+            if key in self._checked:
+                return
+        try:
+            tags = aws_tags.tags_of(clients, "Document", action.name)
+        except NotFound:
+            return  # gone since observed: the action itself meets that (a delete is then done)
+        if not self._allowed(tags, action):
+            raise NotOwned(
+                f"left alone: package {action.name} no longer carries {OWNER_TAG}={self.owner}"
+                f" with {SOURCE_TAG}={self.source or '(none)'}"
+            )
+        with self._lock:
+            self._checked.add(key)
 
     def _ensure_owned(self, clients: AwsClients, action: Action) -> None:
-        """Read the owner tag afresh right before changing an association.
+        """Read the owner and source tags afresh right before changing an association.
 
         Ownership is cached between full resyncs to keep a quiet pass cheap; a tag removed
-        by hand in between must still protect the association (contract: nothing without
-        the owner tag is ever changed or deleted). One call, only when there is a change.
+        or changed by hand in between must still protect the association (contract: nothing
+        without the owner tag is ever changed or deleted; an owner identifies its source).
+        One call, only when there is a change.
         """
         tags = aws_tags.tags_of(clients, "Association", action.association_id)
-        if tags.get(OWNER_TAG) != self.owner:
+        if not self._allowed(tags, action):
             self.observer.forget_owner(action.location, action.association_id)
             raise NotOwned(
                 f"left alone: association {action.association_id} no longer carries "
-                f"{OWNER_TAG}={self.owner}"
+                f"{OWNER_TAG}={self.owner} with {SOURCE_TAG}={self.source or '(none)'}"
             )
+
+    def _association_tag(self, clients: AwsClients, action: Action) -> str:
+        """Adopt an unclaimed association we declare: add our source tag."""
+        self._ensure_owned(clients, action)
+        aws_tags.set_tags(clients, "Association", action.association_id, action.tags_set)
+        self.observer.forget_owner(action.location, action.association_id)
+        return ", ".join(c.field for c in action.changes)
 
     def _association_update(self, clients: AwsClients, action: Action) -> str:
         association = action.association

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from controller.aws.artifacts import check_bucket
 from controller.errors import PREFIX, UserError
+from controller.ownership import local_origin, source_id
 from controller.reconcile.engine import PlannedPass, Reconciler
 from controller.reconcile.plan import Action, Plan
 from controller.reconcile.result import ActionRecord, ActionResult, PassOutcome, PassResult
@@ -31,7 +32,10 @@ def _cache_dir() -> Path:
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, str]:
-    """Fetch the followed ref, materialise it, load the repository: (Repository, commit)."""
+    """Fetch the followed ref, materialise it, load the repository: (Repository, commit).
+
+    Also sets `args.source_id` (the `ssm-gitops:source` tag value) from --repo and --path.
+    """
     from controller.source import GitSource, source_root
     from controller.source.signatures import TrustedKeys, verify_revision
     from controller.spec import load_repository
@@ -48,6 +52,9 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
     # The same check as `run`: never a folder outside the repository (`..`, a symlink).
     root = source_root(source.materialise(revision), path, revision)
     _warn_uncommitted(source, path)
+    args.source_id = source_id(
+        args.repo, path, inner=source.within(None), origin=local_origin(args.repo)
+    )
     return load_repository(root, display_prefix=_display_prefix(path)), revision.commit
 
 
@@ -70,7 +77,12 @@ def _display_prefix(path: str | None) -> str:
 
 
 def _reconciler(args: argparse.Namespace, *, dry_run: bool) -> Reconciler:
-    return Reconciler(args.name, dry_run=dry_run, work_dir=_cache_dir() / "work")
+    return Reconciler(
+        args.name,
+        source=getattr(args, "source_id", ""),
+        dry_run=dry_run,
+        work_dir=_cache_dir() / "work",
+    )
 
 
 def _print_errors(errors: Iterable[str], out: TextIO) -> None:
@@ -95,7 +107,7 @@ def plan_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan_json(planned, commit, args.name), indent=2))
     else:
-        print(render_plan(planned.plan, commit, args.name))
+        print(render_plan(planned.plan, commit, args.name, planned.desired.source))
         _print_errors(planned.errors, sys.stderr)
     if planned.errors:
         return 1
@@ -122,9 +134,10 @@ def _missing_bucket(reconciler: Reconciler, planned: PlannedPass) -> str | None:
     return None
 
 
-def render_plan(plan: Plan, commit: str, owner: str) -> str:
+def render_plan(plan: Plan, commit: str, owner: str, source: str = "") -> str:
     """The reviewer's diff: one block per resource, the fields that change, a summary."""
-    lines = [f"Plan for {commit[:12]} (owner {owner}):", ""]
+    whose = f"owner {owner}, source {source}" if source else f"owner {owner}"
+    lines = [f"Plan for {commit[:12]} ({whose}):", ""]
     groups: dict[tuple[str, str, Any], list[Action]] = {}
     for action in plan.actions:
         groups.setdefault(action.group, []).append(action)
@@ -178,6 +191,7 @@ def plan_json(planned: PlannedPass, commit: str, owner: str) -> dict[str, Any]:
     return {
         "revision": commit,
         "owner": owner,
+        "source": planned.desired.source,
         "actions": [_action_json(action) for action in plan.actions],
         "blocked": [_action_json(b.action) | {"reason": b.reason} for b in plan.blocked],
         "errors": list(planned.errors),

@@ -40,6 +40,7 @@ from controller.reconcile.state import (
     DesiredVersion,
     Location,
     Observed,
+    Unread,
 )
 
 
@@ -72,17 +73,19 @@ class Reconciler:
         self,
         owner: str,
         *,
+        source: str = "",
         dry_run: bool = False,
         work_dir: Path,
         max_workers: int = 8,
         sessions: Sessions | None = None,
     ) -> None:
         self.owner = owner
+        self.source = source  # the `ssm-gitops:source` tag value: controller.ownership.source_id
         self.dry_run = dry_run
         self.work_dir = Path(work_dir)
         self.max_workers = max_workers
         self.sessions = sessions or Sessions(name=owner)
-        self.observer = Observer(owner, max_workers)
+        self.observer = Observer(owner, max_workers, source=source)
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
         self._lock = threading.Lock()  # one pass at a time
@@ -130,41 +133,17 @@ class Reconciler:
                     unreachable.append((Location(account, region), str(error)))
         observed = self.observer.observe(
             package_clients, association_clients, full_resync=full_resync
-        )
-        observed = replace(observed, errors=observed.errors + tuple(unreachable))
-        desired = target.desired
-        unreadable = {location for location, _ in observed.errors}
-        if unreadable:  # plan nothing where we could not see what exists
-            desired = replace(
-                desired,
-                packages=tuple(p for p in desired.packages if p.location not in unreadable),
-                associations=tuple(a for a in desired.associations if a.location not in unreadable),
-            )
-        live = self.observer.confirm_content(self._clients_for, observed.observed, desired)
+        ).observed
+        # An unreachable account (e.g. AssumeRole denied) is a location not read at all.
+        unread = tuple(Unread(location, "association", reason) for location, reason in unreachable)
+        observed = replace(observed, unread=observed.unread + unread)
+        # The desired state is kept whole, also where the live state could not be read:
+        # plan() holds back what depends on an unread location and reports it (dropping it
+        # here once made plan read those resources as removed, and prune them: issue 10).
+        desired = replace(target.desired, source=self.source)
+        live = self.observer.confirm_content(self._clients_for, observed, desired)
         result = plan(desired, live)
-        if unreadable:  # what we could not compare is failed, with the reason
-            reasons = dict(observed.errors)
-            result = replace(
-                result,
-                resources=result.resources
-                + tuple(
-                    ResourceStatus(
-                        kind,
-                        resource.name,
-                        resource.location.account,
-                        resource.location.region,
-                        ResourceState.FAILED,
-                        f"could not read live state: {reasons[resource.location]}",
-                    )
-                    for kind, resources in (
-                        ("package", target.desired.packages),
-                        ("association", target.desired.associations),
-                    )
-                    for resource in resources
-                    if resource.location in unreadable
-                ),
-            )
-        errors = tuple(f"{location}: {message}" for location, message in observed.errors)
+        errors = _unread_errors(observed)
         errors += tuple(str(error) for error in result.errors)
         return PlannedPass(
             result,
@@ -275,6 +254,7 @@ class Reconciler:
         applier = Applier(
             self._clients_for,
             owner=self.owner,
+            source=self.source,
             observer=self.observer,
             artifacts=planned.artifacts,
             max_workers=self.max_workers,
@@ -405,6 +385,20 @@ class Reconciler:
             api_calls=self.sessions.counter.take(),
             rollouts=rollouts,
         )
+
+
+def _unread_errors(observed: Observed) -> tuple[str, ...]:
+    """One line per location that could not be read completely (logged, in /status)."""
+    kinds: dict[Location, list[str]] = {}
+    reasons: dict[Location, list[str]] = {}
+    for unread in observed.unread:
+        kinds.setdefault(unread.location, []).append(f"{unread.kind}s")
+        reasons.setdefault(unread.location, []).append(unread.reason)
+    return tuple(
+        f"{location}: could not read its {' and '.join(kinds[location])} completely, so "
+        f"none of them there was changed or deleted this pass ({'; '.join(found)})"
+        for location, found in sorted(reasons.items())
+    )
 
 
 def _artifacts(repository: Any) -> Artifacts | None:

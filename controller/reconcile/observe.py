@@ -11,7 +11,11 @@ one sharing read per package (contract: Budgets). So the `Observer` lives as lon
   are cached for good). Sharing has no version number: read every pass.
 - associations: ListAssociations (50 a page) carries `AssociationVersion`, which changes on
   every update; DescribeAssociation is called only for a new (id, version). Ownership tags
-  are read once per association id.
+  (owner and source, one ListTagsForResource) are read once per association id.
+
+A location's packages or associations are read completely or marked unread (`Unread`):
+plan never acts on a partial view. Resources with our owner name but another source's tag
+are returned apart (`Observed.others`), without further reads.
 
 Whatever apply changes is forgotten (`forget`), and `full_resync=True` re-reads everything.
 """
@@ -30,15 +34,19 @@ from controller.aws import sharing as aws_sharing
 from controller.aws import tags as aws_tags
 from controller.aws.errors import AwsError, NotFound
 from controller.aws.session import AwsClients
+from controller.ownership import Claim, claim
 from controller.reconcile.state import (
-    OWNER_TAG,
+    SOURCE_TAG,
     AssociationSpec,
     Desired,
+    DesiredPackage,
     Location,
     Observed,
     ObservedAssociation,
     ObservedPackage,
     ObservedVersion,
+    OtherSource,
+    Unread,
 )
 
 
@@ -59,15 +67,17 @@ class ObserveResult:
 class Observer:
     """Reads our live resources; one instance lives across passes (the cache)."""
 
-    def __init__(self, owner: str, max_workers: int = 8) -> None:
+    def __init__(self, owner: str, max_workers: int = 8, *, source: str = "") -> None:
         self.owner = owner
+        self.source = source  # our `ssm-gitops:source` tag value (controller.ownership)
         self.max_workers = max_workers
         self._lock = threading.Lock()
         self._packages: dict[tuple[Location, str], _PackageEntry] = {}
         # Version content is immutable: its hash is cached for good, keyed by everything that
         # identifies one version even across a delete and re-create (number, name, date).
         self._hashes: dict[tuple[Location, str, str, str, str], str] = {}
-        self._owned: dict[tuple[Location, str], bool] = {}  # association id -> ours?
+        # association id -> (whose, its source tag): tags are read once per association id.
+        self._owned: dict[tuple[Location, str], tuple[Claim, str]] = {}
         self._specs: dict[tuple[Location, str, str], AssociationSpec] = {}  # (loc, id, version)
         self._same_content: dict[tuple[Location, str, str, str, str], bool] = {}
 
@@ -100,18 +110,31 @@ class Observer:
                 self._specs.clear()
         packages: list[ObservedPackage] = []
         associations: list[ObservedAssociation] = []
-        errors: list[tuple[Location, str]] = []
+        unread: list[Unread] = []
+        others: list[OtherSource] = []
+        # A location's kind is read completely or not at all: one failed read (a list page, a
+        # tag, a description) drops everything of that kind there and marks it unread, so a
+        # half-read location is never mistaken for one where resources are missing.
         for clients in package_clients:
             try:
-                packages.extend(self._observe_packages(clients))
+                found, theirs = self._observe_packages(clients)
+                packages.extend(found)
+                others.extend(theirs)
             except AwsError as error:
-                errors.append((Location(clients.account, clients.region), str(error)))
+                location = Location(clients.account, clients.region)
+                unread.append(Unread(location, "package", str(error)))
         for clients in association_clients:
             try:
-                associations.extend(self._observe_associations(clients))
+                mine, theirs = self._observe_associations(clients)
+                associations.extend(mine)
+                others.extend(theirs)
             except AwsError as error:
-                errors.append((Location(clients.account, clients.region), str(error)))
-        return ObserveResult(Observed(tuple(packages), tuple(associations)), tuple(errors))
+                location = Location(clients.account, clients.region)
+                unread.append(Unread(location, "association", str(error)))
+        return ObserveResult(
+            Observed(tuple(packages), tuple(associations), tuple(unread), tuple(others)),
+            tuple((u.location, u.reason) for u in unread),
+        )
 
     def confirm_content(
         self,
@@ -128,42 +151,72 @@ class Observer:
         """
         wanted = {(p.location, p.name): p for p in desired.packages}
         packages: list[ObservedPackage] = []
+        unread: dict[Location, str] = {}
         for live in observed.packages:
             package = wanted.get((live.location, live.name))
             if package is None:
                 packages.append(live)
                 continue
-            versions = []
-            for version in live.versions:
-                repo = next((v for v in package.versions if v.name == version.name), None)
-                if repo is not None and version.content_sha256 != repo.content_sha256:
-                    key = (
-                        live.location,
-                        live.name,
-                        version.number,
-                        version.content_sha256,
-                        repo.content_sha256,
+            try:
+                packages.append(self._confirm_package(clients_for, live, package))
+            except AwsError as error:  # this location's packages are then not read completely
+                unread.setdefault(live.location, str(error))
+        if unread:
+            packages = [p for p in packages if p.location not in unread]
+        return replace(
+            observed,
+            packages=tuple(packages),
+            unread=observed.unread
+            + tuple(Unread(location, "package", reason) for location, reason in unread.items()),
+        )
+
+    def _confirm_package(
+        self,
+        clients_for: Callable[[Location], AwsClients],
+        live: ObservedPackage,
+        package: DesiredPackage,
+    ) -> ObservedPackage:
+        versions = []
+        for version in live.versions:
+            repo = next((v for v in package.versions if v.name == version.name), None)
+            if repo is not None and version.content_sha256 != repo.content_sha256:
+                key = (
+                    live.location,
+                    live.name,
+                    version.number,
+                    version.content_sha256,
+                    repo.content_sha256,
+                )
+                with self._lock:
+                    same = self._same_content.get(key)
+                if same is None:
+                    text = aws_packages.version_content(
+                        clients_for(live.location), live.name, version.number
                     )
+                    same = _same_json(text, repo.content)
                     with self._lock:
-                        same = self._same_content.get(key)
-                    if same is None:
-                        text = aws_packages.version_content(
-                            clients_for(live.location), live.name, version.number
-                        )
-                        same = _same_json(text, repo.content)
-                        with self._lock:
-                            self._same_content[key] = same
-                    if same:
-                        version = replace(version, content_sha256=repo.content_sha256)
-                versions.append(version)
-            packages.append(replace(live, versions=tuple(versions)))
-        return replace(observed, packages=tuple(packages))
+                        self._same_content[key] = same
+                if same:
+                    version = replace(version, content_sha256=repo.content_sha256)
+            versions.append(version)
+        return replace(live, versions=tuple(versions))
 
     # -- packages -----------------------------------------------------------------------
 
-    def _observe_packages(self, clients: AwsClients) -> list[ObservedPackage]:
+    def _observe_packages(
+        self, clients: AwsClients
+    ) -> tuple[list[ObservedPackage], list[OtherSource]]:
         location = Location(clients.account, clients.region)
-        summaries = list(aws_packages.list_owned(clients, self.owner))
+        summaries: list[aws_packages.PackageSummary] = []
+        others: list[OtherSource] = []
+        for summary in aws_packages.list_owned(clients, self.owner):
+            # The source tag comes on the same ListDocuments page: another source's package
+            # costs no further read, and is never described, changed or pruned.
+            tags = dict(summary.tags)
+            if claim(tags, self.owner, self.source) is Claim.OTHER_SOURCE:
+                others.append(OtherSource("package", summary.name, location, tags[SOURCE_TAG]))
+            else:
+                summaries.append(summary)
 
         def one(summary: aws_packages.PackageSummary) -> ObservedPackage | None:
             try:
@@ -182,7 +235,7 @@ class Observer:
 
         with ThreadPoolExecutor(self.max_workers) as pool:
             found = list(pool.map(one, summaries))
-        return [package for package in found if package is not None]
+        return [package for package in found if package is not None], others
 
     def _package_entry(
         self, clients: AwsClients, location: Location, summary: aws_packages.PackageSummary
@@ -235,7 +288,9 @@ class Observer:
 
     # -- associations ------------------------------------------------------------------
 
-    def _observe_associations(self, clients: AwsClients) -> list[ObservedAssociation]:
+    def _observe_associations(
+        self, clients: AwsClients
+    ) -> tuple[list[ObservedAssociation], list[OtherSource]]:
         location = Location(clients.account, clients.region)
         summaries = list(aws_associations.list_all(clients))
         listed = {summary.association_id for summary in summaries}
@@ -247,10 +302,17 @@ class Observer:
                 k: v for k, v in self._specs.items() if k[0] != location or k[1] in listed
             }
 
-        def one(summary: aws_associations.AssociationSummary) -> ObservedAssociation | None:
+        def one(
+            summary: aws_associations.AssociationSummary,
+        ) -> ObservedAssociation | OtherSource | None:
             try:
-                if not self._is_ours(clients, location, summary.association_id):
+                whose, source = self._claim(clients, location, summary.association_id)
+                if whose is Claim.NOT_OURS:
                     return None
+                if whose is Claim.OTHER_SOURCE:
+                    return OtherSource(
+                        "association", summary.name, location, source, summary.association_id
+                    )
                 spec = self._spec(clients, location, summary)
             except NotFound:
                 return None
@@ -261,11 +323,15 @@ class Observer:
                 summary.version,
                 spec,
                 summary.overview,
+                source,
             )
 
         with ThreadPoolExecutor(self.max_workers) as pool:
             found = list(pool.map(one, summaries))
-        return [association for association in found if association is not None]
+        return (
+            [a for a in found if isinstance(a, ObservedAssociation)],
+            [a for a in found if isinstance(a, OtherSource)],
+        )
 
     def forget_owner(self, location: Location, association_id: str) -> None:
         """Read this association's owner tag again on the next pass."""
@@ -275,13 +341,17 @@ class Observer:
                 k: v for k, v in self._specs.items() if (k[0], k[1]) != (location, association_id)
             }
 
-    def _is_ours(self, clients: AwsClients, location: Location, association_id: str) -> bool:
+    def _claim(
+        self, clients: AwsClients, location: Location, association_id: str
+    ) -> tuple[Claim, str]:
+        """Whose this association is, and its source tag: one ListTagsForResource per id,
+        which returns the owner and the source tag together."""
         key = (location, association_id)
         with self._lock:
             known = self._owned.get(key)
         if known is None:
             tags = aws_tags.tags_of(clients, "Association", association_id)
-            known = tags.get(OWNER_TAG) == self.owner
+            known = (claim(tags, self.owner, self.source), tags.get(SOURCE_TAG, ""))
             with self._lock:
                 self._owned[key] = known
         return known

@@ -15,6 +15,10 @@ Safety rules live here too, so they are tested like features: deletions only wit
 enabled (package versions: with the package's `pruneVersions`), at most `maxDeletes`
 deletions per pass (the rest become `Blocked`), no deletion at all when the desired set is
 empty, and a published version whose content differs is an error for that package only.
+Never on a partial view: nothing is changed or deleted where the live state could not be
+read completely, nor anything that depends on it (`Observed.unread`). An owner identifies
+its source: another source's resource is a conflict when declared, never touched; an
+unclaimed one (owner tag, no source tag) is adopted when declared, never pruned.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from controller.reconcile.state import (
     OWNER_TAG,
     SHARE_ALL,
     SHARED_VERSION,
+    SOURCE_TAG,
     Desired,
     DesiredAssociation,
     DesiredPackage,
@@ -169,9 +174,45 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     deletions: list[Action] = []
     build_errors = dict(desired.errors)
 
+    # Never act on a partial view (contract: Ownership and safety): where a kind could not
+    # be read in a location, nothing of that kind there is changed or deleted, and nothing
+    # elsewhere that depends on it is (see `_unread_reason`).
+    unread_packages = observed.unread_locations("package")
+    unread_associations = observed.unread_locations("association")
+
+    # An owner identifies its source (contract: Ownership and safety; controller.ownership):
+    # another source's resource is never changed or pruned, and declaring it is a conflict;
+    # an unclaimed one (our owner tag, no source tag) is adopted if declared, else kept.
+    source = desired.source
+    others: dict[tuple[str, Location, str], str] = {
+        (o.kind, o.location, o.name): o.source for o in observed.others
+    }
+    unclaimed: set[tuple[str, Location, str]] = set()  # (kind, location, name or id)
+    conflicted: set[tuple[str, str]] = set()  # (package name, region): another source's
+
     live_packages = {(p.location, p.name): p for p in observed.packages}
     wanted_packages = {(p.location, p.name): p for p in desired.packages}
     for key, package in wanted_packages.items():
+        conflict = others.get(("package", package.location, package.name))
+        if conflict is not None and key not in live_packages:
+            message = _conflict("package", package.name, conflict, package.source)
+            conflicted.add((package.name, package.location.region))
+            errors.append(PlanError("package", package.name, package.location, message))
+            resources.append(
+                _status("package", package.name, package.location, ResourceState.FAILED, message)
+            )
+            continue
+        if package.location in unread_packages:
+            resources.append(
+                _status(
+                    "package",
+                    package.name,
+                    package.location,
+                    ResourceState.FAILED,
+                    _not_read(package.location, unread_packages[package.location]),
+                )
+            )
+            continue
         if package.name in build_errors:
             errors.append(
                 PlanError("package", package.name, package.location, build_errors[package.name])
@@ -190,7 +231,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
             continue
         live = live_packages.get(key)
         try:
-            steps, version_deletes = _plan_package(package, live)
+            steps, version_deletes = _plan_package(package, live, source)
         except _PackageError as error:
             errors.append(PlanError("package", package.name, package.location, str(error)))
             resources.append(
@@ -202,8 +243,10 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         resources.append(_package_status(package, steps + version_deletes))
 
     for key, live in sorted(live_packages.items()):
-        if key in wanted_packages:
+        if key in wanted_packages or live.location in unread_packages:
             continue
+        if live.source != source:
+            unclaimed.add(("package", live.location, live.name))
         if live.shared:
             deletions.append(
                 Action(
@@ -220,25 +263,57 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         )
 
     live_associations: dict[tuple[Location, str], list[ObservedAssociation]] = {}
-    for association in sorted(observed.associations, key=lambda a: a.association_id):
+    # Ours before unclaimed ones of the same name: the one kept when there are duplicates.
+    for association in sorted(
+        observed.associations, key=lambda a: (a.source != source, a.association_id)
+    ):
         live_associations.setdefault((association.location, association.name), []).append(
             association
         )
+        if association.source != source:
+            unclaimed.add(("association", association.location, association.association_id))
     wanted_associations = {(a.location, a.name): a for a in desired.associations}
     for key, wanted in wanted_associations.items():
         if wanted.disabled:
+            continue
+        not_read = _association_not_read(
+            wanted, wanted_packages, unread_packages, unread_associations
+        )
+        if not_read:
+            resources.append(
+                _status("association", wanted.name, wanted.location, ResourceState.FAILED, not_read)
+            )
+            continue
+        conflict = others.get(("association", wanted.location, wanted.name))
+        if conflict is not None:
+            message = _conflict("association", wanted.name, conflict, wanted.source)
+            errors.append(PlanError("association", wanted.name, wanted.location, message))
+            resources.append(
+                _status("association", wanted.name, wanted.location, ResourceState.FAILED, message)
+            )
+            continue
+        if (wanted.package, wanted.location.region) in conflicted:
+            # It would install another source's package under our name: left as it is.
+            message = f"not changed: its package {wanted.package} is in conflict (see there)"
+            resources.append(
+                _status("association", wanted.name, wanted.location, ResourceState.FAILED, message)
+            )
             continue
         found = live_associations.get(key, [])
         step = _plan_association(wanted, found[0] if found else None)
         if step is not None:
             actions.append(step)
+        adopt = _adopt_association(wanted, found[0], source) if found else None
+        if adopt is not None:
+            actions.append(adopt)
+        changed = [a for a in (step, adopt) if a is not None]
         resources.append(
             _status(
                 "association",
                 wanted.name,
                 wanted.location,
-                ResourceState.DRIFTED if step else ResourceState.IN_SYNC,
-                _changes_text(step) if step else "",
+                ResourceState.DRIFTED if changed else ResourceState.IN_SYNC,
+                ", ".join(_changes_text(a) for a in changed),
             )
         )
         # Duplicates (same name and owner) are ours to clean up, under the prune rules.
@@ -249,7 +324,20 @@ def plan(desired: Desired, observed: Observed) -> Plan:
             deletions.extend(_delete_association(extra) for extra in found)
 
     deletions.sort(key=lambda action: action.phase)  # budget goes in apply order
-    allowed, blocked = _apply_safety(desired, deletions)
+    held: list[Blocked] = []
+    may_go: list[Action] = []
+    for action in deletions:
+        subject = action.association_id if action.kind == "association" else action.name
+        if (action.kind, action.location, subject) in unclaimed:
+            reason = _UNCLAIMED
+        else:
+            reason = _unread_reason(action, unread_packages, unread_associations)
+        if reason:
+            held.append(Blocked(action, reason))
+        else:
+            may_go.append(action)
+    allowed, blocked = _apply_safety(desired, may_go)
+    blocked = held + blocked
     actions.extend(allowed)
     if desired.suspended:
         blocked = [
@@ -265,7 +353,7 @@ class _PackageError(Exception):
 
 
 def _plan_package(
-    package: DesiredPackage, live: ObservedPackage | None
+    package: DesiredPackage, live: ObservedPackage | None, source: str = ""
 ) -> tuple[list[Action], list[Action]]:
     steps: list[Action] = []
     deletes: list[Action] = []
@@ -277,9 +365,17 @@ def _plan_package(
             Action("package", package.name, action, location, phase, package=package, **fields)
         )
 
+    wanted_tags = dict(package.tags)
+    if source:
+        wanted_tags[SOURCE_TAG] = source  # tagged at birth; adopts an unclaimed package
     if live is None:
         first, *rest = package.versions
-        step("create", version=first, changes=(Change("version", "", first.name),))
+        step(
+            "create",
+            version=first,
+            tags_set=tuple(sorted(wanted_tags.items())),
+            changes=(Change("version", "", first.name),),
+        )
         for version in rest:
             step("add_version", version=version, changes=(Change("version", "", version.name),))
         if package.default_version != first.name:
@@ -339,13 +435,12 @@ def _plan_package(
         )
 
     live_tags = dict(live.tags)
-    wanted_tags = dict(package.tags)
     tags_set = tuple(sorted((k, v) for k, v in wanted_tags.items() if live_tags.get(k) != v))
     tags_removed = tuple(
         sorted(
             k
             for k in live_tags
-            if k not in wanted_tags and not k.startswith("aws:") and k != OWNER_TAG
+            if k not in wanted_tags and not k.startswith("aws:") and k not in _OWNERSHIP_TAGS
         )
     )
     if tags_set or tags_removed:
@@ -510,6 +605,92 @@ def _delete_association(live: ObservedAssociation) -> Action:
         association_id=live.association_id,
         changes=(Change("association", live.association_id, ""),),
     )
+
+
+_OWNERSHIP_TAGS = (OWNER_TAG, SOURCE_TAG)
+_UNCLAIMED = (
+    f"unclaimed, not pruned: it carries our {OWNER_TAG} tag but no {SOURCE_TAG} tag, so it "
+    "may be another repository's; declare it here to adopt it, or delete it by hand"
+)
+
+
+def _conflict(kind: str, name: str, other: str, where: str) -> str:
+    return (
+        f"conflict: this {kind} is also declared by another source ({other}), which owns it: "
+        f"left alone; declare {name} in one repository only ({where})"
+    )
+
+
+def _adopt_association(
+    wanted: DesiredAssociation, live: ObservedAssociation, source: str
+) -> Action | None:
+    """An unclaimed association we declare becomes ours: it gets our source tag."""
+    if not source or live.source == source:
+        return None
+    return Action(
+        "association",
+        wanted.name,
+        "tag",
+        wanted.location,
+        Phase.ASSOCIATIONS,
+        association=wanted,
+        association_id=live.association_id,
+        tags_set=((SOURCE_TAG, source),),
+        changes=(Change(f"tags.{SOURCE_TAG}", live.source, source),),
+    )
+
+
+def _not_read(location: Location, reason: str) -> str:
+    return f"not changed: the live state in {location} could not be read completely ({reason})"
+
+
+def _association_not_read(
+    wanted: DesiredAssociation,
+    wanted_packages: dict[tuple[Location, str], DesiredPackage],
+    unread_packages: dict[Location, str],
+    unread_associations: dict[Location, str],
+) -> str:
+    """Why this association may not be created or updated this pass ("" = it may).
+
+    Its own location unread: we cannot tell what exists there (a create could duplicate).
+    The package it installs unread (one of ours, in the same region): the versions this
+    association names may not be in place, so changing it depends on what was not read.
+    """
+    if wanted.location in unread_associations:
+        return _not_read(wanted.location, unread_associations[wanted.location])
+    for location, reason in unread_packages.items():
+        if location.region == wanted.location.region and (location, wanted.package) in (
+            wanted_packages
+        ):
+            return (
+                f"not changed: package {wanted.package} in {location} could not be read "
+                f"completely ({reason})"
+            )
+    return ""
+
+
+def _unread_reason(
+    action: Action, unread_packages: dict[Location, str], unread_associations: dict[Location, str]
+) -> str:
+    """Why this deletion depends on what was not read ("" = it does not).
+
+    A package (or version) may still be used by associations in any account of its region,
+    which install it by ARN there (shared packages): if one of those locations was not read,
+    deleting it could break associations we did not see.
+    """
+    if action.kind == "association":
+        if action.location in unread_associations:
+            return _not_read(action.location, unread_associations[action.location])
+        return ""
+    if action.location in unread_packages:
+        return _not_read(action.location, unread_packages[action.location])
+    for location, reason in sorted(unread_associations.items()):
+        if location.region == action.location.region:
+            return (
+                f"no deletion on a partial view: associations in {location} could not be "
+                f"read and may use it ({reason})"
+            )
+    return ""
 
 
 def _apply_safety(desired: Desired, deletions: list[Action]) -> tuple[list[Action], list[Blocked]]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.ownership import OWNER_TAG as OWNER_TAG  # re-exported for the stages
+from controller.ownership import SOURCE_TAG as SOURCE_TAG
 
 # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ModifyDocumentPermission.html
 # "All" shares publicly and cannot be mixed with account ids.
@@ -109,6 +110,8 @@ class Desired:
     prune: PruneRules = PruneRules()
     suspended: bool = False
     errors: tuple[tuple[str, str], ...] = ()  # (package name, message) found while building
+    # Our source id (the `ssm-gitops:source` tag value); "" = no source tag (tests, legacy).
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,11 @@ class ObservedPackage:
     versions: tuple[ObservedVersion, ...]
     shared: tuple[tuple[str, str], ...]  # sorted (account id or "All", shared version)
     tags: tuple[tuple[str, str], ...]  # sorted
+
+    @property
+    def source(self) -> str:
+        """Its `ssm-gitops:source` tag ("" = none: unclaimed, see controller.ownership)."""
+        return dict(self.tags).get(SOURCE_TAG, "")
 
     @property
     def default_version(self) -> str:
@@ -151,6 +159,32 @@ class ObservedAssociation:
     version: str  # AssociationVersion
     spec: AssociationSpec
     overview: Mapping[str, object] = field(default_factory=dict)
+    source: str = ""  # its `ssm-gitops:source` tag ("" = none: unclaimed)
+
+
+@dataclass(frozen=True)
+class Unread:
+    """One kind of resource that could not be read completely in one location.
+
+    Observation marks it; plan then changes nothing there that depends on what was not read
+    and deletes nothing there (contract: never act on a partial view).
+    """
+
+    location: Location
+    kind: str  # "package" | "association"
+    reason: str
+
+
+@dataclass(frozen=True)
+class OtherSource:
+    """A resource with our owner name but another source's tag: never changed or pruned;
+    a conflict when we declare it too (contract: an owner identifies its source)."""
+
+    kind: str  # "package" | "association"
+    name: str
+    location: Location
+    source: str
+    association_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,3 +193,10 @@ class Observed:
 
     packages: tuple[ObservedPackage, ...] = ()
     associations: tuple[ObservedAssociation, ...] = ()
+    # What could not be read: `packages`/`associations` hold nothing of those (location, kind).
+    unread: tuple[Unread, ...] = ()
+    others: tuple[OtherSource, ...] = ()  # our owner name, another source
+
+    def unread_locations(self, kind: str) -> dict[Location, str]:
+        """Location -> reason, for the locations where `kind` could not be read."""
+        return {u.location: u.reason for u in self.unread if u.kind == kind}

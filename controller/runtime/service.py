@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import UserError
+from controller.ownership import local_origin, source_id
 from controller.runtime.logs import emit
 from controller.runtime.loop import ControllerLoop, Reconciler
 from controller.runtime.metrics import Metrics
@@ -57,8 +58,9 @@ def _load_repository(root: Path, display_prefix: str) -> Any:
 class _Reconcilers:
     """One long-lived reconciler per mode, so each keeps its observe cache between passes."""
 
-    def __init__(self, owner: str, work_dir: Path) -> None:
+    def __init__(self, owner: str, work_dir: Path, source: str = "") -> None:
         self._owner = owner
+        self._source = source
         self._work_dir = work_dir
         self._made: dict[bool, Reconciler] = {}
 
@@ -68,7 +70,7 @@ class _Reconcilers:
 
             self._work_dir.mkdir(parents=True, exist_ok=True)
             self._made[detect_only] = Engine(
-                self._owner, dry_run=detect_only, work_dir=self._work_dir
+                self._owner, source=self._source, dry_run=detect_only, work_dir=self._work_dir
             )
         return self._made[detect_only]
 
@@ -99,7 +101,14 @@ class Service:
             )
         )
         self.metrics = Metrics()
-        self.reconcilers = _Reconcilers(options.owner, options.cache_dir / "work")
+        # The owner's source: the `ssm-gitops:source` tag on what this controller manages.
+        source = source_id(
+            options.repo,
+            path,
+            inner=self.source.within(None),
+            origin=local_origin(options.repo),
+        )
+        self.reconcilers = _Reconcilers(options.owner, options.cache_dir / "work", source)
         self.loop = ControllerLoop(
             self.source,
             lambda root: _load_repository(root, prefix),

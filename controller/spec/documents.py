@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, m
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from controller.ownership import OWNER_TAG
+from controller.ownership import OWNER_TAG, SOURCE_TAG
 from controller.spec import rules, schedules
 
 API_VERSION = "ssm-gitops/v1"
@@ -76,7 +76,7 @@ def _tag_key(value: str) -> str | None:
         return f"tag key {value!r}: use 1-128 letters, digits, spaces and _ . : / = + - @"
     if value.lower().startswith("aws:"):
         return f"tag key {value!r}: the aws: prefix is reserved by AWS"
-    if value == OWNER_TAG:
+    if value in (OWNER_TAG, SOURCE_TAG):
         return f"tag key {value!r} is set by the controller itself: remove it"
     return None
 
