@@ -213,7 +213,7 @@ def test_plan_refuses_an_untrusted_head_with_one_line(
     for command in ("plan", "apply"):
         refused = run_cli(command, "--repo", str(repo), *flags)
         assert refused.returncode == 1, refused
-        assert refused.stderr.startswith(f"error: commit {head[:12]} refused by ")
+        assert refused.stderr.startswith(f"ssm-gitops: commit {head[:12]} refused by ")
         assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
     assert live_versions(aws) == []
 

@@ -32,5 +32,5 @@ def test_plan_and_apply_refuse_a_path_out_of_the_repository(
     args = build_parser().parse_args([command, "--repo", repo.workdir, "--path", path])
     assert (plan_command if command == "plan" else apply_command)(args) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: --path {path}: leads outside the repository"), err
+    assert err.startswith(f"ssm-gitops: --path {path}: leads outside the repository"), err
     assert "\n" not in err
