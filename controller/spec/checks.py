@@ -30,12 +30,16 @@ def check_repository(
     problems: Problems,
     invalid_packages: set[str],
     bad_references: set[Path],
+    unread_texts: Sequence[str] = (),
 ) -> None:
     """Add every cross-document and source problem of the repository to `problems`.
 
     `invalid_packages` names the Package documents that failed their own validation, so an
     association naming one is not also reported as naming an unknown package;
-    `bad_references` are source/installer paths already reported as unusable.
+    `bad_references` are source/installer paths already reported as unusable;
+    `unread_texts` are the texts of files that could not be parsed in full: a package
+    whose name appears in one may be defined there, so an association naming it is not
+    reported as naming an unknown package either (the file's own error says what to fix).
     """
     trees: dict[Path, SourceTree] = {}
     _unique_names(packages, "package", problems)
@@ -54,7 +58,9 @@ def check_repository(
     _check_zip_names(packages, problems)
     by_name = {package.name: package for package, _ in packages}
     for association, loaded in associations:
-        _check_association(association, loaded, by_name, invalid_packages, trees, problems)
+        _check_association(
+            association, loaded, by_name, invalid_packages, unread_texts, trees, problems
+        )
     for item, loaded in settings:
         _check_settings(item, loaded, problems)
 
@@ -203,6 +209,7 @@ def _check_association(
     loaded: LoadedDocument,
     packages: dict[str, Package],
     invalid_packages: set[str],
+    unread_texts: Sequence[str],
     trees: dict[Path, SourceTree],
     problems: Problems,
 ) -> None:
@@ -234,6 +241,8 @@ def _check_association(
     package = packages.get(association.package)
     if package is None and association.package in invalid_packages:
         return  # its own errors are reported; "not defined" would mislead
+    if package is None and any(association.package in text for text in unread_texts):
+        return  # a file that could not be read may define it: its error comes first
     if package is None:
         known = ", ".join(sorted(packages)) or "none defined"
         problems.add(

@@ -67,6 +67,7 @@ class YamlProblem:
     line: int
     col: int
     message: str
+    fatal: bool = False  # the file was not read past this point
 
 
 @dataclass(frozen=True)
@@ -328,11 +329,12 @@ def _syntax_problem(error: yaml.MarkedYAMLError) -> YamlProblem:
     ):
         found = f"line {problem.line + 1}"
         message = f"invalid YAML: {what} ({error.context} that starts here, noticed at {found})"
-        return YamlProblem(context.line + 1, context.column + 1, message + ": fix the syntax")
+        line, col = context.line + 1, context.column + 1
+        return YamlProblem(line, col, message + ": fix the syntax", fatal=True)
     mark = problem or context
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     suffix = f" ({error.context})" if error.context else ""
-    return YamlProblem(line, col, f"invalid YAML: {what}{suffix}: fix the syntax")
+    return YamlProblem(line, col, f"invalid YAML: {what}{suffix}: fix the syntax", fatal=True)
 
 
 def parse_documents(text: str) -> tuple[list[YamlDocument], list[YamlProblem]]:
@@ -352,11 +354,14 @@ def parse_documents(text: str) -> tuple[list[YamlDocument], list[YamlProblem]]:
             documents.append(YamlDocument(value, start))
     except _LimitExceeded as error:
         mark = error.mark
-        builder.problems.append(YamlProblem(mark.line + 1, mark.column + 1, error.message))
+        builder.problems.append(
+            YamlProblem(mark.line + 1, mark.column + 1, error.message, fatal=True)
+        )
     except yaml.MarkedYAMLError as error:
         builder.problems.append(_syntax_problem(error))
     except yaml.YAMLError as error:  # e.g. a control character the reader rejects
-        builder.problems.append(YamlProblem(1, 1, f"invalid YAML: {error}: fix the file"))
+        message = f"invalid YAML: {error}: fix the file"
+        builder.problems.append(YamlProblem(1, 1, message, fatal=True))
     finally:
         parser.dispose()
     return documents, builder.problems
