@@ -1,6 +1,7 @@
 """Hostile YAML through the real commands, each in a child process that may crash:
 bounded in memory (RLIMIT_AS) and time, one line on stderr and exit 1 (issue 10).
 
+`run` gets the same files as commits and must keep serving and reporting them.
 Before the fix, 100k nested `[` killed `validate` and `plan` with SIGSEGV (libyaml's
 composer recursing in C), 5k-20k levels ended in a RecursionError traceback, and an alias
 bomb ate gigabytes before a MemoryError traceback.
@@ -8,6 +9,7 @@ bomb ate gigabytes before a MemoryError traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.runtime.gitrepo import GitRepo
+from tests.runtime.processes import free_port, http_get, wait_until
 from tests.spec.conftest import SCRIPT, package_yaml
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -124,3 +127,43 @@ def test_plan_reports_hostile_yaml_in_one_line(case: str, tmp_path: Path) -> Non
     repo.commit({}, "hostile")
     result = run_command(["plan", "--repo", str(root)], tmp_path, tmp_path)
     assert (result.returncode, result.stderr.splitlines()) == (1, [f"error: {expected}"])
+
+
+@pytest.mark.timeout(TIME_LIMIT + 60)
+def test_run_keeps_serving_and_reports_hostile_commits(tmp_path: Path) -> None:
+    """Bug (issue 10): in `run` an alias bomb killed the pass runner (`/healthz` 503 for
+    good, `/status` still "config valid"), and 100k nested `[` crashed the whole process."""
+    root = tmp_path / "repo"
+    repo = GitRepo(root)
+    write_repository(root, alias_bomb())
+    repo.commit({}, "bomb")
+    port = free_port()
+    log = (tmp_path / "run.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controller", "run", "--repo", str(root), "--interval", "1s"]
+        + ["--listen", f"127.0.0.1:{port}", "--cache-dir", str(tmp_path / "cache")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(PROJECT), "AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_limit_memory,  # noqa: PLW1509
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def errors_shown(expected: str) -> dict[str, object] | None:
+        assert process.poll() is None, (tmp_path / "run.log").read_text()
+        status = json.loads(http_get(url + "/status")[1])
+        return status if [e["text"] for e in status["errors"]] == [expected] else None
+
+    try:
+        status = wait_until(lambda: errors_shown(BOMB), 60, "the alias bomb reported")
+        assert status["config_valid"] is False
+        assert http_get(url + "/healthz")[0] == 200
+        assert "ssm_gitops_config_valid 0.0" in http_get(url + "/metrics")[1]
+        repo.commit({"hostile.yaml": deep(100_000)}, "deeper")
+        wait_until(lambda: errors_shown(NESTED), 60, "the next commit reported")
+        assert http_get(url + "/healthz")[0] == 200
+    finally:
+        process.kill()
+        process.wait(10)
+        log.close()
