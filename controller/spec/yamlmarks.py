@@ -197,9 +197,10 @@ class _Builder:
                 mark = event.start_mark
                 position = (mark.line + 1, mark.column + 1)
                 self.counted += 1
-                if event.tag is None and not event.implicit[0]:
-                    value: Any = event.value  # quoted or block text: the common case
-                else:
+                value = event.value
+                # Text needs no resolving: quoted, or plain with a first character no
+                # implicit resolver (number, boolean, null, ...) starts with. The common case.
+                if event.tag is not None or (event.implicit[0] and value[:1] in _IMPLICIT):
                     value = self._scalar(event, position)
                 if event.anchor is not None:
                     self.anchors[event.anchor] = (value, 1)
@@ -212,13 +213,13 @@ class _Builder:
                         f"YAML nested more than {MAX_DEPTH} levels deep: repository documents "
                         "need far fewer; flatten the value or remove the file",
                     )
-                mapping = kind is yaml.MappingStartEvent
+                is_map = kind is yaml.MappingStartEvent
                 position = (mark.line + 1, mark.column + 1)
                 tag = event.tag
-                if tag is not None and tag != "!" and tag != (_MAP if mapping else _SEQ):
+                if tag is not None and tag != "!" and tag != (_MAP if is_map else _SEQ):
                     self._problem(position, f"unsupported YAML tag {tag}: remove it")
                     tag = None  # built anyway (its content is read), then dropped
-                container = MarkedDict(position) if mapping else MarkedList(position)
+                container = MarkedDict(position) if is_map else MarkedList(position)
                 if event.anchor is not None:
                     self.open_anchors.add(event.anchor)
                 frame = _Frame(container, event.anchor, self.counted)
@@ -264,10 +265,21 @@ class _Builder:
                 )
             if not stack:
                 root = (None if value is _MERGE_KEY else value, position)
-            elif stack[-1].is_map:
-                self._add_to_mapping(stack[-1], value, position, kind)
+                continue
+            frame = stack[-1]
+            if frame.is_map:
+                mapping = frame.value
+                if frame.key is _NO_KEY and type(value) is str and value not in mapping:
+                    frame.key, frame.key_pos, frame.skip = value, position, False  # common case
+                elif frame.key is not _NO_KEY and not frame.skip and value is not _MERGE_KEY:
+                    mapping[frame.key] = value  # common case
+                    mapping.key_pos[frame.key] = frame.key_pos  # type: ignore[union-attr]
+                    mapping.value_pos[frame.key] = position  # type: ignore[union-attr]
+                    frame.key = _NO_KEY
+                else:
+                    self._add_to_mapping(frame, value, position, kind)
             else:
-                items = stack[-1].value
+                items = frame.value
                 assert isinstance(items, MarkedList)
                 if value is _MERGE_KEY:
                     self._problem(position, "merge keys (<<) are not supported: write the keys out")
