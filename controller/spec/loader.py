@@ -121,6 +121,9 @@ def _declares_ours(value: Any) -> bool:
 # the 1,000-package benchmark's repository is 1.2 MB in all. Together with yamlmarks'
 # MAX_NODES this bounds the memory one file can take.
 MAX_YAML_BYTES = 4 * 1024 * 1024
+# A generated or hostile document can hold a quarter of a million wrong values; listing
+# each would take seconds and hundreds of MB for a message no one reads to the end.
+MAX_ERRORS_PER_DOCUMENT = 100
 _NOT_REGULAR = (
     "not a regular file (a FIFO, device or socket): remove it, or rename it so that it does "
     "not end in .yaml/.yml"
@@ -424,12 +427,21 @@ class _Loader:
             metadata = value.get("metadata")
             if kind == "Package" and isinstance(metadata, dict):
                 self.invalid_packages.add(str(metadata.get("name")))
-            for error in _drop_echoes(invalid.errors()):
+            errors = _drop_echoes(invalid.errors())
+            for index, error in enumerate(errors):
                 loc = tuple(error["loc"])
                 if loc and loc[-1] == "[key]":
                     position = locate(value, loc[:-1], key_of_last=True)
                 else:
                     position = locate(value, loc, key_of_last=error["type"] == "extra_forbidden")
+                if index == MAX_ERRORS_PER_DOCUMENT:
+                    more = len(errors) - index
+                    self.problems.add(
+                        shown,
+                        position,
+                        f"{more} more problems in this document: fix the above first",
+                    )
+                    break
                 self.problems.add(shown, position, _message(error))
             return None
 
