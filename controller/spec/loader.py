@@ -148,8 +148,10 @@ def _link_problem(error: OSError) -> str:
     return f"cannot read the file: {error.strerror}"
 
 
-def _yaml_files(root: Path) -> Iterator[Path]:
-    for directory, subdirs, files in os.walk(root):
+def _yaml_files(root: Path, unreadable: list[OSError]) -> Iterator[Path]:
+    """Every YAML file below `root`; folders that cannot be listed go to `unreadable`
+    (os.walk would skip them silently, and their documents would quietly vanish)."""
+    for directory, subdirs, files in os.walk(root, onerror=unreadable.append):
         subdirs[:] = sorted(name for name in subdirs if not name.startswith("."))
         for name in sorted(files):
             if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
@@ -316,12 +318,25 @@ class _Loader:
     def read_documents(self) -> list[tuple[Path, list[SpecError], list[LoadedDocument]]]:
         """Each YAML file with its own errors and valid documents."""
         results = []
-        for file in _yaml_files(self.root):
+        unreadable: list[OSError] = []
+        for file in _yaml_files(self.root, unreadable):
             before = len(self.problems.errors)
             loaded = self._read_file(file)
             own = self.problems.errors[before:]
             del self.problems.errors[before:]
             results.append((file, own, loaded))
+        for error in unreadable:
+            folder = self.show(Path(str(error.filename)))
+            self.problems.errors.append(
+                SpecError(
+                    folder,
+                    0,
+                    0,
+                    f"cannot list this folder ({error.strerror}): its YAML files cannot be read; "
+                    "fix its permissions",
+                    first=True,
+                )
+            )
         return results
 
     def _read_text(self, file: Path, shown: str) -> str | None:

@@ -7,6 +7,7 @@ import os
 import socket
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -180,3 +181,22 @@ def test_a_document_with_thousands_of_wrong_values_lists_the_first_hundred(
     errors = errors_of(root)
     assert len(errors) == 101
     assert errors[-1].endswith(": 89900 more problems in this document: fix the above first")
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_not_skipped(
+    write_repo: RepoWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.walk skipped an unreadable folder silently: its documents quietly vanished."""
+    root = write_repo({"p.yaml": package_yaml(), **package_files(), "more/a.yaml": ""})
+    scandir = os.scandir
+
+    def refuse(path: Any) -> Any:  # what a folder without read permission does (as non-root)
+        if Path(path).name == "more":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    assert errors_of(root) == [
+        "more: cannot list this folder (Permission denied): its YAML files cannot be read; "
+        "fix its permissions"
+    ]
