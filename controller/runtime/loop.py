@@ -18,6 +18,9 @@ pass is worth running and what happens when a stage fails:
   stays as it was, `/status` shows the failure as a git error, `pass_errors_total{reason=
   "source"}` counts it, and the same commit is tried again at the next poll.
 - the reconciler fails: the pass is recorded as a failure and retried at the next tick.
+- anything else escapes a stage (a bug; memory running out, even while the failure was
+  being logged): the pass ends there, `/status` says where and why, and the runner thread
+  lives on (`/healthz` stays 200) to run the next pass.
 
 A pass runs when the loaded revision is new, when a full resync is due, or when the last
 pass failed; a poll that finds the same commit after a good pass costs one git fetch.
@@ -33,6 +36,7 @@ status page (the last pass's rollouts) follow the rollout to its end without a p
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import time
@@ -120,12 +124,35 @@ def is_suspended(repository: Any) -> bool:
     return bool(getattr(settings, "suspend", False))
 
 
+def _one_line(error: BaseException) -> str:
+    """`Type: message` on one line (a MemoryError has no message)."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 def load_errors(error: Exception) -> tuple[str, ...]:
     """The one-line errors of a failed load (SpecErrors carries one per problem)."""
     found = getattr(error, "errors", None)
     if found:
         return tuple(str(e) for e in found)
     return (str(error) or type(error).__name__,)
+
+
+class _QuietLog:
+    """The loop's logger: a record that cannot be written (memory running out while a
+    traceback is formatted, a broken handler) is dropped, never raised into the pass."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self._log = log
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        method = getattr(self._log, name)
+
+        def call(*args: Any, **kwargs: Any) -> None:
+            with contextlib.suppress(Exception):
+                method(*args, **kwargs)
+
+        return call
 
 
 class ControllerLoop:
@@ -159,16 +186,52 @@ class ControllerLoop:
         self._last_reconciled: str | None = None
         self._changed_at: float | None = None  # when a pass last started rollouts
         self._read_since_change = False  # overviews re-read since that pass
-        self._log = logger()
+        self._stage = "starting"  # what the pass is doing, for an error that escapes it
+        self._log = _QuietLog(logger())
         board.update(dry_run=dry_run, path=sub_path)
 
     def __call__(self, request: PassRequest) -> None:
+        try:
+            self._pass(request)
+        except Exception as error:  # noqa: BLE001 - the last guard: see `_contain`
+            self._contain(error)
+
+    def _contain(self, error: Exception) -> None:
+        """Whatever escaped a stage (a bug, or memory running out while a failure was being
+        logged) ends this pass only: the runner thread lives on, so `/healthz` stays up and
+        the next tick runs a pass (issue 10: an alias bomb once killed the runner for good).
+        """
+        error.__traceback__ = None  # let the failed stage's frames (and memory) go first
+        message = f"the pass stopped unexpectedly while {self._stage}: {_one_line(error)}"
+        with contextlib.suppress(Exception):
+            if self._stage == "loading the revision":
+                self._metrics.record_load(valid=False)
+                self._board.update(config_errors=(message,), pass_running=False)
+            else:
+                now = self._clock()
+                failed = PassResult(
+                    revision=self._last_reconciled or "",
+                    outcome=PassOutcome.FAILURE,
+                    started_at=now,
+                    finished_at=now,
+                    errors=(message,),
+                )
+                self._last_outcome = PassOutcome.FAILURE  # the next tick runs a full pass
+                status = self._board.get()
+                self._board.update(last_pass=failed, pass_running=False, passes=status.passes + 1)
+        self._log.error(message, extra={"event": "pass", "result": "crashed"})
+
+    def _pass(self, request: PassRequest) -> None:
+        self._stage = "fetching git"
         revision = self._fetch()
-        if revision is not None and revision.commit != self._seen and self._try_load(revision):
-            self._seen = revision.commit  # loaded or found invalid: not tried again
+        if revision is not None and revision.commit != self._seen:
+            self._stage = "loading the revision"
+            if self._try_load(revision):
+                self._seen = revision.commit  # loaded or found invalid: not tried again
         good = self._good
         if good is None:
             return  # nothing has ever loaded: /status says why
+        self._stage = "reconciling"
         worth_it = (
             request.full_resync
             or good.revision.commit != self._last_reconciled
@@ -274,10 +337,17 @@ class ControllerLoop:
     def _invalid(self, revision: Revision, error: Exception) -> None:
         """The commit itself does not load (or is refused for its signature): every error
         reported with its reason, the last good revision kept."""
-        errors = load_errors(error)
+        if isinstance(error, UserError):
+            errors = load_errors(error)
+        else:
+            # A bug or exhaustion (MemoryError): record it before anything that needs
+            # memory, and free the failed load's frames first (issue 10).
+            error.__traceback__ = None
+            errors = (
+                f"loading revision {revision.short} failed unexpectedly: "
+                f"{_one_line(error)}; the last good revision stays applied",
+            )
         reason = error.reason if isinstance(error, SignatureError) else "load"
-        if not isinstance(error, UserError):
-            self._log.exception("loading the revision crashed", extra={"event": "load"})
         self._metrics.record_load(valid=False)
         self._metrics.record_pass_error(reason)
         self._board.update(config_errors=errors, config_reason=reason)
@@ -352,7 +422,7 @@ class ControllerLoop:
                 outcome=PassOutcome.FAILURE,
                 started_at=started,
                 finished_at=self._clock(),
-                errors=(str(error) or type(error).__name__,),
+                errors=(str(error) if isinstance(error, UserError) else _one_line(error),),
             )
         self._last_outcome = result.outcome
         self._last_reconciled = commit

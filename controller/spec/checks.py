@@ -11,8 +11,8 @@ from pathlib import Path
 
 from controller.spec import rules, schedules
 from controller.spec.loader import LoadedDocument, Problems
-from controller.spec.models import Association, Package, Settings
-from controller.spec.naming import zips_of_version
+from controller.spec.models import Association, Package, PackageFile, Settings
+from controller.spec.naming import file_source, zips_of_version
 from controller.spec.sources import (
     SourceTree,
     installer_problems,
@@ -30,12 +30,16 @@ def check_repository(
     problems: Problems,
     invalid_packages: set[str],
     bad_references: set[Path],
+    unread_texts: Sequence[str] = (),
 ) -> None:
     """Add every cross-document and source problem of the repository to `problems`.
 
     `invalid_packages` names the Package documents that failed their own validation, so an
     association naming one is not also reported as naming an unknown package;
-    `bad_references` are source/installer paths already reported as unusable.
+    `bad_references` are source/installer paths already reported as unusable;
+    `unread_texts` are the texts of files that could not be parsed in full: a package
+    whose name appears in one may be defined there, so an association naming it is not
+    reported as naming an unknown package either (the file's own error says what to fix).
     """
     trees: dict[Path, SourceTree] = {}
     _unique_names(packages, "package", problems)
@@ -54,7 +58,9 @@ def check_repository(
     _check_zip_names(packages, problems)
     by_name = {package.name: package for package, _ in packages}
     for association, loaded in associations:
-        _check_association(association, loaded, by_name, invalid_packages, trees, problems)
+        _check_association(
+            association, loaded, by_name, invalid_packages, unread_texts, trees, problems
+        )
     for item, loaded in settings:
         _check_settings(item, loaded, problems)
 
@@ -172,30 +178,66 @@ def _check_zip_names(
     packages: Sequence[tuple[Package, LoadedDocument]], problems: Problems
 ) -> None:
     # Attachment names must match SSM's AttachmentsSource Name pattern and never repeat:
-    # S3 keys and the document's attachments would overwrite each other.
-    owners: dict[str, str] = {}
+    # S3 keys and the document's attachments would overwrite each other, within a version
+    # too (the manifest would then map both entries to the one zip left).
+    owners: dict[str, tuple[str, int, PackageFile]] = {}  # zip -> (owner, version, file)
     for package, loaded in packages:
         for v_index, version in enumerate(package.versions):
-            for name in zips_of_version(package.name, version).values():
-                owner = f"package {package.name} version {version.name}"
+            owner = f"package {package.name} version {version.name}"
+            first_use: dict[Path, int] = {}
+            for f_index, file in enumerate(version.files):
+                first_use.setdefault(file_source(file), f_index)
+            for source, name in zips_of_version(package.name, version).items():
+                f_index = first_use[source]
+                file = version.files[f_index]
+                seen = owners.setdefault(name, (owner, id(version), file))
                 valid = rules.ATTACHMENT_NAME.match(name)
-                if valid and owners.setdefault(name, owner) == owner:
+                if valid and seen[2] is file:
                     continue
-                position = loaded.position("spec", "versions", v_index, "name")
                 if not valid:
                     problems.add(
                         loaded.shown,
-                        position,
+                        loaded.position("spec", "versions", v_index, "name"),
                         f"zip name {name!r} is longer than SSM's 128 characters for an "
                         "attachment: shorten the package or version name",
                     )
-                elif owners[name] != owner:
+                elif seen[1] != id(version):
+                    if seen[0] == owner:
+                        continue  # a package or version named twice: reported as that
                     problems.add(
                         loaded.shown,
-                        position,
-                        f"zip name {name!r} is also produced by {owners[name]}: rename the "
+                        loaded.position("spec", "versions", v_index, "name"),
+                        f"zip name {name!r} is also produced by {seen[0]}: rename the "
                         "package or version so their zips differ",
                     )
+                else:
+                    where = ("spec", "versions", v_index, "files", f_index, "platformVersion")
+                    problems.add(
+                        loaded.shown,
+                        loaded.position(*where),
+                        _same_zip_in_version(name, seen[2], file),
+                    )
+
+
+def _same_zip_in_version(name: str, first: PackageFile, second: PackageFile) -> str:
+    """Two sources of one version named alike: which spelling the user most likely meant."""
+    hint = "use one source for both, or change one of them"
+    for written in (second.platform_version, first.platform_version):
+        # Agent: only keys ending in `.*` are wildcards, and `*`/`_any` match any version
+        # (agent-semantics.md, "Which manifest entry an instance gets"): `7.x` and `all`
+        # are exact releases no instance reports.
+        if written.endswith(".x"):
+            hint = f"the agent reads {written!r} as an exact release, not a wildcard: write "
+            hint += f"{written[:-2] + '.*'!r}"
+            break
+        if written == "all":
+            hint = "the agent reads 'all' as an exact release: write '*' or '_any'"
+            break
+    return (
+        f"platformVersion {second.platform_version!r} makes the same zip name {name!r} as "
+        f"{first.platform_version!r} at line {first.line}, from another source: one zip "
+        f"would overwrite the other; {hint}"
+    )
 
 
 def _check_association(
@@ -203,6 +245,7 @@ def _check_association(
     loaded: LoadedDocument,
     packages: dict[str, Package],
     invalid_packages: set[str],
+    unread_texts: Sequence[str],
     trees: dict[Path, SourceTree],
     problems: Problems,
 ) -> None:
@@ -234,6 +277,8 @@ def _check_association(
     package = packages.get(association.package)
     if package is None and association.package in invalid_packages:
         return  # its own errors are reported; "not defined" would mislead
+    if package is None and any(association.package in text for text in unread_texts):
+        return  # a file that could not be read may define it: its error comes first
     if package is None:
         known = ", ".join(sorted(packages)) or "none defined"
         problems.add(

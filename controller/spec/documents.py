@@ -68,7 +68,16 @@ def _package_name(value: str) -> str | None:
         )
     if value.lower().startswith(rules.RESERVED_DOCUMENT_PREFIXES):
         return f"{value!r} starts with a prefix AWS reserves (aws, amazon, amzn): rename it"
-    return None
+    return rules.path_problem(value, "package name")
+
+
+def _version_name(value: str) -> str | None:
+    if not rules.VERSION_NAME.match(value):
+        return (
+            f"{value!r} is not a valid version name: use 1-128 letters, digits, _ - . "
+            "(SSM VersionName)"
+        )
+    return rules.path_problem(value, "version name")
 
 
 def _tag_key(value: str) -> str | None:
@@ -103,13 +112,7 @@ def _ssm_argument(value: str) -> str | None:
     return None
 
 
-VersionName = Annotated[
-    str,
-    _matches(
-        rules.VERSION_NAME, "version name", "use 1-128 letters, digits, _ - . (SSM VersionName)"
-    ),
-    _pattern(rules.VERSION_NAME),
-]
+VersionName = Annotated[str, _rule(_version_name), _pattern(rules.VERSION_NAME)]
 PackageName = Annotated[str, _rule(_package_name), _pattern(rules.DOCUMENT_NAME)]
 AssociationName = Annotated[
     str,

@@ -1,13 +1,14 @@
 """The errors of stage 1: one `SpecError` per problem, all of them together in `SpecErrors`.
 
 The loader collects every problem of a repository in one run (a user fixes them all at
-once, not one per attempt) and raises them together, sorted by file and line.
+once, not one per attempt) and raises them together, sorted by file and line, except that
+a file that could not be read (broken YAML, not a regular file, ...) comes first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from controller.errors import UserError
 
@@ -24,6 +25,9 @@ class SpecError:
     line: int
     col: int
     message: str
+    # A file that could not be read (in full): listed before every other error, since the
+    # others may follow from it (a package it defines looks undefined).
+    first: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         if self.line == 0:  # no position to point at: `:0:0` would only confuse
@@ -32,10 +36,11 @@ class SpecError:
 
 
 class SpecErrors(UserError):
-    """Every problem found in one load of a repository, sorted by path, line and column."""
+    """Every problem found in one load of a repository: files that could not be read (in
+    full) first, then sorted by path, line and column."""
 
     def __init__(self, errors: Iterable[SpecError]) -> None:
-        self.errors: list[SpecError] = sorted(set(errors))
+        self.errors: list[SpecError] = sorted(set(errors), key=lambda e: (not e.first, e))
         super().__init__("\n".join(str(error) for error in self.errors))
 
     def __str__(self) -> str:

@@ -14,8 +14,11 @@ not repository documents, and are ignored, unless one of their documents says
 from __future__ import annotations
 
 import difflib
+import errno
 import gc
 import os
+import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,8 +117,41 @@ def _declares_ours(value: Any) -> bool:
     return isinstance(value, dict) and str(value.get("apiVersion", "")).startswith("ssm-gitops/")
 
 
-def _yaml_files(root: Path) -> Iterator[Path]:
-    for directory, subdirs, files in os.walk(root):
+# A YAML file is read only up to this size: a repository document is a few hundred bytes,
+# the 1,000-package benchmark's repository is 1.2 MB in all. Together with yamlmarks'
+# MAX_NODES this bounds the memory one file can take.
+MAX_YAML_BYTES = 4 * 1024 * 1024
+# A generated or hostile document can hold a quarter of a million wrong values; listing
+# each would take seconds and hundreds of MB for a message no one reads to the end.
+MAX_ERRORS_PER_DOCUMENT = 100
+_NOT_REGULAR = (
+    "not a regular file (a FIFO, device or socket): remove it, or rename it so that it does "
+    "not end in .yaml/.yml"
+)
+# A document claiming to be ours, found in the text of a file that could not be parsed in
+# full (so a broken repository file inside a source folder is not taken for payload).
+_OURS_TEXT = re.compile(r"^apiVersion:\s*[\"']?ssm-gitops/", re.MULTILINE)
+
+
+def _too_big(size: int) -> str:
+    return (
+        f"{size} bytes, over the {MAX_YAML_BYTES // (1024 * 1024)} MiB limit for a YAML file: "
+        "split it into several files"
+    )
+
+
+def _link_problem(error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "symlink loop (the link leads back to itself): fix or remove the link"
+    if error.errno == errno.ENOENT:
+        return "symlink to a file that does not exist: fix or remove the link"
+    return f"cannot read the file: {error.strerror}"
+
+
+def _yaml_files(root: Path, unreadable: list[OSError]) -> Iterator[Path]:
+    """Every YAML file below `root`; folders that cannot be listed go to `unreadable`
+    (os.walk would skip them silently, and their documents would quietly vanish)."""
+    for directory, subdirs, files in os.walk(root, onerror=unreadable.append):
         subdirs[:] = sorted(name for name in subdirs if not name.startswith("."))
         for name in sorted(files):
             if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
@@ -267,7 +303,7 @@ class _Loader:
     """One load of one repository: what was read so far, and the problems found."""
 
     def __init__(self, root: Path, display_prefix: str | None) -> None:
-        self.root = root.resolve()
+        self.root = Path(os.path.realpath(root))  # never raises on a symlink loop
         self.show = PathDisplay(root.absolute(), display_prefix)
         self.problems = Problems()
         self.invalid_packages: set[str] = set()
@@ -275,36 +311,94 @@ class _Loader:
         self._references: dict[tuple[Path, str], tuple[Path | None, str | None]] = {}
         self.bad_references: set[Path] = set()
         self.ours: set[Path] = set()  # YAML files with an `apiVersion: ssm-gitops/...` document
+        # Files read only in part (broken YAML, over a limit) or not at all, with the text
+        # there was: what they leave undefined is not reported again (see checks).
+        self.cut_short: dict[Path, str] = {}
 
     def read_documents(self) -> list[tuple[Path, list[SpecError], list[LoadedDocument]]]:
         """Each YAML file with its own errors and valid documents."""
         results = []
-        for file in _yaml_files(self.root):
+        unreadable: list[OSError] = []
+        for file in _yaml_files(self.root, unreadable):
             before = len(self.problems.errors)
             loaded = self._read_file(file)
             own = self.problems.errors[before:]
             del self.problems.errors[before:]
             results.append((file, own, loaded))
+        for error in unreadable:
+            folder = self.show(Path(str(error.filename)))
+            self.problems.errors.append(
+                SpecError(
+                    folder,
+                    0,
+                    0,
+                    f"cannot list this folder ({error.strerror}): its YAML files cannot be read; "
+                    "fix its permissions",
+                    first=True,
+                )
+            )
         return results
+
+    def _read_text(self, file: Path, shown: str) -> str | None:
+        """The text of one YAML file, or None with the problem recorded.
+
+        Only regular files are opened (a FIFO named `x.yaml` would block the read forever,
+        a device would never end), and only up to `MAX_YAML_BYTES`: the file is examined
+        with lstat/stat first and opened non-blocking, then checked again on the open file.
+        """
+        try:
+            info = os.lstat(file)
+            if stat.S_ISLNK(info.st_mode):
+                # os.path.realpath, unlike Path.resolve on Python 3.11, never raises on a loop
+                if not is_inside(Path(os.path.realpath(file)), self.root):
+                    return self._unreadable(
+                        shown, "symlink leading outside the repository: copy it in"
+                    )
+                info = os.stat(file)
+        except OSError as error:
+            return self._unreadable(shown, _link_problem(error))
+        if not stat.S_ISREG(info.st_mode):
+            return self._unreadable(shown, _NOT_REGULAR)
+        if info.st_size > MAX_YAML_BYTES:
+            return self._unreadable(shown, _too_big(info.st_size))
+        try:
+            descriptor = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with os.fdopen(descriptor, "rb") as stream:
+                if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):  # swapped meanwhile
+                    return self._unreadable(shown, _NOT_REGULAR)
+                data = stream.read(MAX_YAML_BYTES + 1)
+        except OSError as error:
+            return self._unreadable(shown, f"cannot read the file: {error.strerror}")
+        if len(data) > MAX_YAML_BYTES:  # grew since stat
+            return self._unreadable(shown, _too_big(len(data)))
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            self.cut_short[file] = data.decode("utf-8", errors="replace")
+            return self._unreadable(shown, f"not UTF-8 text ({error.reason}): save as UTF-8")
+
+    def _unreadable(self, shown: str, message: str) -> str | None:
+        """Record why a file cannot be read; None (no text) for `_read_text` to return."""
+        self.problems.errors.append(SpecError(shown, 1, 1, message, first=True))
+        return None
 
     def _read_file(self, file: Path) -> list[LoadedDocument]:
         shown = self.show(file)
-        if file.is_symlink() and not is_inside(file.resolve(), self.root):
-            self.problems.add(shown, (1, 1), "symlink leading outside the repository: copy it in")
-            return []
-        try:
-            text = file.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            self.problems.add(shown, (1, 1), f"not UTF-8 text ({error.reason}): save as UTF-8")
-            return []
-        except OSError as error:
-            self.problems.add(shown, (1, 1), f"cannot read the file: {error.strerror}")
+        text = self._read_text(file, shown)
+        if text is None:
+            self.cut_short.setdefault(file, "")
             return []
         values, yaml_problems = parse_documents(text)
         if any(_declares_ours(document.value) for document in values):
             self.ours.add(file)
         for problem in yaml_problems:
-            self.problems.add(shown, (problem.line, problem.col), problem.message)
+            self.problems.errors.append(
+                SpecError(shown, problem.line, problem.col, problem.message, first=problem.fatal)
+            )
+            if problem.fatal:  # the rest of the file is unread: what might it define?
+                self.cut_short[file] = text
+                if _OURS_TEXT.search(text):
+                    self.ours.add(file)
         loaded = []
         for document in values:
             model = self._validate(shown, document.value, document.start)
@@ -348,12 +442,21 @@ class _Loader:
             metadata = value.get("metadata")
             if kind == "Package" and isinstance(metadata, dict):
                 self.invalid_packages.add(str(metadata.get("name")))
-            for error in _drop_echoes(invalid.errors()):
+            errors = _drop_echoes(invalid.errors())
+            for index, error in enumerate(errors):
                 loc = tuple(error["loc"])
                 if loc and loc[-1] == "[key]":
                     position = locate(value, loc[:-1], key_of_last=True)
                 else:
                     position = locate(value, loc, key_of_last=error["type"] == "extra_forbidden")
+                if index == MAX_ERRORS_PER_DOCUMENT:
+                    more = len(errors) - index
+                    self.problems.add(
+                        shown,
+                        position,
+                        f"{more} more problems in this document: fix the above first",
+                    )
+                    break
                 self.problems.add(shown, position, _message(error))
             return None
 
@@ -530,6 +633,7 @@ def _load(root: Path, display_prefix: str | None) -> Repository:
     kept: list[LoadedDocument] = []
     for file, errors, loaded_documents in files:
         if payload_folders and file not in loader.ours and is_payload(file):
+            loader.cut_short.pop(file, None)  # payload: zipped as it is, never parsed again
             continue
         loader.problems.errors.extend(errors)
         kept.extend(loaded_documents)
@@ -554,6 +658,7 @@ def _load(root: Path, display_prefix: str | None) -> Repository:
         problems=loader.problems,
         invalid_packages=loader.invalid_packages,
         bad_references=loader.bad_references,
+        unread_texts=tuple(loader.cut_short.values()),
     )
     if loader.problems.errors:
         raise SpecErrors(loader.problems.errors)

@@ -19,6 +19,30 @@ ASSOCIATION_NAME = DOCUMENT_NAME
 # CreateDocument: "You can't use the following strings as document name prefixes. These
 # are reserved by AWS: aws, amazon, amzn" (case-insensitive).
 RESERVED_DOCUMENT_PREFIXES = ("aws", "amazon", "amzn")
+
+
+def path_problem(value: str, what: str) -> str | None:
+    """Why a package or version name that AWS accepts cannot be a folder name, or None.
+
+    `build` writes OUT/<package>/<version>/ and the agent unpacks each package version into
+    a folder of that name (agent-semantics.md), so a name must stay one plain folder: `..`
+    built into OUT/ itself, and on an instance its uninstall would remove the package's
+    parent folder, every other package with it. AWS's patterns allow dots anywhere.
+    """
+    if value.strip(".") == "":
+        return (
+            f"{value!r} cannot be a {what}: a name of only dots is a path ('.' is the same "
+            "folder, '..' its parent), and each package and version is stored in a folder of "
+            "its name: use letters or digits"
+        )
+    if value.endswith("."):
+        return (
+            f"{value!r} cannot be a {what}: Windows drops a trailing dot from folder names, so "
+            f"it would share the folder of {value.rstrip('.')!r}: remove the final dot"
+        )
+    return None
+
+
 # CreateAssociation: MaxConcurrency and MaxErrors (botocore patterns, at most 7 chars).
 MAX_CONCURRENCY = re.compile(r"^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$")
 MAX_ERRORS = re.compile(r"^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$")

@@ -10,6 +10,7 @@ unpacks the zip and runs `install.sh`/`install.ps1` from the root (agent-semanti
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -67,13 +68,26 @@ def resolve_reference(text: str, base_dir: Path, root: Path) -> tuple[Path | Non
     lexical = Path(os.path.normpath(base_dir / text))
     if not is_inside(lexical, root):
         return None, f"{text!r} leads outside the repository: keep sources inside it"
-    resolved = lexical.resolve()
+    # os.path.realpath, unlike Path.resolve on Python 3.11, never raises on a symlink loop
+    resolved = Path(os.path.realpath(lexical))
     if not is_inside(resolved, root):
         return None, f"{text!r} is a symlink leading outside the repository: copy the files in"
-    if not resolved.exists():
+    try:
+        os.stat(resolved)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return None, f"{text!r} is a symlink loop (it leads back to itself): fix the link"
         where = lexical.relative_to(root).as_posix()
         return None, f"{text!r} does not exist (looked for {where}): fix the path or add it"
     return resolved, None
+
+
+def _broken_link(error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "a symlink loop (the link leads back to itself): fix or remove the link"
+    if error.errno == errno.ENOENT:
+        return "a symlink to a file that does not exist: fix or remove the link"
+    return f"cannot read it: {error.strerror}"
 
 
 def scan_source(folder: Path, root: Path) -> SourceTree:
@@ -103,14 +117,18 @@ def scan_source(folder: Path, root: Path) -> SourceTree:
                 top_level.add(child.name)
             path = Path(child.path)  # canonical: `folder` is resolved, symlinks handled here
             if child.is_symlink():
-                path = path.resolve()
+                path = Path(os.path.realpath(path))  # unlike Path.resolve, no error on loops
                 if not is_inside(path, root):
                     problems.append(f"{name} is a symlink leading outside the repository")
                     continue
                 if path.is_dir():
                     problems.append(f"{name} is a symlink to a folder: copy the folder instead")
                     continue
-            info = os.stat(path)
+            try:
+                info = os.stat(path)
+            except OSError as error:  # only a symlink can fail here: the entry was listed
+                problems.append(f"{name}: {_broken_link(error)}")
+                continue
             if stat.S_ISDIR(info.st_mode):
                 walk(path, name + "/")
             elif stat.S_ISREG(info.st_mode):

@@ -6,6 +6,8 @@ ones. The loader reads `state.txt` (a line `broken` makes it fail like SpecError
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from controller.reconcile.result import (
 )
 from controller.runtime.loop import ControllerLoop
 from controller.runtime.metrics import Metrics
-from controller.runtime.schedule import PassRequest
+from controller.runtime.schedule import PassRequest, SingleFlight
 from controller.runtime.status import Status, StatusBoard
 from controller.source import GitSource
 from tests.runtime.gitrepo import GitRepo
@@ -259,9 +261,7 @@ def test_each_action_is_one_json_log_event(h: Harness, capsys: pytest.CaptureFix
 
 
 def _errors(h: Harness, reason: str) -> float:
-    value = h.metrics.registry.get_sample_value(
-        "ssm_gitops_pass_errors_total", {"reason": reason}
-    )
+    value = h.metrics.registry.get_sample_value("ssm_gitops_pass_errors_total", {"reason": reason})
     assert value is not None
     return value
 
@@ -307,9 +307,7 @@ def test_a_broken_commit_counts_as_a_load_error(h: Harness) -> None:
 
 
 @pytest.mark.parametrize("sub_path", ["../..", "link", "link/etc"])
-def test_a_path_leading_out_of_the_repository_is_refused(
-    tmp_path: Path, sub_path: str
-) -> None:
+def test_a_path_leading_out_of_the_repository_is_refused(tmp_path: Path, sub_path: str) -> None:
     """Regression (issue 11): `run --path` followed a committed symlink or `../..` out of the
     checkout and read (then published) the host's files; `plan`/`apply` refused it."""
     h = Harness(tmp_path)
@@ -342,3 +340,86 @@ def test_a_vanished_remote_branch_keeps_the_last_revision_and_never_an_older_one
     assert "deleted or renamed" in h.status.git_error
     assert h.metric("git_fetch_failures_total") == 2  # the poll and the resync
     assert h.status.applied is not None and h.status.applied.commit == latest
+
+
+class _NoMemoryForLogs(logging.Handler):
+    """Stands in for logging under memory exhaustion: formatting a record fails."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        raise MemoryError
+
+
+def _exploding_load(root: Path) -> FakeRepository:
+    if "explode" in (root / "state.txt").read_text():
+        ballast = [bytearray(1024) for _ in range(1000)]  # held by the traceback's frames
+        raise MemoryError(f"{len(ballast)} KiB")
+    return load(root)
+
+
+def _settle(flight: SingleFlight) -> None:
+    deadline = time.monotonic() + 20
+    while flight.busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not flight.busy
+
+
+@pytest.mark.timeout(60)
+def test_a_load_that_blows_up_never_kills_the_pass_runner(tmp_path: Path) -> None:
+    """Bug (issue 10): in `run`, a load that blew up (an alias bomb: MemoryError, and
+    logging it ran out of memory too) killed the pass runner: `/healthz` turned 503 for
+    good while `/status` still said the config was valid."""
+    h = Harness(tmp_path)
+    h.loop._load = _exploding_load  # noqa: SLF001
+    flight = SingleFlight(h.loop)
+    flight.start()
+    handler = _NoMemoryForLogs()
+    try:
+        good = h.git.commit({"state.txt": "v1"}, "good")
+        flight.request("poll")
+        _settle(flight)
+        bomb = h.git.commit({"state.txt": "explode"}, "bomb")
+        logging.getLogger().addHandler(handler)
+        flight.request("poll")
+        _settle(flight)
+        logging.getLogger().removeHandler(handler)
+        assert flight.alive()  # /healthz: 200
+        assert h.metric("config_valid") == 0
+        assert h.status.config_errors == (
+            f"loading revision {bomb[:12]} failed unexpectedly: MemoryError: 1000 KiB; the "
+            "last good revision stays applied",
+        )
+        assert h.status.applied is not None and h.status.applied.commit == good
+        fixed = h.git.commit({"state.txt": "v3"}, "fixed")
+        flight.request("poll")
+        _settle(flight)
+        assert [c.revision for c in h.calls] == [good, fixed]
+        assert h.metric("config_valid") == 1 and h.board.get().config_errors == ()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        flight.stop(timeout=10)
+
+
+@pytest.mark.timeout(60)
+def test_an_error_escaping_a_stage_ends_the_pass_not_the_runner(h: Harness) -> None:
+    """The last guard: whatever escapes a stage is a failed pass, reported in one line."""
+    h.git.commit({"state.txt": "v1"}, "good")
+
+    def no_memory(result: PassResult) -> None:
+        raise MemoryError
+
+    h.metrics.record_pass = no_memory  # type: ignore[method-assign]
+    h.loop(POLL)  # must not raise
+    s = h.status
+    assert not s.pass_running
+    assert s.last_pass is not None and s.last_pass.outcome is PassOutcome.FAILURE
+    assert s.last_pass.errors == ("the pass stopped unexpectedly while reconciling: MemoryError",)
+    del h.metrics.record_pass
+    h.loop(POLL)  # the failed pass is retried
+    assert len(h.calls) == 2 and h.status.last_pass.outcome is PassOutcome.SUCCESS  # type: ignore[union-attr]
+
+
+def test_an_unexpected_reconcile_error_is_one_line(h: Harness) -> None:
+    h.git.commit({"state.txt": "v1"}, "good")
+    h.failure = RuntimeError("a bug\nover two lines")
+    h.loop(POLL)
+    assert h.status.errors == ("RuntimeError: a bug over two lines",)

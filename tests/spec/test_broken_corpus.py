@@ -24,6 +24,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 CLI_CASES = sorted(
     set(CASES[::3])
     | {"not-utf8", "source-symlink-outside", "broken-yaml", "many-errors-in-one-run"}
+    | {"syntax-error-comes-first", "version-name-path-like", "zip-name-wildcard-spellings"}
 )
 
 

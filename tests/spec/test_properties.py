@@ -22,7 +22,8 @@ PROPERTY_SETTINGS = settings(
 )
 
 names = st.from_regex(r"\A[a-z][a-z0-9-]{2,20}\Z")
-version_names = st.from_regex(r"\A[a-zA-Z0-9_.-]{1,12}\Z")
+# VersionName's pattern, less what is refused as a folder name (only dots, a final dot).
+version_names = st.from_regex(r"\A[a-zA-Z0-9_.-]{0,11}[a-zA-Z0-9_-]\Z")
 accounts = st.from_regex(r"\A[0-9]{12}\Z")
 file_entries = st.fixed_dictionaries(
     {
