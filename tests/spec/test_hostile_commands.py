@@ -126,7 +126,7 @@ def test_plan_reports_hostile_yaml_in_one_line(case: str, tmp_path: Path) -> Non
     write_repository(root, text)
     repo.commit({}, "hostile")
     result = run_command(["plan", "--repo", str(root)], tmp_path, tmp_path)
-    assert (result.returncode, result.stderr.splitlines()) == (1, [f"error: {expected}"])
+    assert (result.returncode, result.stderr.splitlines()) == (1, [f"ssm-gitops: {expected}"])
 
 
 @pytest.mark.timeout(TIME_LIMIT + 60)
