@@ -70,8 +70,8 @@ def make_repository(root: Path, size: int, kind: str) -> Path:
 def child(mode: str, repo: str, out: str) -> None:
     """In the child: build the version (or verify the built zip); print seconds and sizes."""
     sys.path.insert(0, str(PROJECT))
-    from controller.build import build_version, verify_artifact
-    from controller.spec import load_repository
+    from controller.packaging import build_version, verify_artifact
+    from controller.repository import load_repository
 
     if mode == "import":
         return

@@ -1,7 +1,7 @@
 """Benchmark (not a test): CPU time to load and validate a 1,000-package repository.
 
 Contract budget: load, validate and plan a 1,000-package repository in under a second of
-CPU. This measures the load + validate part (`controller.spec.load_repository`) on a
+CPU. This measures the load + validate part (`controller.repository.load_repository`) on a
 generated repository: N packages of 2 versions x 2 files each (own source folder with
 install/uninstall scripts), one association per package, one Settings.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from controller.spec import load_repository  # noqa: E402
+from controller.repository import load_repository  # noqa: E402
 
 PACKAGE = """# yaml-language-server: $schema=../schema/ssm-gitops-v1.json
 apiVersion: ssm-gitops/v1

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from controller.local import LocalAWS  # noqa: E402
 from controller.reconcile.engine import Reconciler  # noqa: E402
 from controller.reconcile.result import PassOutcome  # noqa: E402
+from controller.repository import load_repository  # noqa: E402
 from controller.source.git import GitSource  # noqa: E402
-from controller.spec import load_repository  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample-repo"
 SIGNATURE = pygit2.Signature("bench", "bench@example.com")

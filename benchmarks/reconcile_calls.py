@@ -27,11 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from controller.aws.session import Sessions  # noqa: E402
 from controller.local import LocalAWS  # noqa: E402
-from controller.reconcile.apply import Artifacts  # noqa: E402
-from controller.reconcile.desired import desired_version  # noqa: E402
-from controller.reconcile.engine import DesiredPass, Reconciler  # noqa: E402
-from controller.reconcile.plan import plan  # noqa: E402
-from controller.reconcile.state import (  # noqa: E402
+from controller.model.state import (  # noqa: E402
     OWNER_TAG,
     ArtifactFile,
     AssociationSpec,
@@ -46,6 +42,10 @@ from controller.reconcile.state import (  # noqa: E402
     ObservedVersion,
     PruneRules,
 )
+from controller.reconcile.apply import Artifacts  # noqa: E402
+from controller.reconcile.desired import desired_version  # noqa: E402
+from controller.reconcile.engine import DesiredPass, Reconciler  # noqa: E402
+from controller.reconcile.plan import plan  # noqa: E402
 
 HOME = Location("123456789012", "us-east-1")
 
@@ -202,7 +202,7 @@ def load_and_plan_benchmark(packages: int, work: Path) -> None:
     expand it into the desired state, and plan it against an empty account. Version builds
     (hashing and zipping, measured by the build benchmark) are replaced by a fixed result."""
     from controller.reconcile.desired import desired_state
-    from controller.spec import load_repository
+    from controller.repository import load_repository
 
     root = work / "big-repo"
     (root / "src").mkdir(parents=True)

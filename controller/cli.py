@@ -316,19 +316,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from controller.spec.commands import validate_command
+    from controller.repository.commands import validate_command
 
     return validate_command(args)
 
 
 def _build(args: argparse.Namespace) -> int:
-    from controller.build.commands import build_command
+    from controller.packaging.commands import build_command
 
     return build_command(args)
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from controller.spec.commands import schema_command
+    from controller.repository.commands import schema_command
 
     return schema_command(args)
 

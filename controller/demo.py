@@ -374,7 +374,7 @@ _AWS_VARIABLES = (
 
 
 def _artifact_bucket(sample: Path) -> str:
-    from controller.spec import SpecErrors, load_repository
+    from controller.repository import SpecErrors, load_repository
 
     try:
         repository = load_repository(sample)

@@ -5,7 +5,6 @@ prints `ssm-gitops: <message>` and exits 1. Each message names the file and line
 there is one, and says what to do.
 """
 
-
 # The one prefix of every error line the command line prints (issue 10: some said `error:`).
 PREFIX = "ssm-gitops: "
 

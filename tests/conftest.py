@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests mirror the package layout: tests/spec, tests/build, tests/aws,
+"""Shared fixtures. Tests mirror the package layout: tests/repository, tests/packaging, tests/aws,
 tests/reconcile, tests/runtime, tests/local, and tests/e2e for real processes."""
 
 from __future__ import annotations

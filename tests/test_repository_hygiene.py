@@ -124,7 +124,7 @@ def _collected_test_files() -> set[str]:
 
 
 def test_pytest_collects_every_tracked_test_file() -> None:
-    """Regression (issue 10): pytest never collected tests/build/ (26 tests), because
+    """Regression (issue 10): pytest never collected tests/packaging/ (26 tests), because
     `build` is in pytest's default `norecursedirs`, and nothing noticed."""
     tracked = {
         name

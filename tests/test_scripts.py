@@ -36,9 +36,7 @@ def _checkout(tmp_path: Path) -> tuple[Path, Path]:
 
 def _setup(checkout: Path, tools: Path, *argv: str) -> None:
     env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"}
-    subprocess.run(
-        [str(checkout / "scripts" / "setup"), *argv], env=env, check=True, timeout=60
-    )
+    subprocess.run([str(checkout / "scripts" / "setup"), *argv], env=env, check=True, timeout=60)
 
 
 def _installs(tmp_path: Path) -> list[str]:

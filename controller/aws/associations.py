@@ -23,7 +23,7 @@ from typing import Any
 
 from controller.aws.errors import call
 from controller.aws.session import AwsClients
-from controller.reconcile.state import OWNER_TAG, SOURCE_TAG, AssociationSpec
+from controller.model.state import OWNER_TAG, SOURCE_TAG, AssociationSpec
 
 DOCUMENT = "AWS-ConfigureAWSPackage"
 # AWS-ConfigureAWSPackage's parameter defaults (the document's own Parameters section, as

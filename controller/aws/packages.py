@@ -14,7 +14,7 @@ from typing import Any
 
 from controller.aws.errors import AwsError, call
 from controller.aws.session import AwsClients
-from controller.reconcile.state import OWNER_TAG, ObservedVersion
+from controller.model.state import OWNER_TAG, ObservedVersion
 
 
 class PublishFailed(AwsError):

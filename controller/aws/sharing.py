@@ -13,7 +13,7 @@ from typing import Any
 
 from controller.aws.errors import call
 from controller.aws.session import AwsClients
-from controller.reconcile.state import SHARE_ALL, SHARED_VERSION
+from controller.model.state import SHARE_ALL, SHARED_VERSION
 
 MAX_IDS_PER_CALL = 20
 

@@ -1,5 +1,5 @@
 """Resource tags: how ownership (`ssm-gitops:owner=<name>` and `ssm-gitops:source=<id>`,
-see controller.ownership) and package tags are read and set.
+see controller.model.ownership) and package tags are read and set.
 
 Stage: observe (association ownership; packages get their tags from the ListDocuments page)
 and apply (package tags). ResourceType is `Document` or `Association`

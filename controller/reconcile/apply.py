@@ -32,19 +32,19 @@ from controller.aws import sharing as aws_sharing
 from controller.aws import tags as aws_tags
 from controller.aws.errors import AwsError, Conflict, NotFound, ServerError, Throttled
 from controller.aws.session import AwsClients
-from controller.build.integrity import verify_artifact, verify_manifest
 from controller.errors import UserError
-from controller.ownership import Claim, claim
-from controller.reconcile.observe import Observer
-from controller.reconcile.plan import Action, Plan
-from controller.reconcile.result import ActionRecord, ActionResult
-from controller.reconcile.state import (
+from controller.model.ownership import Claim, claim
+from controller.model.state import (
     OWNER_TAG,
     SOURCE_TAG,
     DesiredPackage,
     DesiredVersion,
     Location,
 )
+from controller.packaging.integrity import verify_artifact, verify_manifest
+from controller.reconcile.observe import Observer
+from controller.reconcile.plan import Action, Plan
+from controller.reconcile.result import ActionRecord, ActionResult
 
 # Test hook for the crash-safety tests: the process exits (as if killed) right after this
 # many actions have completed. Never set in production.

@@ -1,7 +1,7 @@
 """`ssm-gitops plan` and `ssm-gitops apply`: one pass from the command line.
 
 Stage: the whole pipeline once. Fetch the repository (`controller.source`), load it
-(`controller.spec`), then `Reconciler.plan_only` (plan) or `Reconciler.run_pass` (apply),
+(`controller.repository`), then `Reconciler.plan_only` (plan) or `Reconciler.run_pass` (apply),
 and print: a reviewer-friendly diff, or one line per action as it happens, then a summary.
 Exit codes (contract: Command line): plan 0 no changes / 2 changes / 1 error; apply 0
 converged / 1 error. The `--json` output is documented in docs/reconcile.md.
@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from controller.aws.artifacts import check_bucket
 from controller.errors import PREFIX, UserError
-from controller.ownership import local_origin, source_id
+from controller.model.ownership import local_origin, source_id
 from controller.reconcile.engine import PlannedPass, Reconciler
 from controller.reconcile.plan import Action, Plan
 from controller.reconcile.result import ActionRecord, ActionResult, PassOutcome, PassResult
@@ -36,9 +36,9 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
 
     Also sets `args.source_id` (the `ssm-gitops:source` tag value) from --repo and --path.
     """
+    from controller.repository import load_repository
     from controller.source import GitSource, source_root
     from controller.source.signatures import TrustedKeys, verify_revision
-    from controller.spec import load_repository
 
     keys = TrustedKeys.from_flags(
         args.verify_signatures, args.allowed_signers_file, args.trusted_gpg_keys_file

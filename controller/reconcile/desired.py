@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from controller.reconcile.state import (
+from controller.model.state import (
     OWNER_TAG,
     ArtifactFile,
     AssociationSpec,

@@ -21,6 +21,14 @@ from controller.aws.artifacts import check_bucket
 from controller.aws.errors import AwsError
 from controller.aws.session import AwsClients, Sessions
 from controller.errors import UserError
+from controller.model.state import (
+    ArtifactFile,
+    Desired,
+    DesiredVersion,
+    Location,
+    Observed,
+    Unread,
+)
 from controller.reconcile.apply import Applier, Artifacts
 from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.observe import Observer
@@ -33,14 +41,6 @@ from controller.reconcile.result import (
     ResourceState,
     ResourceStatus,
     Rollout,
-)
-from controller.reconcile.state import (
-    ArtifactFile,
-    Desired,
-    DesiredVersion,
-    Location,
-    Observed,
-    Unread,
 )
 
 
@@ -80,7 +80,7 @@ class Reconciler:
         sessions: Sessions | None = None,
     ) -> None:
         self.owner = owner
-        self.source = source  # the `ssm-gitops:source` tag value: controller.ownership.source_id
+        self.source = source  # the `ssm-gitops:source` tag value (model.ownership.source_id)
         self.dry_run = dry_run
         self.work_dir = Path(work_dir)
         self.max_workers = max_workers
@@ -300,7 +300,7 @@ class Reconciler:
         cached = self._built.get(key)
         if cached is not None:
             return cached
-        from controller.build import build_version
+        from controller.packaging import build_version
 
         out_dir = self.work_dir / "build" / package.name / version.name
         out_dir.mkdir(parents=True, exist_ok=True)

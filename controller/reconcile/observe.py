@@ -34,8 +34,8 @@ from controller.aws import sharing as aws_sharing
 from controller.aws import tags as aws_tags
 from controller.aws.errors import AwsError, NotFound
 from controller.aws.session import AwsClients
-from controller.ownership import Claim, claim
-from controller.reconcile.state import (
+from controller.model.ownership import Claim, claim
+from controller.model.state import (
     SOURCE_TAG,
     AssociationSpec,
     Desired,
@@ -69,7 +69,7 @@ class Observer:
 
     def __init__(self, owner: str, max_workers: int = 8, *, source: str = "") -> None:
         self.owner = owner
-        self.source = source  # our `ssm-gitops:source` tag value (controller.ownership)
+        self.source = source  # our `ssm-gitops:source` tag value (controller.model.ownership)
         self.max_workers = max_workers
         self._lock = threading.Lock()
         self._packages: dict[tuple[Location, str], _PackageEntry] = {}

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from controller.reconcile.result import ResourceState, ResourceStatus
-from controller.reconcile.state import (
+from controller.model.state import (
     OWNER_TAG,
     SHARE_ALL,
     SHARED_VERSION,
@@ -43,6 +42,7 @@ from controller.reconcile.state import (
     ObservedAssociation,
     ObservedPackage,
 )
+from controller.reconcile.result import ResourceState, ResourceStatus
 
 # https://docs.aws.amazon.com/systems-manager/latest/userguide/distributor-working-with-packages-version.html
 # "You can have up to 25 versions of a package".
@@ -180,7 +180,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     unread_packages = observed.unread_locations("package")
     unread_associations = observed.unread_locations("association")
 
-    # An owner identifies its source (contract: Ownership and safety; controller.ownership):
+    # An owner identifies its source (contract: Ownership and safety; controller.model.ownership):
     # another source's resource is never changed or pruned, and declaring it is a conflict;
     # an unclaimed one (our owner tag, no source tag) is adopted if declared, else kept.
     source = desired.source

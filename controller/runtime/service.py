@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import UserError
-from controller.ownership import local_origin, source_id
+from controller.model.ownership import local_origin, source_id
 from controller.runtime.logs import emit
 from controller.runtime.loop import ControllerLoop, Reconciler
 from controller.runtime.metrics import Metrics
@@ -50,7 +50,7 @@ class Options:
 
 
 def _load_repository(root: Path, display_prefix: str) -> Any:
-    from controller.spec import load_repository
+    from controller.repository import load_repository
 
     return load_repository(root, display_prefix=display_prefix)
 

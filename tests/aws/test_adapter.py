@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from controller.aws import artifacts, associations, packages, sharing, tags
 from controller.aws.errors import Conflict, Invalid, NotFound, Throttled, call
 from controller.aws.session import AwsClients, Sessions
-from controller.reconcile.state import OWNER_TAG, AssociationSpec
+from controller.model.state import OWNER_TAG, AssociationSpec
 from tests.aws.conftest import set_faults
 
 

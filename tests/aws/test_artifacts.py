@@ -28,7 +28,7 @@ from controller.aws.errors import Invalid
 from controller.aws.session import AwsClients, Sessions
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.result import ActionResult, PassOutcome
-from controller.spec import load_repository
+from controller.repository import load_repository
 from tests.runtime import samples
 
 BUCKET = "artifacts"

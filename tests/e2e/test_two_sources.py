@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from controller.ownership import OWNER_TAG, SOURCE_TAG
+from controller.model.ownership import OWNER_TAG, SOURCE_TAG
 from tests.e2e.plan_apply_helpers import (
     SETTINGS,
     GitRepo,

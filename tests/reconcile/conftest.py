@@ -1,7 +1,7 @@
 """Fixtures for reconciler tests against the embedded local endpoint.
 
 `versions` builds small but real package versions (a zip and a Distributor manifest) so the
-reconciler can be exercised before and independently of `controller.build`.
+reconciler can be exercised before and independently of `controller.packaging`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,7 @@ from typing import Any
 import pytest
 
 from controller.aws.session import Sessions
-from controller.reconcile.apply import Artifacts
-from controller.reconcile.desired import desired_version
-from controller.reconcile.engine import DesiredPass, Reconciler
-from controller.reconcile.state import (
+from controller.model.state import (
     OWNER_TAG,
     ArtifactFile,
     AssociationSpec,
@@ -30,6 +27,9 @@ from controller.reconcile.state import (
     Location,
     PruneRules,
 )
+from controller.reconcile.apply import Artifacts
+from controller.reconcile.desired import desired_version
+from controller.reconcile.engine import DesiredPass, Reconciler
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from controller.model.state import DesiredVersion, Observed
 from controller.reconcile.desired import desired_state
 from controller.reconcile.plan import plan
 from controller.reconcile.result import ResourceState
-from controller.reconcile.state import DesiredVersion, Observed
-from controller.spec import load_repository
+from controller.repository import load_repository
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample-repo"
 

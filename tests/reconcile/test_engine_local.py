@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from controller.model.state import DesiredVersion
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.result import ActionResult, PassOutcome, ResourceState
-from controller.reconcile.state import DesiredVersion
 from tests.reconcile.conftest import association, package, target
 
 
@@ -337,7 +337,7 @@ def test_an_association_whose_owner_tag_was_removed_is_never_changed_or_deleted(
 ) -> None:
     """Regression (review M1): ownership was cached until the next full resync, so an
     association whose owner tag was removed by hand was still deleted or updated."""
-    from controller.reconcile.state import OWNER_TAG
+    from controller.model.state import OWNER_TAG
 
     agent = package("agent", (make_version("agent", "1.0"),))
     both = (association("agent-prod", "agent"), association("agent-dev", "agent"))

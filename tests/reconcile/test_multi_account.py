@@ -9,7 +9,7 @@ from typing import Any
 from controller.aws.session import Sessions
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.result import PassOutcome
-from controller.spec import load_repository
+from controller.repository import load_repository
 
 OTHER = "111122223333"
 ROLE = f"arn:aws:iam::{OTHER}:role/ssm-gitops"

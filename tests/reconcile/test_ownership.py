@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from controller.aws.session import Sessions
-from controller.ownership import OWNER_TAG, SOURCE_TAG, TAG_VALUE_MAX, Claim, claim, source_id
+from controller.model.ownership import OWNER_TAG, SOURCE_TAG, TAG_VALUE_MAX, Claim, claim, source_id
+from controller.model.state import DesiredVersion
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.result import ActionResult, PassOutcome
-from controller.reconcile.state import DesiredVersion
 
 
 @pytest.mark.parametrize(
@@ -112,8 +112,8 @@ def test_plan_by_source() -> None:
     """plan(): another source's resource is a conflict when declared and invisible
     otherwise; an unclaimed one is adopted (source tag added, with any update) when declared,
     and its deletion is held back as "unclaimed, not pruned" when not."""
+    from controller.model.state import Desired, Observed, OtherSource, PruneRules
     from controller.reconcile.plan import plan
-    from controller.reconcile.state import Desired, Observed, OtherSource, PruneRules
     from tests.reconcile.test_plan import HOME, association, live, live_association, package
 
     prune = PruneRules(enabled=True, max_deletes=10)
@@ -149,8 +149,8 @@ def test_plan_by_source() -> None:
 
 def test_an_association_of_a_conflicted_package_is_not_created() -> None:
     """It would install another source's package under our name: held, reported failed."""
+    from controller.model.state import Desired, Observed, OtherSource
     from controller.reconcile.plan import plan
-    from controller.reconcile.state import Desired, Observed, OtherSource
     from tests.reconcile.test_plan import HOME, association, package
 
     observed = Observed(others=(OtherSource("package", "agent", HOME, "b"),))
@@ -168,7 +168,7 @@ def test_a_local_clone_is_named_by_its_origin(tmp_path: Path) -> None:
     the repository's URL owns as its own, not as another source's."""
     import pygit2
 
-    from controller.ownership import local_origin
+    from controller.model.ownership import local_origin
 
     clone = pygit2.init_repository(str(tmp_path / "clone"))
     assert local_origin(str(tmp_path / "clone")) is None

@@ -17,7 +17,7 @@ from controller.aws import session as aws_session
 from controller.aws.session import Sessions
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.result import ActionResult, PassOutcome, ResourceState
-from controller.spec import load_repository
+from controller.repository import load_repository
 from tests.aws.conftest import set_faults
 
 REGIONS = ("us-east-1", "eu-west-1")
@@ -191,8 +191,8 @@ def test_plan_holds_back_package_deletions_while_a_location_of_its_region_is_unr
     """Bug (issue 10): a package is used by associations in every account of its region (by
     ARN); deleting it while one of those locations was not read could break what we did not
     see. The deletion is blocked, with the reason, and not counted against maxDeletes."""
+    from controller.model.state import Desired, Location, Observed, PruneRules, Unread
     from controller.reconcile.plan import plan
-    from controller.reconcile.state import Desired, Location, Observed, PruneRules, Unread
     from tests.reconcile.test_plan import association, live, package
 
     other = Location("111122223333", "us-east-1")

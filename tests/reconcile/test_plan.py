@@ -6,10 +6,7 @@ import dataclasses
 
 import pytest
 
-from controller.reconcile.commands import render_plan
-from controller.reconcile.plan import plan
-from controller.reconcile.result import ResourceState
-from controller.reconcile.state import (
+from controller.model.state import (
     OWNER_TAG,
     AssociationSpec,
     Desired,
@@ -23,6 +20,9 @@ from controller.reconcile.state import (
     ObservedVersion,
     PruneRules,
 )
+from controller.reconcile.commands import render_plan
+from controller.reconcile.plan import plan
+from controller.reconcile.result import ResourceState
 
 HOME = Location("123456789012", "us-east-1")
 OWNER = ((OWNER_TAG, "ssm-gitops"),)

@@ -9,8 +9,7 @@ from itertools import count
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.reconcile.plan import Action, Phase, plan
-from controller.reconcile.state import (
+from controller.model.state import (
     OWNER_TAG,
     SHARED_VERSION,
     AssociationSpec,
@@ -25,6 +24,7 @@ from controller.reconcile.state import (
     ObservedVersion,
     PruneRules,
 )
+from controller.reconcile.plan import Action, Phase, plan
 
 HOME = Location("123456789012", "us-east-1")
 OWNER = (OWNER_TAG, "ssm-gitops")

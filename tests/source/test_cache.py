@@ -71,7 +71,7 @@ def test_a_submodule_in_a_source_folder_is_an_error_at_load(
 ) -> None:
     """Regression: a gitlink (submodule) inside a package source folder was silently left
     out of the zip; now the package YAML's `source` line says so."""
-    from controller.spec import load_repository
+    from controller.repository import load_repository
     from tests.runtime.samples import package, package_sources, settings
 
     files: dict[str, str | bytes] = {

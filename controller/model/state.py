@@ -1,0 +1,202 @@
+"""The two values `plan()` compares: desired state (from git) and observed state (from SSM).
+
+Stage: between observe and plan. Both sides use the same frozen, normalised shapes, so the
+plan is a plain comparison: `controller.reconcile.desired` builds the desired side from a
+loaded `Repository`, `controller.aws.*` builds the observed side from live SSM, and both
+normalise (sorted targets, canonical JSON, AWS defaults filled in) so that a fresh apply
+never shows drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from controller.model.ownership import OWNER_TAG as OWNER_TAG  # re-exported for the stages
+from controller.model.ownership import SOURCE_TAG as SOURCE_TAG
+
+# https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ModifyDocumentPermission.html
+# "All" shares publicly and cannot be mixed with account ids.
+SHARE_ALL = "All"
+# We share every version, so associations in other accounts may pin any of them.
+SHARED_VERSION = "$ALL"
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """Where a resource lives: an AWS account and region."""
+
+    account: str
+    region: str
+
+    def __str__(self) -> str:
+        return f"{self.account}/{self.region}"
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """One zip of a package version, as built (name is unique across versions)."""
+
+    name: str
+    path: Path
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class DesiredVersion:
+    """A package version from git: the manifest (document Content) and its zips."""
+
+    name: str  # VersionName
+    content: str  # the manifest, exactly the bytes sent as Content
+    content_sha256: str  # what DescribeDocument's Hash reports for that Content
+    files: tuple[ArtifactFile, ...] = ()
+    manifest_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class DesiredPackage:
+    name: str
+    location: Location
+    default_version: str
+    share_with: frozenset[str]
+    tags: tuple[tuple[str, str], ...]  # sorted, owner tag included
+    prune_versions: bool
+    versions: tuple[DesiredVersion, ...]
+    source: str = ""  # path:line of the YAML document, for messages
+    disabled: bool = False  # `ssm-gitops/reconcile: disabled`
+
+
+@dataclass(frozen=True)
+class AssociationSpec:
+    """The fields of an AWS-ConfigureAWSPackage association we own, normalised."""
+
+    parameters: tuple[tuple[str, str], ...]  # sorted (key, single value); empties dropped
+    targets: tuple[tuple[str, tuple[str, ...]], ...]  # sorted by key, values sorted
+    schedule: str | None = None
+    max_concurrency: str | None = None
+    max_errors: str | None = None
+    compliance_severity: str | None = None
+    apply_only_at_cron_interval: bool = False
+    output: tuple[str, str, str] | None = None  # (bucket, key prefix, region)
+
+    def parameter(self, key: str) -> str | None:
+        return dict(self.parameters).get(key)
+
+
+@dataclass(frozen=True)
+class DesiredAssociation:
+    name: str
+    location: Location
+    spec: AssociationSpec
+    package: str  # the package name (or ARN) it installs, for ordering and messages
+    source: str = ""
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class PruneRules:
+    """Settings.prune: deletions are off unless enabled, and capped per pass."""
+
+    enabled: bool = False
+    max_deletes: int = 10
+
+
+@dataclass(frozen=True)
+class Desired:
+    packages: tuple[DesiredPackage, ...]
+    associations: tuple[DesiredAssociation, ...]
+    prune: PruneRules = PruneRules()
+    suspended: bool = False
+    errors: tuple[tuple[str, str], ...] = ()  # (package name, message) found while building
+    # Our source id (the `ssm-gitops:source` tag value); "" = no source tag (tests, legacy).
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ObservedVersion:
+    name: str  # VersionName ("" when the version was created without one)
+    number: str  # DocumentVersion
+    content_sha256: str  # DescribeDocument Hash
+    status: str = "Active"
+    status_information: str = ""
+
+
+@dataclass(frozen=True)
+class ObservedPackage:
+    name: str
+    location: Location
+    default_number: str
+    versions: tuple[ObservedVersion, ...]
+    shared: tuple[tuple[str, str], ...]  # sorted (account id or "All", shared version)
+    tags: tuple[tuple[str, str], ...]  # sorted
+
+    @property
+    def source(self) -> str:
+        """Its `ssm-gitops:source` tag ("" = none: unclaimed, see controller.model.ownership)."""
+        return dict(self.tags).get(SOURCE_TAG, "")
+
+    @property
+    def default_version(self) -> str:
+        for version in self.versions:
+            if version.number == self.default_number:
+                return version.name
+        return ""
+
+    def version(self, name: str) -> ObservedVersion | None:
+        for version in self.versions:
+            if version.name == name:
+                return version
+        return None
+
+
+@dataclass(frozen=True)
+class ObservedAssociation:
+    association_id: str
+    name: str
+    location: Location
+    version: str  # AssociationVersion
+    spec: AssociationSpec
+    overview: Mapping[str, object] = field(default_factory=dict)
+    source: str = ""  # its `ssm-gitops:source` tag ("" = none: unclaimed)
+
+
+@dataclass(frozen=True)
+class Unread:
+    """One kind of resource that could not be read completely in one location.
+
+    Observation marks it; plan then changes nothing there that depends on what was not read
+    and deletes nothing there (contract: never act on a partial view).
+    """
+
+    location: Location
+    kind: str  # "package" | "association"
+    reason: str
+
+
+@dataclass(frozen=True)
+class OtherSource:
+    """A resource with our owner name but another source's tag: never changed or pruned;
+    a conflict when we declare it too (contract: an owner identifies its source)."""
+
+    kind: str  # "package" | "association"
+    name: str
+    location: Location
+    source: str
+    association_id: str = ""
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything live that carries our owner tag, in every location we manage."""
+
+    packages: tuple[ObservedPackage, ...] = ()
+    associations: tuple[ObservedAssociation, ...] = ()
+    # What could not be read: `packages`/`associations` hold nothing of those (location, kind).
+    unread: tuple[Unread, ...] = ()
+    others: tuple[OtherSource, ...] = ()  # our owner name, another source
+
+    def unread_locations(self, kind: str) -> dict[Location, str]:
+        """Location -> reason, for the locations where `kind` could not be read."""
+        return {u.location: u.reason for u in self.unread if u.kind == kind}

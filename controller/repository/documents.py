@@ -1,0 +1,424 @@
+"""The YAML shape of each document kind, as pydantic models: the source of the JSON Schema.
+
+Stage 1, second step: one plain YAML document -> one validated `*Document`. Keys are the
+camelCase names users write; unknown keys are errors (`extra="forbid"`), so a typo never
+passes silently. Single-field AWS rules live here (each cites `rules.py`); rules that span
+fields or documents live in `checks.py`. The loader turns these into the flat models of
+`models.py` that later stages use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from controller.model.ownership import OWNER_TAG, SOURCE_TAG
+from controller.repository import rules, schedules
+
+API_VERSION = "ssm-gitops/v1"
+RECONCILE_ANNOTATION = "ssm-gitops/reconcile"
+
+
+def _rule(check: Callable[[str], str | None]) -> AfterValidator:
+    """Run a `rules`-style check; its sentence becomes the error message as it is."""
+
+    def validate(value: str) -> str:
+        problem = check(value)
+        if problem:
+            raise PydanticCustomError("spec", problem)
+        return value
+
+    return AfterValidator(validate)
+
+
+def _matches(regex: re.Pattern[str], what: str, advice: str) -> AfterValidator:
+    """Check `regex` with a message saying what to write (pydantic's would not)."""
+
+    def check(value: str) -> str | None:
+        if regex.match(value):
+            return None
+        return f"{value!r} is not a valid {what}: {advice}"
+
+    return _rule(check)
+
+
+_ANNOTATIONS = "ssm-gitops/reconcile: disabled leaves this resource alone"
+
+
+def _about(text: str) -> Any:
+    """A field's description, shown by editors from the JSON Schema."""
+    return Field(description=text)
+
+
+def _pattern(regex: re.Pattern[str]) -> Any:
+    """Publish `regex` in the JSON Schema only (the check itself is `_matches`)."""
+    return Field(json_schema_extra={"pattern": regex.pattern})
+
+
+def _package_name(value: str) -> str | None:
+    if not rules.DOCUMENT_NAME.match(value):
+        return (
+            f"{value!r} is not a valid package name: use 3-128 letters, digits, _ - . "
+            "(SSM CreateDocument Name)"
+        )
+    if value.lower().startswith(rules.RESERVED_DOCUMENT_PREFIXES):
+        return f"{value!r} starts with a prefix AWS reserves (aws, amazon, amzn): rename it"
+    return rules.path_problem(value, "package name")
+
+
+def _version_name(value: str) -> str | None:
+    if not rules.VERSION_NAME.match(value):
+        return (
+            f"{value!r} is not a valid version name: use 1-128 letters, digits, _ - . "
+            "(SSM VersionName)"
+        )
+    return rules.path_problem(value, "version name")
+
+
+def _tag_key(value: str) -> str | None:
+    if not 1 <= len(value) <= 128 or not rules.TAG_TEXT.match(value):
+        return f"tag key {value!r}: use 1-128 letters, digits, spaces and _ . : / = + - @"
+    if value.lower().startswith("aws:"):
+        return f"tag key {value!r}: the aws: prefix is reserved by AWS"
+    if value in (OWNER_TAG, SOURCE_TAG):
+        return f"tag key {value!r} is set by the controller itself: remove it"
+    return None
+
+
+def _tag_value(value: str) -> str | None:
+    if len(value) > 256 or not rules.TAG_TEXT.match(value):
+        return f"tag value {value!r}: use at most 256 letters, digits, spaces and _ . : / = + - @"
+    return None
+
+
+def _share_account(value: str) -> str | None:
+    if value == "All" or rules.ACCOUNT_ID.match(value):
+        return None
+    if value.lower() == "all":
+        return f"write 'All', not {value!r}"
+    return f"{value!r} is not an account id: use 12 digits in quotes, or 'All' for public"
+
+
+def _ssm_argument(value: str) -> str | None:
+    # AWS-ConfigureAWSPackage: every additionalArguments key must start with SSM_ (the
+    # agent refuses the run otherwise); they reach the scripts as environment variables.
+    if not value.startswith("SSM_") or not re.match(r"^SSM_[A-Za-z0-9_]+$", value):
+        return f"additional argument {value!r} must be named SSM_<LETTERS_DIGITS_UNDERSCORES>"
+    return None
+
+
+VersionName = Annotated[str, _rule(_version_name), _pattern(rules.VERSION_NAME)]
+PackageName = Annotated[str, _rule(_package_name), _pattern(rules.DOCUMENT_NAME)]
+AssociationName = Annotated[
+    str,
+    _matches(
+        rules.ASSOCIATION_NAME,
+        "association name",
+        "use 3-128 letters, digits, _ - . (SSM CreateAssociation Name)",
+    ),
+    _pattern(rules.ASSOCIATION_NAME),
+]
+TagKey = Annotated[str, _rule(_tag_key)]
+TagValue = Annotated[str, _rule(_tag_value)]
+ShareAccount = Annotated[str, _rule(_share_account)]
+AccountId = Annotated[
+    str,
+    _matches(rules.ACCOUNT_ID, "account id", "use the 12 digits, in quotes"),
+    _pattern(rules.ACCOUNT_ID),
+]
+Region = Annotated[
+    str,
+    _matches(rules.REGION, "region", "write a region code like us-east-1"),
+    _pattern(rules.REGION),
+]
+Bucket = Annotated[
+    str,
+    _matches(
+        rules.S3_BUCKET,
+        "S3 bucket name",
+        "use 3-63 lowercase letters, digits, dots and hyphens (S3 bucket naming rules)",
+    ),
+    _pattern(rules.S3_BUCKET),
+]
+PlatformVersion = Annotated[
+    str,
+    _matches(
+        rules.PLATFORM_VERSION,
+        "platformVersion",
+        'write an exact release ("2023", "7.6"), a wildcard ("7.*"), _any or *',
+    ),
+    _pattern(rules.PLATFORM_VERSION),
+]
+Schedule = Annotated[
+    str,
+    _rule(schedules.check_schedule),
+    Field(json_schema_extra={"pattern": r"^(rate|cron)\(.+\)$"}),
+]
+MaxConcurrency = Annotated[
+    str,
+    _matches(
+        rules.MAX_CONCURRENCY,
+        "maxConcurrency",
+        'write a number of targets ("10") or a percentage ("10%"), at least 1',
+    ),
+    _pattern(rules.MAX_CONCURRENCY),
+]
+MaxErrors = Annotated[
+    str,
+    _matches(
+        rules.MAX_ERRORS,
+        "maxErrors",
+        'write a number of errors ("1") or a percentage ("10%"); "0" stops at the first error',
+    ),
+    _pattern(rules.MAX_ERRORS),
+]
+SsmArgumentName = Annotated[str, _rule(_ssm_argument)]
+Platform = Literal[
+    "windows",
+    "amazon",
+    "centos",
+    "debian",
+    "opensuse",
+    "opensuseleap",
+    "oracle",
+    "redhat",
+    "suse",
+    "ubuntu",
+]
+Arch = Literal["x86_64", "386", "arm64", "_any"]
+Action = Literal["Install", "Uninstall"]
+InstallationType = Literal["Uninstall and reinstall", "In-place update"]
+ComplianceSeverity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNSPECIFIED"]
+
+
+class YamlModel(BaseModel):
+    """A mapping as written in YAML: camelCase keys, nothing unknown, immutable."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_name=False,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        field_title_generator=lambda name, _info: to_camel(name),
+    )
+
+
+# --- pieces shared with models.py ------------------------------------------------------
+
+
+class Target(YamlModel):
+    """One State Manager target: `{key: "tag:env", values: [prod]}` (CreateAssociation Targets)."""
+
+    key: Annotated[
+        str,
+        Field(min_length=1, max_length=163),
+        _about('"tag:<name>", "InstanceIds", "resource-groups:Name"'),
+    ]
+    values: Annotated[tuple[str, ...], Field(min_length=1, max_length=50), _about("1-50 values")]
+
+
+class Output(YamlModel):
+    """Where association runs write their output (CreateAssociation OutputLocation.S3Location)."""
+
+    s3_bucket: Bucket
+    s3_key_prefix: Annotated[str, Field(max_length=500)] = ""
+    s3_region: Region | None = None
+
+
+class Artifacts(YamlModel):
+    """The S3 bucket (and key prefix) the controller uploads package zips to."""
+
+    bucket: Annotated[Bucket, _about("S3 bucket the package zips are uploaded to")]
+    prefix: Annotated[str, Field(max_length=500), _about("key prefix, e.g. packages/")] = ""
+
+
+class Account(YamlModel):
+    """An account the associations go to, and the role the controller assumes there."""
+
+    id: Annotated[AccountId, _about("12-digit account id, in quotes")]
+    role_arn: Annotated[str | None, _about("IAM role in that account to assume")] = None
+
+    @model_validator(mode="after")
+    def _role_in_account(self) -> Account:
+        if self.role_arn is None:
+            return self
+        match = rules.ROLE_ARN.match(self.role_arn)
+        if not match:
+            raise PydanticCustomError(
+                "spec",
+                "roleArn '{role}' is not an IAM role ARN: write "
+                "arn:aws:iam::<account id>:role/<name>",
+                {"role": self.role_arn},
+            )
+        if match.group(1) != self.id:
+            raise PydanticCustomError(
+                "spec",
+                "roleArn is in account {other} but id is {id}: use a role in the same account",
+                {"other": match.group(1), "id": self.id},
+            )
+        return self
+
+
+class Prune(YamlModel):
+    """Deletion of owned resources absent from the repository: off unless enabled."""
+
+    enabled: Annotated[StrictBool, _about("delete owned resources absent here")] = False
+    max_deletes: Annotated[int, Field(strict=True, ge=0), _about("at most this many per pass")] = 10
+
+
+# --- Package ---------------------------------------------------------------------------
+
+
+class Metadata(YamlModel):
+    """`metadata` of a Settings document."""
+
+    name: str
+    annotations: dict[str, str] = {}
+
+
+class PackageMetadata(YamlModel):
+    """`metadata` of a Package: its SSM document name, tags and annotations."""
+
+    name: Annotated[PackageName, _about("the SSM document name of the package")]
+    tags: Annotated[dict[TagKey, TagValue], _about("tags of the SSM document")] = {}
+    annotations: Annotated[dict[str, str], _about(_ANNOTATIONS)] = {}
+
+
+class AssociationMetadata(YamlModel):
+    """`metadata` of an Association: its AssociationName and annotations."""
+
+    name: Annotated[AssociationName, _about("the AssociationName")]
+    annotations: Annotated[dict[str, str], _about(_ANNOTATIONS)] = {}
+
+
+class FileSpec(YamlModel):
+    """One platform/version/arch entry of a package version: a source folder or an installer."""
+
+    platform: Annotated[Platform, _about("manifest platform code")]
+    platform_version: Annotated[
+        PlatformVersion, _about('exact ("2023"), wildcard ("7.*"), _any or *')
+    ] = "_any"
+    arch: Annotated[Arch, _about("x86_64, 386, arm64 or _any")]
+    source: Annotated[
+        str | None,
+        Field(min_length=1),
+        _about("folder relative to this file: install/uninstall scripts at its top, payload"),
+    ] = None
+    installer: Annotated[
+        str | None,
+        Field(min_length=1),
+        _about(".rpm/.deb/.msi/.exe relative to this file; scripts are generated"),
+    ] = None
+
+    @model_validator(mode="after")
+    def _source_or_installer(self) -> FileSpec:
+        if (self.source is None) == (self.installer is None):
+            raise PydanticCustomError(
+                "spec",
+                "give exactly one of source (a folder with install/uninstall scripts) or "
+                "installer (an .rpm, .deb, .msi or .exe whose scripts are generated)",
+            )
+        return self
+
+
+class VersionSpec(YamlModel):
+    name: Annotated[VersionName, _about("VersionName, immutable once published")]
+    files: Annotated[
+        tuple[FileSpec, ...],
+        Field(min_length=1, max_length=rules.MAX_FILES),
+        _about("one entry per platform/platformVersion/arch (at most 20)"),
+    ]
+
+
+class PackageSpec(YamlModel):
+    description: str = ""
+    default_version: Annotated[VersionName | None, _about("must name a version below")] = None
+    share_with: Annotated[
+        tuple[ShareAccount, ...], _about('account ids in quotes, or ["All"] for public')
+    ] = ()
+    prune_versions: Annotated[
+        StrictBool, _about("delete live versions absent here (never the default)")
+    ] = False
+    versions: Annotated[
+        tuple[VersionSpec, ...],
+        Field(min_length=1, max_length=rules.MAX_VERSIONS),
+        _about("at most 25 (SSM quota)"),
+    ]
+
+
+class PackageDocument(YamlModel):
+    """`kind: Package`: one Distributor package (an SSM document of type Package)."""
+
+    api_version: Literal["ssm-gitops/v1"]
+    kind: Literal["Package"]
+    metadata: PackageMetadata
+    spec: PackageSpec
+
+
+# --- Association -----------------------------------------------------------------------
+
+
+class AssociationSpec(YamlModel):
+    package: Annotated[
+        str, Field(min_length=1), _about("a Package here, or the ARN of one shared with us")
+    ]
+    version: Annotated[VersionName | None, _about("omitted: the default version")] = None
+    action: Action = "Install"
+    installation_type: InstallationType = "Uninstall and reinstall"
+    additional_arguments: Annotated[
+        dict[SsmArgumentName, str], _about("SSM_* environment variables for the scripts")
+    ] = {}
+    targets: Annotated[tuple[Target, ...], Field(min_length=1, max_length=5)]
+    schedule: Annotated[
+        Schedule | None, _about("rate(30 minutes), rate(1 day), cron(0 2 ? * SUN *); omitted: once")
+    ] = None
+    max_concurrency: Annotated[MaxConcurrency | None, _about('"10" or "10%"')] = None
+    max_errors: Annotated[MaxErrors | None, _about('"0", "1" or "10%"')] = None
+    compliance_severity: ComplianceSeverity | None = None
+    apply_only_at_cron_interval: Annotated[
+        StrictBool, _about("run only at the cron times (needs a cron schedule)")
+    ] = False
+    output: Output | None = None
+
+
+class AssociationDocument(YamlModel):
+    """`kind: Association`: a State Manager association of AWS-ConfigureAWSPackage."""
+
+    api_version: Literal["ssm-gitops/v1"]
+    kind: Literal["Association"]
+    metadata: AssociationMetadata
+    spec: AssociationSpec
+
+
+# --- Settings --------------------------------------------------------------------------
+
+
+class SettingsSpec(YamlModel):
+    artifacts: Artifacts
+    regions: Annotated[tuple[Region, ...], _about("omitted: the region of the environment")] = ()
+    accounts: Annotated[tuple[Account, ...], _about("omitted: our own account")] = ()
+    prune: Prune = Prune()
+    suspend: Annotated[StrictBool, _about("pause all changes")] = False
+
+
+class SettingsDocument(YamlModel):
+    """`kind: Settings`: at most one per repository; where and how the controller works."""
+
+    api_version: Literal["ssm-gitops/v1"]
+    kind: Literal["Settings"]
+    metadata: Metadata
+    spec: SettingsSpec
+
+
+DOCUMENT_KINDS: dict[str, type[YamlModel]] = {
+    "Package": PackageDocument,
+    "Association": AssociationDocument,
+    "Settings": SettingsDocument,
+}
