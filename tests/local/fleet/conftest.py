@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 import time
+import uuid
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -174,6 +175,12 @@ def publish_package(ssm: Any, s3: Any, bucket: str, name: str, scripts: Mapping[
     while ssm.describe_document(Name=name)["Document"]["Status"] != "Active":
         assert time.monotonic() < deadline, f"package {name} never became Active"
         time.sleep(0.02)
+
+
+def unique_sleep() -> str:
+    """A `sleep` duration no other test (or test run) uses: `processes_running` looks at
+    every process of the machine, and two tests sleeping `600` found each other's."""
+    return f"600.{uuid.uuid4().int % 10**6:06d}"
 
 
 def processes_running(argv: bytes) -> list[int]:

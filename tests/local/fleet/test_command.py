@@ -18,7 +18,9 @@ from controller.local.fleet.command import fleet_sandbox, start_fleet_for_comman
 from controller.local.fleet.model import default_fleet
 from controller.local.fleet.sandbox import Sandbox, SandboxUnavailable
 
-from .conftest import needs_bwrap, processes_running, publish_package
+from .conftest import needs_bwrap, processes_running, publish_package, unique_sleep
+
+SLEEP = unique_sleep()  # this module's own: see unique_sleep
 
 
 def _start(tmp: Path, *flags: str) -> tuple[subprocess.Popen[str], str, list[str]]:
@@ -126,7 +128,9 @@ def test_sigterm_stops_local_promptly_while_a_script_runs(tmp_path: Path) -> Non
         clients = {"endpoint_url": url, "region_name": "us-east-1"}
         ssm, s3 = boto3.client("ssm", **clients), boto3.client("s3", **clients)
         s3.create_bucket(Bucket="sigterm")
-        publish_package(ssm, s3, "sigterm", "sleepy", {"install.sh": "touch /opt/up; sleep 600"})
+        publish_package(
+            ssm, s3, "sigterm", "sleepy", {"install.sh": f"touch /opt/up; sleep {SLEEP}"}
+        )
         (instance,) = ssm.describe_instance_information()["InstanceInformationList"]
         ssm.send_command(
             DocumentName="AWS-ConfigureAWSPackage",
@@ -150,7 +154,7 @@ def test_sigterm_stops_local_promptly_while_a_script_runs(tmp_path: Path) -> Non
     assert process.returncode == 0, rest
     assert "Local AWS endpoint stopped." in rest
     assert list(tmp_path.glob("ssm-gitops-fleet-*")) == []  # the instance roots are removed
-    assert processes_running(b"sleep\x00600\x00") == []
+    assert processes_running(b"sleep\x00" + SLEEP.encode() + b"\x00") == []
 
 
 def test_without_bubblewrap_local_fleet_refuses_to_start_in_one_line(tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ from controller.local.fleet.fleet import _Turns
 from controller.local.fleet.sandbox import Sandbox
 from controller.local.fleet.schedule import ManualClock
 
-from .conftest import needs_bwrap, processes_running, publish_package
+from .conftest import needs_bwrap, processes_running, publish_package, unique_sleep
+
+SLEEP = unique_sleep()  # this module's own: see unique_sleep
 
 pytestmark = needs_bwrap
 
@@ -55,7 +57,9 @@ def test_a_sleeping_script_holds_up_no_other_instance_and_times_out(
     other instance's command Pending until it ended."""
     ssm, s3 = local_aws.client("ssm"), local_aws.client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    publish_package(ssm, s3, BUCKET, "sleepy", {"install.sh": "touch /opt/sleeping; sleep 600\n"})
+    publish_package(
+        ssm, s3, BUCKET, "sleepy", {"install.sh": f"touch /opt/sleeping; sleep {SLEEP}\n"}
+    )
     publish_package(ssm, s3, BUCKET, "quick", {"install.sh": "echo quick > /opt/quick\n"})
     fleet = start_fleet(
         local_aws,
@@ -84,7 +88,7 @@ def test_a_sleeping_script_holds_up_no_other_instance_and_times_out(
         assert fleet.installed() == {sleeper: {}, other: {"quick": "1.0"}}
     finally:
         fleet.stop()
-    assert processes_running(b"sleep\x00600\x00") == []
+    assert processes_running(b"sleep\x00" + SLEEP.encode() + b"\x00") == []
 
 
 def test_an_instance_runs_one_document_at_a_time_in_trigger_order() -> None:
