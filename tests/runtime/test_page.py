@@ -108,3 +108,12 @@ def test_dry_run_is_visible() -> None:
         Status(repo="r", dry_run=True, last_pass=make_pass())
     )
     assert "suspended: detect only" in page.render(Status(repo="r", suspended=True))
+
+
+def test_each_error_shows_its_reason_and_its_place(a_pass: PassResult) -> None:
+    text = text_of(page.render(Status(repo="r", config_failures=(SPEC_ERROR,), last_pass=a_pass)))
+    assert "load packages/nginx.yaml:12 unknown field 'defaultVersio'" in text
+    assert (
+        "apply association nginx-web update (123456789012/us-east-1) AccessDenied: not allowed"
+        in text
+    )

@@ -59,3 +59,9 @@ def test_an_unread_location_is_shown_with_its_account_and_region() -> None:
     (error,) = to_json(Status(repo="r", config_failures=(unread,)))["errors"]
     assert (error["account"], error["region"], error["name"]) == ("1111", "eu-west-1", None)
     assert error["text"] == "1111/eu-west-1: could not read its packages"
+
+
+def test_the_signature_check_names_its_reason_with_the_shared_word() -> None:
+    from controller.source import signatures
+
+    assert Reason(signatures.REASON) is Reason.SIGNATURE
