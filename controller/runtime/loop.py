@@ -220,26 +220,30 @@ class ControllerLoop:
         """
         error.__traceback__ = None  # let the failed stage's frames (and memory) go first
         message = f"the pass stopped unexpectedly while {self._stage}: {_one_line(error)}"
+        loading = self._stage == "loading the revision"
+        # A load that blew up is that revision's failure; anywhere else it is our own.
+        reason = Reason.LOAD if loading else Reason.INTERNAL
         with contextlib.suppress(Exception):
-            if self._stage == "loading the revision":
+            if loading:
                 self._metrics.record_load(valid=False)
-                self._metrics.record_pass_error(Reason.LOAD)
-                crashed = Failure(Reason.LOAD, message)
-                self._board.update(config_failures=(crashed,), pass_running=False)
+                self._board.update(config_failures=(Failure(reason, message),), pass_running=False)
             else:
                 now = self._clock()
-                self._metrics.record_pass_error(Reason.INTERNAL)
                 failed = PassResult(
                     revision=self._last_reconciled or "",
                     outcome=PassOutcome.FAILURE,
                     started_at=now,
                     finished_at=now,
-                    failures=(Failure(Reason.INTERNAL, message),),
+                    failures=(Failure(reason, message),),
                 )
                 self._last_outcome = PassOutcome.FAILURE  # the next tick runs a full pass
                 status = self._board.get()
                 self._board.update(last_pass=failed, pass_running=False, passes=status.passes + 1)
-        self._log.error(message, extra={"event": "pass", "result": "crashed"})
+            # After the board: /status must tell even when the metrics are what failed.
+            self._metrics.record_pass_error(reason)
+        self._log.error(
+            message, extra={"event": "pass", "result": "crashed", "reason": reason.value}
+        )
 
     def _pass(self, request: PassRequest) -> None:
         self._stage = "fetching git"

@@ -481,3 +481,16 @@ def test_a_git_failure_is_a_source_error_on_status(h: Harness, tmp_path: Path) -
     (error,) = to_json(h.status)["errors"]
     assert error["reason"] == "source" and error["text"] == h.status.git_error
     assert error["message"] == h.status.git_error and error["file"] is None
+
+
+def test_an_error_escaping_a_stage_is_an_internal_failure(h: Harness) -> None:
+    h.git.commit({"state.txt": "v1"}, "good")
+
+    def no_memory(result: PassResult) -> None:
+        raise MemoryError
+
+    h.metrics.record_pass = no_memory  # type: ignore[method-assign]
+    h.loop(POLL)
+    (failure,) = h.status.failures
+    assert failure.reason is Reason.INTERNAL
+    assert _errors(h, "internal") == 1
