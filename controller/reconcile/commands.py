@@ -24,7 +24,14 @@ from controller.errors import PREFIX, UserError
 from controller.model.ownership import local_origin, source_id
 from controller.reconcile.engine import PlannedPass, Reconciler
 from controller.reconcile.plan import Action, Plan
-from controller.reconcile.result import ActionRecord, ActionResult, PassOutcome, PassResult
+from controller.reconcile.result import (
+    ActionRecord,
+    ActionResult,
+    Failure,
+    PassOutcome,
+    PassResult,
+    Reason,
+)
 
 
 def _cache_dir() -> Path:
@@ -103,7 +110,8 @@ def plan_command(args: argparse.Namespace) -> int:
     planned = reconciler.plan_only(repository, commit, full_resync=True)
     missing = _missing_bucket(reconciler, planned)
     if missing:  # apply would stop on it: say so now, not after the review
-        planned = dataclasses.replace(planned, errors=(*planned.errors, missing))
+        missing_bucket = Failure(Reason.ARTIFACTS, missing)
+        planned = dataclasses.replace(planned, failures=(*planned.failures, missing_bucket))
     if args.json:
         print(json.dumps(plan_json(planned, commit, args.name), indent=2))
     else:

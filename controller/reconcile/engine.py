@@ -32,12 +32,14 @@ from controller.model.state import (
 from controller.reconcile.apply import Applier, Artifacts
 from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.observe import Observer
-from controller.reconcile.plan import Plan, plan
+from controller.reconcile.plan import Plan, PlanError, plan
 from controller.reconcile.result import (
     ActionRecord,
     ActionResult,
+    Failure,
     PassOutcome,
     PassResult,
+    Reason,
     ResourceState,
     ResourceStatus,
     Rollout,
@@ -51,9 +53,14 @@ class PlannedPass:
     plan: Plan
     desired: Desired
     observed: Observed
-    errors: tuple[str, ...]
+    failures: tuple[Failure, ...]  # locations not read, changes the plan refused
     api_calls: dict[tuple[str, str], int]
     artifacts: Artifacts | None = None
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """The failures as one line each (`plan`'s stderr and `--json`)."""
+        return tuple(str(failure) for failure in self.failures)
 
 
 @dataclass(frozen=True)
@@ -143,13 +150,12 @@ class Reconciler:
         desired = replace(target.desired, source=self.source)
         live = self.observer.confirm_content(self._clients_for, observed, desired)
         result = plan(desired, live)
-        errors = _unread_errors(observed)
-        errors += tuple(str(error) for error in result.errors)
+        failures = _unread_failures(observed) + _plan_failures(result.errors, desired)
         return PlannedPass(
             result,
             desired,
             live,
-            errors,
+            failures,
             dict(self.sessions.counter.peek()),
             target.artifacts,
         )
@@ -169,12 +175,15 @@ class Reconciler:
             try:
                 target = self.desired_for(repository, revision)
             except Exception as error:  # noqa: BLE001 - a pass reports, it never crashes
+                # AWS here is STS (who are we); anything else is expanding and building the
+                # repository (one package's build failure is that package's, in the plan).
+                reason = Reason.OBSERVE if isinstance(error, AwsError) else Reason.BUILD
                 return PassResult(
                     revision,
                     PassOutcome.FAILURE,
                     started,
                     time.time(),
-                    errors=(_one_line(error),),
+                    failures=(Failure(reason, _one_line(error)),),
                     api_calls=self.sessions.counter.take(),
                 )
             return self._run(target, revision, started, full_resync, on_action)
@@ -227,12 +236,14 @@ class Reconciler:
         try:
             planned = self.plan_desired(target, full_resync=full_resync)
         except Exception as error:  # noqa: BLE001 - a pass reports, it never crashes
+            # plan() itself is pure and reports its refusals as values: what raises here is
+            # reading the live state.
             return PassResult(
                 revision,
                 PassOutcome.FAILURE,
                 started,
                 time.time(),
-                errors=(_one_line(error),),
+                failures=(Failure(Reason.OBSERVE, _one_line(error)),),
                 api_calls=self.sessions.counter.take(),
             )
         if (
@@ -247,7 +258,8 @@ class Reconciler:
                 for region in target.regions:
                     check_bucket(self.sessions.home(region), planned.artifacts.bucket)
             except UserError as error:
-                return self._result(planned, (), revision, started, (_one_line(error),))
+                missing = Failure(Reason.ARTIFACTS, _one_line(error))
+                return self._result(planned, (), revision, started, (missing,))
             bucket_checked = True
         else:
             bucket_checked = False
@@ -324,7 +336,7 @@ class Reconciler:
         records: tuple[ActionRecord, ...],
         revision: str,
         started: float,
-        pass_errors: tuple[str, ...] = (),
+        pass_failures: tuple[Failure, ...] = (),
     ) -> PassResult:
         failed = {
             (r.kind, r.name, r.account, r.region): r.message
@@ -336,7 +348,7 @@ class Reconciler:
             for r in records
             if r.result is ActionResult.SKIPPED
         }
-        applied = not self.dry_run and not pass_errors
+        applied = not self.dry_run and not pass_failures
         resources: list[ResourceStatus] = []
         for status in planned.plan.resources:
             key = (status.kind, status.name, status.account, status.region)
@@ -357,16 +369,23 @@ class Reconciler:
                     f"{action.action} blocked: {blocked.reason}",
                 )
             )
-        errors = (
-            pass_errors
-            + planned.errors
+        failures = (
+            pass_failures
+            + planned.failures
             + tuple(
-                f"{r.kind} {r.name} {r.action} ({r.account}/{r.region}): {r.message}"
+                Failure(
+                    Reason.APPLY,
+                    r.message,
+                    kind=r.kind,
+                    name=r.name,
+                    action=r.action,
+                    location=Location(r.account, r.region),
+                )
                 for r in records
                 if r.result is ActionResult.FAILURE
             )
         )
-        if errors:
+        if failures:
             outcome = PassOutcome.FAILURE
         elif any(r.result is ActionResult.SUCCESS for r in records):
             outcome = PassOutcome.SUCCESS
@@ -381,23 +400,46 @@ class Reconciler:
             resources=tuple(resources),
             actions=records,
             blocked=tuple(b.describe() for b in planned.plan.blocked),
-            errors=errors,
+            failures=failures,
             api_calls=self.sessions.counter.take(),
             rollouts=rollouts,
         )
 
 
-def _unread_errors(observed: Observed) -> tuple[str, ...]:
-    """One line per location that could not be read completely (logged, in /status)."""
+def _unread_failures(observed: Observed) -> tuple[Failure, ...]:
+    """One failure per location that could not be read completely (logged, in /status)."""
     kinds: dict[Location, list[str]] = {}
     reasons: dict[Location, list[str]] = {}
     for unread in observed.unread:
         kinds.setdefault(unread.location, []).append(f"{unread.kind}s")
         reasons.setdefault(unread.location, []).append(unread.reason)
     return tuple(
-        f"{location}: could not read its {' and '.join(kinds[location])} completely, so "
-        f"none of them there was changed or deleted this pass ({'; '.join(found)})"
+        Failure(
+            Reason.OBSERVE,
+            f"could not read its {' and '.join(kinds[location])} completely, so "
+            f"none of them there was changed or deleted this pass ({'; '.join(found)})",
+            location=location,
+        )
         for location, found in sorted(reasons.items())
+    )
+
+
+def _plan_failures(errors: tuple[PlanError, ...], desired: Desired) -> tuple[Failure, ...]:
+    """The plan's errors with their reason: a package whose build failed (plan reports it
+    from `Desired.errors`, word for word) is `build`; every other is a change the plan
+    refused (published content changed, too many versions, another source's resource)."""
+    built_badly = set(desired.errors)
+    return tuple(
+        Failure(
+            Reason.BUILD
+            if error.kind == "package" and (error.name, error.message) in built_badly
+            else Reason.PLAN_REJECTED,
+            error.message,
+            kind=error.kind,
+            name=error.name,
+            location=error.location,
+        )
+        for error in errors
     )
 
 

@@ -1,7 +1,10 @@
 """What one reconcile pass reports: the values shared by the CLI, `/status` and the metrics.
 
-The enums here are exactly the metric labels and the `/status` fields (contract: Metrics),
-so a state shown in one place is spelled the same in the others.
+Sits at the end of the pipeline (`record(result)`): the reconciler returns a `PassResult`,
+the runtime loop adds the failures of the stages before it (git, load), and `/status`, the
+status page, the logs and the metrics all read these values. The enums here are exactly the
+metric labels and the `/status` fields (contract: Metrics), so a state or a failure reason
+shown in one place is spelled the same in the others.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from controller.model.state import Location
 
 
 class ResourceState(StrEnum):
@@ -34,6 +39,81 @@ class PassOutcome(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     NO_CHANGE = "no_change"
+
+
+class Reason(StrEnum):
+    """Why a revision, a pass or a resource failed: `ssm_gitops_pass_errors_total{reason}`
+    and the `reason` of every `/status` error (contract: Metrics, "the same word /status
+    shows"). A fixed set, one per stage that can fail, in pipeline order, as
+    kustomize-controller gives each stage its own reason (`ArtifactFailed`, `BuildFailed`,
+    ...). docs/controller.md has the table: what each means and where to look next.
+    """
+
+    SOURCE = "source"  # git fetch, checkout or cache failed: retried, the commit is not blamed
+    SIGNATURE = "signature"  # --verify-signatures refused the head commit
+    LOAD = "load"  # the revision's content does not load (YAML, schema, cross-checks)
+    BUILD = "build"  # a package version could not be built (zips, manifest)
+    ARTIFACTS = "artifacts"  # the artifacts bucket cannot be used
+    OBSERVE = "observe"  # the live state could not be read (completely)
+    PLAN_REJECTED = "plan_rejected"  # the plan refused a change (immutable version, conflict)
+    APPLY = "apply"  # an action's AWS call failed
+    INTERNAL = "internal"  # a bug or exhaustion escaped a stage (the log has the traceback)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One thing that went wrong, with its reason and, where there is one, its place: a file
+    position in the repository (load) or a resource in AWS (plan, apply).
+
+    `str()` is the one line the logs, the CLI and `Status.errors` show (`path:line:col:
+    message`, `kind name action (account/region): message`, or the message alone); `/status`
+    shows the parts as fields (`to_json`), so no reader parses the line back.
+    """
+
+    reason: Reason
+    message: str  # what is wrong and what to do, without the place
+    path: str = ""  # a file of the revision, relative to the repository root
+    line: int = 0  # 1-based; 0 when the problem has no position inside the file
+    col: int = 0  # 1-based
+    kind: str = ""  # the resource that failed: "package" | "association"; empty if none
+    name: str = ""
+    action: str = ""  # the action that failed (apply): create, update, delete, ...
+    location: Location | None = None  # where the resource (or the unread state) lives
+
+    @property
+    def where(self) -> str:
+        """The place, as the one-line form starts: a file position, a resource or a
+        location; empty when the failure has none."""
+        if self.path:
+            # As SpecError prints it: no `:0:0` for a problem without a position.
+            return f"{self.path}:{self.line}:{self.col}" if self.line else self.path
+        if self.name:
+            text = f"{self.kind} {self.name}"
+            if self.action:
+                text += f" {self.action}"
+            return f"{text} ({self.location})" if self.location is not None else text
+        return "" if self.location is None else str(self.location)
+
+    def __str__(self) -> str:
+        where = self.where
+        return f"{where}: {self.message}" if where else self.message
+
+    def to_json(self) -> dict[str, str | int | None]:
+        """One entry of `/status` `errors`: the line as `text`, and its parts as fields
+        (null where the failure has no such part)."""
+        return {
+            "text": str(self),
+            "reason": self.reason.value,
+            "message": self.message,
+            "file": self.path or None,
+            "line": self.line or None,
+            "col": self.col or None,
+            "kind": self.kind or None,
+            "name": self.name or None,
+            "action": self.action or None,
+            "account": None if self.location is None else self.location.account,
+            "region": None if self.location is None else self.location.region,
+        }
 
 
 @dataclass(frozen=True)
@@ -106,10 +186,15 @@ class PassResult:
     resources: tuple[ResourceStatus, ...] = ()
     actions: tuple[ActionRecord, ...] = ()
     blocked: tuple[str, ...] = ()  # deletions held back, one readable line each
-    errors: tuple[str, ...] = ()  # one line each: path:line:col: message, or the AWS error
+    failures: tuple[Failure, ...] = ()  # what failed in the pass, each with its reason
     api_calls: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (operation, result)
     rollouts: tuple[Rollout, ...] = ()
 
     @property
     def duration_seconds(self) -> float:
         return self.finished_at - self.started_at
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """The failures as one line each (logs, the CLI's stderr, `apply --json`)."""
+        return tuple(str(failure) for failure in self.failures)

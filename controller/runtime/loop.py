@@ -19,8 +19,11 @@ pass is worth running and what happens when a stage fails:
   "source"}` counts it, and the same commit is tried again at the next poll.
 - the reconciler fails: the pass is recorded as a failure and retried at the next tick.
 - anything else escapes a stage (a bug; memory running out, even while the failure was
-  being logged): the pass ends there, `/status` says where and why, and the runner thread
-  lives on (`/healthz` stays 200) to run the next pass.
+  being logged): the pass ends there, `/status` says where and why (reason `internal`), and
+  the runner thread lives on (`/healthz` stays 200) to run the next pass.
+
+Every failure is recorded as a typed `Failure` with its `Reason` (controller/reconcile/
+result.py): the same word in `/status`, `pass_errors_total{reason}` and the log line.
 
 A pass runs when the loaded revision is new, when a full resync is due, or when the last
 pass failed; a poll that finds the same commit after a good pass costs one git fetch.
@@ -46,7 +49,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controller.errors import UserError
-from controller.reconcile.result import ActionRecord, ActionResult, PassOutcome, PassResult
+from controller.reconcile.result import (
+    ActionRecord,
+    ActionResult,
+    Failure,
+    PassOutcome,
+    PassResult,
+    Reason,
+)
+from controller.repository.errors import SpecError
 from controller.runtime.logs import log_action, logger
 from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import PassRequest
@@ -79,8 +90,8 @@ class Reconciler(Protocol):
         """Start no new action (the one in flight finishes)."""
 
 
-# Loads the YAML under a directory; raises a `UserError` (SpecErrors: one line per problem
-# in `.errors`) when the revision is not valid.
+# Loads the YAML under a directory; raises a `UserError` (SpecErrors: one SpecError per
+# problem in `.errors`, with its file, line and column) when the revision is not valid.
 Loader = Callable[[Path], Any]
 # OSError numbers that a commit's own content causes (a symlink loop, an over-long name):
 # such a commit is invalid; any other OSError is the machine's and is retried.
@@ -130,12 +141,18 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def load_errors(error: Exception) -> tuple[str, ...]:
-    """The one-line errors of a failed load (SpecErrors carries one per problem)."""
+def load_failures(error: Exception, reason: Reason) -> tuple[Failure, ...]:
+    """The failures of a revision that does not load: one per problem, each with its file,
+    line and column where the loader knows them (SpecErrors carries one SpecError each)."""
     found = getattr(error, "errors", None)
-    if found:
-        return tuple(str(e) for e in found)
-    return (str(error) or type(error).__name__,)
+    if not found:
+        return (Failure(reason, str(error) or type(error).__name__),)
+    return tuple(
+        Failure(reason, e.message, path=e.path, line=e.line, col=e.col)
+        if isinstance(e, SpecError)
+        else Failure(reason, str(e))
+        for e in found
+    )
 
 
 class _QuietLog:
@@ -203,10 +220,13 @@ class ControllerLoop:
         """
         error.__traceback__ = None  # let the failed stage's frames (and memory) go first
         message = f"the pass stopped unexpectedly while {self._stage}: {_one_line(error)}"
+        loading = self._stage == "loading the revision"
+        # A load that blew up is that revision's failure; anywhere else it is our own.
+        reason = Reason.LOAD if loading else Reason.INTERNAL
         with contextlib.suppress(Exception):
-            if self._stage == "loading the revision":
+            if loading:
                 self._metrics.record_load(valid=False)
-                self._board.update(config_errors=(message,), pass_running=False)
+                self._board.update(config_failures=(Failure(reason, message),), pass_running=False)
             else:
                 now = self._clock()
                 failed = PassResult(
@@ -214,12 +234,16 @@ class ControllerLoop:
                     outcome=PassOutcome.FAILURE,
                     started_at=now,
                     finished_at=now,
-                    errors=(message,),
+                    failures=(Failure(reason, message),),
                 )
                 self._last_outcome = PassOutcome.FAILURE  # the next tick runs a full pass
                 status = self._board.get()
                 self._board.update(last_pass=failed, pass_running=False, passes=status.passes + 1)
-        self._log.error(message, extra={"event": "pass", "result": "crashed"})
+            # After the board: /status must tell even when the metrics are what failed.
+            self._metrics.record_pass_error(reason)
+        self._log.error(
+            message, extra={"event": "pass", "result": "crashed", "reason": reason.value}
+        )
 
     def _pass(self, request: PassRequest) -> None:
         self._stage = "fetching git"
@@ -287,12 +311,17 @@ class ControllerLoop:
             self._metrics.record_fetch(time.monotonic() - started, ok=False)
             message = str(error) if isinstance(error, UserError) else f"git fetch failed: {error}"
             message = redact_text(message)  # a URL quoted by libgit2 may hold a token
-            self._log.warning(message, extra={"event": "git_fetch", "result": "failure"})
-            self._board.update(git_error=message)
+            self._log.warning(
+                message,
+                extra={"event": "git_fetch", "result": "failure", "reason": Reason.SOURCE.value},
+            )
+            # Counted by git_fetch_failures_total (not pass_errors_total): nothing was fetched
+            # to blame or retry, the poll itself retries.
+            self._board.update(git_failure=Failure(Reason.SOURCE, message))
             return None
         self._metrics.record_fetch(time.monotonic() - started, ok=True)
         self._board.update(
-            git_error="",
+            git_failure=None,
             fetched=Commit(revision.commit, revision.message, revision.author, revision.time),
         )
         return revision
@@ -322,8 +351,7 @@ class ControllerLoop:
         self._good = _Loaded(revision, repository)
         self._metrics.record_load(valid=True)
         self._board.update(
-            config_errors=(),
-            config_reason="load",
+            config_failures=(),
             applied=Commit(revision.commit, revision.message, revision.author, revision.time),
             suspended=is_suspended(repository),
         )
@@ -337,34 +365,37 @@ class ControllerLoop:
     def _invalid(self, revision: Revision, error: Exception) -> None:
         """The commit itself does not load (or is refused for its signature): every error
         reported with its reason, the last good revision kept."""
+        reason = Reason.SIGNATURE if isinstance(error, SignatureError) else Reason.LOAD
         if isinstance(error, UserError):
-            errors = load_errors(error)
+            failures = load_failures(error, reason)
         else:
             # A bug or exhaustion (MemoryError): record it before anything that needs
             # memory, and free the failed load's frames first (issue 10).
             error.__traceback__ = None
-            errors = (
-                f"loading revision {revision.short} failed unexpectedly: "
-                f"{_one_line(error)}; the last good revision stays applied",
+            failures = (
+                Failure(
+                    reason,
+                    f"loading revision {revision.short} failed unexpectedly: "
+                    f"{_one_line(error)}; the last good revision stays applied",
+                ),
             )
-        reason = error.reason if isinstance(error, SignatureError) else "load"
         self._metrics.record_load(valid=False)
         self._metrics.record_pass_error(reason)
-        self._board.update(config_errors=errors, config_reason=reason)
-        result = "refused" if reason == "signature" else "invalid"
-        for line in errors:
+        self._board.update(config_failures=failures)
+        result = "refused" if reason is Reason.SIGNATURE else "invalid"
+        for failure in failures:
             self._log.error(
-                line,
+                str(failure),
                 extra={
                     "event": "load",
                     "result": result,
-                    "reason": reason,
+                    "reason": reason.value,
                     "revision": revision.commit,
                 },
             )
         self._log.warning(
             f"revision {revision.short} "
-            + ("is refused (signature)" if reason == "signature" else "does not load")
+            + ("is refused (signature)" if reason is Reason.SIGNATURE else "does not load")
             + "; "
             + (
                 f"keeping {self._good.revision.short} applied"
@@ -388,8 +419,8 @@ class ControllerLoop:
                 f"{where or 'the checkout'}: cannot read revision {revision.short}: {reason} "
                 "(retried at the next poll)"
             )
-        self._metrics.record_pass_error("source")
-        self._board.update(git_error=message)
+        self._metrics.record_pass_error(Reason.SOURCE)
+        self._board.update(git_failure=Failure(Reason.SOURCE, message))
         self._log.warning(
             message
             + (
@@ -397,7 +428,12 @@ class ControllerLoop:
                 if self._good
                 else "; nothing applied yet"
             ),
-            extra={"event": "load", "result": "source_error", "revision": revision.commit},
+            extra={
+                "event": "load",
+                "result": "source_error",
+                "reason": Reason.SOURCE.value,
+                "revision": revision.commit,
+            },
         )
 
     def _reconcile(self, good: _Loaded, request: PassRequest) -> None:
@@ -417,12 +453,15 @@ class ControllerLoop:
         except Exception as error:  # noqa: BLE001 - a failed pass is a result, not a crash
             if not isinstance(error, UserError):
                 self._log.exception("the pass crashed", extra={"event": "pass"})
+            # The reconciler reports every stage's failure as a value (`run_pass` never
+            # raises for AWS errors): what escapes it is the controller's own failure.
+            message = str(error) if isinstance(error, UserError) else _one_line(error)
             result = PassResult(
                 revision=commit,
                 outcome=PassOutcome.FAILURE,
                 started_at=started,
                 finished_at=self._clock(),
-                errors=(str(error) if isinstance(error, UserError) else _one_line(error),),
+                failures=(Failure(Reason.INTERNAL, message),),
             )
         self._last_outcome = result.outcome
         self._last_reconciled = commit
@@ -446,5 +485,8 @@ class ControllerLoop:
                 "duration_seconds": round(result.duration_seconds, 3),
             },
         )
-        for line in result.errors:
-            self._log.error(line, extra={"event": "pass_error", "revision": commit})
+        for failure in result.failures:
+            self._log.error(
+                str(failure),
+                extra={"event": "pass_error", "reason": failure.reason.value, "revision": commit},
+            )

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from controller.reconcile.result import PassOutcome, PassResult, ResourceState, Rollout
+from controller.reconcile.result import PassOutcome, PassResult, Reason, ResourceState, Rollout
 from controller.runtime.webhook import Verdict
 
 __all__ = ["CONTENT_TYPE", "Metrics", "RESOURCE_KINDS"]
@@ -26,10 +26,6 @@ RESOURCE_KINDS = ("package", "association")
 # The per-target association statuses a rollout goes through (AssociationStatusAggregatedCount
 # keys; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
 ROLLOUT_STATUSES = ("Success", "Failed", "Pending", "InProgress")
-# pass_errors_total{reason}: load (the revision does not load), signature (refused by
-# --verify-signatures; controller/source/signatures.py), source (checkout or cache failed:
-# retried, the commit is not blamed).
-PASS_ERROR_REASONS = ("load", "signature", "source")
 
 # Passes range from well under a second (nothing to do) to many minutes (large uploads,
 # waiting for documents to become Active).
@@ -108,7 +104,7 @@ class Metrics:
         )
         self.pass_errors_total = Counter(
             PREFIX + "pass_errors",
-            "Why a revision or a pass failed, by reason (the word /status shows).",
+            "Failures of revisions and passes, by reason (the word /status shows).",
             ["reason"],
             registry=r,
         )
@@ -126,8 +122,8 @@ class Metrics:
         for kind in RESOURCE_KINDS:
             for state in ResourceState:
                 self.resources.labels(kind, state.value).set(0)
-        for reason in PASS_ERROR_REASONS:
-            self.pass_errors_total.labels(reason)
+        for reason in Reason:
+            self.pass_errors_total.labels(reason.value)
         for verdict in Verdict:
             self.webhook_requests_total.labels(verdict.value)
         self.config_valid.set(1)
@@ -151,6 +147,10 @@ class Metrics:
             self.aws_api_calls_total.labels(operation, outcome).inc(count)
         if result.blocked:
             self.prune_blocked_total.inc(len(result.blocked))
+        # Every failure of the pass, each pass: a failure that persists keeps counting, so
+        # `increase(...[15m]) > 0` stays true until it is fixed.
+        for failure in result.failures:
+            self.pass_errors_total.labels(failure.reason.value).inc()
         self.record_rollouts(result.rollouts)
 
     def record_rollouts(
@@ -179,8 +179,9 @@ class Metrics:
     def record_load(self, *, valid: bool) -> None:
         self.config_valid.set(1 if valid else 0)
 
-    def record_pass_error(self, reason: str) -> None:
-        self.pass_errors_total.labels(reason).inc()
+    def record_pass_error(self, reason: Reason) -> None:
+        """A failure outside a pass: a revision refused or not loaded, a checkout failed."""
+        self.pass_errors_total.labels(reason.value).inc()
 
     def record_webhook(self, result: str) -> None:
         self.webhook_requests_total.labels(result).inc()

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from html import escape
 
-from controller.reconcile.result import PassOutcome, PassResult, ResourceStatus, Rollout
-from controller.runtime.status import Status, locate, state_counts
+from controller.reconcile.result import Failure, PassOutcome, PassResult, ResourceStatus, Rollout
+from controller.runtime.status import Status, state_counts
 
 REFRESH_SECONDS = 5
 
@@ -92,7 +92,7 @@ def _badge(text: str, css: str) -> str:
 
 
 def _overall(status: Status) -> str:
-    if status.errors:
+    if status.failures:
         return _badge("needs attention", "bad")
     if not status.ready:
         return _badge("starting", "info")
@@ -160,19 +160,25 @@ def _pass_card(status: Status, now: float) -> str:
     return f'<section class="card" id="last-pass"><h2>Last pass{running}</h2>{body}</section>'
 
 
+def _where(failure: Failure) -> str:
+    """The place of a failure as the page shows it: `file:line` (a reader opens the file
+    at that line), or the resource, or the location."""
+    if failure.path:
+        return f"{failure.path}:{failure.line}" if failure.line else failure.path
+    return failure.where
+
+
 def _errors_box(status: Status) -> str:
-    if not status.errors:
+    failures = status.failures
+    if not failures:
         return ""
     items = []
-    for error in status.errors:
-        where = locate(error)
-        if where["file"] is not None:
-            items.append(
-                f'<li><span class="where mono">{escape(where["file"])}:{where["line"]}</span> '
-                f"{escape(where['message'])}</li>"
-            )
-        else:
-            items.append(f"<li>{escape(error)}</li>")
+    for failure in failures:
+        where = _where(failure)
+        place = f'<span class="where mono">{escape(where)}</span> ' if where else ""
+        items.append(
+            f"<li>{_badge(failure.reason.value, 'bad')} {place}{escape(failure.message)}</li>"
+        )
     return (
         '<section class="card error-box" id="errors"><h2>Errors</h2>'
         f"<ul>{''.join(items)}</ul></section>"

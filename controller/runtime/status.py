@@ -3,20 +3,20 @@
 Sits beside the metrics at the end of the pipeline: the loop replaces the snapshot after each
 fetch, load and pass (`StatusBoard.update`), and the HTTP handlers read it without locking
 out the loop. `to_json()` is the documented `/status` document (docs/controller.md).
+
+Everything wrong is kept as typed `Failure`s (controller/reconcile/result.py): the load's,
+the last git fetch's and the last pass's. `/status` shows their parts as fields and the
+page lays them out; the one-line text (`Status.errors`) is for logs and the demo only.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-from controller.reconcile.result import PassResult, ResourceState
-
-# `path:line:col: message` (spec errors) or `path:line: message`.
-_LOCATED = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+)(?::(?P<col>\d+))?: (?P<message>.*)$")
+from controller.reconcile.result import Failure, PassResult, ResourceState
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,11 @@ class Status:
     started_at: float = 0.0
     fetched: Commit | None = None  # the newest commit seen in git
     applied: Commit | None = None  # the last revision that loaded: what passes reconcile
-    config_errors: tuple[str, ...] = ()  # why `fetched` did not load (empty: it did)
-    config_reason: str = "load"  # load, or signature (--verify-signatures refused it)
-    git_error: str = ""  # the last fetch's failure, empty once a fetch succeeds
+    # Why `fetched` did not load (empty: it did): reason load, or signature when
+    # --verify-signatures refused it.
+    config_failures: tuple[Failure, ...] = ()
+    # The last fetch's or checkout's failure (reason source); None once one succeeds.
+    git_failure: Failure | None = None
     last_pass: PassResult | None = None
     pass_running: bool = False
     passes: int = 0
@@ -64,7 +66,17 @@ class Status:
 
     @property
     def config_valid(self) -> bool:
-        return not self.config_errors
+        return not self.config_failures
+
+    @property
+    def config_errors(self) -> tuple[str, ...]:
+        """`config_failures`, one line each."""
+        return tuple(str(failure) for failure in self.config_failures)
+
+    @property
+    def git_error(self) -> str:
+        """`git_failure` as one line; empty when the last fetch succeeded."""
+        return "" if self.git_failure is None else str(self.git_failure)
 
     @property
     def mode(self) -> str:
@@ -73,37 +85,20 @@ class Status:
         return "suspended" if self.suspended else "apply"
 
     @property
-    def errors(self) -> tuple[str, ...]:
-        """Everything wrong right now, most actionable first."""
-        found = list(self.config_errors)
-        if self.git_error:
-            found.append(self.git_error)
+    def failures(self) -> tuple[Failure, ...]:
+        """Everything wrong right now, most actionable first: the revision that does not
+        load, then git, then the last pass."""
+        found = list(self.config_failures)
+        if self.git_failure is not None:
+            found.append(self.git_failure)
         if self.last_pass is not None:
-            found.extend(self.last_pass.errors)
+            found.extend(self.last_pass.failures)
         return tuple(found)
 
-
-def error_reasons(status: Status) -> list[tuple[str, str]]:
-    """`Status.errors`, each with the stage that failed: the word pass_errors_total uses."""
-    found = [(e, status.config_reason) for e in status.config_errors]
-    if status.git_error:
-        found.append((status.git_error, "source"))
-    if status.last_pass is not None:
-        found.extend((e, "reconcile") for e in status.last_pass.errors)
-    return found
-
-
-def locate(error: str) -> dict[str, Any]:
-    """Split `path:line:col: message` into its parts; other errors keep only the text."""
-    match = _LOCATED.match(error)
-    if match is None:
-        return {"text": error, "file": None, "line": None, "message": error}
-    return {
-        "text": error,
-        "file": match["file"],
-        "line": int(match["line"]),
-        "message": match["message"],
-    }
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """`failures`, one line each (logs, the demo's summary)."""
+        return tuple(str(failure) for failure in self.failures)
 
 
 def _commit_json(commit: Commit | None) -> dict[str, Any] | None:
@@ -127,7 +122,7 @@ def to_json(status: Status) -> dict[str, Any]:
         "fetched": _commit_json(status.fetched),
         "pass_running": status.pass_running,
         "passes": status.passes,
-        "errors": [locate(e) | {"reason": reason} for e, reason in error_reasons(status)],
+        "errors": [failure.to_json() for failure in status.failures],
         "last_pass": None
         if last is None
         else {

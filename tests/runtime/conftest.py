@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from controller.model.state import Location
 from controller.reconcile.result import (
     ActionRecord,
     ActionResult,
+    Failure,
     PassOutcome,
     PassResult,
+    Reason,
     ResourceState,
     ResourceStatus,
     Rollout,
@@ -93,7 +96,16 @@ def make_pass(
             ),
         ),
         blocked=("delete version 0.9 of package nginx: prune.maxDeletes (1) reached",),
-        errors=("AccessDenied: not allowed to UpdateAssociation nginx-web",),
+        failures=(
+            Failure(
+                Reason.APPLY,
+                "AccessDenied: not allowed to UpdateAssociation nginx-web",
+                kind="association",
+                name="nginx-web",
+                action="update",
+                location=Location(ACCOUNT, REGION),
+            ),
+        ),
         api_calls={("ListDocuments", "ok"): 2, ("UpdateAssociation", "AccessDenied"): 1},
         rollouts=(
             Rollout("datadog-agent-prod", "InProgress", {"Success": 3, "Pending": 2}),

@@ -21,11 +21,13 @@ from controller.reconcile.result import (
     ActionResult,
     PassOutcome,
     PassResult,
+    Reason,
 )
+from controller.runtime import logs
 from controller.runtime.loop import ControllerLoop
 from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import PassRequest, SingleFlight
-from controller.runtime.status import Status, StatusBoard
+from controller.runtime.status import Status, StatusBoard, to_json
 from controller.source import GitSource
 from tests.runtime.gitrepo import GitRepo
 
@@ -423,3 +425,72 @@ def test_an_unexpected_reconcile_error_is_one_line(h: Harness) -> None:
     h.failure = RuntimeError("a bug\nover two lines")
     h.loop(POLL)
     assert h.status.errors == ("RuntimeError: a bug over two lines",)
+
+
+def test_load_errors_keep_their_file_line_and_column_as_fields(h: Harness) -> None:
+    """`/status` shows where each load error is from the loader's own fields (it once
+    parsed `path:line:col` back out of the one-line text with a regex)."""
+    from controller.repository.errors import SpecError, SpecErrors
+
+    def load_real_errors(root: Path) -> FakeRepository:
+        raise SpecErrors(
+            [
+                SpecError("packages/a.yaml", 4, 3, "unknown field 'x'"),
+                SpecError("packages", 0, 0, "not a folder"),
+            ]
+        )
+
+    h.loop._load = load_real_errors  # noqa: SLF001
+    h.git.commit({"state.txt": "v1"}, "c")
+    h.loop(POLL)
+    errors = to_json(h.status)["errors"]
+    assert [(e["reason"], e["file"], e["line"], e["col"], e["message"]) for e in errors] == [
+        ("load", "packages", None, None, "not a folder"),  # sorted by path (SpecErrors)
+        ("load", "packages/a.yaml", 4, 3, "unknown field 'x'"),
+    ]
+    assert [e["text"] for e in errors] == list(h.status.config_errors)
+    assert _errors(h, "load") == 1
+
+
+def test_each_failure_of_a_pass_is_counted_and_logged_with_its_reason(
+    h: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    h.git.commit({"state.txt": "v1"}, "good")
+    h.failure = RuntimeError("a bug")
+    logs.configure()
+    try:
+        h.loop(POLL)
+    finally:
+        logging.getLogger().handlers[:] = []
+    (failure,) = h.status.failures
+    assert failure.reason is Reason.INTERNAL and failure.message == "RuntimeError: a bug"
+    assert _errors(h, "internal") == 1 and _errors(h, "apply") == 0
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    (logged,) = [e for e in events if e["event"] == "pass_error"]
+    assert logged["reason"] == "internal" and logged["message"] == "RuntimeError: a bug"
+
+
+def test_a_git_failure_is_a_source_error_on_status(h: Harness, tmp_path: Path) -> None:
+    h.git.commit({"state.txt": "v1"}, "good")
+    h.loop(POLL)
+    h.git.path.rename(tmp_path / "gone")
+    h.source._repo = None  # noqa: SLF001
+    h.loop(POLL)
+    (error,) = to_json(h.status)["errors"]
+    assert error["reason"] == "source" and error["text"] == h.status.git_error
+    assert error["message"] == h.status.git_error and error["file"] is None
+
+
+def test_an_error_escaping_a_stage_is_an_internal_failure(h: Harness) -> None:
+    h.git.commit({"state.txt": "v1"}, "good")
+
+    def no_memory(result: PassResult) -> None:
+        raise MemoryError
+
+    h.metrics.record_pass = no_memory  # type: ignore[method-assign]
+    h.loop(POLL)
+    (failure,) = h.status.failures
+    assert failure.reason is Reason.INTERNAL
+    assert _errors(h, "internal") == 1

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller.reconcile.result import PassOutcome, PassResult
+from controller.model.state import Location
+from controller.reconcile.result import Failure, PassOutcome, PassResult, Reason
 from controller.runtime.metrics import Metrics
 from tests.runtime.conftest import make_pass
 
@@ -97,3 +100,30 @@ def test_two_controllers_in_one_process_do_not_collide() -> None:
     first, second = Metrics(), Metrics()
     first.record_fetch(0.1, ok=False)
     assert value(second, "git_fetch_failures_total") == 0
+
+
+def test_every_failure_reason_exists_at_zero_before_any_failure() -> None:
+    """pass_errors_total{reason}: the fixed set, so an alert on any reason sees the first."""
+    m = Metrics()
+    for reason in Reason:
+        assert value(m, "pass_errors_total", reason=reason.value) == 0
+    assert {"load", "signature", "source"} <= {reason.value for reason in Reason}
+
+
+def test_a_pass_counts_each_failure_by_its_reason(a_pass: PassResult) -> None:
+    m = Metrics()
+    m.record_pass(a_pass)  # one apply failure
+    m.record_pass(
+        replace(
+            a_pass,
+            failures=(
+                Failure(Reason.OBSERVE, "could not read", location=Location("1", "r")),
+                Failure(Reason.PLAN_REJECTED, "bump the version", kind="package", name="p"),
+                Failure(Reason.PLAN_REJECTED, "conflict", kind="package", name="q"),
+            ),
+        )
+    )
+    assert value(m, "pass_errors_total", reason="apply") == 1
+    assert value(m, "pass_errors_total", reason="observe") == 1
+    assert value(m, "pass_errors_total", reason="plan_rejected") == 2
+    assert value(m, "pass_errors_total", reason="load") == 0

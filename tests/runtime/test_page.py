@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.reconcile.result import PassResult
+from controller.reconcile.result import Failure, PassResult, Reason
 from controller.runtime import page
 from controller.runtime.metrics import Metrics
 from controller.runtime.server import App, HttpServer
@@ -25,8 +25,12 @@ GOOD = Commit(
     1_700_000_000.0,
 )
 BROKEN = Commit("9e8d7c6b5a4f" + "1" * 28, "Typo in nginx package", "Bob", 1_700_000_050.0)
-SPEC_ERROR = (
-    "packages/nginx.yaml:12:5: unknown field 'defaultVersio' (did you mean defaultVersion?)"
+SPEC_ERROR = Failure(
+    Reason.LOAD,
+    "unknown field 'defaultVersio' (did you mean defaultVersion?)",
+    path="packages/nginx.yaml",
+    line=12,
+    col=5,
 )
 
 
@@ -50,7 +54,11 @@ def test_page_shows_everything_at_a_glance(
 ) -> None:
     board, url = served_status
     board.update(
-        fetched=BROKEN, applied=GOOD, config_errors=(SPEC_ERROR,), last_pass=a_pass, passes=3
+        fetched=BROKEN,
+        applied=GOOD,
+        config_failures=(SPEC_ERROR,),
+        last_pass=a_pass,
+        passes=3,
     )
     text = text_of(dump_dom(url))
     # Revision and commit message; the newest commit that did not load.
@@ -88,7 +96,7 @@ def test_repository_text_is_escaped() -> None:
     status = Status(
         repo="r",
         applied=Commit("a" * 40, "<script>alert(1)</script>"),
-        config_errors=("x.yaml:1:1: <b>bold</b>",),
+        config_failures=(Failure(Reason.LOAD, "<b>bold</b>", path="x.yaml", line=1, col=1),),
     )
     rendered = page.render(status)
     assert "<script>alert" not in rendered and "&lt;script&gt;" in rendered
@@ -100,3 +108,12 @@ def test_dry_run_is_visible() -> None:
         Status(repo="r", dry_run=True, last_pass=make_pass())
     )
     assert "suspended: detect only" in page.render(Status(repo="r", suspended=True))
+
+
+def test_each_error_shows_its_reason_and_its_place(a_pass: PassResult) -> None:
+    text = text_of(page.render(Status(repo="r", config_failures=(SPEC_ERROR,), last_pass=a_pass)))
+    assert "load packages/nginx.yaml:12 unknown field 'defaultVersio'" in text
+    assert (
+        "apply association nginx-web update (123456789012/us-east-1) AccessDenied: not allowed"
+        in text
+    )
