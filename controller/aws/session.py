@@ -1,10 +1,11 @@
-"""Sessions per account and region, botocore retries, and the per-pass AWS call count.
+"""Sessions per account and region, the clients they make, and the per-pass AWS call count.
 
 Stage: the AWS edge of a pass. `Sessions` hands out one `AwsClients` per (account, region):
 the controller's own credentials for its own account, STS AssumeRole for the accounts named
-in Settings. Every client shares one `CallCounter`, fed by botocore's `response-received`
-event, which fires once per HTTP attempt — retries included, because AWS bills and throttles
-attempts, not logical calls.
+in Settings. Every client is made by `_client()`, configured with the retry mode of
+`controller.aws.api` (where every retry is decided) and hooked to the one `CallCounter`,
+fed by botocore's `response-received` event, which fires once per HTTP attempt — retries
+included, because AWS bills and throttles attempts, not logical calls.
 """
 
 from __future__ import annotations
@@ -19,19 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
-from controller.aws.errors import call, classify
+from controller.aws import api
+from controller.aws.api import BotoClient, request
+from controller.aws.errors import classify
 from controller.errors import UserError
-
-# botocore "standard" retry mode: exponential backoff with jitter on throttling and 5xx
-# (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
-RETRIES = Config(retries={"mode": "standard", "max_attempts": 6}, max_pool_connections=32)
-# Non-idempotent calls (CreateAssociation) are never retried by botocore: a retry after a
-# lost response would create a duplicate. The caller checks what exists, then retries.
-NO_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=32)
-
 
 # RoleSessionName and SourceIdentity: 2 to 64 characters of [\w+=,.@-], \w being ASCII
 # letters, digits and underscore
@@ -106,15 +100,20 @@ def _session() -> boto3.Session:
         ) from error
 
 
-def _client(session: boto3.Session, service: str, region: str, config: Config) -> Any:
-    """A botocore client; a bad endpoint or region is one line naming the setting."""
+def _client(
+    session: boto3.Session, service: str, region: str, counter: CallCounter, *, retries: bool
+) -> BotoClient:
+    """A botocore client whose every attempt `counter` counts, with botocore's retries or
+    without (`api.config`); a bad endpoint or region is one line naming the setting."""
     try:
-        return session.client(service, region_name=region, config=config)
+        client = session.client(service, region_name=region, config=api.config(idempotent=retries))
     except (BotoCoreError, ValueError) as error:  # ValueError: "Invalid endpoint: ..."
         raise AwsConfigError(
             f"AWS configuration: cannot make a {service} client in {region}: {error} "
             "(check AWS_ENDPOINT_URL and AWS_REGION)"
         ) from error
+    client.meta.events.register("response-received", counter.on_response)
+    return client
 
 
 @dataclass
@@ -125,26 +124,26 @@ class AwsClients:
     region: str
     session: boto3.Session
     counter: CallCounter
-    _clients: dict[str, Any] = field(default_factory=dict)
+    _clients: dict[str, BotoClient] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def client(self, service: str, *, retries: bool = True) -> Any:
+    def client(self, service: str, *, retries: bool = True) -> BotoClient:
+        """The client of `service`, made once; `retries=False` for non-idempotent calls
+        (`api.request(..., idempotent=False)` asks for it)."""
         key = f"{service}:{retries}"
         with self._lock:
             if key not in self._clients:
-                client = _client(
-                    self.session, service, self.region, RETRIES if retries else NO_RETRIES
+                self._clients[key] = _client(
+                    self.session, service, self.region, self.counter, retries=retries
                 )
-                client.meta.events.register("response-received", self.counter.on_response)
-                self._clients[key] = client
             return self._clients[key]
 
     @property
-    def ssm(self) -> Any:
+    def ssm(self) -> BotoClient:
         return self.client("ssm")
 
     @property
-    def s3(self) -> Any:
+    def s3(self) -> BotoClient:
         return self.client("s3")
 
 
@@ -188,11 +187,14 @@ class Sessions:
 
     def home_account_unlocked(self) -> str:
         if self._home_account is None:
-            sts = _client(self._base, "sts", self.default_region(), RETRIES)
-            sts.meta.events.register("response-received", self.counter.on_response)
-            identity = call("GetCallerIdentity", sts.get_caller_identity)
+            identity = request(self._own(self.default_region()), "sts", "GetCallerIdentity")
             self._home_account = str(identity["Account"])
         return self._home_account
+
+    def _own(self, region: str) -> AwsClients:
+        """Clients with the controller's own credentials, for the STS calls that find out
+        the home account or assume a role (so outside `home()` and its lock)."""
+        return AwsClients(self._home_account or "", region, self._base, self.counter)
 
     def for_account(self, account: str, region: str, role_arn: str | None) -> AwsClients:
         """Clients in `account`: our own credentials, or STS AssumeRole into `role_arn`."""
@@ -203,15 +205,14 @@ class Sessions:
             # Refresh five minutes before the temporary credentials expire (AssumeRole
             # default duration: one hour, https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
             if assumed is None or assumed.expires_at - 300 < time.time():
-                sts = _client(self._base, "sts", region, RETRIES)
-                sts.meta.events.register("response-received", self.counter.on_response)
                 # SourceIdentity stays on the session and on every role chained from it,
                 # and CloudTrail records it with each call; the account role's trust policy
                 # must allow sts:SetSourceIdentity (deploy/iam/account-role-trust.json;
                 # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-access_monitor.html).
-                response = call(
+                response = request(
+                    self._own(region),
+                    "sts",
                     "AssumeRole",
-                    sts.assume_role,
                     RoleArn=role_arn,
                     RoleSessionName=self.session_name,
                     SourceIdentity=self.session_name,
