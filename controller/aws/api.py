@@ -18,21 +18,24 @@ Every retry of the controller's AWS calls is decided here:
    without retries (`NO_RETRIES`), and `create_once()` looks for what a lost attempt may have
    made before it tries again.
 
-Calls are counted per HTTP attempt by the `CallCounter` every client carries
-(`controller.aws.session`), retries included: AWS bills and throttles attempts.
+Calls are counted by `CallCounter`, which every client carries (`controller.aws.session`
+hooks it to botocore's `response-received` event): once per HTTP attempt, botocore's own
+retries included, because AWS bills and throttles attempts, not logical calls.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
 from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from controller.aws.errors import ServerError, Throttled, translate
+from controller.aws.errors import ServerError, Throttled, classify, translate
 
 T = TypeVar("T")
 
@@ -70,6 +73,42 @@ class Clients(Protocol):
     with or without botocore's retries."""
 
     def client(self, service: str, *, retries: bool = True) -> BotoClient: ...
+
+
+class CallCounter:
+    """Counts AWS calls by (operation, result); thread-safe; `take()` starts a new pass."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter()
+
+    def record(self, operation: str, result: str) -> None:
+        with self._lock:
+            self._counts[(operation, result)] += 1
+
+    def take(self) -> dict[tuple[str, str], int]:
+        """The counts since the last `take()`, and reset."""
+        with self._lock:
+            counts, self._counts = dict(self._counts), Counter()
+        return counts
+
+    def peek(self) -> Mapping[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def on_response(self, *, context: Any = None, **kwargs: Any) -> None:
+        """botocore `response-received` handler: one count per HTTP attempt."""
+        model = kwargs.get("operation_model") or (context or {}).get("operation_model")
+        name = kwargs.get("event_name", "").rsplit(".", 1)[-1] or getattr(model, "name", "?")
+        response = kwargs.get("response_dict") or {}
+        parsed = kwargs.get("parsed_response") or {}
+        if kwargs.get("exception") is not None:
+            result = "server_error"
+        else:
+            status = int(response.get("status_code", 200))
+            code = str(parsed.get("Error", {}).get("Code", "")) if status >= 300 else ""
+            result = "success" if status < 300 else classify(code, status).family
+        self.record(name, result)
 
 
 def call(

@@ -1,11 +1,10 @@
-"""Sessions per account and region, the clients they make, and the per-pass AWS call count.
+"""Sessions per account and region, and the botocore clients they make.
 
 Stage: the AWS edge of a pass. `Sessions` hands out one `AwsClients` per (account, region):
 the controller's own credentials for its own account, STS AssumeRole for the accounts named
 in Settings. Every client is made by `_client()`, configured with the retry mode of
-`controller.aws.api` (where every retry is decided) and hooked to the one `CallCounter`,
-fed by botocore's `response-received` event, which fires once per HTTP attempt — retries
-included, because AWS bills and throttles attempts, not logical calls.
+`controller.aws.api` (where every retry is decided) and hooked to the `api.CallCounter`
+shared by every client of one `Sessions`.
 """
 
 from __future__ import annotations
@@ -14,17 +13,13 @@ import hashlib
 import re
 import threading
 import time
-from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError
 
 from controller.aws import api
-from controller.aws.api import BotoClient, request
-from controller.aws.errors import classify
+from controller.aws.api import BotoClient, CallCounter, request
 from controller.errors import UserError
 
 # RoleSessionName and SourceIdentity: 2 to 64 characters of [\w+=,.@-], \w being ASCII
@@ -49,42 +44,6 @@ def session_name(owner: str) -> str:
     digest = hashlib.sha256(owner.encode()).hexdigest()[:8]
     cleaned = _SESSION_CHARS.sub("-", wanted)[: _SESSION_MAX - len(digest) - 1]
     return f"{cleaned}-{digest}"
-
-
-class CallCounter:
-    """Counts AWS calls by (operation, result); thread-safe; `take()` starts a new pass."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[tuple[str, str]] = Counter()
-
-    def record(self, operation: str, result: str) -> None:
-        with self._lock:
-            self._counts[(operation, result)] += 1
-
-    def take(self) -> dict[tuple[str, str], int]:
-        """The counts since the last `take()`, and reset."""
-        with self._lock:
-            counts, self._counts = dict(self._counts), Counter()
-        return counts
-
-    def peek(self) -> Mapping[tuple[str, str], int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def on_response(self, *, context: Any = None, **kwargs: Any) -> None:
-        """botocore `response-received` handler: one count per HTTP attempt."""
-        model = kwargs.get("operation_model") or (context or {}).get("operation_model")
-        name = kwargs.get("event_name", "").rsplit(".", 1)[-1] or getattr(model, "name", "?")
-        response = kwargs.get("response_dict") or {}
-        parsed = kwargs.get("parsed_response") or {}
-        if kwargs.get("exception") is not None:
-            result = "server_error"
-        else:
-            status = int(response.get("status_code", 200))
-            code = str(parsed.get("Error", {}).get("Code", "")) if status >= 300 else ""
-            result = "success" if status < 300 else classify(code, status).family
-        self.record(name, result)
 
 
 class AwsConfigError(UserError):
