@@ -29,9 +29,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from botocore import xform_name
+from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -39,9 +40,9 @@ from controller.aws.errors import ServerError, Throttled, classify, translate
 
 T = TypeVar("T")
 
-# A botocore client: its methods are generated from the service model at run time, so
-# there is no static type to name (no boto3 stubs are installed).
-BotoClient = Any
+# A botocore client. Its operation methods are generated from the service model at run
+# time, which is why `request()` finds them by name rather than by attribute.
+BotoClient: TypeAlias = BaseClient
 # One AWS response, as botocore parses it.
 Response = dict[str, Any]
 
@@ -116,8 +117,10 @@ def call(
 ) -> T:
     """Call one botocore client method, raising the project's error family on failure.
 
-    The single place where a `ClientError` (or a connection failure) becomes an `AwsError`,
-    chained with `raise ... from`, and where TooManyUpdates is retried (idempotent only).
+    `request()` finds the client and the method and calls this; tests drive it with plain
+    functions. The single place where a `ClientError` (or a connection failure) becomes an
+    `AwsError`, chained with `raise ... from`, and where TooManyUpdates is retried
+    (idempotent calls only).
     """
     delays = iter(_TOO_MANY_UPDATES_DELAYS if idempotent else ())
     while True:
