@@ -17,7 +17,7 @@ AWS facts (https://docs.aws.amazon.com/systems-manager/latest/APIReference/):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +106,9 @@ def normalise_parameters(parameters: Mapping[str, Any]) -> tuple[tuple[str, str]
     return tuple(sorted(out.items()))
 
 
-def normalise_targets(targets: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def normalise_targets(
+    targets: Iterable[Mapping[str, Any]] | None,
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(
         sorted(
             (str(t["Key"]).strip(), tuple(sorted(str(v).strip() for v in t.get("Values", []))))
