@@ -30,7 +30,8 @@ import binascii
 from collections.abc import Callable
 from pathlib import Path
 
-from controller.aws.errors import NotFound, call
+from controller.aws.api import request
+from controller.aws.errors import NotFound
 from controller.aws.session import AwsClients
 from controller.errors import UserError
 
@@ -55,7 +56,7 @@ def source_url(bucket: str, folder: str) -> str:
 def check_bucket(clients: AwsClients, bucket: str) -> None:
     """One clear error when the artifacts bucket is missing, before anything is uploaded."""
     try:
-        call("HeadBucket", clients.s3.head_bucket, Bucket=bucket)
+        request(clients, "s3", "HeadBucket", Bucket=bucket)
     except NotFound as error:
         raise MissingBucket(
             f"artifacts bucket {bucket!r} does not exist in {clients.region}: create it or fix "
@@ -76,9 +77,7 @@ def stored_sha256(clients: AwsClients, bucket: str, key: str) -> str | None:
     (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
     """
     try:
-        head = call(
-            "HeadObject", clients.s3.head_object, Bucket=bucket, Key=key, ChecksumMode="ENABLED"
-        )
+        head = request(clients, "s3", "HeadObject", Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     except NotFound:
         return None
     value = str(head.get("ChecksumSHA256") or "")
@@ -101,9 +100,10 @@ def put(clients: AwsClients, bucket: str, key: str, path: Path, sha256: str) -> 
         raise UserError(f"{path.name}: {size} bytes is over PutObject's 5 GB limit")
     try:
         with path.open("rb") as body:
-            call(
+            request(
+                clients,
+                "s3",
                 "PutObject",
-                clients.s3.put_object,
                 Bucket=bucket,
                 Key=key,
                 Body=body,

@@ -17,11 +17,11 @@ AWS facts (https://docs.aws.amazon.com/systems-manager/latest/APIReference/):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.aws.errors import call
+from controller.aws.api import create_once, items, request
 from controller.aws.session import AwsClients
 from controller.model.state import OWNER_TAG, SOURCE_TAG, AssociationSpec
 
@@ -45,60 +45,37 @@ class AssociationSummary:
     overview: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _listed(clients: AwsClients, key: str, value: str) -> Iterator[AssociationSummary]:
+    """ListAssociations filtered on one key, 50 a page
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationFilter.html)."""
+    for item in items(
+        clients,
+        "ssm",
+        "ListAssociations",
+        "Associations",
+        AssociationFilterList=[{"key": key, "value": value}],
+        MaxResults=50,
+    ):
+        yield AssociationSummary(
+            str(item["AssociationId"]),
+            str(item.get("AssociationName", "")),
+            str(item.get("AssociationVersion", "")),
+            dict(item.get("Overview", {})),
+        )
+
+
 def list_all(clients: AwsClients) -> Iterator[AssociationSummary]:
     """Every AWS-ConfigureAWSPackage association, 50 a page (owners decided by tags later)."""
-    token: str | None = None
-    while True:
-        request: dict[str, Any] = {
-            "AssociationFilterList": [{"key": "Name", "value": DOCUMENT}],
-            "MaxResults": 50,
-        }
-        if token:
-            request["NextToken"] = token
-        page = call("ListAssociations", clients.ssm.list_associations, **request)
-        for item in page.get("Associations", []):
-            yield AssociationSummary(
-                str(item["AssociationId"]),
-                str(item.get("AssociationName", "")),
-                str(item.get("AssociationVersion", "")),
-                dict(item.get("Overview", {})),
-            )
-        token = page.get("NextToken")
-        if not token:
-            return
+    return _listed(clients, "Name", DOCUMENT)
 
 
 def find_by_name(clients: AwsClients, name: str) -> list[AssociationSummary]:
     """Associations with this AssociationName (any owner)."""
-    found: list[AssociationSummary] = []
-    token: str | None = None
-    while True:
-        request: dict[str, Any] = {
-            "AssociationFilterList": [{"key": "AssociationName", "value": name}],
-            "MaxResults": 50,
-        }
-        if token:
-            request["NextToken"] = token
-        page = call("ListAssociations", clients.ssm.list_associations, **request)
-        for item in page.get("Associations", []):
-            if item.get("AssociationName") == name:
-                found.append(
-                    AssociationSummary(
-                        str(item["AssociationId"]),
-                        name,
-                        str(item.get("AssociationVersion", "")),
-                        dict(item.get("Overview", {})),
-                    )
-                )
-        token = page.get("NextToken")
-        if not token:
-            return found
+    return [found for found in _listed(clients, "AssociationName", name) if found.name == name]
 
 
 def describe(clients: AwsClients, association_id: str) -> dict[str, Any]:
-    response = call(
-        "DescribeAssociation", clients.ssm.describe_association, AssociationId=association_id
-    )
+    response = request(clients, "ssm", "DescribeAssociation", AssociationId=association_id)
     return dict(response["AssociationDescription"])
 
 
@@ -129,7 +106,9 @@ def normalise_parameters(parameters: Mapping[str, Any]) -> tuple[tuple[str, str]
     return tuple(sorted(out.items()))
 
 
-def normalise_targets(targets: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def normalise_targets(
+    targets: Iterable[Mapping[str, Any]] | None,
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(
         sorted(
             (str(t["Key"]).strip(), tuple(sorted(str(v).strip() for v in t.get("Values", []))))
@@ -165,7 +144,7 @@ def spec_from_description(description: Mapping[str, Any], region: str) -> Associ
 def request_fields(name: str, spec: AssociationSpec) -> dict[str, Any]:
     """Every field of a Create/UpdateAssociation request, so an update never nulls one."""
     parameters: dict[str, list[str]] = {key: [value] for key, value in spec.parameters}
-    request: dict[str, Any] = {
+    fields: dict[str, Any] = {
         "Name": DOCUMENT,
         "AssociationName": name,
         "Parameters": parameters,
@@ -174,38 +153,55 @@ def request_fields(name: str, spec: AssociationSpec) -> dict[str, Any]:
         "ComplianceSeverity": spec.compliance_severity or _SEVERITY_DEFAULT,
     }
     if spec.schedule:
-        request["ScheduleExpression"] = spec.schedule
+        fields["ScheduleExpression"] = spec.schedule
     if spec.max_concurrency:
-        request["MaxConcurrency"] = spec.max_concurrency
+        fields["MaxConcurrency"] = spec.max_concurrency
     if spec.max_errors:
-        request["MaxErrors"] = spec.max_errors
+        fields["MaxErrors"] = spec.max_errors
     if spec.output:
-        request["OutputLocation"] = {
+        fields["OutputLocation"] = {
             "S3Location": {
                 "OutputS3BucketName": spec.output[0],
                 "OutputS3KeyPrefix": spec.output[1],
                 "OutputS3Region": spec.output[2],
             }
         }
-    return request
+    return fields
 
 
 def create(
-    clients: AwsClients, name: str, spec: AssociationSpec, owner: str, source: str = ""
+    clients: AwsClients,
+    name: str,
+    spec: AssociationSpec,
+    owner: str,
+    source: str = "",
+    *,
+    existing: Callable[[], str | None] | None = None,
 ) -> str:
-    """CreateAssociation, tagged with the owner (and source) at birth, never retried by
-    botocore (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateAssociation.html)."""
+    """CreateAssociation, tagged with the owner (and source) at birth; returns its id.
+
+    CreateAssociation is not idempotent (no client token,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateAssociation.html),
+    so it is never retried blindly: one attempt without botocore's retries, and, when the
+    caller says how to find one (`existing()`: the id of an association of ours by this
+    name, or None), `api.create_once` looks before each retry after a throttle or 5xx.
+    """
     tags = [{"Key": OWNER_TAG, "Value": owner}]
     if source:
         tags.append({"Key": SOURCE_TAG, "Value": source})
-    response = call(
-        "CreateAssociation",
-        clients.client("ssm", retries=False).create_association,
-        idempotent=False,
-        **request_fields(name, spec),
-        Tags=tags,
-    )
-    return str(response["AssociationDescription"]["AssociationId"])
+
+    def attempt() -> str:
+        response = request(
+            clients,
+            "ssm",
+            "CreateAssociation",
+            idempotent=False,
+            **request_fields(name, spec),
+            Tags=tags,
+        )
+        return str(response["AssociationDescription"]["AssociationId"])
+
+    return attempt() if existing is None else create_once(attempt, existing)
 
 
 def update(
@@ -214,12 +210,12 @@ def update(
     """UpdateAssociation with every field, and the AssociationVersion we planned against
     (concurrency control: a change made since our observe fails instead of being lost;
     AssociationVersion in https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateAssociation.html)."""
-    request = request_fields(name, spec)
-    request["AssociationId"] = association_id
+    fields = request_fields(name, spec)
+    fields["AssociationId"] = association_id
     if version:
-        request["AssociationVersion"] = version
-    call("UpdateAssociation", clients.ssm.update_association, **request)
+        fields["AssociationVersion"] = version
+    request(clients, "ssm", "UpdateAssociation", **fields)
 
 
 def delete(clients: AwsClients, association_id: str) -> None:
-    call("DeleteAssociation", clients.ssm.delete_association, AssociationId=association_id)
+    request(clients, "ssm", "DeleteAssociation", AssociationId=association_id)

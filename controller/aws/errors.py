@@ -1,24 +1,20 @@
 """The project's AWS error family: what the rest of the controller sees instead of botocore.
 
-Every AWS call made by `controller.aws` goes through `call()`, which turns botocore's
-`ClientError` (and connection failures) into one of five small classes, chained with
-`raise ... from` so the original stays in the traceback for debugging. The reconciler decides
-from the class alone: `Throttled` is retried later, `Denied` and `Invalid` fail that
-resource, `NotFound` and `Conflict` are often expected answers (see the idempotency rules in
-`controller.reconcile.apply`).
+Every AWS call made by `controller.aws` goes through `controller.aws.api.request()`, which
+turns botocore's `ClientError` (and connection failures) into one of these classes with
+`translate()`, chained with `raise ... from` so the original stays in the traceback for
+debugging. The reconciler decides from the class alone: `Throttled` is retried later,
+`Denied` and `Invalid` fail that resource, `NotFound` and `Conflict` are often expected
+answers (see the idempotency rules in `controller.reconcile.apply`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from controller.errors import UserError
-
-T = TypeVar("T")
 
 
 class AwsError(UserError):
@@ -155,27 +151,3 @@ def translate(operation: str, error: Exception) -> AwsError:
         message = str(info.get("Message", "")).replace("\n", " ")
         return classify(code, status)(operation, code, message)
     return ServerError(operation, type(error).__name__, str(error).replace("\n", " "))
-
-
-# botocore's standard retry mode does not know SSM's TooManyUpdates ("There are concurrent
-# updates for a resource that supports one update at a time",
-# listed under Errors of AddTagsToResource, CreateDocument, DeleteDocument, UpdateAssociation,
-# DeleteAssociation, e.g. https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DeleteDocument.html),
-# so idempotent calls retry it here, a few times with backoff.
-_TOO_MANY_UPDATES_DELAYS = (0.25, 0.5, 1.0, 2.0)
-
-
-def call(
-    operation: str, function: Callable[..., T], /, *, idempotent: bool = True, **kwargs: Any
-) -> T:
-    """Call one botocore client method, raising the project's error family on failure."""
-    delays = iter(_TOO_MANY_UPDATES_DELAYS if idempotent else ())
-    while True:
-        try:
-            return function(**kwargs)
-        except (ClientError, BotoCoreError) as error:
-            translated = translate(operation, error)
-            delay = next(delays, None) if translated.code == "TooManyUpdates" else None
-            if delay is None:
-                raise translated from error
-            time.sleep(delay)

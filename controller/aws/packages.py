@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from controller.aws.errors import AwsError, call
+from controller.aws.api import items, request
+from controller.aws.errors import AwsError
 from controller.aws.session import AwsClients
 from controller.model.state import OWNER_TAG, ObservedVersion
 
@@ -51,32 +51,24 @@ def list_owned(clients: AwsClients, owner: str) -> Iterator[PackageSummary]:
 
     ListDocuments filters: https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentKeyValuesFilter.html
     """
-    token: str | None = None
-    while True:
-        request: dict[str, Any] = {
-            "Filters": [
-                {"Key": "Owner", "Values": ["Self"]},
-                {"Key": "DocumentType", "Values": ["Package"]},
-                {"Key": f"tag:{OWNER_TAG}", "Values": [owner]},
-            ],
-            "MaxResults": 50,
-        }
-        if token:
-            request["NextToken"] = token
-        page = call("ListDocuments", clients.ssm.list_documents, **request)
-        for item in page.get("DocumentIdentifiers", []):
-            tags = tuple(sorted((t["Key"], t["Value"]) for t in item.get("Tags", [])))
-            # Belt and braces: never trust a filter with ownership.
-            if (OWNER_TAG, owner) in tags and item.get("DocumentType", "Package") == "Package":
-                yield PackageSummary(item["Name"], str(item.get("DocumentVersion", "")), tags)
-        token = page.get("NextToken")
-        if not token:
-            return
+    filters = [
+        {"Key": "Owner", "Values": ["Self"]},
+        {"Key": "DocumentType", "Values": ["Package"]},
+        {"Key": f"tag:{OWNER_TAG}", "Values": [owner]},
+    ]
+    listing = items(
+        clients, "ssm", "ListDocuments", "DocumentIdentifiers", Filters=filters, MaxResults=50
+    )
+    for item in listing:
+        tags = tuple(sorted((t["Key"], t["Value"]) for t in item.get("Tags", [])))
+        # Belt and braces: never trust a filter with ownership.
+        if (OWNER_TAG, owner) in tags and item.get("DocumentType", "Package") == "Package":
+            yield PackageSummary(item["Name"], str(item.get("DocumentVersion", "")), tags)
 
 
 def describe(clients: AwsClients, name: str) -> PackagePointers:
     """DefaultVersion and LatestVersion are version numbers (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentDescription.html)."""
-    description = call("DescribeDocument", clients.ssm.describe_document, Name=name)["Document"]
+    description = request(clients, "ssm", "DescribeDocument", Name=name)["Document"]
     return PackagePointers(
         str(description.get("DefaultVersion", "")), str(description.get("LatestVersion", ""))
     )
@@ -85,39 +77,31 @@ def describe(clients: AwsClients, name: str) -> PackagePointers:
 def list_versions(clients: AwsClients, name: str) -> list[tuple[str, str, str, str, str]]:
     """(number, VersionName, Status, StatusInformation, CreatedDate) of every version,
     50 a page (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ListDocumentVersions.html)."""
-    versions: list[tuple[str, str, str, str, str]] = []
-    token: str | None = None
-    while True:
-        request: dict[str, Any] = {"Name": name, "MaxResults": 50}
-        if token:
-            request["NextToken"] = token
-        page = call("ListDocumentVersions", clients.ssm.list_document_versions, **request)
-        for item in page.get("DocumentVersions", []):
-            versions.append(
-                (
-                    str(item["DocumentVersion"]),
-                    str(item.get("VersionName", "")),
-                    str(item.get("Status", "Active")),
-                    str(item.get("StatusInformation", "")),
-                    str(item.get("CreatedDate", "")),
-                )
-            )
-        token = page.get("NextToken")
-        if not token:
-            return versions
+    return [
+        (
+            str(item["DocumentVersion"]),
+            str(item.get("VersionName", "")),
+            str(item.get("Status", "Active")),
+            str(item.get("StatusInformation", "")),
+            str(item.get("CreatedDate", "")),
+        )
+        for item in items(
+            clients, "ssm", "ListDocumentVersions", "DocumentVersions", Name=name, MaxResults=50
+        )
+    ]
 
 
 def version_hash(clients: AwsClients, name: str, number: str) -> str:
     """The sha256 of one version's Content (DescribeDocument Hash, HashType Sha256,
     https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentDescription.html)."""
-    description = call(
-        "DescribeDocument", clients.ssm.describe_document, Name=name, DocumentVersion=number
-    )["Document"]
+    description = request(clients, "ssm", "DescribeDocument", Name=name, DocumentVersion=number)[
+        "Document"
+    ]
     return str(description.get("Hash", ""))
 
 
 def version_content(clients: AwsClients, name: str, number: str) -> str:
-    document = call("GetDocument", clients.ssm.get_document, Name=name, DocumentVersion=number)
+    document = request(clients, "ssm", "GetDocument", Name=name, DocumentVersion=number)
     return str(document.get("Content", ""))
 
 
@@ -135,9 +119,10 @@ def create(
 ) -> None:
     """CreateDocument: the package and its first version, tagged at birth (owner tag)
     (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateDocument.html)."""
-    call(
+    request(
+        clients,
+        "ssm",
         "CreateDocument",
-        clients.ssm.create_document,
         Name=name,
         Content=content,
         DocumentType="Package",
@@ -153,9 +138,10 @@ def add_version(
 ) -> None:
     """UpdateDocument on $LATEST; Attachments must be re-sent for a Package
     (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateDocument.html)."""
-    call(
+    request(
+        clients,
+        "ssm",
         "UpdateDocument",
-        clients.ssm.update_document,
         Name=name,
         Content=content,
         DocumentFormat="JSON",
@@ -184,11 +170,8 @@ def wait_active(
     delay = 0.05
     deadline = time.monotonic() + timeout
     while True:
-        description = call(
-            "DescribeDocument",
-            clients.ssm.describe_document,
-            Name=name,
-            VersionName=version_name,
+        description = request(
+            clients, "ssm", "DescribeDocument", Name=name, VersionName=version_name
         )["Document"]
         status = description.get("Status", "Active")
         if status == "Active":
@@ -216,9 +199,10 @@ def wait_active(
 def set_default(clients: AwsClients, name: str, number: str) -> None:
     """UpdateDocumentDefaultVersion takes a version number (pattern ^[1-9][0-9]*$), not a
     VersionName (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateDocumentDefaultVersion.html)."""
-    call(
+    request(
+        clients,
+        "ssm",
         "UpdateDocumentDefaultVersion",
-        clients.ssm.update_document_default_version,
         Name=name,
         DocumentVersion=number,
     )
@@ -227,9 +211,9 @@ def set_default(clients: AwsClients, name: str, number: str) -> None:
 def delete_version(clients: AwsClients, name: str, version_name: str) -> None:
     """DeleteDocument with VersionName deletes that version only
     (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DeleteDocument.html)."""
-    call("DeleteDocument", clients.ssm.delete_document, Name=name, VersionName=version_name)
+    request(clients, "ssm", "DeleteDocument", Name=name, VersionName=version_name)
 
 
 def delete(clients: AwsClients, name: str) -> None:
     """DeleteDocument with only Name deletes every version (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DeleteDocument.html)."""
-    call("DeleteDocument", clients.ssm.delete_document, Name=name)
+    request(clients, "ssm", "DeleteDocument", Name=name)

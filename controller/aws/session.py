@@ -1,10 +1,10 @@
-"""Sessions per account and region, botocore retries, and the per-pass AWS call count.
+"""Sessions per account and region, and the botocore clients they make.
 
 Stage: the AWS edge of a pass. `Sessions` hands out one `AwsClients` per (account, region):
 the controller's own credentials for its own account, STS AssumeRole for the accounts named
-in Settings. Every client shares one `CallCounter`, fed by botocore's `response-received`
-event, which fires once per HTTP attempt — retries included, because AWS bills and throttles
-attempts, not logical calls.
+in Settings. Every client is made by `_client()`, configured with the retry mode of
+`controller.aws.api` (where every retry is decided) and hooked to the `api.CallCounter`
+shared by every client of one `Sessions`.
 """
 
 from __future__ import annotations
@@ -13,25 +13,14 @@ import hashlib
 import re
 import threading
 import time
-from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
-from controller.aws.errors import call, classify
+from controller.aws import api
+from controller.aws.api import BotoClient, CallCounter, request
 from controller.errors import UserError
-
-# botocore "standard" retry mode: exponential backoff with jitter on throttling and 5xx
-# (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
-RETRIES = Config(retries={"mode": "standard", "max_attempts": 6}, max_pool_connections=32)
-# Non-idempotent calls (CreateAssociation) are never retried by botocore: a retry after a
-# lost response would create a duplicate. The caller checks what exists, then retries.
-NO_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=32)
-
 
 # RoleSessionName and SourceIdentity: 2 to 64 characters of [\w+=,.@-], \w being ASCII
 # letters, digits and underscore
@@ -57,42 +46,6 @@ def session_name(owner: str) -> str:
     return f"{cleaned}-{digest}"
 
 
-class CallCounter:
-    """Counts AWS calls by (operation, result); thread-safe; `take()` starts a new pass."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[tuple[str, str]] = Counter()
-
-    def record(self, operation: str, result: str) -> None:
-        with self._lock:
-            self._counts[(operation, result)] += 1
-
-    def take(self) -> dict[tuple[str, str], int]:
-        """The counts since the last `take()`, and reset."""
-        with self._lock:
-            counts, self._counts = dict(self._counts), Counter()
-        return counts
-
-    def peek(self) -> Mapping[tuple[str, str], int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def on_response(self, *, context: Any = None, **kwargs: Any) -> None:
-        """botocore `response-received` handler: one count per HTTP attempt."""
-        model = kwargs.get("operation_model") or (context or {}).get("operation_model")
-        name = kwargs.get("event_name", "").rsplit(".", 1)[-1] or getattr(model, "name", "?")
-        response = kwargs.get("response_dict") or {}
-        parsed = kwargs.get("parsed_response") or {}
-        if kwargs.get("exception") is not None:
-            result = "server_error"
-        else:
-            status = int(response.get("status_code", 200))
-            code = str(parsed.get("Error", {}).get("Code", "")) if status >= 300 else ""
-            result = "success" if status < 300 else classify(code, status).family
-        self.record(name, result)
-
-
 class AwsConfigError(UserError):
     """The AWS configuration itself is wrong (profile, endpoint, region): one line."""
 
@@ -106,15 +59,20 @@ def _session() -> boto3.Session:
         ) from error
 
 
-def _client(session: boto3.Session, service: str, region: str, config: Config) -> Any:
-    """A botocore client; a bad endpoint or region is one line naming the setting."""
+def _client(
+    session: boto3.Session, service: str, region: str, counter: CallCounter, *, retries: bool
+) -> BotoClient:
+    """A botocore client whose every attempt `counter` counts, with botocore's retries or
+    without (`api.config`); a bad endpoint or region is one line naming the setting."""
     try:
-        return session.client(service, region_name=region, config=config)
+        client = session.client(service, region_name=region, config=api.config(idempotent=retries))
     except (BotoCoreError, ValueError) as error:  # ValueError: "Invalid endpoint: ..."
         raise AwsConfigError(
             f"AWS configuration: cannot make a {service} client in {region}: {error} "
             "(check AWS_ENDPOINT_URL and AWS_REGION)"
         ) from error
+    client.meta.events.register("response-received", counter.on_response)
+    return client
 
 
 @dataclass
@@ -125,26 +83,26 @@ class AwsClients:
     region: str
     session: boto3.Session
     counter: CallCounter
-    _clients: dict[str, Any] = field(default_factory=dict)
+    _clients: dict[str, BotoClient] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def client(self, service: str, *, retries: bool = True) -> Any:
+    def client(self, service: str, *, retries: bool = True) -> BotoClient:
+        """The client of `service`, made once; `retries=False` for non-idempotent calls
+        (`api.request(..., idempotent=False)` asks for it)."""
         key = f"{service}:{retries}"
         with self._lock:
             if key not in self._clients:
-                client = _client(
-                    self.session, service, self.region, RETRIES if retries else NO_RETRIES
+                self._clients[key] = _client(
+                    self.session, service, self.region, self.counter, retries=retries
                 )
-                client.meta.events.register("response-received", self.counter.on_response)
-                self._clients[key] = client
             return self._clients[key]
 
     @property
-    def ssm(self) -> Any:
+    def ssm(self) -> BotoClient:
         return self.client("ssm")
 
     @property
-    def s3(self) -> Any:
+    def s3(self) -> BotoClient:
         return self.client("s3")
 
 
@@ -188,11 +146,14 @@ class Sessions:
 
     def home_account_unlocked(self) -> str:
         if self._home_account is None:
-            sts = _client(self._base, "sts", self.default_region(), RETRIES)
-            sts.meta.events.register("response-received", self.counter.on_response)
-            identity = call("GetCallerIdentity", sts.get_caller_identity)
+            identity = request(self._own(self.default_region()), "sts", "GetCallerIdentity")
             self._home_account = str(identity["Account"])
         return self._home_account
+
+    def _own(self, region: str) -> AwsClients:
+        """Clients with the controller's own credentials, for the STS calls that find out
+        the home account or assume a role (so outside `home()` and its lock)."""
+        return AwsClients(self._home_account or "", region, self._base, self.counter)
 
     def for_account(self, account: str, region: str, role_arn: str | None) -> AwsClients:
         """Clients in `account`: our own credentials, or STS AssumeRole into `role_arn`."""
@@ -203,15 +164,14 @@ class Sessions:
             # Refresh five minutes before the temporary credentials expire (AssumeRole
             # default duration: one hour, https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
             if assumed is None or assumed.expires_at - 300 < time.time():
-                sts = _client(self._base, "sts", region, RETRIES)
-                sts.meta.events.register("response-received", self.counter.on_response)
                 # SourceIdentity stays on the session and on every role chained from it,
                 # and CloudTrail records it with each call; the account role's trust policy
                 # must allow sts:SetSourceIdentity (deploy/iam/account-role-trust.json;
                 # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-access_monitor.html).
-                response = call(
+                response = request(
+                    self._own(region),
+                    "sts",
                     "AssumeRole",
-                    sts.assume_role,
                     RoleArn=role_arn,
                     RoleSessionName=self.session_name,
                     SourceIdentity=self.session_name,

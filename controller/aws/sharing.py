@@ -9,9 +9,8 @@ SharedDocumentVersion is $DEFAULT, $LATEST or $ALL.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from controller.aws.errors import call
+from controller.aws.api import pages, request
 from controller.aws.session import AwsClients
 from controller.model.state import SHARE_ALL, SHARED_VERSION
 
@@ -22,21 +21,13 @@ def shared_with(clients: AwsClients, name: str) -> tuple[tuple[str, str], ...]:
     """Sorted (account id or "All", shared version); AccountSharingInfoList carries the
     SharedDocumentVersion (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AccountSharingInfo.html)."""
     found: dict[str, str] = {}
-    token: str | None = None
-    while True:
-        request: dict[str, Any] = {"Name": name, "PermissionType": "Share"}
-        if token:
-            request["NextToken"] = token
-        page = call(
-            "DescribeDocumentPermission", clients.ssm.describe_document_permission, **request
-        )
+    for page in pages(
+        clients, "ssm", "DescribeDocumentPermission", Name=name, PermissionType="Share"
+    ):
         for account in page.get("AccountIds", []):
             found.setdefault(str(account), "")
         for info in page.get("AccountSharingInfoList", []):
             found[str(info["AccountId"])] = str(info.get("SharedDocumentVersion", ""))
-        token = page.get("NextToken")
-        if not token:
-            break
     # AWS reports a public share as "all"; the repository (and the API input) say "All"
     # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeDocumentPermission.html,
     # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ModifyDocumentPermission.html).
@@ -56,9 +47,10 @@ def _chunks(accounts: Sequence[str]) -> list[list[str]]:
 
 def share(clients: AwsClients, name: str, accounts: Sequence[str]) -> None:
     for chunk in _chunks(accounts):
-        call(
+        request(
+            clients,
+            "ssm",
             "ModifyDocumentPermission",
-            clients.ssm.modify_document_permission,
             Name=name,
             PermissionType="Share",
             AccountIdsToAdd=chunk,
@@ -68,9 +60,10 @@ def share(clients: AwsClients, name: str, accounts: Sequence[str]) -> None:
 
 def unshare(clients: AwsClients, name: str, accounts: Sequence[str]) -> None:
     for chunk in _chunks(accounts):
-        call(
+        request(
+            clients,
+            "ssm",
             "ModifyDocumentPermission",
-            clients.ssm.modify_document_permission,
             Name=name,
             PermissionType="Share",
             AccountIdsToRemove=chunk,

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from controller.aws.errors import call
+from controller.aws.api import request
 from controller.aws.session import AwsClients
 
 
 def tags_of(clients: AwsClients, resource_type: str, resource_id: str) -> dict[str, str]:
-    response = call(
+    response = request(
+        clients,
+        "ssm",
         "ListTagsForResource",
-        clients.ssm.list_tags_for_resource,
         ResourceType=resource_type,
         ResourceId=resource_id,
     )
@@ -28,9 +29,10 @@ def set_tags(
     clients: AwsClients, resource_type: str, resource_id: str, tags: Sequence[tuple[str, str]]
 ) -> None:
     if tags:
-        call(
+        request(
+            clients,
+            "ssm",
             "AddTagsToResource",
-            clients.ssm.add_tags_to_resource,
             ResourceType=resource_type,
             ResourceId=resource_id,
             Tags=[{"Key": key, "Value": value} for key, value in tags],
@@ -41,9 +43,10 @@ def remove_tags(
     clients: AwsClients, resource_type: str, resource_id: str, keys: Sequence[str]
 ) -> None:
     if keys:
-        call(
+        request(
+            clients,
+            "ssm",
             "RemoveTagsFromResource",
-            clients.ssm.remove_tags_from_resource,
             ResourceType=resource_type,
             ResourceId=resource_id,
             TagKeys=list(keys),

@@ -30,7 +30,7 @@ from controller.aws import associations as aws_associations
 from controller.aws import packages as aws_packages
 from controller.aws import sharing as aws_sharing
 from controller.aws import tags as aws_tags
-from controller.aws.errors import AwsError, Conflict, NotFound, ServerError, Throttled
+from controller.aws.errors import AwsError, Conflict, NotFound
 from controller.aws.session import AwsClients
 from controller.errors import UserError
 from controller.model.ownership import Claim, claim
@@ -319,23 +319,21 @@ class Applier:
     def _association_create(self, clients: AwsClients, action: Action) -> str:
         association = action.association
         assert association is not None
-        for attempt in range(4):
-            existing = self._owned_by_name(clients, association.name)
-            if existing is not None:
-                # Created by an earlier attempt or pass: make it exactly what we want.
-                aws_associations.update(
-                    clients, existing.association_id, association.name, association.spec, ""
-                )
-                return existing.association_id
-            try:
-                return aws_associations.create(
-                    clients, association.name, association.spec, self.owner, self.source
-                )
-            except (Throttled, ServerError):
-                if attempt == 3:
-                    raise
-                time.sleep(0.5 * 2**attempt)  # the create may have happened: look again
-        raise AssertionError("unreachable")
+
+        def existing() -> str | None:
+            found = self._owned_by_name(clients, association.name)
+            if found is None:
+                return None
+            # Created by an earlier attempt or pass: make it exactly what we want.
+            aws_associations.update(
+                clients, found.association_id, association.name, association.spec, ""
+            )
+            return found.association_id
+
+        # Looks again before every retry (controller.aws.api.create_once).
+        return aws_associations.create(
+            clients, association.name, association.spec, self.owner, self.source, existing=existing
+        )
 
     def _owned_by_name(
         self, clients: AwsClients, name: str

@@ -10,7 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from controller.aws import artifacts, associations, packages, sharing, tags
-from controller.aws.errors import Conflict, Invalid, NotFound, Throttled, call
+from controller.aws.api import call
+from controller.aws.errors import Conflict, Invalid, NotFound, Throttled
 from controller.aws.session import AwsClients, Sessions
 from controller.model.state import OWNER_TAG, AssociationSpec
 from tests.aws.conftest import set_faults

@@ -1,13 +1,15 @@
 """The error family: AWS error codes and HTTP statuses -> throttled, denied, not_found,
-conflict, invalid, server_error; and the TooManyUpdates retry botocore does not do."""
+conflict, invalid, server_error; and the TooManyUpdates retry botocore does not do
+(controller.aws.api, the one request path)."""
 
 from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
 
-from controller.aws import errors
-from controller.aws.errors import Conflict, Throttled, call, classify
+from controller.aws import api
+from controller.aws.api import call
+from controller.aws.errors import Conflict, Throttled, classify
 
 
 @pytest.mark.parametrize(
@@ -45,7 +47,7 @@ def _client_error(code: str) -> ClientError:
 def test_too_many_updates_is_retried_for_idempotent_calls(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(errors, "_TOO_MANY_UPDATES_DELAYS", (0, 0))
+    monkeypatch.setattr(api, "_TOO_MANY_UPDATES_DELAYS", (0, 0))
     attempts: list[int] = []
 
     def flaky() -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from controller.aws import session as aws_session
+from controller.aws import api as aws_api
 from controller.aws.session import Sessions
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.result import ActionResult, PassOutcome, ResourceState
@@ -76,7 +76,7 @@ def _write(root: Path, regions: tuple[str, ...]) -> Any:
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two attempts instead of six: the faults here are meant to win, and quickly."""
     monkeypatch.setattr(
-        aws_session,
+        aws_api,
         "RETRIES",
         Config(retries={"mode": "standard", "max_attempts": 2}, max_pool_connections=32),
     )
