@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from controller.aws import session as aws_session
+from controller.aws import api as aws_api
 from controller.model.state import DesiredVersion, Location
 from controller.reconcile.apply import Artifacts
 from controller.reconcile.engine import Reconciler
@@ -162,7 +162,7 @@ def test_a_location_not_read_is_an_observe_failure(
 ) -> None:
     """ListAssociations throttled past the retries: that location was not read."""
     monkeypatch.setattr(
-        aws_session,
+        aws_api,
         "RETRIES",
         Config(retries={"mode": "standard", "max_attempts": 2}, max_pool_connections=32),
     )
