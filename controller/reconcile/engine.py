@@ -238,10 +238,7 @@ class Reconciler:
         if (
             not self.dry_run
             and planned.artifacts is not None
-            and any(
-                action.action in ("create", "add_version") and action.kind == "package"
-                for action in planned.plan.actions
-            )
+            and any(action.kind.publishes(action.verb) for action in planned.plan.actions)
         ):
             try:  # one clear error, before any change, when the bucket is missing
                 for region in target.regions:
@@ -271,7 +268,7 @@ class Reconciler:
         held_back = tuple(
             ActionRecord(
                 blocked.action.kind,
-                blocked.action.action,
+                blocked.action.verb,
                 blocked.action.name,
                 blocked.action.location.account,
                 blocked.action.location.region,
@@ -354,7 +351,7 @@ class Reconciler:
                     action.location.account,
                     action.location.region,
                     ResourceState.DRIFTED,
-                    f"{action.action} blocked: {blocked.reason}",
+                    f"{action.verb} blocked: {blocked.reason}",
                 )
             )
         errors = (
