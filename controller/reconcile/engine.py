@@ -21,6 +21,7 @@ from controller.aws.artifacts import check_bucket
 from controller.aws.errors import AwsError
 from controller.aws.session import AwsClients, Sessions
 from controller.errors import UserError
+from controller.model.kinds import Kind
 from controller.model.state import (
     ArtifactFile,
     Desired,
@@ -135,7 +136,9 @@ class Reconciler:
             package_clients, association_clients, full_resync=full_resync
         ).observed
         # An unreachable account (e.g. AssumeRole denied) is a location not read at all.
-        unread = tuple(Unread(location, "association", reason) for location, reason in unreachable)
+        unread = tuple(
+            Unread(location, Kind.ASSOCIATION, reason) for location, reason in unreachable
+        )
         observed = replace(observed, unread=observed.unread + unread)
         # The desired state is kept whole, also where the live state could not be read:
         # plan() holds back what depends on an unread location and reports it (dropping it
