@@ -33,14 +33,7 @@ from controller.errors import UserError
 from controller.model.kinds import Kind
 from controller.model.state import Location
 from controller.reconcile.apply import association, package, sharing, version
-from controller.reconcile.apply.context import (
-    ActionFailed as ActionFailed,
-)
-from controller.reconcile.apply.context import (
-    ApplyContext,
-    Artifacts,
-    NotOwned,
-)
+from controller.reconcile.apply.context import ActionFailed, ApplyContext, Artifacts, NotOwned
 from controller.reconcile.kinds import (
     Action,
     AddVersion,

@@ -26,10 +26,14 @@ from controller.reconcile.kinds import (
     UpdateAssociation,
 )
 
+# CreateAssociation is not idempotent: after a throttle or 5xx we look before trying again.
+_CREATE_ATTEMPTS = 4
+
 
 def create(ctx: ApplyContext, clients: AwsClients, action: Action, step: CreateAssociation) -> str:
     association = step.association
-    for attempt in range(4):
+    attempt = 0
+    while True:
         existing = _owned_by_name(ctx, clients, association.name)
         if existing is not None:
             # Created by an earlier attempt or pass: make it exactly what we want.
@@ -42,10 +46,10 @@ def create(ctx: ApplyContext, clients: AwsClients, action: Action, step: CreateA
                 clients, association.name, association.spec, ctx.owner, ctx.source
             )
         except (Throttled, ServerError):
-            if attempt == 3:
+            if attempt == _CREATE_ATTEMPTS - 1:
                 raise
             time.sleep(0.5 * 2**attempt)  # the create may have happened: look again
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 def _owned_by_name(
@@ -83,7 +87,8 @@ def tag(ctx: ApplyContext, clients: AwsClients, action: Action, step: TagAssocia
 
 def update(ctx: ApplyContext, clients: AwsClients, action: Action, step: UpdateAssociation) -> str:
     ctx.ensure_association_owned(clients, action, step.association_id)
-    # UpdateAssociation nulls every optional field it is not given: the adapter sends all.
+    # UpdateAssociation nulls every optional field it is not given: the adapter sends all
+    # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateAssociation.html).
     aws_associations.update(
         clients,
         step.association_id,
