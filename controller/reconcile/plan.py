@@ -1,7 +1,10 @@
 """Stage 4 of a pass: `plan(desired, observed) -> Plan`, a pure function (no AWS, no clock).
 
 It pairs desired and observed resources by (location, name) — no desired = prune, no live
-= create — and emits frozen `Action`s in the order apply must respect (issue 4):
+= create — and asks each kind's module (`controller.reconcile.kinds`: package, version,
+sharing, association) for the steps of a pair. What stays here is the pairing, the safety
+rules and the ordering: frozen `Action`s in the order apply must respect (issue 4; the
+phases are `controller.model.kinds.Phase`):
 
 1. per package: create, add versions, set the default pointer, tags, share
    (versions before the default pointer; packages before the associations that use them);
