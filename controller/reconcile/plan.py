@@ -39,9 +39,14 @@ from controller.model.state import (
     Observed,
     ObservedAssociation,
 )
-from controller.reconcile.kinds import Action, DeleteAssociation, DeletePackage, ResourceError
-from controller.reconcile.kinds.association import delete_association, plan_association
-from controller.reconcile.kinds.package import plan_package, plan_removal
+from controller.reconcile.kinds import (
+    Action,
+    DeleteAssociation,
+    DeletePackage,
+    ResourceError,
+    association,
+    package,
+)
 from controller.reconcile.result import ResourceState, ResourceStatus
 
 
@@ -149,46 +154,46 @@ def _pair_packages(pairing: _Pairing) -> None:
     source = pairing.desired.source
     build_errors = dict(pairing.desired.errors)
     live_packages = {(p.location, p.name): p for p in pairing.observed.packages}
-    for key, package in pairing.wanted_packages.items():
-        conflict = pairing.others.get((Kind.PACKAGE, package.location, package.name))
+    for key, wanted in pairing.wanted_packages.items():
+        conflict = pairing.others.get((Kind.PACKAGE, wanted.location, wanted.name))
         if conflict is not None and key not in live_packages:
-            message = _conflict(Kind.PACKAGE, package.name, conflict, package.source)
-            pairing.conflicted.add((package.name, package.location.region))
-            pairing.fail(Kind.PACKAGE, package.name, package.location, message)
+            message = _conflict(Kind.PACKAGE, wanted.name, conflict, wanted.source)
+            pairing.conflicted.add((wanted.name, wanted.location.region))
+            pairing.fail(Kind.PACKAGE, wanted.name, wanted.location, message)
             continue
-        if package.location in pairing.unread_packages:
-            reason = pairing.unread_packages[package.location]
+        if wanted.location in pairing.unread_packages:
+            reason = pairing.unread_packages[wanted.location]
             pairing.resources.append(
                 _status(
                     Kind.PACKAGE,
-                    package.name,
-                    package.location,
+                    wanted.name,
+                    wanted.location,
                     ResourceState.FAILED,
-                    _not_read(package.location, reason),
+                    _not_read(wanted.location, reason),
                 )
             )
             continue
-        if package.name in build_errors:
-            message = build_errors[package.name]
-            pairing.fail(Kind.PACKAGE, package.name, package.location, message)
+        if wanted.name in build_errors:
+            message = build_errors[wanted.name]
+            pairing.fail(Kind.PACKAGE, wanted.name, wanted.location, message)
             continue
-        if package.disabled:
+        if wanted.disabled:
             continue
         try:
-            steps, version_deletes = plan_package(package, live_packages.get(key), source)
+            steps, version_deletes = package.plan_package(wanted, live_packages.get(key), source)
         except ResourceError as error:
-            pairing.fail(Kind.PACKAGE, package.name, package.location, str(error))
+            pairing.fail(Kind.PACKAGE, wanted.name, wanted.location, str(error))
             continue
         pairing.actions.extend(steps)
         pairing.deletions.extend(version_deletes)
-        pairing.resources.append(_package_status(package, steps + version_deletes))
+        pairing.resources.append(_package_status(wanted, steps + version_deletes))
 
     for key, live in sorted(live_packages.items()):
         if key in pairing.wanted_packages or live.location in pairing.unread_packages:
             continue
         if live.source != source:
             pairing.unclaimed.add((Kind.PACKAGE, live.location, live.name))
-        pairing.deletions.extend(plan_removal(live))
+        pairing.deletions.extend(package.plan_removal(live))
 
 
 def _pair_associations(pairing: _Pairing) -> None:
@@ -196,16 +201,12 @@ def _pair_associations(pairing: _Pairing) -> None:
     source = pairing.desired.source
     live_associations: dict[tuple[Location, str], list[ObservedAssociation]] = {}
     # Ours before unclaimed ones of the same name: the one kept when there are duplicates.
-    for association in sorted(
+    for live in sorted(
         pairing.observed.associations, key=lambda a: (a.source != source, a.association_id)
     ):
-        live_associations.setdefault((association.location, association.name), []).append(
-            association
-        )
-        if association.source != source:
-            pairing.unclaimed.add(
-                (Kind.ASSOCIATION, association.location, association.association_id)
-            )
+        live_associations.setdefault((live.location, live.name), []).append(live)
+        if live.source != source:
+            pairing.unclaimed.add((Kind.ASSOCIATION, live.location, live.association_id))
     wanted_associations = {(a.location, a.name): a for a in pairing.desired.associations}
     for key, wanted in wanted_associations.items():
         if wanted.disabled:
@@ -217,7 +218,7 @@ def _pair_associations(pairing: _Pairing) -> None:
             )
             continue
         found = live_associations.get(key, [])
-        steps = plan_association(wanted, found[0] if found else None, source)
+        steps = association.plan_association(wanted, found[0] if found else None, source)
         pairing.actions.extend(steps)
         pairing.resources.append(
             _status(
@@ -229,10 +230,12 @@ def _pair_associations(pairing: _Pairing) -> None:
             )
         )
         # Duplicates (same name and owner) are ours to clean up, under the prune rules.
-        pairing.deletions.extend(delete_association(extra) for extra in found[1:])
+        for extra in found[1:]:
+            pairing.deletions.extend(association.plan_removal(extra))
     for key, found in sorted(live_associations.items()):
         if key not in wanted_associations:
-            pairing.deletions.extend(delete_association(extra) for extra in found)
+            for extra in found:
+                pairing.deletions.extend(association.plan_removal(extra))
 
 
 def _association_held(pairing: _Pairing, wanted: DesiredAssociation) -> str:
@@ -387,11 +390,11 @@ def _status(
     return ResourceStatus(kind, name, location.account, location.region, state, message)
 
 
-def _package_status(package: DesiredPackage, steps: list[Action]) -> ResourceStatus:
+def _package_status(wanted: DesiredPackage, steps: list[Action]) -> ResourceStatus:
     if not steps:
-        return _status(Kind.PACKAGE, package.name, package.location, ResourceState.IN_SYNC)
+        return _status(Kind.PACKAGE, wanted.name, wanted.location, ResourceState.IN_SYNC)
     message = "; ".join(f"{s.verb} {_changes_text(s)}".strip() for s in steps)
-    return _status(Kind.PACKAGE, package.name, package.location, ResourceState.DRIFTED, message)
+    return _status(Kind.PACKAGE, wanted.name, wanted.location, ResourceState.DRIFTED, message)
 
 
 def _changes_text(action: Action | None) -> str:

@@ -89,13 +89,16 @@ def plan_association(
     return steps
 
 
-def delete_association(live: ObservedAssociation) -> Action:
-    return Action(
-        live.name or live.association_id,  # AssociationName is optional: show the id then
-        live.location,
-        DeleteAssociation(live.association_id),
-        (Change("association", live.association_id, ""),),
-    )
+def plan_removal(live: ObservedAssociation) -> list[Action]:
+    """A live association the repository no longer declares (or a duplicate): delete it."""
+    return [
+        Action(
+            live.name or live.association_id,  # AssociationName is optional: show the id then
+            live.location,
+            DeleteAssociation(live.association_id),
+            (Change("association", live.association_id, ""),),
+        )
+    ]
 
 
 def _association_changes(
