@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.model.kinds import Kind
 from controller.model.ownership import OWNER_TAG as OWNER_TAG  # re-exported for the stages
 from controller.model.ownership import SOURCE_TAG as SOURCE_TAG
 
@@ -171,7 +172,7 @@ class Unread:
     """
 
     location: Location
-    kind: str  # "package" | "association"
+    kind: Kind
     reason: str
 
 
@@ -180,7 +181,7 @@ class OtherSource:
     """A resource with our owner name but another source's tag: never changed or pruned;
     a conflict when we declare it too (contract: an owner identifies its source)."""
 
-    kind: str  # "package" | "association"
+    kind: Kind
     name: str
     location: Location
     source: str
@@ -197,6 +198,6 @@ class Observed:
     unread: tuple[Unread, ...] = ()
     others: tuple[OtherSource, ...] = ()  # our owner name, another source
 
-    def unread_locations(self, kind: str) -> dict[Location, str]:
+    def unread_locations(self, kind: Kind) -> dict[Location, str]:
         """Location -> reason, for the locations where `kind` could not be read."""
         return {u.location: u.reason for u in self.unread if u.kind == kind}

@@ -21,9 +21,12 @@ from typing import Any, TextIO
 
 from controller.aws.artifacts import check_bucket
 from controller.errors import PREFIX, UserError
+from controller.model.kinds import Kind, Verb, resource_symbol
 from controller.model.ownership import local_origin, source_id
+from controller.model.state import Location
 from controller.reconcile.engine import PlannedPass, Reconciler
-from controller.reconcile.plan import Action, Plan
+from controller.reconcile.kinds import Action, DeleteAssociation, DeletePackage
+from controller.reconcile.plan import Plan
 from controller.reconcile.result import (
     ActionRecord,
     ActionResult,
@@ -129,7 +132,7 @@ def _missing_bucket(reconciler: Reconciler, planned: PlannedPass) -> str | None:
         {
             action.location.region
             for action in planned.plan.actions
-            if action.kind == "package" and action.action in ("create", "add_version")
+            if action.kind.publishes(action.verb)
         }
     )
     if artifacts is None or not regions:
@@ -146,12 +149,11 @@ def render_plan(plan: Plan, commit: str, owner: str, source: str = "") -> str:
     """The reviewer's diff: one block per resource, the fields that change, a summary."""
     whose = f"owner {owner}, source {source}" if source else f"owner {owner}"
     lines = [f"Plan for {commit[:12]} ({whose}):", ""]
-    groups: dict[tuple[str, str, Any], list[Action]] = {}
+    groups: dict[tuple[Kind, str, Location], list[Action]] = {}
     for action in plan.actions:
         groups.setdefault(action.group, []).append(action)
     for (kind, name, location), actions in groups.items():
-        verbs = {action.action for action in actions}
-        symbol = "+" if "create" in verbs else "-" if "delete" in verbs else "~"
+        symbol = resource_symbol(action.verb for action in actions)
         lines.append(f"{symbol} {kind} {name} ({location})")
         for action in actions:
             lines.extend(_action_lines(action))
@@ -164,9 +166,10 @@ def render_plan(plan: Plan, commit: str, owner: str, source: str = "") -> str:
 
 
 def _action_lines(action: Action) -> list[str]:
-    if action.action == "delete":
-        what = action.association_id or "with all its versions"
-        return [f"    - delete {what}"]
+    if isinstance(action.step, DeleteAssociation):
+        return [f"    - delete {action.step.association_id}"]
+    if isinstance(action.step, DeletePackage):
+        return ["    - delete with all its versions"]
     out = []
     for change in action.changes:
         if change.old and change.new:
@@ -175,7 +178,7 @@ def _action_lines(action: Action) -> list[str]:
             out.append(f"    + {change.field}: {change.new}")
         else:
             out.append(f"    - {change.field}: {change.old}")
-    return out or [f"    {action.symbol} {action.action}"]
+    return out or [f"    {action.symbol} {action.verb}"]
 
 
 def _action_json(action: Action) -> dict[str, Any]:
@@ -184,18 +187,16 @@ def _action_json(action: Action) -> dict[str, Any]:
         "name": action.name,
         "account": action.location.account,
         "region": action.location.region,
-        "action": action.action,
+        "action": action.verb,
         "symbol": action.symbol,
-        "effect": action.effect,
+        "effect": action.verb.effect,
         "changes": [{"field": c.field, "old": c.old, "new": c.new} for c in action.changes],
     }
 
 
 def plan_json(planned: PlannedPass, commit: str, owner: str) -> dict[str, Any]:
     plan = planned.plan
-    counts = {"add": 0, "change": 0, "destroy": 0}
-    for action in plan.actions:
-        counts[action.effect] += 1
+    counts: dict[str, int] = {str(effect): count for effect, count in plan.counts().items()}
     return {
         "revision": commit,
         "owner": owner,
@@ -237,18 +238,8 @@ def apply_command(args: argparse.Namespace) -> int:
     return 1 if result.outcome is PassOutcome.FAILURE else 0
 
 
-_SYMBOLS = {
-    "create": "+",
-    "add_version": "+",
-    "share": "+",
-    "delete": "-",
-    "delete_version": "-",
-    "unshare": "-",
-}
-
-
 def format_record(record: ActionRecord) -> str:
-    symbol = _SYMBOLS.get(record.action, "~")
+    symbol = Verb(record.action).symbol
     text = f"{symbol} {record.kind} {record.name} {record.action}"
     if record.result is ActionResult.SUCCESS:
         detail = f" {record.message}" if record.message else ""
@@ -265,12 +256,7 @@ def apply_summary(result: PassResult) -> str:
         if record.result is ActionResult.FAILURE:
             counts["failed"] += 1
         elif record.result is ActionResult.SUCCESS:
-            if record.action in ("create", "add_version"):
-                counts["add"] += 1
-            elif record.action in ("delete", "delete_version"):
-                counts["destroy"] += 1
-            else:
-                counts["change"] += 1
+            counts[Verb(record.action).effect] += 1
     calls = sum(result.api_calls.values())
     if result.outcome is PassOutcome.FAILURE:
         verdict = "not converged"

@@ -21,6 +21,7 @@ from controller.aws.artifacts import check_bucket
 from controller.aws.errors import AwsError
 from controller.aws.session import AwsClients, Sessions
 from controller.errors import UserError
+from controller.model.kinds import Kind
 from controller.model.state import (
     ArtifactFile,
     Desired,
@@ -142,7 +143,9 @@ class Reconciler:
             package_clients, association_clients, full_resync=full_resync
         ).observed
         # An unreachable account (e.g. AssumeRole denied) is a location not read at all.
-        unread = tuple(Unread(location, "association", reason) for location, reason in unreachable)
+        unread = tuple(
+            Unread(location, Kind.ASSOCIATION, reason) for location, reason in unreachable
+        )
         observed = replace(observed, unread=observed.unread + unread)
         # The desired state is kept whole, also where the live state could not be read:
         # plan() holds back what depends on an unread location and reports it (dropping it
@@ -249,10 +252,7 @@ class Reconciler:
         if (
             not self.dry_run
             and planned.artifacts is not None
-            and any(
-                action.action in ("create", "add_version") and action.kind == "package"
-                for action in planned.plan.actions
-            )
+            and any(action.kind.publishes(action.verb) for action in planned.plan.actions)
         ):
             try:  # one clear error, before any change, when the bucket is missing
                 for region in target.regions:
@@ -283,7 +283,7 @@ class Reconciler:
         held_back = tuple(
             ActionRecord(
                 blocked.action.kind,
-                blocked.action.action,
+                blocked.action.verb,
                 blocked.action.name,
                 blocked.action.location.account,
                 blocked.action.location.region,
@@ -366,7 +366,7 @@ class Reconciler:
                     action.location.account,
                     action.location.region,
                     ResourceState.DRIFTED,
-                    f"{action.action} blocked: {blocked.reason}",
+                    f"{action.verb} blocked: {blocked.reason}",
                 )
             )
         failures = (

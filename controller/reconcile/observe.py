@@ -34,6 +34,7 @@ from controller.aws import sharing as aws_sharing
 from controller.aws import tags as aws_tags
 from controller.aws.errors import AwsError, NotFound
 from controller.aws.session import AwsClients
+from controller.model.kinds import Kind
 from controller.model.ownership import Claim, claim
 from controller.model.state import (
     SOURCE_TAG,
@@ -81,10 +82,10 @@ class Observer:
         self._specs: dict[tuple[Location, str, str], AssociationSpec] = {}  # (loc, id, version)
         self._same_content: dict[tuple[Location, str, str, str, str], bool] = {}
 
-    def forget(self, kind: str, location: Location, name: str) -> None:
+    def forget(self, kind: Kind, location: Location, name: str) -> None:
         """Apply changed this resource: re-read it on the next observe."""
         # Associations need nothing: an update changes AssociationVersion, the cache key.
-        if kind == "package":
+        if kind is Kind.PACKAGE:
             with self._lock:
                 self._packages.pop((location, name), None)
 
@@ -122,7 +123,7 @@ class Observer:
                 others.extend(theirs)
             except AwsError as error:
                 location = Location(clients.account, clients.region)
-                unread.append(Unread(location, "package", str(error)))
+                unread.append(Unread(location, Kind.PACKAGE, str(error)))
         for clients in association_clients:
             try:
                 mine, theirs = self._observe_associations(clients)
@@ -130,7 +131,7 @@ class Observer:
                 others.extend(theirs)
             except AwsError as error:
                 location = Location(clients.account, clients.region)
-                unread.append(Unread(location, "association", str(error)))
+                unread.append(Unread(location, Kind.ASSOCIATION, str(error)))
         return ObserveResult(
             Observed(tuple(packages), tuple(associations), tuple(unread), tuple(others)),
             tuple((u.location, u.reason) for u in unread),
@@ -167,7 +168,7 @@ class Observer:
             observed,
             packages=tuple(packages),
             unread=observed.unread
-            + tuple(Unread(location, "package", reason) for location, reason in unread.items()),
+            + tuple(Unread(location, Kind.PACKAGE, reason) for location, reason in unread.items()),
         )
 
     def _confirm_package(
@@ -214,7 +215,7 @@ class Observer:
             # costs no further read, and is never described, changed or pruned.
             tags = dict(summary.tags)
             if claim(tags, self.owner, self.source) is Claim.OTHER_SOURCE:
-                others.append(OtherSource("package", summary.name, location, tags[SOURCE_TAG]))
+                others.append(OtherSource(Kind.PACKAGE, summary.name, location, tags[SOURCE_TAG]))
             else:
                 summaries.append(summary)
 
@@ -311,7 +312,7 @@ class Observer:
                     return None
                 if whose is Claim.OTHER_SOURCE:
                     return OtherSource(
-                        "association", summary.name, location, source, summary.association_id
+                        Kind.ASSOCIATION, summary.name, location, source, summary.association_id
                     )
                 spec = self._spec(clients, location, summary)
             except NotFound:

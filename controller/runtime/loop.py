@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controller.errors import UserError
+from controller.model.kinds import Kind, Verb
 from controller.reconcile.result import (
     ActionRecord,
     ActionResult,
@@ -106,17 +107,12 @@ ReconcilerFor = Callable[[bool], Reconciler]
 # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
 _RUNNING = frozenset({"Pending", "InProgress"})
 FOLLOW_SECONDS = 600.0  # how long a change's rollouts are followed while nothing reports
-# Actions after which SSM runs associations on their targets: on create and update, and
-# when the default version of a package that an association follows changes
-# (https://docs.aws.amazon.com/systems-manager/latest/userguide/state-manager-about.html).
-_STARTS_ROLLOUTS = frozenset(
-    {("association", "create"), ("association", "update"), ("package", "set_default")}
-)
 
 
 def _started_rollouts(result: PassResult) -> bool:
+    """An action after which SSM runs associations on their targets (`Kind.starts_runs`)."""
     return any(
-        (a.kind, a.action) in _STARTS_ROLLOUTS and a.result is ActionResult.SUCCESS
+        Kind(a.kind).starts_runs(Verb(a.action)) and a.result is ActionResult.SUCCESS
         for a in result.actions
     )
 

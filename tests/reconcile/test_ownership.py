@@ -134,11 +134,11 @@ def test_plan_by_source() -> None:
         (package("agent"), package("both")), (association("agent-prod"),), prune, source="a"
     )
     result = plan(desired, observed)
-    assert sorted((a.kind, a.name, a.action) for a in result.actions) == [
+    assert sorted((a.kind, a.name, a.verb) for a in result.actions) == [
         ("association", "agent-prod", "tag"),
         ("association", "agent-prod", "update"),
     ]
-    assert sorted((b.action.name, b.action.action) for b in result.blocked) == [
+    assert sorted((b.action.name, b.action.verb) for b in result.blocked) == [
         ("agent-dev", "delete"),
         ("old", "delete"),
     ]

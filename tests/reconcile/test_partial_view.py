@@ -205,7 +205,7 @@ def test_plan_holds_back_package_deletions_while_a_location_of_its_region_is_unr
     result = plan(desired, observed)
     assert not [a for a in result.actions if a.is_deletion]
     (held,) = result.blocked
-    assert (held.action.name, held.action.action) == ("gone", "delete")
+    assert (held.action.name, held.action.verb) == ("gone", "delete")
     assert "111122223333/us-east-1 could not be read" in held.reason
 
     # An association whose package could not be read is neither created nor updated.

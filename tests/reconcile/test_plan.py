@@ -21,6 +21,12 @@ from controller.model.state import (
     PruneRules,
 )
 from controller.reconcile.commands import render_plan
+from controller.reconcile.kinds import (
+    Action,
+    DeleteAssociation,
+    TagAssociation,
+    UpdateAssociation,
+)
 from controller.reconcile.plan import plan
 from controller.reconcile.result import ResourceState
 
@@ -98,16 +104,17 @@ PRUNE = PruneRules(enabled=True, max_deletes=10)
 
 
 def steps(desired: Desired, observed: Observed) -> list[str]:
-    return [f"{a.kind}:{a.name}:{a.action}:{_subject(a)}" for a in plan(desired, observed).actions]
+    return [f"{a.kind}:{a.name}:{a.verb}:{_subject(a)}" for a in plan(desired, observed).actions]
 
 
-def _subject(action: object) -> str:
-    a = action
-    if a.version:  # type: ignore[attr-defined]
-        return a.version.name  # type: ignore[attr-defined]
-    if a.accounts:  # type: ignore[attr-defined]
-        return ",".join(a.accounts)  # type: ignore[attr-defined]
-    return a.version_name or a.association_id  # type: ignore[attr-defined]
+def _subject(action: Action) -> str:
+    """The version or accounts a step acts on; an association's id once it has one."""
+    match action.step:
+        case UpdateAssociation(association_id=found) | TagAssociation(association_id=found):
+            return found
+        case DeleteAssociation(association_id=found):
+            return found
+    return action.step.subject
 
 
 CASES = [
@@ -267,7 +274,7 @@ def test_safety_rules(
 ) -> None:
     result = plan(desired, observed)
     assert steps(desired, observed) == expected
-    assert [f"{b.action.kind}:{b.action.action}" for b in result.blocked] == blocked
+    assert [f"{b.action.kind}:{b.action.verb}" for b in result.blocked] == blocked
 
 
 def test_changed_published_version_is_an_error_for_that_package_only() -> None:
@@ -289,7 +296,7 @@ def test_changed_published_version_is_an_error_for_that_package_only() -> None:
         "(live sha256 sha-somethin, repository sha-manifest): bump the version name in "
         "repo/agent.yaml:1"
     ]
-    assert [(a.name, a.action) for a in result.actions] == [
+    assert [(a.name, a.verb) for a in result.actions] == [
         ("b", "add_version"),
         ("b", "set_default"),
         ("agent-prod", "create"),
@@ -310,7 +317,7 @@ def test_duplicate_owned_associations_are_cleaned_up() -> None:
         Desired((package(),), (association(),), PRUNE),
         Observed((live(),), (live_association(), live_association(association_id="a-2"))),
     )
-    assert [(a.action, a.association_id) for a in result.actions] == [("delete", "a-2")]
+    assert [(a.verb, a.step) for a in result.actions] == [("delete", DeleteAssociation("a-2"))]
 
 
 def test_summary_line() -> None:
@@ -365,7 +372,7 @@ def test_a_package_that_failed_to_build_is_failed_and_never_pruned() -> None:
     observed = Observed((live(), live(name="b")), (live_association(),))
     result = plan(desired, observed)
     assert [str(e) for e in result.errors] == [f"package agent ({HOME}): build failed: disk full"]
-    assert [(a.name, a.action) for a in result.actions] == []
+    assert [(a.name, a.verb) for a in result.actions] == []
     assert result.blocked == ()
     assert {r.name: r.state for r in result.resources}["agent"] is ResourceState.FAILED
 

@@ -9,6 +9,7 @@ from itertools import count
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from controller.model.kinds import Phase
 from controller.model.state import (
     OWNER_TAG,
     SHARED_VERSION,
@@ -24,7 +25,21 @@ from controller.model.state import (
     ObservedVersion,
     PruneRules,
 )
-from controller.reconcile.plan import Action, Phase, plan
+from controller.reconcile.kinds import (
+    Action,
+    AddVersion,
+    CreateAssociation,
+    CreatePackage,
+    DeleteAssociation,
+    DeletePackage,
+    DeleteVersion,
+    SetDefault,
+    Share,
+    TagPackage,
+    Unshare,
+    UpdateAssociation,
+)
+from controller.reconcile.plan import plan
 
 HOME = Location("123456789012", "us-east-1")
 OWNER = (OWNER_TAG, "ssm-gitops")
@@ -117,72 +132,66 @@ def simulate(observed: Observed, actions: tuple[Action, ...]) -> Observed:
     ids = count(1000)
     for action in actions:
         live = packages.get(action.name)
-        if action.kind == "package":
-            if action.action == "create":
-                assert action.version and action.package
+        match action.step:
+            case CreatePackage(package=package, version=version):
                 packages[action.name] = ObservedPackage(
                     action.name,
                     HOME,
                     "1",
-                    (ObservedVersion(action.version.name, "1", action.version.content_sha256),),
+                    (ObservedVersion(version.name, "1", version.content_sha256),),
                     (),
-                    action.package.tags,
+                    package.tags,
                 )
-            elif action.action == "add_version":
-                assert live and action.version
+            case AddVersion(version=version):
+                assert live
                 number = str(max(int(v.number) for v in live.versions) + 1)
                 packages[action.name] = replace(
                     live,
                     versions=live.versions
-                    + (
-                        ObservedVersion(action.version.name, number, action.version.content_sha256),
-                    ),
+                    + (ObservedVersion(version.name, number, version.content_sha256),),
                 )
-            elif action.action == "set_default":
+            case SetDefault(version_name=version_name):
                 assert live
-                found = live.version(action.version_name)
+                found = live.version(version_name)
                 assert found is not None, "the default is set only to a published version"
                 packages[action.name] = replace(live, default_number=found.number)
-            elif action.action == "tag":
+            case TagPackage(tags_set=tags_set, tags_removed=tags_removed):
                 assert live
-                tags = dict(live.tags) | dict(action.tags_set)
-                for key in action.tags_removed:
+                tags = dict(live.tags) | dict(tags_set)
+                for key in tags_removed:
                     tags.pop(key)
                 packages[action.name] = replace(live, tags=tuple(sorted(tags.items())))
-            elif action.action == "share":
+            case Share(accounts=accounts):
                 assert live
-                shared = dict(live.shared) | {a: SHARED_VERSION for a in action.accounts}
+                shared = dict(live.shared) | {a: SHARED_VERSION for a in accounts}
                 assert not ("All" in shared and len(shared) > 1), "All is never mixed"
                 packages[action.name] = replace(live, shared=tuple(sorted(shared.items())))
-            elif action.action == "unshare":
+            case Unshare(accounts=accounts):
                 assert live
                 packages[action.name] = replace(
-                    live, shared=tuple((a, v) for a, v in live.shared if a not in action.accounts)
+                    live, shared=tuple((a, v) for a, v in live.shared if a not in accounts)
                 )
-            elif action.action == "delete_version":
+            case DeleteVersion(version_name=version_name):
                 assert live
-                assert action.version_name != live.default_version, "never the default"
+                assert version_name != live.default_version, "never the default"
                 packages[action.name] = replace(
-                    live, versions=tuple(v for v in live.versions if v.name != action.version_name)
+                    live, versions=tuple(v for v in live.versions if v.name != version_name)
                 )
-            elif action.action == "delete":
+            case DeletePackage():
                 assert live and not live.shared, "unshare before delete"
                 del packages[action.name]
-        else:
-            if action.action == "create":
-                assert action.association
+            case CreateAssociation(association=association):
                 new_id = f"new-{next(ids)}"
                 associations[new_id] = ObservedAssociation(
-                    new_id, action.name, HOME, "1", action.association.spec
+                    new_id, action.name, HOME, "1", association.spec
                 )
-            elif action.action == "update":
-                assert action.association
-                old = associations[action.association_id]
+            case UpdateAssociation(association=association, association_id=association_id):
+                old = associations[association_id]
                 associations[old.association_id] = replace(
-                    old, spec=action.association.spec, version=str(int(old.version) + 1)
+                    old, spec=association.spec, version=str(int(old.version) + 1)
                 )
-            elif action.action == "delete":
-                del associations[action.association_id]
+            case DeleteAssociation(association_id=association_id):
+                del associations[association_id]
     return Observed(tuple(packages.values()), tuple(associations.values()))
 
 
@@ -233,7 +242,7 @@ def test_safety_rules_hold(
     phases = [a.phase for a in result.actions]
     assert phases == sorted(phases)
     for package in {a.name for a in result.actions if a.kind == "package"}:
-        steps = [a.action for a in result.actions if a.kind == "package" and a.name == package]
+        steps = [a.verb for a in result.actions if a.kind == "package" and a.name == package]
         if "set_default" in steps and "add_version" in steps:
             assert steps.index("add_version") < steps.index("set_default")
     assert all(
