@@ -25,13 +25,14 @@ from controller.model.ownership import local_origin, source_id
 from controller.reconcile.engine import PlannedPass, Reconciler
 from controller.reconcile.plan import Action, Plan
 from controller.reconcile.result import ActionRecord, ActionResult, PassOutcome, PassResult
+from controller.repository import Repository
 
 
 def _cache_dir() -> Path:
     return Path(os.environ.get("SSM_GITOPS_CACHE_DIR") or Path.home() / ".cache" / "ssm-gitops")
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, str]:
+def _load(args: argparse.Namespace) -> tuple[Repository, str]:
     """Fetch the followed ref, materialise it, load the repository: (Repository, commit).
 
     Also sets `args.source_id` (the `ssm-gitops:source` tag value) from --repo and --path.

@@ -195,6 +195,11 @@ Action = Literal["Install", "Uninstall"]
 InstallationType = Literal["Uninstall and reinstall", "In-place update"]
 ComplianceSeverity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNSPECIFIED"]
 
+# The defaults of AWS-ConfigureAWSPackage's `action` and `installationType` parameters
+# (the document's Parameters section); an Association that omits them gets these.
+DEFAULT_ACTION: Action = "Install"
+DEFAULT_INSTALLATION_TYPE: InstallationType = "Uninstall and reinstall"
+
 
 class YamlModel(BaseModel):
     """A mapping as written in YAML: camelCase keys, nothing unknown, immutable."""
@@ -370,8 +375,8 @@ class AssociationSpec(YamlModel):
         str, Field(min_length=1), _about("a Package here, or the ARN of one shared with us")
     ]
     version: Annotated[VersionName | None, _about("omitted: the default version")] = None
-    action: Action = "Install"
-    installation_type: InstallationType = "Uninstall and reinstall"
+    action: Action = DEFAULT_ACTION
+    installation_type: InstallationType = DEFAULT_INSTALLATION_TYPE
     additional_arguments: Annotated[
         dict[SsmArgumentName, str], _about("SSM_* environment variables for the scripts")
     ] = {}

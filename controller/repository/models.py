@@ -26,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from controller.repository.documents import (
+    DEFAULT_ACTION,
+    DEFAULT_INSTALLATION_TYPE,
     RECONCILE_ANNOTATION,
     Account,
     Action,
@@ -40,6 +42,8 @@ from controller.repository.documents import (
 )
 
 __all__ = [
+    "DEFAULT_ACTION",
+    "DEFAULT_INSTALLATION_TYPE",
     "Account",
     "Artifacts",
     "Association",
@@ -166,8 +170,8 @@ class Association(Resource):
     annotations: Mapping[str, str] = Field(default_factory=dict)
     package: str
     version: str | None = None
-    action: Action = "Install"
-    installation_type: InstallationType = "Uninstall and reinstall"
+    action: Action = DEFAULT_ACTION
+    installation_type: InstallationType = DEFAULT_INSTALLATION_TYPE
     additional_arguments: Mapping[str, str] = Field(default_factory=dict)
     targets: tuple[Target, ...]
     schedule: str | None = None
