@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from controller.model.configure_package import DEFAULT_ACTION, DEFAULT_INSTALLATION_TYPE
 from controller.model.state import (
     OWNER_TAG,
     ArtifactFile,
@@ -34,7 +35,6 @@ from controller.repository import (
     Settings,
     reconcile_disabled,
 )
-from controller.repository.models import DEFAULT_ACTION, DEFAULT_INSTALLATION_TYPE
 
 BuildFunction = Callable[[Repository, Package, PackageVersion], DesiredVersion]
 
