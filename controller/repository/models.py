@@ -209,8 +209,9 @@ MaxErrors = Annotated[
 SsmArgumentName = Annotated[str, _rule(_ssm_argument)]
 
 
-def _path_text(value: Any) -> Any:
-    """A path written in YAML: non-empty text, as pydantic's `str` would report it."""
+def _path_text(value: object) -> Path:
+    """A path written in YAML: non-empty text, refused with the error types pydantic's `str`
+    gives (so the loader's messages for `source: 5` or `source: ""` stay the same)."""
     if isinstance(value, Path):  # a resource built in code
         return value
     if not isinstance(value, str):
