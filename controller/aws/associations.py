@@ -23,13 +23,14 @@ from typing import Any
 
 from controller.aws.api import create_once, items, request
 from controller.aws.session import AwsClients
+from controller.model.configure_package import DEFAULT_INSTALLATION_TYPE
 from controller.model.state import OWNER_TAG, SOURCE_TAG, AssociationSpec
 
 DOCUMENT = "AWS-ConfigureAWSPackage"
 # AWS-ConfigureAWSPackage's parameter defaults (the document's own Parameters section, as
 # DescribeDocument returns them in DefaultValue):
 # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentParameter.html
-_PARAMETER_DEFAULTS = {"installationType": "Uninstall and reinstall", "additionalArguments": "{}"}
+_PARAMETER_DEFAULTS = {"installationType": DEFAULT_INSTALLATION_TYPE, "additionalArguments": "{}"}
 # AWS reports ComplianceSeverity UNSPECIFIED when none was given
 # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationDescription.html).
 _SEVERITY_DEFAULT = "UNSPECIFIED"

@@ -35,13 +35,14 @@ from controller.reconcile.result import (
     PassResult,
     Reason,
 )
+from controller.repository import Repository
 
 
 def _cache_dir() -> Path:
     return Path(os.environ.get("SSM_GITOPS_CACHE_DIR") or Path.home() / ".cache" / "ssm-gitops")
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, str]:
+def _load(args: argparse.Namespace) -> tuple[Repository, str]:
     """Fetch the followed ref, materialise it, load the repository: (Repository, commit).
 
     Also sets `args.source_id` (the `ssm-gitops:source` tag value) from --repo and --path.

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
+from controller.model.configure_package import DEFAULT_ACTION, DEFAULT_INSTALLATION_TYPE
 from controller.model.state import (
     OWNER_TAG,
     ArtifactFile,
@@ -26,94 +26,78 @@ from controller.model.state import (
     Location,
     PruneRules,
 )
+from controller.repository import (
+    Association,
+    Package,
+    PackageVersion,
+    Prune,
+    Repository,
+    Settings,
+    reconcile_disabled,
+)
 
-# AWS-ConfigureAWSPackage's default installationType (the document's Parameters section).
-DEFAULT_INSTALLATION_TYPE = "Uninstall and reinstall"
-
-BuildFunction = Callable[[Any, Any, Any], DesiredVersion]
+BuildFunction = Callable[[Repository, Package, PackageVersion], DesiredVersion]
 
 
 def package_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:ssm:{region}:{account}:document/{name}"
 
 
-def _source(model: Any) -> str:
-    path = getattr(model, "path", None)
-    line = getattr(model, "line", None)
-    if path is None:
-        return ""
-    return f"{path}:{line}" if line else str(path)
-
-
-def _disabled(model: Any) -> bool:
-    annotations = getattr(model, "annotations", None) or {}
-    return str(annotations.get("ssm-gitops/reconcile", "")).lower() == "disabled"
+def _source(model: Package | Association) -> str:
+    """`path:line` of the resource's YAML (the `ssm-gitops:source` of its actions)."""
+    if model.line:
+        return model.where
+    return model.path
 
 
 def locations(
-    settings: Any, home_account: str, default_region: str
+    settings: Settings | None, home_account: str, default_region: str
 ) -> tuple[tuple[str, ...], tuple[tuple[str, str | None], ...]]:
     """(regions, (account, role ARN or None) ...) from Settings, with the defaults."""
-    regions = tuple(getattr(settings, "regions", None) or ()) or (default_region,)
-    accounts: list[tuple[str, str | None]] = []
-    for account in getattr(settings, "accounts", None) or ():
-        account_id = str(getattr(account, "id", None) or account["id"])
-        role = getattr(account, "role_arn", None)
-        accounts.append((account_id, None if account_id == home_account else role))
+    regions = (settings.regions if settings else ()) or (default_region,)
+    accounts: list[tuple[str, str | None]] = [
+        (account.id, None if account.id == home_account else account.role_arn)
+        for account in (settings.accounts if settings else ())
+    ]
     if not accounts:
         accounts.append((home_account, None))
     return regions, tuple(accounts)
 
 
-def association_spec(association: Any, package_ref: str, region: str) -> AssociationSpec:
+def association_spec(association: Association, package_ref: str, region: str) -> AssociationSpec:
     """The normalised fields of one repository Association (see aws.associations)."""
     parameters: dict[str, str] = {
-        "action": str(association.action or "Install"),
+        "action": association.action or DEFAULT_ACTION,
         "name": package_ref,
     }
-    installation_type = getattr(association, "installation_type", None)
+    installation_type = association.installation_type
     if installation_type and installation_type != DEFAULT_INSTALLATION_TYPE:
-        parameters["installationType"] = str(installation_type)
-    if getattr(association, "version", None):
-        parameters["version"] = str(association.version)
-    arguments = dict(getattr(association, "additional_arguments", None) or {})
+        parameters["installationType"] = installation_type
+    if association.version:
+        parameters["version"] = association.version
+    arguments = dict(association.additional_arguments)
     if arguments:
         parameters["additionalArguments"] = json.dumps(
             arguments, sort_keys=True, separators=(",", ":")
         )
-    targets = []
-    for target in getattr(association, "targets", None) or ():
-        key = getattr(target, "key", None) or target["key"]
-        values = getattr(target, "values", None)
-        if values is None or callable(values):
-            values = target["values"]
-        targets.append((str(key).strip(), tuple(sorted(str(v).strip() for v in values))))
-    output = getattr(association, "output", None)
+    targets = [
+        (target.key.strip(), tuple(sorted(value.strip() for value in target.values)))
+        for target in association.targets
+    ]
+    output = association.output
     output_pair: tuple[str, str, str] | None = None
-    if output is not None:
-        bucket = getattr(output, "s3_bucket", None) or (
-            output.get("s3Bucket") if isinstance(output, Mapping) else None
-        )
-        prefix = getattr(output, "s3_key_prefix", None) or (
-            output.get("s3KeyPrefix", "") if isinstance(output, Mapping) else ""
-        )
+    if output is not None and output.s3_bucket:
         # The log bucket's region defaults to the association's (OutputS3Region).
-        bucket_region = getattr(output, "s3_region", None) or (
-            output.get("s3Region") if isinstance(output, Mapping) else None
-        )
-        if bucket:
-            output_pair = (str(bucket), str(prefix or ""), str(bucket_region or region))
-    severity = getattr(association, "compliance_severity", None)
+        output_pair = (output.s3_bucket, output.s3_key_prefix or "", output.s3_region or region)
+    severity = association.compliance_severity
     return AssociationSpec(
         parameters=tuple(sorted(parameters.items())),
         targets=tuple(sorted(targets)),
-        schedule=(str(association.schedule).strip() or None) if association.schedule else None,
-        max_concurrency=_text(getattr(association, "max_concurrency", None)),
-        max_errors=_text(getattr(association, "max_errors", None)),
-        compliance_severity=None if severity in (None, "", "UNSPECIFIED") else str(severity),
-        apply_only_at_cron_interval=bool(
-            getattr(association, "apply_only_at_cron_interval", False)
-        ),
+        schedule=(association.schedule.strip() or None) if association.schedule else None,
+        max_concurrency=_text(association.max_concurrency),
+        max_errors=_text(association.max_errors),
+        compliance_severity=None if severity in (None, "", "UNSPECIFIED") else severity,
+        apply_only_at_cron_interval=association.apply_only_at_cron_interval,
         output=output_pair,
     )
 
@@ -127,7 +111,7 @@ def _text(value: object) -> str | None:
 
 
 def desired_state(
-    repository: Any,
+    repository: Repository,
     *,
     owner: str,
     home_account: str,
@@ -139,7 +123,7 @@ def desired_state(
     `build(repository, package, version)` returns the `DesiredVersion` (manifest + zips); a
     failure there is an error for that package only.
     """
-    settings = getattr(repository, "settings", None)
+    settings = repository.settings
     regions, accounts = locations(settings, home_account, default_region)
     other_accounts = {account for account, _ in accounts if account != home_account}
     packages: list[DesiredPackage] = []
@@ -153,9 +137,9 @@ def desired_state(
             # it alone. Dropping it would read as "removed from the repository" and prune it.
             errors.append((package.name, f"build failed: {_one_line(error)}"))
             versions = ()
-        tags = dict(getattr(package, "tags", None) or {})
+        tags = dict(package.tags)
         tags[OWNER_TAG] = owner
-        share = set(getattr(package, "share_with", None) or ())
+        share = set(package.share_with)
         if "All" not in share:
             share |= other_accounts
         default = package.default_version or (package.versions[-1].name if package.versions else "")
@@ -164,20 +148,20 @@ def desired_state(
                 DesiredPackage(
                     name=package.name,
                     location=Location(home_account, region),
-                    default_version=str(default),
+                    default_version=default,
                     share_with=frozenset(share),
-                    tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
-                    prune_versions=bool(getattr(package, "prune_versions", False)),
+                    tags=tuple(sorted(tags.items())),
+                    prune_versions=package.prune_versions,
                     versions=versions,
                     source=_source(package),
-                    disabled=_disabled(package),
+                    disabled=reconcile_disabled(package),
                 )
             )
     associations: list[DesiredAssociation] = []
     for association in repository.associations:
         for account, _role in accounts:
             for region in regions:
-                ref = str(association.package)
+                ref = association.package
                 if ref in names and account != home_account:
                     ref = package_arn(region, home_account, ref)
                 associations.append(
@@ -185,20 +169,17 @@ def desired_state(
                         name=association.name,
                         location=Location(account, region),
                         spec=association_spec(association, ref, region),
-                        package=str(association.package),
+                        package=association.package,
                         source=_source(association),
-                        disabled=_disabled(association),
+                        disabled=reconcile_disabled(association),
                     )
                 )
-    prune = getattr(settings, "prune", None)
+    prune = settings.prune if settings else Prune()  # no Settings: Prune's defaults
     return Desired(
         packages=tuple(packages),
         associations=tuple(associations),
-        prune=PruneRules(
-            enabled=bool(getattr(prune, "enabled", False)),
-            max_deletes=int(getattr(prune, "max_deletes", 10) if prune is not None else 10),
-        ),
-        suspended=bool(getattr(settings, "suspend", False)),
+        prune=PruneRules(enabled=prune.enabled, max_deletes=prune.max_deletes),
+        suspended=settings.suspend if settings else False,
         errors=tuple(errors),
     )
 

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from controller.aws.artifacts import check_bucket
 from controller.aws.errors import AwsError
@@ -45,6 +44,7 @@ from controller.reconcile.result import (
     ResourceStatus,
     Rollout,
 )
+from controller.repository import Package, PackageVersion, Repository
 
 
 @dataclass(frozen=True)
@@ -105,12 +105,11 @@ class Reconciler:
         """Let the actions in flight finish and start no new one (SIGTERM); final."""
         self._stopping.set()
 
-    def desired_for(self, repository: Any, revision: str) -> DesiredPass:
+    def desired_for(self, repository: Repository, revision: str) -> DesiredPass:
         """The repository expanded over Settings' accounts and regions, versions built."""
         home = self.sessions.home_account()
         region = self.sessions.default_region()
-        settings = getattr(repository, "settings", None)
-        regions, accounts = locations(settings, home, region)
+        regions, accounts = locations(repository.settings, home, region)
         desired = desired_state(
             repository,
             owner=self.owner,
@@ -121,7 +120,7 @@ class Reconciler:
         return DesiredPass(desired, regions, accounts, _artifacts(repository))
 
     def plan_only(
-        self, repository: Any, revision: str, *, full_resync: bool = False
+        self, repository: Repository, revision: str, *, full_resync: bool = False
     ) -> PlannedPass:
         """desired -> observe -> plan, changing nothing."""
         self.sessions.counter.take()
@@ -165,7 +164,7 @@ class Reconciler:
 
     def run_pass(
         self,
-        repository: Any,
+        repository: Repository,
         revision: str,
         *,
         full_resync: bool = False,
@@ -192,7 +191,7 @@ class Reconciler:
             return self._run(target, revision, started, full_resync, on_action)
 
     def read_rollouts(
-        self, repository: Any
+        self, repository: Repository
     ) -> tuple[tuple[Rollout, ...], Mapping[tuple[str, str], int]]:
         """Each of our associations' rollout from its overview, changing and planning nothing;
         and the AWS calls that took (operation, result) -> count.
@@ -203,9 +202,8 @@ class Reconciler:
         """
         with self._lock:
             self.sessions.counter.take()
-            settings = getattr(repository, "settings", None)
             home = self.sessions.home_account()
-            regions, accounts = locations(settings, home, self.sessions.default_region())
+            regions, accounts = locations(repository.settings, home, self.sessions.default_region())
             clients = [
                 self.sessions.for_account(account, region, role)
                 for account, role in accounts
@@ -304,7 +302,9 @@ class Reconciler:
             location.account, location.region, self._roles.get(location.account)
         )
 
-    def _build(self, repository: Any, package: Any, version: Any, revision: str) -> DesiredVersion:
+    def _build(
+        self, repository: Repository, package: Package, version: PackageVersion, revision: str
+    ) -> DesiredVersion:
         # Within a revision: built once. Across revisions, build_version's own cache keeps
         # it cheap: the zips in work_dir/build are reused when their sources' digest is
         # unchanged, and unchanged sources are not re-hashed (hard links, inode memo).
@@ -443,13 +443,11 @@ def _plan_failures(errors: tuple[PlanError, ...], desired: Desired) -> tuple[Fai
     )
 
 
-def _artifacts(repository: Any) -> Artifacts | None:
-    settings = getattr(repository, "settings", None)
-    artifacts = getattr(settings, "artifacts", None)
-    bucket = getattr(artifacts, "bucket", None)
-    if not bucket:
+def _artifacts(repository: Repository) -> Artifacts | None:
+    settings = repository.settings
+    if settings is None or not settings.artifacts.bucket:
         return None
-    return Artifacts(str(bucket), str(getattr(artifacts, "prefix", "") or ""))
+    return Artifacts(settings.artifacts.bucket, settings.artifacts.prefix)
 
 
 def _rollouts(observed: Observed) -> tuple[Rollout, ...]:

@@ -1,6 +1,6 @@
 """Cross-checks: the rules that span fields, documents or the files on disk.
 
-Stage 1, last step, after each document passed its own model (`documents.py`). Every
+Stage 1, last step, after each document passed its own model (`models.py`). Every
 problem is added to the shared `Problems` with the position of the YAML it concerns.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from controller.model.configure_package import DEFAULT_INSTALLATION_TYPE
 from controller.repository import rules, schedules
 from controller.repository.loader import LoadedDocument, Problems
 from controller.repository.models import Association, Package, PackageFile, Settings
@@ -332,7 +333,7 @@ def _check_in_place(
                 loaded.shown,
                 loaded.position("spec", "installationType"),
                 f"In-place update of {package.name} {version.name} on {file.platform}/"
-                f"{file.arch} fails: {what}; add {script} or use Uninstall and reinstall",
+                f"{file.arch} fails: {what}; add {script} or use {DEFAULT_INSTALLATION_TYPE}",
             )
             return
 

@@ -2,9 +2,10 @@
 
 Stage 1 of a pass (pure: reads files, no network). Steps, each collecting problems:
 1. find `*.yaml`/`*.yml` (hidden folders skipped), parse with positions (`yamlmarks`);
-2. validate each document against its kind's model (`documents`), turning pydantic's
+2. validate each document against its kind's model (`models`), turning pydantic's
    errors into `path:line:col: message` lines;
-3. build the flat models (`models`), resolving `source`/`installer` paths;
+3. make the resources from the validated documents (their spec, metadata and position),
+   resolving `source`/`installer` paths;
 4. cross-checks over the whole repository (`checks`) and the sources (`sources`).
 YAML files inside a package's source folder are payload (e.g. an agent's config file),
 not repository documents, and are ignored, unless one of their documents says
@@ -27,7 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from controller.repository import documents as docs
+from controller.repository import models as docs
 from controller.repository.errors import SpecError, SpecErrors
 from controller.repository.models import (
     Association,
@@ -475,22 +476,16 @@ class _Loader:
             raw_files = raw_versions[v_index]["files"]
             for f_index, entry in enumerate(version.files):
                 where = ("spec", "versions", v_index, "files", f_index)
-                source = installer = None
-                if entry.source is not None:
-                    source = self._reference(loaded, base_dir, entry.source, (*where, "source"))
-                else:
-                    assert entry.installer is not None
-                    installer = self._reference(
-                        loaded, base_dir, entry.installer, (*where, "installer")
-                    )
+                # Resolved from the text as written (the validated Path drops a "./").
+                written = "source" if entry.source is not None else "installer"
+                resolved = self._reference(
+                    loaded, base_dir, raw_files[f_index][written], (*where, written)
+                )
                 files.append(
                     construct(
                         PackageFile,
-                        platform=entry.platform,
-                        platform_version=entry.platform_version,
-                        arch=entry.arch,
-                        source=source,
-                        installer=installer,
+                        entry.__dict__,
+                        {written: resolved},
                         path=loaded.shown,
                         line=raw_files.item_pos[f_index][0],
                     )
@@ -498,22 +493,16 @@ class _Loader:
             versions.append(
                 construct(
                     PackageVersion,
-                    name=version.name,
+                    version.__dict__,
                     files=tuple(files),
                     path=loaded.shown,
                     line=raw_versions.item_pos[v_index][0],
                 )
             )
-        spec = document.spec
         return construct(
             Package,
-            name=document.metadata.name,
-            tags=dict(document.metadata.tags),
-            annotations=dict(document.metadata.annotations),
-            description=spec.description,
-            default_version=spec.default_version,
-            share_with=spec.share_with,
-            prune_versions=spec.prune_versions,
+            document.spec.__dict__,
+            document.metadata.__dict__,
             versions=tuple(versions),
             path=loaded.shown,
             line=loaded.raw.start[0],
@@ -538,23 +527,10 @@ class _Loader:
     def association(self, loaded: LoadedDocument) -> Association:
         document = loaded.model
         assert isinstance(document, docs.AssociationDocument)
-        spec = document.spec
         return construct(
             Association,
-            name=document.metadata.name,
-            annotations=dict(document.metadata.annotations),
-            package=spec.package,
-            version=spec.version,
-            action=spec.action,
-            installation_type=spec.installation_type,
-            additional_arguments=dict(spec.additional_arguments),
-            targets=spec.targets,
-            schedule=spec.schedule,
-            max_concurrency=spec.max_concurrency,
-            max_errors=spec.max_errors,
-            compliance_severity=spec.compliance_severity,
-            apply_only_at_cron_interval=spec.apply_only_at_cron_interval,
-            output=spec.output,
+            document.spec.__dict__,
+            document.metadata.__dict__,
             path=loaded.shown,
             line=loaded.raw.start[0],
         )
@@ -562,16 +538,10 @@ class _Loader:
     def settings(self, loaded: LoadedDocument) -> Settings:
         document = loaded.model
         assert isinstance(document, docs.SettingsDocument)
-        spec = document.spec
         return construct(
             Settings,
-            name=document.metadata.name,
-            annotations=dict(document.metadata.annotations),
-            artifacts=spec.artifacts,
-            regions=spec.regions,
-            accounts=spec.accounts,
-            prune=spec.prune,
-            suspend=spec.suspend,
+            document.spec.__dict__,
+            document.metadata.__dict__,
             path=loaded.shown,
             line=loaded.raw.start[0],
         )

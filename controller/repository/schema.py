@@ -1,4 +1,4 @@
-"""The JSON Schema of the repository format, generated from the models of `documents.py`.
+"""The JSON Schema of the repository format, generated from the document models of `models.py`.
 
 Editors use it for completion and checks (`# yaml-language-server: $schema=...` at the
 top of a YAML file). A copy is committed at `schema/ssm-gitops-v1.json`; a test keeps it
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
-from controller.repository.documents import AssociationDocument, PackageDocument, SettingsDocument
+from controller.repository.models import AssociationDocument, PackageDocument, SettingsDocument
 
 SCHEMA_ID = "https://github.com/ssm-gitops/ssm-gitops/schema/ssm-gitops-v1.json"
 

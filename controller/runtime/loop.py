@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from controller.errors import UserError
 from controller.model.kinds import Kind, Verb
@@ -66,6 +66,9 @@ from controller.runtime.status import Commit, StatusBoard
 from controller.source import Revision, SourceUnavailable, redact_text, source_root
 from controller.source.signatures import SignatureCheckFailed, SignatureError, Signer
 
+if TYPE_CHECKING:  # the models only as types: pydantic is imported when a revision loads
+    from controller.repository import Repository
+
 
 class Source(Protocol):
     """The git side (`controller.source.GitSource`)."""
@@ -80,7 +83,7 @@ class Reconciler(Protocol):
 
     def run_pass(
         self,
-        repository: Any,
+        repository: Repository,
         revision: str,
         *,
         full_resync: bool = False,
@@ -93,7 +96,7 @@ class Reconciler(Protocol):
 
 # Loads the YAML under a directory; raises a `UserError` (SpecErrors: one SpecError per
 # problem in `.errors`, with its file, line and column) when the revision is not valid.
-Loader = Callable[[Path], Any]
+Loader = Callable[[Path], "Repository"]
 # OSError numbers that a commit's own content causes (a symlink loop, an over-long name):
 # such a commit is invalid; any other OSError is the machine's and is retried.
 _CONTENT_ERRNOS = frozenset({errno.ELOOP, errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR})
@@ -122,13 +125,12 @@ class _Loaded:
     """A revision that loaded: what passes reconcile until a newer one loads."""
 
     revision: Revision
-    repository: Any
+    repository: Repository
 
 
-def is_suspended(repository: Any) -> bool:
+def is_suspended(repository: Repository) -> bool:
     """`Settings.spec.suspend: true`: the repository asks for detect-only passes."""
-    settings = getattr(repository, "settings", None)
-    return bool(getattr(settings, "suspend", False))
+    return repository.settings is not None and repository.settings.suspend
 
 
 def _one_line(error: BaseException) -> str:

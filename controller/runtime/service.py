@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from controller.errors import UserError
 from controller.model.ownership import local_origin, source_id
@@ -26,6 +26,9 @@ from controller.runtime.status import Status, StatusBoard
 from controller.runtime.webhook import Followed, repository_key
 from controller.source import GitCredentials, GitSource, redact
 from controller.source.signatures import TrustedKeys, verify_revision
+
+if TYPE_CHECKING:  # loaded lazily (see `_load_repository`): the models only as types
+    from controller.repository import Repository
 
 WEBHOOK_SPACING = 5.0  # seconds between webhook-triggered passes, at least
 
@@ -49,7 +52,7 @@ class Options:
     trusted_keys: TrustedKeys | None = None  # --verify-signatures: the keys it trusts
 
 
-def _load_repository(root: Path, display_prefix: str) -> Any:
+def _load_repository(root: Path, display_prefix: str) -> Repository:
     from controller.repository import load_repository
 
     return load_repository(root, display_prefix=display_prefix)

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from controller.aws.associations import request_fields, spec_from_description
 from controller.reconcile.desired import association_spec
+from controller.repository import Association, Output, Target
 
 
-def repo_association(**overrides: Any) -> SimpleNamespace:
+def repo_association(**overrides: Any) -> Association:
+    """A repository Association as the loader makes it (built without the YAML checks, so a
+    case can hold what only a hand-built model would, such as a schedule with spaces)."""
     fields: dict[str, Any] = {
         "name": "agent-prod",
         "package": "agent",
         "version": None,
         "action": "Install",
-        "installation_type": None,
         "additional_arguments": {},
-        "targets": [SimpleNamespace(key="tag:env", values=["prod", "qa"])],
+        "targets": (Target(key="tag:env", values=("prod", "qa")),),
         "schedule": "rate(1 day)",
         "max_concurrency": None,
         "max_errors": None,
@@ -29,7 +30,7 @@ def repo_association(**overrides: Any) -> SimpleNamespace:
         "annotations": {},
     }
     fields.update(overrides)
-    return SimpleNamespace(**fields)
+    return Association.model_construct(**fields)
 
 
 BASE_LIVE: dict[str, Any] = {
@@ -79,7 +80,7 @@ EQUIVALENT = [
     ),
     pytest.param({"schedule": " rate(1 day) "}, {}, id="schedule whitespace"),
     pytest.param(
-        {"output": SimpleNamespace(s3_bucket="logs", s3_key_prefix="ssm/")},
+        {"output": Output(s3Bucket="logs", s3KeyPrefix="ssm/")},
         {
             "OutputLocation": {
                 "S3Location": {
@@ -103,13 +104,13 @@ def test_live_equals_repository(repo: dict[str, Any], live: dict[str, Any]) -> N
 
 DIFFERENT = [
     pytest.param({"schedule": "rate(2 days)"}, id="schedule"),
-    pytest.param({"targets": [SimpleNamespace(key="tag:env", values=["prod"])]}, id="targets"),
+    pytest.param({"targets": (Target(key="tag:env", values=("prod",)),)}, id="targets"),
     pytest.param({"version": "1.2"}, id="pinned version"),
     pytest.param({"max_concurrency": "10%"}, id="rate control"),
     pytest.param({"compliance_severity": "HIGH"}, id="severity"),
     pytest.param({"action": "Uninstall"}, id="action"),
     pytest.param(
-        {"output": SimpleNamespace(s3_bucket="logs", s3_key_prefix="", s3_region="eu-west-1")},
+        {"output": Output(s3Bucket="logs", s3KeyPrefix="", s3Region="eu-west-1")},
         id="output bucket region",
     ),
 ]
@@ -131,7 +132,7 @@ def test_request_sends_every_field_and_round_trips() -> None:
             compliance_severity="HIGH",
             apply_only_at_cron_interval=True,
             version="1.2",
-            output=SimpleNamespace(s3_bucket="logs", s3_key_prefix="p/"),
+            output=Output(s3Bucket="logs", s3KeyPrefix="p/"),
             additional_arguments={"SSM_X": "y"},
         ),
         "agent",
@@ -158,14 +159,12 @@ def test_output_region_defaults_to_the_association_region() -> None:
         "OutputLocation": {"S3Location": {"OutputS3BucketName": "logs", "OutputS3KeyPrefix": ""}}
     }
     in_region = association_spec(
-        repo_association(output=SimpleNamespace(s3_bucket="logs", s3_key_prefix="")),
+        repo_association(output=Output(s3Bucket="logs", s3KeyPrefix="")),
         "agent",
         "eu-west-1",
     )
     elsewhere = association_spec(
-        repo_association(
-            output=SimpleNamespace(s3_bucket="logs", s3_key_prefix="", s3_region="us-east-1")
-        ),
+        repo_association(output=Output(s3Bucket="logs", s3KeyPrefix="", s3Region="us-east-1")),
         "agent",
         "eu-west-1",
     )

@@ -215,3 +215,19 @@ def test_a_missing_folder_is_named_as_given_even_with_a_prefix(tmp_path: Path) -
     assert (
         str(caught.value) == f"{tmp_path / 'nope'}: no such directory: give the repository folder"
     )
+
+
+def test_the_resources_are_the_yaml_models_so_each_field_is_declared_once() -> None:
+    """Issue 12: a second, hand-copied layer of models let a field or default drift apart."""
+    from controller.repository import models
+
+    for resource, spec, metadata in (
+        (Package, models.PackageSpec, models.PackageMetadata),
+        (Association, models.AssociationSpec, models.AssociationMetadata),
+        (models.Settings, models.SettingsSpec, models.Metadata),
+    ):
+        assert issubclass(resource, spec) and issubclass(resource, metadata)
+        declared = set(spec.model_fields) | set(metadata.model_fields) | {"path", "line"}
+        assert set(resource.model_fields) == declared
+    assert issubclass(models.PackageVersion, models.VersionSpec)
+    assert issubclass(models.PackageFile, models.FileSpec)

@@ -23,6 +23,7 @@ from controller.reconcile.result import (
     ResourceStatus,
     Rollout,
 )
+from controller.repository import Repository
 from controller.runtime import page
 from controller.runtime.loop import FOLLOW_SECONDS, ControllerLoop
 from controller.runtime.metrics import Metrics
@@ -91,7 +92,7 @@ def polls(
     metrics = Metrics()
     loop = ControllerLoop(
         GitSource(str(git.path), cache_dir=tmp_path / "cache"),
-        lambda root: object(),
+        lambda root: Repository(root=root),
         lambda _detect_only: story,
         board=board,
         metrics=metrics,

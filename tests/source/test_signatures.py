@@ -18,6 +18,7 @@ import pytest
 from controller.cli import build_parser
 from controller.errors import UserError
 from controller.reconcile.result import ActionRecord, PassOutcome, PassResult
+from controller.repository import Repository
 from controller.runtime.loop import ControllerLoop
 from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import PassRequest
@@ -334,7 +335,7 @@ def test_the_loop_keeps_the_last_good_revision_and_retries_a_check_that_failed(
 
     loop = ControllerLoop(
         source,
-        lambda root: (root / "a.yaml").read_text(),
+        lambda root: Repository(root=root),
         lambda detect_only: _Reconciler(passes),
         board=board,
         metrics=metrics,
