@@ -141,9 +141,11 @@ class Spaced:
     """Hands `request()` on to `action` at most once per `spacing` seconds.
 
     The webhook's brake: the first push of a burst triggers a pass at once; every push in
-    the following `spacing` seconds folds into ONE more call at the end of that window. A
-    replay storm of thousands of signed deliveries therefore costs at most one git fetch per
-    poll interval, and the last push of a burst is never lost.
+    the following `spacing` seconds folds into ONE more call at the end of that window, so
+    the last push of a burst is never lost. The service spaces webhooks by 5 s (or the poll
+    interval, if shorter): a burst of distinct pushes costs at most one git fetch per window.
+    Replays of a push already handled never get here (`webhook.SeenPushes`): a replay storm
+    costs no fetch at all.
     """
 
     def __init__(
