@@ -5,9 +5,12 @@ runtime > reconcile > aws | source | packaging > repository > model; plan() is p
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,3 +32,38 @@ def test_the_layers_and_the_pure_plan_are_contracts() -> None:
     kept = [line for line in result.stdout.splitlines() if line.endswith(" KEPT")]
     assert any(line.startswith("Layers: runtime > reconcile > aws") for line in kept), kept
     assert any(line.startswith("The plan is pure") for line in kept), kept
+
+
+def _functions(folder: str) -> list[tuple[int, str]]:
+    found = []
+    for path in sorted((ROOT / "controller" / folder).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                found.append((length, f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"))
+    return found
+
+
+@pytest.mark.parametrize("folder", ["reconcile", "aws"])
+def test_no_function_of_the_reconcile_and_aws_layers_is_long(folder: str) -> None:
+    """Issue 12: `_plan_package` was 147 lines mixing seven concerns and `plan()` 180; a
+    function a reader must scroll through hides which rule it applies."""
+    longest = sorted(_functions(folder), reverse=True)[:3]
+    assert all(length <= 80 for length, _ in longest), longest
+
+
+def test_nothing_dispatches_by_a_formatted_attribute_name() -> None:
+    """Issue 12: apply dispatched with getattr(self, f"_{kind}_{action}"), which mypy cannot
+    check and dead-code tools report as unused handlers."""
+    offenders = []
+    for path in sorted((ROOT / "controller").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "getattr"
+                and len(node.args) >= 2
+                and isinstance(node.args[1], ast.JoinedStr)
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
