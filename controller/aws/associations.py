@@ -2,7 +2,9 @@
 
 Stage: observe and apply. Also the two translations between AWS's shape and our normalised
 `AssociationSpec`: `spec_from_description` (live -> normalised, so that a fresh apply never
-shows drift) and `request_fields` (normalised -> the full request).
+shows drift) and `request_fields` (normalised -> the full request). A plain field (text or
+flag) is translated as its declaration in `controller.model.state.AssociationSpec` says (its
+AWS parameter and AWS's default), with no code of its own here.
 
 AWS facts (https://docs.aws.amazon.com/systems-manager/latest/APIReference/):
 - UpdateAssociation nulls every optional field it is not given: `request_fields` always
@@ -24,16 +26,18 @@ from typing import Any
 from controller.aws.api import create_once, items, request
 from controller.aws.session import AwsClients
 from controller.model.configure_package import DEFAULT_INSTALLATION_TYPE
-from controller.model.state import OWNER_TAG, SOURCE_TAG, AssociationSpec
+from controller.model.state import (
+    OWNER_TAG,
+    SOURCE_TAG,
+    AssociationSpec,
+    scalar_association_fields,
+)
 
 DOCUMENT = "AWS-ConfigureAWSPackage"
 # AWS-ConfigureAWSPackage's parameter defaults (the document's own Parameters section, as
 # DescribeDocument returns them in DefaultValue):
 # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentParameter.html
 _PARAMETER_DEFAULTS = {"installationType": DEFAULT_INSTALLATION_TYPE, "additionalArguments": "{}"}
-# AWS reports ComplianceSeverity UNSPECIFIED when none was given
-# (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationDescription.html).
-_SEVERITY_DEFAULT = "UNSPECIFIED"
 
 
 @dataclass(frozen=True)
@@ -121,15 +125,14 @@ def normalise_targets(
 def spec_from_description(description: Mapping[str, Any], region: str) -> AssociationSpec:
     """Live -> normalised, dropping what AWS adds (ids, dates, defaults, region)."""
     output = (description.get("OutputLocation") or {}).get("S3Location") or {}
-    severity = description.get("ComplianceSeverity")
+    # Every other field is read as its declaration says (model.state.AssociationField).
+    scalars: dict[str, Any] = {
+        name: declared.normalise(description.get(declared.aws))
+        for name, declared in scalar_association_fields()
+    }
     return AssociationSpec(
         parameters=normalise_parameters(description.get("Parameters") or {}),
         targets=normalise_targets(description.get("Targets")),
-        schedule=(description.get("ScheduleExpression") or "").strip() or None,
-        max_concurrency=description.get("MaxConcurrency") or None,
-        max_errors=description.get("MaxErrors") or None,
-        compliance_severity=None if severity in (None, "", _SEVERITY_DEFAULT) else severity,
-        apply_only_at_cron_interval=bool(description.get("ApplyOnlyAtCronInterval", False)),
         output=(
             (
                 str(output["OutputS3BucketName"]),
@@ -139,6 +142,7 @@ def spec_from_description(description: Mapping[str, Any], region: str) -> Associ
             if output.get("OutputS3BucketName")
             else None
         ),
+        **scalars,
     )
 
 
@@ -150,15 +154,12 @@ def request_fields(name: str, spec: AssociationSpec) -> dict[str, Any]:
         "AssociationName": name,
         "Parameters": parameters,
         "Targets": [{"Key": key, "Values": list(values)} for key, values in spec.targets],
-        "ApplyOnlyAtCronInterval": spec.apply_only_at_cron_interval,
-        "ComplianceSeverity": spec.compliance_severity or _SEVERITY_DEFAULT,
     }
-    if spec.schedule:
-        fields["ScheduleExpression"] = spec.schedule
-    if spec.max_concurrency:
-        fields["MaxConcurrency"] = spec.max_concurrency
-    if spec.max_errors:
-        fields["MaxErrors"] = spec.max_errors
+    for attribute, declared in scalar_association_fields():
+        value = getattr(spec, attribute)
+        value = declared.aws_default if value is None else value
+        if value is not None:  # a field with an AWS default is always sent
+            fields[declared.aws] = value
     if spec.output:
         fields["OutputLocation"] = {
             "S3Location": {

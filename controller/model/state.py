@@ -10,7 +10,7 @@ never shows drift.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from controller.model.kinds import Kind
@@ -70,20 +70,92 @@ class DesiredPackage:
 
 
 @dataclass(frozen=True)
-class AssociationSpec:
-    """The fields of an AWS-ConfigureAWSPackage association we own, normalised."""
+class AssociationField:
+    """How one `AssociationSpec` field is written in the repository and in AWS's requests.
 
-    parameters: tuple[tuple[str, str], ...]  # sorted (key, single value); empties dropped
-    targets: tuple[tuple[str, tuple[str, ...]], ...]  # sorted by key, values sorted
-    schedule: str | None = None
-    max_concurrency: str | None = None
-    max_errors: str | None = None
-    compliance_severity: str | None = None
-    apply_only_at_cron_interval: bool = False
-    output: tuple[str, str, str] | None = None  # (bucket, key prefix, region)
+    Declared once, as the field's metadata; the conversions read it: the desired side
+    (`controller.reconcile.desired`), the live side and the requests
+    (`controller.aws.associations`) and the plan's diff (`controller.reconcile.kinds.association`).
+    A *scalar* field is the repository's attribute of the same snake_case name, normalised by
+    `normalise` on both sides and sent as `aws` as it is; the others (parameters, targets,
+    output) are converted by hand in those modules.
+    """
+
+    yaml: str  # the key under an Association's `spec:`: the name the plan shows
+    aws: str  # the Create/UpdateAssociation parameter, echoed in AssociationDescription
+    # What AWS reports when the field was not given; sent instead of None, since
+    # UpdateAssociation nulls what it is not given (API_UpdateAssociation.html). A bool
+    # default makes the field a flag.
+    aws_default: str | bool | None = None
+    scalar: bool = True
+
+    def normalise(self, value: object) -> str | bool | None:
+        """One value (the repository's or AWS's) in its comparable form: flags are bools;
+        text is stripped, and none, empty or AWS's default is None."""
+        if isinstance(self.aws_default, bool):
+            return bool(value)
+        text = "" if value is None else str(value).strip()
+        return None if text in ("", self.aws_default) else text
+
+
+def _declared(
+    yaml: str, aws: str, aws_default: str | bool | None = None, *, scalar: bool = True
+) -> dict[str, AssociationField]:
+    return {"association": AssociationField(yaml, aws, aws_default, scalar)}
+
+
+@dataclass(frozen=True)
+class AssociationSpec:
+    """The fields of an AWS-ConfigureAWSPackage association we own, normalised.
+
+    A new field is declared here once, with its YAML key and AWS parameter (and a matching
+    attribute on the repository's `AssociationSpec` model): see `AssociationField`.
+    """
+
+    # sorted (key, single value); empties dropped
+    parameters: tuple[tuple[str, str], ...] = field(
+        metadata=_declared("parameters", "Parameters", scalar=False)
+    )
+    # sorted by key, values sorted
+    targets: tuple[tuple[str, tuple[str, ...]], ...] = field(
+        metadata=_declared("targets", "Targets", scalar=False)
+    )
+    schedule: str | None = field(default=None, metadata=_declared("schedule", "ScheduleExpression"))
+    max_concurrency: str | None = field(
+        default=None, metadata=_declared("maxConcurrency", "MaxConcurrency")
+    )
+    max_errors: str | None = field(default=None, metadata=_declared("maxErrors", "MaxErrors"))
+    # AWS reports UNSPECIFIED when none was given (API_AssociationDescription.html).
+    compliance_severity: str | None = field(
+        default=None,
+        metadata=_declared("complianceSeverity", "ComplianceSeverity", "UNSPECIFIED"),
+    )
+    apply_only_at_cron_interval: bool = field(
+        default=False,
+        metadata=_declared("applyOnlyAtCronInterval", "ApplyOnlyAtCronInterval", False),
+    )
+    # (bucket, key prefix, region)
+    output: tuple[str, str, str] | None = field(
+        default=None, metadata=_declared("output", "OutputLocation", scalar=False)
+    )
 
     def parameter(self, key: str) -> str | None:
         return dict(self.parameters).get(key)
+
+
+def association_fields() -> tuple[tuple[str, AssociationField], ...]:
+    """(attribute name, declaration) of every `AssociationSpec` field, in declaration order."""
+    return _ASSOCIATION_FIELDS
+
+
+def scalar_association_fields() -> tuple[tuple[str, AssociationField], ...]:
+    """The fields converted from their declaration alone (see `AssociationField`)."""
+    return tuple((name, declared) for name, declared in _ASSOCIATION_FIELDS if declared.scalar)
+
+
+_ASSOCIATION_FIELDS = tuple(
+    (each.name, each.metadata["association"]) for each in fields(AssociationSpec)
+)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from controller.model.configure_package import DEFAULT_ACTION, DEFAULT_INSTALLATION_TYPE
 from controller.model.state import (
@@ -25,6 +26,7 @@ from controller.model.state import (
     DesiredVersion,
     Location,
     PruneRules,
+    scalar_association_fields,
 )
 from controller.repository import (
     Association,
@@ -89,25 +91,21 @@ def association_spec(association: Association, package_ref: str, region: str) ->
     if output is not None and output.s3_bucket:
         # The log bucket's region defaults to the association's (OutputS3Region).
         output_pair = (output.s3_bucket, output.s3_key_prefix or "", output.s3_region or region)
-    severity = association.compliance_severity
+    # Every other field is converted from its declaration (model.state.AssociationField).
+    scalars: dict[str, Any] = {
+        name: declared.normalise(getattr(association, name))
+        for name, declared in scalar_association_fields()
+    }
     return AssociationSpec(
         parameters=tuple(sorted(parameters.items())),
         targets=tuple(sorted(targets)),
-        schedule=(association.schedule.strip() or None) if association.schedule else None,
-        max_concurrency=_text(association.max_concurrency),
-        max_errors=_text(association.max_errors),
-        compliance_severity=None if severity in (None, "", "UNSPECIFIED") else severity,
-        apply_only_at_cron_interval=association.apply_only_at_cron_interval,
         output=output_pair,
+        **scalars,
     )
 
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
-
-
-def _text(value: object) -> str | None:
-    return None if value is None or str(value) == "" else str(value)
 
 
 def desired_state(

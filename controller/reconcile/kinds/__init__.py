@@ -9,7 +9,9 @@ safety rules; for each pair it asks the kind's module for the steps:
     association.py  an association: create, update, adopt (tag), delete
 
 Each module defines its steps (a frozen dataclass per verb) next to the planning of them;
-apply runs each step in the module of the same name under `controller.reconcile.apply`.
+apply runs each step in the module of the same name under `controller.reconcile.apply`, and
+the live state they are planned against is read by the module of that name under
+`controller.reconcile.observe`.
 `Step` is every step type: apply's one dispatch switch covers it (mypy checks that).
 """
 

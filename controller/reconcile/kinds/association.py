@@ -16,6 +16,7 @@ from controller.model.state import (
     AssociationSpec,
     DesiredAssociation,
     ObservedAssociation,
+    association_fields,
 )
 from controller.reconcile.kinds.action import Action, Change, StepBase
 
@@ -57,17 +58,9 @@ class DeleteAssociation(StepBase):
         return False
 
 
-# AssociationSpec field -> the repository's (YAML) name, so the plan speaks the user's words.
-_ASSOCIATION_FIELDS = {
-    "parameters": "parameters",
-    "targets": "targets",
-    "schedule": "schedule",
-    "max_concurrency": "maxConcurrency",
-    "max_errors": "maxErrors",
-    "compliance_severity": "complianceSeverity",
-    "apply_only_at_cron_interval": "applyOnlyAtCronInterval",
-    "output": "output",
-}
+# AssociationSpec field -> the repository's (YAML) name, so the plan speaks the user's words;
+# from each field's declaration (model.state.AssociationField), in declaration order.
+_ASSOCIATION_FIELDS = {name: declared.yaml for name, declared in association_fields()}
 
 
 def plan_association(

@@ -1,0 +1,158 @@
+"""Stage 3 of a pass: observe the live state we own, cheaply, with a cache across passes.
+
+A pass that finds nothing to do should cost about ceil(P/50) + ceil(A/50) list pages plus
+one sharing read per package (contract: Budgets). So the `Observer` lives as long as the
+`Reconciler` and remembers, per resource, what the list pages said last time. Each kind is
+observed by the module of its name, beside its planning (`controller.reconcile.kinds`) and
+its applying (`controller.reconcile.apply`):
+
+    package.py      ListDocuments pages; DescribeDocument only when DocumentVersion moved
+    version.py      ListDocumentVersions when latest moved; a hash per new version, for good;
+                    content compared as JSON where a hash differs (`confirm_content`)
+    sharing.py      DescribeDocumentPermission, every pass (no version number to cache on)
+    association.py  ListAssociations pages; tags once per id; DescribeAssociation per version
+
+This module holds what they share: the `Observer` that owns their caches, and the
+per-location completeness bookkeeping. A location's packages or associations are read
+completely or marked unread (`Unread`): plan never acts on a partial view. Resources with our
+owner name but another source's tag are returned apart (`Observed.others`), without further
+reads. Whatever apply changes is forgotten (`forget`), and `full_resync=True` re-reads
+everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from controller.aws.errors import AwsError
+from controller.aws.session import AwsClients
+from controller.model.kinds import Kind
+from controller.model.state import (
+    Desired,
+    Location,
+    Observed,
+    ObservedAssociation,
+    ObservedPackage,
+    OtherSource,
+    Unread,
+)
+from controller.reconcile.observe.association import AssociationObserver
+from controller.reconcile.observe.package import PackageObserver
+from controller.reconcile.observe.version import VersionCache
+
+__all__ = ["ObserveResult", "Observer"]
+
+_Found = TypeVar("_Found", ObservedPackage, ObservedAssociation)
+
+
+@dataclass(frozen=True)
+class ObserveResult:
+    observed: Observed
+    errors: tuple[tuple[Location, str], ...]  # locations we could not read: plan nothing there
+
+
+class Observer:
+    """Reads our live resources; one instance lives across passes (the caches)."""
+
+    def __init__(self, owner: str, max_workers: int = 8, *, source: str = "") -> None:
+        self.owner = owner
+        self.source = source  # our `ssm-gitops:source` tag value (controller.model.ownership)
+        self.max_workers = max_workers
+        self.versions = VersionCache()
+        self.packages = PackageObserver(owner, source, max_workers, self.versions)
+        self.associations = AssociationObserver(owner, source, max_workers)
+
+    def forget(self, kind: Kind, location: Location, name: str) -> None:
+        """Apply changed this resource: re-read it on the next observe."""
+        # Associations need nothing: an update changes AssociationVersion, the cache key.
+        if kind is Kind.PACKAGE:
+            self.packages.forget(location, name)
+
+    def forget_package_versions(self, location: Location, name: str) -> None:
+        """A package was deleted: drop its cached version hashes too."""
+        self.packages.forget(location, name)
+        self.versions.forget_package(location, name)
+
+    def forget_owner(self, location: Location, association_id: str) -> None:
+        """Read this association's owner tag again on the next pass."""
+        self.associations.forget_owner(location, association_id)
+
+    def observe(
+        self,
+        package_clients: Sequence[AwsClients],
+        association_clients: Sequence[AwsClients],
+        *,
+        full_resync: bool = False,
+    ) -> ObserveResult:
+        if full_resync:
+            self.packages.clear()
+            self.associations.clear()
+        unread: list[Unread] = []
+        others: list[OtherSource] = []
+        packages = _read_completely(
+            Kind.PACKAGE, package_clients, self.packages.observe, unread, others
+        )
+        associations = _read_completely(
+            Kind.ASSOCIATION, association_clients, self.associations.observe, unread, others
+        )
+        return ObserveResult(
+            Observed(tuple(packages), tuple(associations), tuple(unread), tuple(others)),
+            tuple((u.location, u.reason) for u in unread),
+        )
+
+    def confirm_content(
+        self,
+        clients_for: Callable[[Location], AwsClients],
+        observed: Observed,
+        desired: Desired,
+    ) -> Observed:
+        """Compare content, not just hashes, where a published version's Hash differs
+        (`VersionCache.confirm`). A location where a comparison cannot be read has its
+        packages marked unread, like any other incomplete read."""
+        wanted = {(p.location, p.name): p for p in desired.packages}
+        packages: list[ObservedPackage] = []
+        unread: dict[Location, str] = {}
+        for live in observed.packages:
+            package = wanted.get((live.location, live.name))
+            if package is None:
+                packages.append(live)
+                continue
+            try:
+                packages.append(self.versions.confirm(clients_for, live, package))
+            except AwsError as error:  # this location's packages are then not read completely
+                unread.setdefault(live.location, str(error))
+        if unread:
+            packages = [p for p in packages if p.location not in unread]
+        return replace(
+            observed,
+            packages=tuple(packages),
+            unread=observed.unread
+            + tuple(Unread(location, Kind.PACKAGE, reason) for location, reason in unread.items()),
+        )
+
+
+def _read_completely(
+    kind: Kind,
+    locations: Sequence[AwsClients],
+    read: Callable[[AwsClients], tuple[list[_Found], list[OtherSource]]],
+    unread: list[Unread],
+    others: list[OtherSource],
+) -> list[_Found]:
+    """`read` each location; one that fails is marked unread and contributes nothing.
+
+    A location's kind is read completely or not at all: one failed read (a list page, a tag,
+    a description) drops everything of that kind there and marks it unread, so a half-read
+    location is never mistaken for one where resources are missing.
+    """
+    found: list[_Found] = []
+    for clients in locations:
+        try:
+            mine, theirs = read(clients)
+        except AwsError as error:
+            unread.append(Unread(Location(clients.account, clients.region), kind, str(error)))
+            continue
+        found.extend(mine)
+        others.extend(theirs)
+    return found
