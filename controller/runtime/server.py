@@ -285,10 +285,15 @@ class HttpServer:
         """Close the listener and every connection (on the event loop's own thread)."""
         server = self._server
         if self._thread.is_alive():
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            try:
+                server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            except OSError:
+                # The wake-up pipe is gone (its descriptor closed under us): close from
+                # here; the event loop ends once its map is empty.
+                wasyncore.close_all(server._map, ignore_all=True)
             self._thread.join(timeout=10)
         else:
-            wasyncore.close_all(server._map)
+            wasyncore.close_all(server._map, ignore_all=True)
         server.task_dispatcher.shutdown(timeout=5)
 
 
