@@ -31,6 +31,7 @@ import json
 import tempfile
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from controller.errors import UserError
@@ -42,19 +43,28 @@ class ArtifactMismatch(UserError):
     and could not be made right: nothing of its version is uploaded or published."""
 
 
-# zip path -> (entries, entries digest) of every zip build_version handed out in this
-# process. Bounded like the builder's hash memo: forgetting only costs a rebuild that can
-# no longer happen, which is then a refusal that the next build clears.
-_recipes: dict[Path, tuple[tuple[ZipEntry, ...], str | None]] = {}
+@dataclass
+class _Recipe:
+    """What a zip was built from, and the sha256 this process saw those entries give."""
+
+    entries: tuple[ZipEntry, ...]
+    digest: str | None  # the entries digest (its stamp's), None when built without a stamp
+    proven: str | None  # written by this process or proven by a fresh build; None: a stamp's
+
+
+# zip path -> its recipe, for every zip build_version handed out in this process. Bounded
+# like the builder's hash memo: forgetting one only costs a rebuild that can no longer
+# happen, which is then a refusal that the next build clears.
+_recipes: dict[Path, _Recipe] = {}
 _RECIPES_LIMIT = 20_000
-# zip path -> the sha256 build_version last took from the zip's stamp without writing the
-# zip, until a fresh build proves it. Never cleared wholesale (forgetting an entry would
-# trust its stamp): one short string per zip path the process built, and a path names a
-# package version, so it grows with the versions seen, not with the passes.
-_from_stamp: dict[Path, str] = {}
-# (zip path, sha256 from the stamp) -> the refusal, so the other locations publishing the
-# same version in this pass fail at once instead of rebuilding it again.
-_refused: dict[tuple[Path, str], str] = {}
+# Every zip path build_version handed out in this process, never forgotten: a zip built
+# here whose recipe was forgotten must be refused, not taken on its stamp's word. One path
+# per package version seen, so it grows with the versions, not with the passes.
+_built_here: set[Path] = set()
+# (zip path, entries digest, sha256 from the stamp) -> the refusal: the other locations
+# publishing the same version fail at once, and the same bytes planted again are refused
+# without another rebuild.
+_refused: dict[tuple[Path, str | None, str], str] = {}
 _REFUSED_LIMIT = 1_000
 _lock = threading.Lock()
 _path_locks: dict[Path, threading.Lock] = {}  # one fresh build of a zip at a time
@@ -71,16 +81,18 @@ def remember(
     """Record what the zip at `path` was built from (called by the builder); `digest` is
     its stamp's entries digest, None when it was built without a stamp. `from_stamp`: the
     zip was reused and `sha256` read from its stamp, so it is rebuilt before its first
-    upload; otherwise the builder just wrote it and `sha256` is what writing it computed."""
+    upload (unless these very entries were proven to give that sha256 already); otherwise
+    the builder just wrote it and `sha256` is what writing it computed."""
     path = Path(path)
     with _lock:
         if len(_recipes) >= _RECIPES_LIMIT:
             _recipes.clear()
-        _recipes[path] = (tuple(entries), digest)
-        if from_stamp:
-            _from_stamp[path] = sha256
-        else:
-            _from_stamp.pop(path, None)
+        known = _recipes.get(path)
+        proven: str | None = sha256
+        if from_stamp and not (known and known.digest == digest and known.proven == sha256):
+            proven = None
+        _recipes[path] = _Recipe(tuple(entries), digest, proven)
+        _built_here.add(path)
 
 
 def file_sha256(path: Path) -> str:
@@ -108,12 +120,10 @@ def verify_artifact(path: Path, sha256: str) -> bool:
     if recipe is None:
         raise ArtifactMismatch(
             f"{path.name}: the built file has sha256 {actual}, its manifest says {sha256}, "
-            "and this process cannot rebuild it: not uploaded; the next revision's build "
-            "makes it again"
+            "and this process cannot rebuild it: not uploaded; the next pass builds it again"
         )
-    entries, digest = recipe
     try:
-        rebuilt, size = write_zip(entries, path)
+        rebuilt, size = write_zip(recipe.entries, path)
     except OSError as error:
         raise ArtifactMismatch(
             f"{path.name}: the built file has sha256 {actual}, its manifest says {sha256}, "
@@ -125,8 +135,8 @@ def verify_artifact(path: Path, sha256: str) -> bool:
             f"and a rebuild from its sources gives {rebuilt}: the sources changed since the "
             "version was built; not uploaded"
         )
-    if digest is not None:
-        write_stamp(path, digest, rebuilt, size)
+    if recipe.digest is not None:
+        write_stamp(path, recipe.digest, rebuilt, size)
     return True
 
 
@@ -168,10 +178,13 @@ def _prove(path: Path, sha256: str) -> None:
         lock = _path_locks.setdefault(path, threading.Lock())
     with lock:  # a version published to several locations at once is rebuilt once
         with _lock:
-            if _from_stamp.get(path) != sha256:
-                return  # written by this process, proven already, or not built here
-            refused = _refused.get((path, sha256))
+            if path not in _built_here:
+                return  # not built by build_version (a caller's own file): nothing to prove
             recipe = _recipes.get(path)
+            if recipe is not None and recipe.proven == sha256:
+                return  # written by this process, or proven already
+            key = (path, recipe.digest if recipe else None, sha256)
+            refused = _refused.get(key)
         if refused is not None:
             _discard(path)  # planted again since: the same refusal, and gone again
             raise ArtifactMismatch(refused)
@@ -186,24 +199,21 @@ def _prove(path: Path, sha256: str) -> None:
             with _lock:
                 if len(_refused) >= _REFUSED_LIMIT:
                     _refused.clear()  # forgetting a refusal only costs a rebuild
-                _refused[(path, sha256)] = message
+                _refused[key] = message
             raise ArtifactMismatch(message)
         with _lock:
-            if _from_stamp.get(path) == sha256:
-                del _from_stamp[path]
+            if recipe is not None and _recipes.get(path) is recipe:
+                recipe.proven = sha256
 
 
-def _fresh_build(
-    path: Path, sha256: str, recipe: tuple[tuple[ZipEntry, ...], str | None] | None
-) -> str:
+def _fresh_build(path: Path, sha256: str, recipe: _Recipe | None) -> str:
     """Rebuild the zip at `path` from its recipe in a temporary folder beside it and move
     the result over it; the fresh sha256, or why there is none."""
     if recipe is None:
         return "none (this process no longer knows what the zip was built from)"
-    entries, _digest = recipe
     try:
         with tempfile.TemporaryDirectory(prefix=".fresh-", dir=path.parent) as folder:
-            fresh, _size = write_zip(entries, Path(folder) / path.name)
+            fresh, _size = write_zip(recipe.entries, Path(folder) / path.name)
             if fresh == sha256:
                 # Same bytes as the stamp says; if the cached zip was changed on disk
                 # (same stamp), this also repairs it.

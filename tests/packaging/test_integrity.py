@@ -104,6 +104,13 @@ def plant(zip_path: Path, script: str = "#!/bin/sh\necho PWNED\n") -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def a_new_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget what this process built, as a controller started on an existing cache."""
+    monkeypatch.setattr(integrity, "_recipes", {})
+    monkeypatch.setattr(integrity, "_built_here", set())
+    monkeypatch.setattr(integrity, "_refused", {})
+
+
 def counting_builds(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """The zips the integrity check builds afresh, in order."""
     built: list[Path] = []
@@ -174,7 +181,11 @@ def test_a_zip_reused_from_its_stamp_is_rebuilt_once_and_a_fresh_one_never(
     files = [(f.path, f.sha256) for f in written.files]
     verify_fresh_build(files, written.manifest)
     assert builds == []  # this process wrote it: its sha256 is the one writing computed
+    again = build_version(repo, "ops-toolkit", "1.1.0", tmp_path)  # the next revision
+    verify_fresh_build(files, again.manifest)
+    assert builds == []  # the same entries, proven to give that sha256 by this process
 
+    a_new_process(monkeypatch)
     reused = build_version(repo, "ops-toolkit", "1.1.0", tmp_path)
     assert reused == written
     verify_fresh_build(files, reused.manifest)
@@ -185,10 +196,11 @@ def test_a_zip_reused_from_its_stamp_is_rebuilt_once_and_a_fresh_one_never(
 
 
 def test_a_flipped_byte_in_a_zip_reused_from_its_stamp_is_repaired_by_the_fresh_build(
-    tmp_path: Path, sample_copy: Path
+    tmp_path: Path, sample_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = load_repository(sample_copy)
     build_version(repo, "ops-toolkit", "1.1.0", tmp_path)
+    a_new_process(monkeypatch)
     reused = build_version(repo, "ops-toolkit", "1.1.0", tmp_path)
     (file,) = reused.files
     flip_a_byte(file.path)
@@ -201,6 +213,7 @@ def test_a_version_published_to_many_locations_at_once_is_rebuilt_once(
 ) -> None:
     repo = load_repository(sample_copy)
     build_version(repo, "ops-toolkit", "1.1.0", tmp_path)
+    a_new_process(monkeypatch)
     reused = build_version(repo, "ops-toolkit", "1.1.0", tmp_path)
     files = [(f.path, f.sha256) for f in reused.files]
     builds = counting_builds(monkeypatch)
@@ -233,3 +246,19 @@ def test_a_reused_zip_whose_recipe_this_process_lost_is_refused_not_trusted(
     with pytest.raises(ArtifactMismatch, match="no longer knows what the zip was built from"):
         verify_fresh_build([(file.path, file.sha256)], reused.manifest)
     assert not file.path.exists()
+
+
+def test_a_planted_sha256_is_refused_even_after_the_zip_was_built_again_meanwhile(
+    tmp_path: Path, sample_copy: Path
+) -> None:
+    """A plan that took a planted stamp's sha256 stays refused when another build wrote the
+    zip afresh before apply: only the sha256 these entries gave in this process passes."""
+    repo = load_repository(sample_copy)
+    (genuine,) = build_version(repo, "ops-toolkit", "1.1.0", tmp_path).files
+    planted = plant(genuine.path)
+    poisoned = build_version(repo, "ops-toolkit", "1.1.0", tmp_path)
+    genuine.path.unlink()
+    (again,) = build_version(repo, "ops-toolkit", "1.1.0", tmp_path).files
+    assert again.sha256 == genuine.sha256
+    with pytest.raises(ArtifactMismatch, match="cached artifact differs from a fresh build"):
+        verify_fresh_build([(genuine.path, planted)], poisoned.manifest)
