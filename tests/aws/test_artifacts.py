@@ -27,6 +27,7 @@ import pytest
 from controller.aws import artifacts
 from controller.aws.errors import Invalid
 from controller.aws.session import AwsClients, Sessions
+from controller.packaging import integrity
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.result import ActionResult, PassOutcome, Reason
 from controller.repository import load_repository
@@ -363,7 +364,7 @@ def test_a_planted_zip_with_a_matching_stamp_is_never_uploaded_nor_published(
 
 
 def test_a_flipped_byte_in_a_zip_reused_from_the_cache_by_a_new_process_is_repaired(
-    aws_env: Any, repository: Any, tmp_path: Path
+    aws_env: Any, repository: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The stamp is right, the zip beside it is not (one byte): a new process rebuilds
     it from git before the first upload and publishes git's bytes."""
@@ -373,6 +374,16 @@ def test_a_flipped_byte_in_a_zip_reused_from_the_cache_by_a_new_process_is_repai
     data = bytearray(genuine.path.read_bytes())
     data[len(data) // 2] ^= 0x01
     genuine.path.write_bytes(bytes(data))
+    for memo in ("_recipes", "_refused"):  # a new process knows nothing it built
+        monkeypatch.setattr(integrity, memo, {})
+    monkeypatch.setattr(integrity, "_built_here", set())
+    fresh_builds: list[Path] = []
+    rebuild = integrity.write_zip
+    monkeypatch.setattr(
+        integrity,
+        "write_zip",
+        lambda entries, to: fresh_builds.append(to) or rebuild(entries, to),
+    )
 
     result = Reconciler("ssm-gitops", work_dir=work, sessions=Sessions()).run_pass(repository, "r1")
 
@@ -380,3 +391,4 @@ def test_a_flipped_byte_in_a_zip_reused_from_the_cache_by_a_new_process_is_repai
     assert published(aws_env) == ("Active", "")
     assert sha256(zip_in_bucket(aws_env)[1]) == genuine.sha256
     assert sha256(genuine.path.read_bytes()) == genuine.sha256
+    assert [path.name for path in fresh_builds] == [genuine.name]  # before the upload
