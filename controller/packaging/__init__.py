@@ -6,7 +6,12 @@ Pure: reads the repository's source folders, writes only to the output directory
 """
 
 from controller.packaging.builder import BuildError, BuiltFile, BuiltVersion, build_version
-from controller.packaging.integrity import ArtifactMismatch, verify_artifact, verify_manifest
+from controller.packaging.integrity import (
+    ArtifactMismatch,
+    verify_artifact,
+    verify_fresh_build,
+    verify_manifest,
+)
 
 __all__ = [
     "ArtifactMismatch",
@@ -15,5 +20,6 @@ __all__ = [
     "BuiltVersion",
     "build_version",
     "verify_artifact",
+    "verify_fresh_build",
     "verify_manifest",
 ]

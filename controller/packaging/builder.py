@@ -7,11 +7,12 @@ manifest bytes, which carry each zip's sha256). To keep that cheap, its `out_dir
 cache directory) doubles as a cache: next to each zip a small `.<zip>.build.json` stamp
 records the digest of the entries it was made from (names, modes, sizes and content
 hashes); when the sources still give that digest, the zip is not rewritten and its
-recorded sha256 is used. Content hashes of source files are memoised per process by
+recorded sha256 is used for planning. Content hashes of source files are memoised per process by
 (device, inode, size, mtime), so an unchanged checkout, or a new revision's tree whose
-unchanged files are hard links into the previous one, costs one `stat` per file. Because
-a reused zip is not read, apply checks it against its sha256 right before upload
-(`controller.packaging.integrity`).
+unchanged files are hard links into the previous one, costs one `stat` per file. The
+stamp is a file in the cache like the zip, so its sha256 is never trusted for an upload:
+before a version's first upload, apply rebuilds every zip reused from a stamp and requires
+the same bytes (`controller.packaging.integrity`).
 
 `ssm-gitops build --out DIR` passes `stamps=False`: DIR is what a user syncs to S3, so it
 gets exactly the zips and manifests, and every zip is written afresh (same bytes).
@@ -134,14 +135,15 @@ def entries_digest(entries: list[ZipEntry]) -> str:
     return digest.hexdigest()
 
 
-def _sidecar(out_dir: Path, zip_name: str) -> Path:
-    return out_dir / f".{zip_name}.build.json"
+def stamp_path(zip_path: Path) -> Path:
+    """The stamp beside a cached zip: `.<zip>.build.json`."""
+    return zip_path.parent / f".{zip_path.name}.build.json"
 
 
 def write_stamp(zip_path: Path, digest: str, sha256: str, size: int) -> None:
     """Record that the zip at `zip_path` was built from entries with `digest`."""
     record = {"entries": digest, "sha256": sha256, "size": size}
-    _write_atomically(_sidecar(zip_path.parent, zip_path.name), json.dumps(record, sort_keys=True))
+    _write_atomically(stamp_path(zip_path), json.dumps(record, sort_keys=True))
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -154,7 +156,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def _cached(out_dir: Path, zip_name: str, digest: str) -> tuple[str, int] | None:
     try:
-        record = json.loads(_sidecar(out_dir, zip_name).read_text())
+        record = json.loads(stamp_path(out_dir / zip_name).read_text())
         size = (out_dir / zip_name).stat().st_size
     except (OSError, ValueError):
         return None
@@ -218,7 +220,9 @@ def _build(
                 write_stamp(out_dir / zip_name, digest, sha256, size)
         else:
             sha256, size = cached
-        remember(out_dir / zip_name, entries, digest)
+        # A sha256 read from a stamp is only the cache's word: apply rebuilds that zip
+        # before its first upload (controller.packaging.integrity.verify_fresh_build).
+        remember(out_dir / zip_name, entries, digest, sha256, from_stamp=cached is not None)
         if size > rules.MAX_FILE_BYTES:
             os.unlink(out_dir / zip_name)
             raise BuildError(

@@ -276,6 +276,10 @@ class Reconciler:
             records = applier.skip(planned.plan, "dry run")
         else:
             records = applier.apply(planned.plan)
+            # A package whose zip was refused as not git's had its cache entry deleted:
+            # build it again next pass instead of reusing this revision's build.
+            refused = {r.name for r in records if r.reason is Reason.ARTIFACTS}
+            self._built = {k: v for k, v in self._built.items() if k[1] not in refused}
         # Deletions the safety rules held back are actions too: logged, counted in
         # actions_total{result="blocked"}, and listed with the pass's other actions.
         held_back = tuple(
@@ -374,7 +378,7 @@ class Reconciler:
             + planned.failures
             + tuple(
                 Failure(
-                    Reason.APPLY,
+                    r.reason or Reason.APPLY,
                     r.message,
                     kind=r.kind,
                     name=r.name,

@@ -53,7 +53,7 @@ class Reason(StrEnum):
     SIGNATURE = "signature"  # --verify-signatures refused the head commit
     LOAD = "load"  # the revision's content does not load (YAML, schema, cross-checks)
     BUILD = "build"  # a package version could not be built (zips, manifest)
-    ARTIFACTS = "artifacts"  # the artifacts bucket cannot be used
+    ARTIFACTS = "artifacts"  # the artifacts bucket cannot be used, or a zip is not git's
     OBSERVE = "observe"  # the live state could not be read (completely)
     PLAN_REJECTED = "plan_rejected"  # the plan refused a change (immutable version, conflict)
     APPLY = "apply"  # an action's AWS call failed
@@ -151,6 +151,7 @@ class ActionRecord:
     result: ActionResult
     message: str = ""
     duration_seconds: float = 0.0
+    reason: Reason | None = None  # of a FAILURE: apply, or artifacts (a zip is not git's)
 
     def to_json(self) -> dict[str, str | float]:
         """The JSON form shared by `apply --json` and `/status`."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,9 @@ import pytest
 from controller.aws import artifacts
 from controller.aws.errors import Invalid
 from controller.aws.session import AwsClients, Sessions
+from controller.packaging import integrity
 from controller.reconcile.engine import Reconciler
-from controller.reconcile.result import ActionResult, PassOutcome
+from controller.reconcile.result import ActionResult, PassOutcome, Reason
 from controller.repository import load_repository
 from tests.runtime import samples
 
@@ -298,3 +300,95 @@ def test_a_planted_object_is_replaced_on_the_next_pass_even_from_a_fresh_cache(
     assert result.outcome is PassOutcome.SUCCESS, result.errors
     assert published(aws_env) == ("Active", "")
     assert zip_in_bucket(aws_env) == (key, file.path.read_bytes())
+
+
+def plant_a_zip_and_its_stamp(zip_path: Path, script: str) -> str:
+    """Replace a cached zip with another zip and make its stamp agree (sha256, size), as
+    anyone who can write the cache directory can; the planted zip's sha256."""
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        archive.writestr("install.sh", script)
+    data = zip_path.read_bytes()
+    stamp = zip_path.parent / f".{zip_path.name}.build.json"
+    record = json.loads(stamp.read_text())
+    record.update(sha256=sha256(data), size=len(data))
+    stamp.write_text(json.dumps(record))
+    return sha256(data)
+
+
+def objects_in_bucket(aws_env: Any) -> dict[str, bytes]:
+    s3 = aws_env.client("s3")
+    listed = s3.list_objects_v2(Bucket=samples.BUCKET).get("Contents", [])
+    return {
+        str(o["Key"]): bytes(s3.get_object(Bucket=samples.BUCKET, Key=o["Key"])["Body"].read())
+        for o in listed
+    }
+
+
+def test_a_planted_zip_with_a_matching_stamp_is_never_uploaded_nor_published(
+    aws_env: Any, repository: Any, tmp_path: Path
+) -> None:
+    """Bug (review of issue 11): the build cache's stamp vouched for the zip beside it. A
+    zip replaced in the cache, with its sha256 and size set in the stamp, was taken by a
+    fresh process's `apply`, uploaded and published (`echo PWNED` as install.sh)."""
+    work = tmp_path / "work"
+    plan = Reconciler("ssm-gitops", work_dir=work, sessions=Sessions())
+    (genuine,) = plan.desired_for(repository, "r1").desired.packages[0].versions[0].files
+    planted = plant_a_zip_and_its_stamp(genuine.path, "#!/bin/sh\necho PWNED\n")
+
+    apply = Reconciler("ssm-gitops", work_dir=work, sessions=Sessions())  # a new process
+    (file,) = apply.desired_for(repository, "r1").desired.packages[0].versions[0].files
+    assert file.sha256 == planted  # the plan believes the stamp: the upload must not
+    result = apply.run_pass(repository, "r1")
+
+    assert result.outcome is PassOutcome.FAILURE
+    (failure,) = result.failures
+    assert failure.reason is Reason.ARTIFACTS, failure
+    assert "cached artifact differs from a fresh build from git" in failure.message
+    assert file.name in failure.message and "\n" not in failure.message
+    assert not [o for o in objects_in_bucket(aws_env).values() if b"PWNED" in o]
+    assert not [k for k in objects_in_bucket(aws_env) if k.endswith(".zip")]
+    ssm = aws_env.client("ssm")
+    owned = ssm.list_documents(Filters=[{"Key": "Owner", "Values": ["Self"]}])
+    assert owned["DocumentIdentifiers"] == []
+    assert not genuine.path.exists()  # the cache entry is discarded...
+    assert not (genuine.path.parent / f".{genuine.name}.build.json").exists()
+
+    again = apply.run_pass(repository, "r1")  # ...and the next pass builds it from git
+
+    assert again.outcome is PassOutcome.SUCCESS, again.errors
+    assert published(aws_env) == ("Active", "")
+    key, uploaded = zip_in_bucket(aws_env)
+    assert sha256(uploaded) == genuine.sha256 and b"PWNED" not in uploaded
+    content = json.loads(ssm.get_document(Name="agent", VersionName="1.0.0")["Content"])
+    assert content["files"][genuine.name]["checksums"]["sha256"] == genuine.sha256
+
+
+def test_a_flipped_byte_in_a_zip_reused_from_the_cache_by_a_new_process_is_repaired(
+    aws_env: Any, repository: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stamp is right, the zip beside it is not (one byte): a new process rebuilds
+    it from git before the first upload and publishes git's bytes."""
+    work = tmp_path / "work"
+    plan = Reconciler("ssm-gitops", work_dir=work, sessions=Sessions())
+    (genuine,) = plan.desired_for(repository, "r1").desired.packages[0].versions[0].files
+    data = bytearray(genuine.path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    genuine.path.write_bytes(bytes(data))
+    for memo in ("_recipes", "_refused"):  # a new process knows nothing it built
+        monkeypatch.setattr(integrity, memo, {})
+    monkeypatch.setattr(integrity, "_built_here", set())
+    fresh_builds: list[Path] = []
+    rebuild = integrity.write_zip
+    monkeypatch.setattr(
+        integrity,
+        "write_zip",
+        lambda entries, to: fresh_builds.append(to) or rebuild(entries, to),
+    )
+
+    result = Reconciler("ssm-gitops", work_dir=work, sessions=Sessions()).run_pass(repository, "r1")
+
+    assert result.outcome is PassOutcome.SUCCESS, result.errors
+    assert published(aws_env) == ("Active", "")
+    assert sha256(zip_in_bucket(aws_env)[1]) == genuine.sha256
+    assert sha256(genuine.path.read_bytes()) == genuine.sha256
+    assert [path.name for path in fresh_builds] == [genuine.name]  # before the upload

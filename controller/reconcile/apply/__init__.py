@@ -32,6 +32,7 @@ from controller.aws.session import AwsClients
 from controller.errors import UserError
 from controller.model.kinds import Kind
 from controller.model.state import Location
+from controller.packaging import ArtifactMismatch
 from controller.reconcile.apply import association, package, sharing, version
 from controller.reconcile.apply.context import ActionFailed, ApplyContext, Artifacts, NotOwned
 from controller.reconcile.kinds import (
@@ -51,7 +52,7 @@ from controller.reconcile.kinds import (
 )
 from controller.reconcile.observe import Observer
 from controller.reconcile.plan import Plan
-from controller.reconcile.result import ActionRecord, ActionResult
+from controller.reconcile.result import ActionRecord, ActionResult, Reason
 
 __all__ = ["ActionFailed", "Applier", "Artifacts", "NotOwned", "run_step"]
 
@@ -157,11 +158,17 @@ class Applier:
                 self._record(action, ActionResult.SKIPPED, str(error), time.monotonic() - started)
             except (AwsError, UserError) as error:
                 failed = True
-                self._record(action, ActionResult.FAILURE, str(error), time.monotonic() - started)
+                # A zip that is not git's is the artifacts stage's failure, not an AWS call's.
+                reason = Reason.ARTIFACTS if isinstance(error, ArtifactMismatch) else Reason.APPLY
+                self._record(
+                    action, ActionResult.FAILURE, str(error), time.monotonic() - started, reason
+                )
             except Exception as error:  # noqa: BLE001 - one resource never stops the pass
                 failed = True
                 text = " ".join(f"{type(error).__name__}: {error}".split())
-                self._record(action, ActionResult.FAILURE, text, time.monotonic() - started)
+                self._record(
+                    action, ActionResult.FAILURE, text, time.monotonic() - started, Reason.APPLY
+                )
             else:
                 self._record(action, ActionResult.SUCCESS, message, time.monotonic() - started)
             finally:
@@ -176,7 +183,14 @@ class Applier:
         else:
             self.observer.forget(Kind.PACKAGE, action.location, action.name)
 
-    def _record(self, action: Action, result: ActionResult, message: str, seconds: float) -> None:
+    def _record(
+        self,
+        action: Action,
+        result: ActionResult,
+        message: str,
+        seconds: float,
+        reason: Reason | None = None,
+    ) -> None:
         record = ActionRecord(
             action.kind,
             action.verb,
@@ -186,6 +200,7 @@ class Applier:
             result,
             message,
             seconds,
+            reason,
         )
         with self._lock:
             self._records.append(record)

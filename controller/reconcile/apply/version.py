@@ -15,7 +15,7 @@ from controller.aws import packages as aws_packages
 from controller.aws.errors import Conflict, NotFound
 from controller.aws.session import AwsClients
 from controller.model.state import DesiredPackage, DesiredVersion, Location
-from controller.packaging.integrity import verify_artifact, verify_manifest
+from controller.packaging.integrity import verify_artifact, verify_fresh_build, verify_manifest
 from controller.reconcile.apply.context import ActionFailed, ApplyContext
 from controller.reconcile.kinds import Action, AddVersion, DeleteVersion, SetDefault
 
@@ -57,13 +57,18 @@ def upload(
             f"package {package.name} needs an artifacts bucket: add a Settings document "
             "with spec.artifacts.bucket"
         )
+    # Only git's bytes reach the fleet. First, before anything goes up: a zip reused from
+    # the build cache carries the sha256 of the cache's own stamp, so it is rebuilt from
+    # the revision's tree and must give the same bytes (else the cache entry is deleted
+    # and the version fails: nothing uploaded, nothing published). No AWS call; a zip this
+    # process built, or proved for another location, is not rebuilt.
+    verify_fresh_build([(file.path, file.sha256) for file in version.files], version.content)
     bucket = ctx.artifacts.bucket
     ctx.check_bucket_once(clients, bucket)
     folder = aws_artifacts.version_folder(ctx.artifacts.prefix, package.name, version.name)
-    # Only git's bytes reach the fleet: S3's own SHA-256 of each object decides whether
-    # it is kept (never its metadata), and a file about to go up is first checked
-    # against the sha256 its manifest records (a cached zip may have changed on disk;
-    # it is rebuilt once, else the version fails and nothing is published).
+    # Then S3's own SHA-256 of each object decides whether it is kept (never its
+    # metadata), and a file about to go up is hashed again against that proven sha256 (it
+    # may have changed on disk since; it is rebuilt once, else the version fails).
     for file in version.files:
         aws_artifacts.upload(
             clients,
