@@ -277,11 +277,19 @@ class GitSource:
         What `--verify-signatures` checks (controller/source/signatures.py).
         """
         with self._lock:
-            commit = self._open().get(revision.commit)
-            if not isinstance(commit, pygit2.Commit):
-                raise GitError(f"{self._shown}: commit {revision.commit} is not in the repository")
-            signature, payload = commit.gpg_signature
-            return signature, payload
+            repo = self._open()
+            try:
+                commit = repo.get(revision.commit)
+                if isinstance(commit, pygit2.Commit):
+                    signature, payload = commit.gpg_signature
+                    return signature, payload
+            except (ValueError, OSError, pygit2.GitError):
+                pass  # a lost or unreadable object: the machine's, as in `materialise`
+            # Fetched a moment ago: a lost object says nothing about the commit (retried).
+            raise SourceUnavailable(
+                f"{self._shown}: commit {revision.commit} cannot be read from the cached "
+                "repository to check its signature (retried at the next poll)"
+            )
 
     def within(self, path: str | None) -> str:
         """The folder of the repository the user means, relative to its root.
