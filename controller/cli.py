@@ -42,8 +42,30 @@ def _env(flag: str, default: str | None = None) -> str | None:
     return os.environ.get("SSM_GITOPS_" + flag.upper().replace("-", "_"), default)
 
 
+# The spellings a boolean SSM_GITOPS_<FLAG> may take; anything else is refused (a typo such as
+# `SSM_GITOPS_VERIFY_SIGNATURES=ture` must never quietly turn the check off).
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+_BOOLEAN_ENV_FLAGS = ("verify-signatures", "dry-run")  # the store_true flags of `run`
+
+
 def _env_bool(flag: str) -> bool:
-    return (_env(flag, "") or "").lower() in {"1", "true", "yes", "on"}
+    """The default of a boolean `run` flag; a value that is neither true nor false reads as
+    False here and is refused by `check_boolean_env` before `run` starts."""
+    return (_env(flag, "") or "").strip().lower() in _TRUE
+
+
+def check_boolean_env() -> None:
+    """One line naming the variable when a boolean SSM_GITOPS_<FLAG> is not clearly true or
+    false (checked by `run` only: other commands read no environment flags)."""
+    for flag in _BOOLEAN_ENV_FLAGS:
+        name = "SSM_GITOPS_" + flag.upper().replace("-", "_")
+        value = os.environ.get(name)
+        if value is not None and value.strip().lower() not in _TRUE | _FALSE:
+            raise UserError(
+                f"{name}={value!r} is neither true nor false: set it to true or false "
+                "(or 1/0, yes/no, on/off), or unset it"
+            )
 
 
 def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False) -> None:
@@ -346,6 +368,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_boolean_env()
     from controller.runtime.commands import run_command
 
     return run_command(args)
