@@ -12,6 +12,7 @@ import importlib.util
 import os
 import re
 import sys
+import unicodedata
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -35,6 +36,36 @@ def parse_duration(text: str) -> float:
         )
     hours, minutes, seconds = match.groups()
     return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+
+
+# The owner name is the value of the `ssm-gitops:owner` tag on everything the controller
+# manages: 1 to 256 letters, digits, spaces and `_ . : / = + - @` (SSM's Tag Value pattern
+# ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$, 0-256 characters; an empty owner would name nobody:
+# https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_Tag.html).
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+_TAG_VALUE_MAX = 256
+
+
+def owner_name(text: str) -> str:
+    """`--name`: checked when the flags are read, so a name AWS would refuse as a tag value
+    stops plan, apply and run with one line instead of failing on the first tagged call."""
+    if not text:
+        raise argparse.ArgumentTypeError(
+            "the owner name is empty: give a name such as team-a (it becomes the "
+            "ssm-gitops:owner tag value)"
+        )
+    if len(text) > _TAG_VALUE_MAX:
+        raise argparse.ArgumentTypeError(
+            f"the owner name is {len(text)} characters long, over the {_TAG_VALUE_MAX} of a "
+            "tag value: shorten it"
+        )
+    for char in text:
+        if unicodedata.category(char)[0] not in "LZN" and char not in _TAG_PUNCTUATION:
+            raise argparse.ArgumentTypeError(
+                f"the owner name {text!r} holds {char!r}, which a tag value may not: use "
+                "letters, digits, spaces and _ . : / = + - @"
+            )
+    return text
 
 
 def _env(flag: str, default: str | None = None) -> str | None:
@@ -94,6 +125,7 @@ def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False
     )
     parser.add_argument(
         "--name",
+        type=owner_name,
         default=env("name", "ssm-gitops"),
         help="owner name (not a resource's metadata.name): resources are tagged "
         "ssm-gitops:owner=NAME and ssm-gitops:source=<repository//path>, and only those "

@@ -129,3 +129,42 @@ def test_a_boolean_environment_flag_takes_the_usual_spellings(
     monkeypatch.setenv("SSM_GITOPS_REPO", "/srv/repo")
     monkeypatch.setenv("SSM_GITOPS_DRY_RUN", value)
     assert main(["run"]) == 0 and seen == [meant]
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "run"])
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("", "the owner name is empty"),
+        ("n" * 300, "the owner name is 300 characters long, over the 256 of a tag value"),
+        ("a,b#", "the owner name 'a,b#' holds ','"),
+    ],
+    ids=["empty", "300-characters", "comma-and-hash"],
+)
+def test_an_owner_name_aws_refuses_as_a_tag_value_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    name: str,
+    said: str,
+) -> None:
+    """Bug: `--name` was not checked: `--name ''`, a 300-character name or `--name 'a,b#'`
+    went on to fail at the first tagged AWS call (or tagged nothing); now each is refused
+    at startup, one line naming --name (API_Tag's value rules)."""
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--repo", "/srv/repo", "--name", name])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ssm-gitops: {command}: argument --name: {said}"), err
+    assert err.count("\n") == 1
+    if command == "run":  # the same check for SSM_GITOPS_NAME
+        monkeypatch.setenv("SSM_GITOPS_NAME", name)
+        with pytest.raises(SystemExit):
+            main(["run", "--repo", "/srv/repo"])
+        assert f"argument --name: {said}" in capsys.readouterr().err
+
+
+def test_an_owner_name_within_the_tag_rules_is_taken_as_is() -> None:
+    name = "Team A/ops:prod=blue+green@eu_1.x-" + "é" * 10
+    assert build_parser().parse_args(["plan", "--repo", "r", "--name", name]).name == name
+    assert build_parser().parse_args(["plan", "--repo", "r", "--name", "n" * 256]).name

@@ -177,7 +177,11 @@ class GitSource:
         ref: str | None = None,
         cache_dir: Path | None = None,
         credentials: GitCredentials | None = None,
+        *,
+        cache_named: str | None = None,
     ) -> None:
+        """`cache_named`: how the user gave the cache folder (see `cache.claim`), when
+        `cache_dir` is a folder inside it."""
         self.location = location
         self.ref = ref
         self.credentials = credentials
@@ -188,7 +192,7 @@ class GitSource:
         self._last_tree: tuple[pygit2.Oid, Path] | None = None
         self._remote_url = location if _is_url(location) else None
         # One process per cache directory; what an earlier one left half-written goes.
-        cache.claim(self.cache_dir)
+        cache.claim(self.cache_dir, cache_named)
         if credentials and credentials.known_hosts:
             use_known_hosts(credentials.known_hosts, self.cache_dir / "ssh-home")
 
@@ -525,15 +529,25 @@ def source_root(tree: Path, path: str, revision: Revision) -> Path:
     Shared by `run`, `plan` and `apply`: `--path ../..`, or a committed symlink on the way,
     must never make the controller read (and publish) the host's files.
     """
-    top = tree.resolve()
-    root = (tree / path).resolve()
-    if not root.is_relative_to(top):
+    shown = path if len(path) <= 80 else f"{path[:60]}... ({len(path)} characters)"
+    try:
+        # os.path.realpath, unlike Path.resolve on Python 3.11, never raises on a loop
+        top = Path(os.path.realpath(tree))
+        root = Path(os.path.realpath(tree / path))
+        if not root.is_relative_to(top):
+            raise UserError(
+                f"--path {shown}: leads outside the repository (through '..' or a committed "
+                f"symlink) at {revision.short}: give a folder inside the repository"
+            )
+        if not root.is_dir():
+            raise UserError(
+                f"--path {shown}: no such folder in commit {revision.short} (check --path)"
+            )
+    except OSError as error:  # a name over the system's limits (ENAMETOOLONG), a loop
         raise UserError(
-            f"--path {path}: leads outside the repository (through '..' or a committed "
-            f"symlink) at {revision.short}: give a folder inside the repository"
-        )
-    if not root.is_dir():
-        raise UserError(f"--path {path}: no such folder in commit {revision.short} (check --path)")
+            f"--path {shown}: cannot be used ({error.strerror}): give a folder inside the "
+            "repository"
+        ) from None
     return root
 
 
