@@ -35,6 +35,7 @@ import pygit2
 from pygit2.remotes import RemoteHead
 
 from controller.errors import UserError
+from controller.repository.errors import caused_by_content
 from controller.source import cache
 from controller.source.objects import SUBMODULE_MARKER, tree_mismatch, write_blob
 from controller.source.urls import redact, redact_text
@@ -544,6 +545,8 @@ def source_root(tree: Path, path: str, revision: Revision) -> Path:
                 f"--path {shown}: no such folder in commit {revision.short} (check --path)"
             )
     except OSError as error:  # a name over the system's limits (ENAMETOOLONG), a loop
+        if not caused_by_content(error):
+            raise  # the machine's (EIO, EACCES): `run` retries it, never blames the commit
         raise UserError(
             f"--path {shown}: cannot be used ({error.strerror}): give a folder inside the "
             "repository"

@@ -60,3 +60,24 @@ def test_a_path_the_system_cannot_resolve_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith(f"ssm-gitops: --path {path[:20]}") and said in err, err
     assert err.count("\n") == 1 and len(err) < 300
+
+
+def test_a_machine_failure_resolving_the_path_is_not_turned_into_a_path_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An EIO while looking at --path is the machine's: raised as the OSError it is (the
+    controller loop then retries the commit), not a one-line --path error that blames it."""
+    import errno
+
+    from controller.source import Revision, source_root
+
+    (tmp_path / "tree" / "sub").mkdir(parents=True)
+    revision = Revision("a" * 40, "m", "a", 0)
+
+    def failing(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+
+    monkeypatch.setattr(os, "stat", failing)
+    with pytest.raises(OSError) as caught:
+        source_root(tmp_path / "tree", "sub", revision)
+    assert caught.value.errno == errno.EIO
