@@ -59,6 +59,10 @@ def is_inside(path: Path, root: Path) -> bool:
     return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
 
 
+# What a path that cannot be found says about the commit: it names nothing there.
+_MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG})
+
+
 def resolve_reference(text: str, base_dir: Path, root: Path) -> tuple[Path | None, str | None]:
     """A `source`/`installer` value -> the absolute resolved path, or what is wrong with it.
 
@@ -83,10 +87,6 @@ def resolve_reference(text: str, base_dir: Path, root: Path) -> tuple[Path | Non
         where = lexical.relative_to(root).as_posix()
         return None, f"{text!r} does not exist (looked for {where}): fix the path or add it"
     return resolved, None
-
-
-# What a path that cannot be found says about the commit: it names nothing there.
-_MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG})
 
 
 def _broken_link(error: OSError) -> str:
