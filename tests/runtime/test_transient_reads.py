@@ -119,6 +119,7 @@ FAULTS = [
     pytest.param("open", "settings.yaml", errno.EIO, id="EIO-reading-settings.yaml"),
     pytest.param("open", "settings.yaml", errno.EACCES, id="EACCES-reading-settings.yaml"),
     pytest.param("lstat", "agent.yaml", errno.EIO, id="EIO-examining-agent.yaml"),
+    pytest.param("open", "agent.yaml", errno.ENOSPC, id="ENOSPC-reading-agent.yaml"),
     pytest.param("scandir", "1.0", errno.EIO, id="EIO-listing-a-source-folder"),
     pytest.param("scandir", "agent", errno.EACCES, id="EACCES-listing-a-folder"),
     pytest.param("stat", "1.0", errno.ENOMEM, id="ENOMEM-resolving-a-source"),
