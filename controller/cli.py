@@ -12,6 +12,7 @@ import importlib.util
 import os
 import re
 import sys
+import unicodedata
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -37,13 +38,65 @@ def parse_duration(text: str) -> float:
     return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
 
 
+# The owner name is the value of the `ssm-gitops:owner` tag on everything the controller
+# manages: 1 to 256 letters, digits, spaces and `_ . : / = + - @` (SSM's Tag Value pattern
+# ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$, 0-256 characters; an empty owner would name nobody:
+# https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_Tag.html).
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+_TAG_VALUE_MAX = 256
+
+
+def owner_name(text: str) -> str:
+    """`--name`: checked when the flags are read, so a name AWS would refuse as a tag value
+    stops plan, apply and run with one line instead of failing on the first tagged call."""
+    if not text:
+        raise argparse.ArgumentTypeError(
+            "the owner name is empty: give a name such as team-a (it becomes the "
+            "ssm-gitops:owner tag value)"
+        )
+    if len(text) > _TAG_VALUE_MAX:
+        raise argparse.ArgumentTypeError(
+            f"the owner name is {len(text)} characters long, over the {_TAG_VALUE_MAX} of a "
+            "tag value: shorten it"
+        )
+    for char in text:
+        if unicodedata.category(char)[0] not in "LZN" and char not in _TAG_PUNCTUATION:
+            raise argparse.ArgumentTypeError(
+                f"the owner name {text!r} holds {char!r}, which a tag value may not: use "
+                "letters, digits, spaces and _ . : / = + - @"
+            )
+    return text
+
+
 def _env(flag: str, default: str | None = None) -> str | None:
     """The default of a `run` flag: the SSM_GITOPS_<FLAG> environment variable, if set."""
     return os.environ.get("SSM_GITOPS_" + flag.upper().replace("-", "_"), default)
 
 
+# The spellings a boolean SSM_GITOPS_<FLAG> may take; anything else is refused (a typo such as
+# `SSM_GITOPS_VERIFY_SIGNATURES=ture` must never quietly turn the check off).
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+_BOOLEAN_ENV_FLAGS = ("verify-signatures", "dry-run")  # the store_true flags of `run`
+
+
 def _env_bool(flag: str) -> bool:
-    return (_env(flag, "") or "").lower() in {"1", "true", "yes", "on"}
+    """The default of a boolean `run` flag; a value that is neither true nor false reads as
+    False here and is refused by `check_boolean_env` before `run` starts."""
+    return (_env(flag, "") or "").strip().lower() in _TRUE
+
+
+def check_boolean_env() -> None:
+    """One line naming the variable when a boolean SSM_GITOPS_<FLAG> is not clearly true or
+    false (checked by `run` only: other commands read no environment flags)."""
+    for flag in _BOOLEAN_ENV_FLAGS:
+        name = "SSM_GITOPS_" + flag.upper().replace("-", "_")
+        value = os.environ.get(name)
+        if value is not None and value.strip().lower() not in _TRUE | _FALSE:
+            raise UserError(
+                f"{name}={value!r} is neither true nor false: set it to true or false "
+                "(or 1/0, yes/no, on/off), or unset it"
+            )
 
 
 def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False) -> None:
@@ -72,6 +125,7 @@ def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False
     )
     parser.add_argument(
         "--name",
+        type=owner_name,
         default=env("name", "ssm-gitops"),
         help="owner name (not a resource's metadata.name): resources are tagged "
         "ssm-gitops:owner=NAME and ssm-gitops:source=<repository//path>, and only those "
@@ -346,6 +400,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_boolean_env()
     from controller.runtime.commands import run_command
 
     return run_command(args)

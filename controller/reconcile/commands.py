@@ -54,7 +54,13 @@ def _load(args: argparse.Namespace) -> tuple[Repository, str]:
     keys = TrustedKeys.from_flags(
         args.verify_signatures, args.allowed_signers_file, args.trusted_gpg_keys_file
     )
-    source = GitSource(args.repo, args.ref, _cache_dir() / "git")
+    named = os.environ.get("SSM_GITOPS_CACHE_DIR")
+    source = GitSource(
+        args.repo,
+        args.ref,
+        _cache_dir() / "git",
+        cache_named=f"SSM_GITOPS_CACHE_DIR={named}" if named else f"the cache {_cache_dir()}",
+    )
     revision = source.fetch()
     if keys is not None:  # --verify-signatures: an untrusted head commit is never read
         signer = verify_revision(source, revision, keys)

@@ -7,6 +7,7 @@ a file that could not be read (broken YAML, not a regular file, ...) comes first
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -35,6 +36,18 @@ class SpecError:
         return f"{self.path}:{self.line}:{self.col}: {self.message}"
 
 
+# OSError numbers that a commit's own content causes: a symlink loop, an over-long name, a
+# path running through a file or naming a folder. Any other errno met while reading what
+# git wrote (EIO, ENOSPC, EACCES, ENOMEM, ...) is the machine's: the controller retries
+# the commit at the next poll instead of marking it invalid (controller/runtime/loop.py).
+CONTENT_ERRNOS = frozenset({errno.ELOOP, errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR})
+
+
+def caused_by_content(error: OSError) -> bool:
+    """True when `error` says something about the files read, not about the machine."""
+    return error.errno in CONTENT_ERRNOS
+
+
 class SpecErrors(UserError):
     """Every problem found in one load of a repository: files that could not be read (in
     full) first, then sorted by path, line and column."""
@@ -45,3 +58,17 @@ class SpecErrors(UserError):
 
     def __str__(self) -> str:
         return "\n".join(str(error) for error in self.errors)
+
+
+class UnreadableFiles(SpecErrors):
+    """A load that could not read some files or folders because of the machine (an I/O
+    error, a full disk, a permission), not because of what the commit holds.
+
+    `errors` is every problem found (`validate` shows them all, as for any SpecErrors);
+    `unread` those the machine caused. The controller treats the whole load as a source
+    failure and tries the same commit again at the next poll: nothing in it is judged.
+    """
+
+    def __init__(self, errors: Iterable[SpecError], unread: Iterable[SpecError]) -> None:
+        self.unread: list[SpecError] = sorted(set(unread))
+        super().__init__([*errors, *self.unread])

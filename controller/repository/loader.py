@@ -7,6 +7,9 @@ Stage 1 of a pass (pure: reads files, no network). Steps, each collecting proble
 3. make the resources from the validated documents (their spec, metadata and position),
    resolving `source`/`installer` paths;
 4. cross-checks over the whole repository (`checks`) and the sources (`sources`).
+A file or folder that cannot be read because of the machine (EIO, EACCES, ENOSPC: any errno
+but the few a commit's content causes, `errors.CONTENT_ERRNOS`) is reported too, but the
+load then raises `UnreadableFiles`: the controller retries such a commit, never blames it.
 YAML files inside a package's source folder are payload (e.g. an agent's config file),
 not repository documents, and are ignored, unless one of their documents says
 `apiVersion: ssm-gitops/...` (so `source: .` next to the package's YAML loses nothing).
@@ -29,7 +32,12 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from controller.repository import models as docs
-from controller.repository.errors import SpecError, SpecErrors
+from controller.repository.errors import (
+    SpecError,
+    SpecErrors,
+    UnreadableFiles,
+    caused_by_content,
+)
 from controller.repository.models import (
     Association,
     Package,
@@ -141,12 +149,13 @@ def _too_big(size: int) -> str:
     )
 
 
-def _link_problem(error: OSError) -> str:
+def _link_problem(error: OSError) -> str | None:
+    """What a symlink that cannot be followed says about the commit (None: nothing)."""
     if error.errno == errno.ELOOP:
         return "symlink loop (the link leads back to itself): fix or remove the link"
     if error.errno == errno.ENOENT:
         return "symlink to a file that does not exist: fix or remove the link"
-    return f"cannot read the file: {error.strerror}"
+    return None
 
 
 def _yaml_files(root: Path, unreadable: list[OSError]) -> Iterator[Path]:
@@ -315,6 +324,9 @@ class _Loader:
         # Files read only in part (broken YAML, over a limit) or not at all, with the text
         # there was: what they leave undefined is not reported again (see checks).
         self.cut_short: dict[Path, str] = {}
+        # What the machine kept us from reading (see `UnreadableFiles`): never dropped, even
+        # for payload, since what could not be read may have been one of our documents.
+        self.unread: list[SpecError] = []
 
     def read_documents(self) -> list[tuple[Path, list[SpecError], list[LoadedDocument]]]:
         """Each YAML file with its own errors and valid documents."""
@@ -327,18 +339,29 @@ class _Loader:
             del self.problems.errors[before:]
             results.append((file, own, loaded))
         for error in unreadable:
-            folder = self.show(Path(str(error.filename)))
-            self.problems.errors.append(
-                SpecError(
-                    folder,
-                    0,
-                    0,
-                    f"cannot list this folder ({error.strerror}): its YAML files cannot be read; "
-                    "fix its permissions",
-                    first=True,
-                )
+            problem = SpecError(
+                self.show(Path(str(error.filename))),
+                0,
+                0,
+                f"cannot list this folder ({error.strerror}): its YAML files cannot be read; "
+                "fix its permissions",
+                first=True,
             )
+            self.problems.errors.append(problem)
+            if not caused_by_content(error):
+                self.unread.append(problem)
         return results
+
+    def _cannot_read(self, shown: str, error: OSError) -> str | None:
+        """A read that failed: the commit's fault for a content errno, else the machine's.
+        None (no text) for `_read_text` to return."""
+        problem = SpecError(
+            shown, 1, 1, f"cannot read the file: {error.strerror or error}", first=True
+        )
+        self.problems.errors.append(problem)
+        if not caused_by_content(error):
+            self.unread.append(problem)
+        return None
 
     def _read_text(self, file: Path, shown: str) -> str | None:
         """The text of one YAML file, or None with the problem recorded.
@@ -349,15 +372,19 @@ class _Loader:
         """
         try:
             info = os.lstat(file)
-            if stat.S_ISLNK(info.st_mode):
-                # os.path.realpath, unlike Path.resolve on Python 3.11, never raises on a loop
-                if not is_inside(Path(os.path.realpath(file)), self.root):
-                    return self._unreadable(
-                        shown, "symlink leading outside the repository: copy it in"
-                    )
+        except OSError as error:  # listed a moment ago: the machine (or a content errno)
+            return self._cannot_read(shown, error)
+        if stat.S_ISLNK(info.st_mode):
+            # os.path.realpath, unlike Path.resolve on Python 3.11, never raises on a loop
+            if not is_inside(Path(os.path.realpath(file)), self.root):
+                return self._unreadable(shown, "symlink leading outside the repository: copy it in")
+            try:
                 info = os.stat(file)
-        except OSError as error:
-            return self._unreadable(shown, _link_problem(error))
+            except OSError as error:
+                problem = _link_problem(error)
+                if problem is None:
+                    return self._cannot_read(shown, error)
+                return self._unreadable(shown, problem)
         if not stat.S_ISREG(info.st_mode):
             return self._unreadable(shown, _NOT_REGULAR)
         if info.st_size > MAX_YAML_BYTES:
@@ -369,7 +396,9 @@ class _Loader:
                     return self._unreadable(shown, _NOT_REGULAR)
                 data = stream.read(MAX_YAML_BYTES + 1)
         except OSError as error:
-            return self._unreadable(shown, f"cannot read the file: {error.strerror}")
+            if error.errno in (errno.ENXIO, errno.ENODEV):  # swapped for a socket or device
+                return self._unreadable(shown, _NOT_REGULAR)
+            return self._cannot_read(shown, error)
         if len(data) > MAX_YAML_BYTES:  # grew since stat
             return self._unreadable(shown, _too_big(len(data)))
         try:
@@ -514,7 +543,19 @@ class _Loader:
         """Resolve a source/installer path; a bad one is reported and kept (lexically)."""
         key = (base_dir, text)
         if key not in self._references:
-            self._references[key] = resolve_reference(text, base_dir, self.root)
+            try:
+                self._references[key] = resolve_reference(text, base_dir, self.root)
+            except OSError as error:  # the machine's (resolve_reference judges the rest)
+                self._references[key] = (None, f"cannot read {text!r}: {error.strerror}")
+                line, col = loaded.position(*where)
+                self.unread.append(
+                    SpecError(
+                        loaded.shown,
+                        line,
+                        col,
+                        f"{where[-1]}: cannot read {text!r}: {error.strerror}",
+                    )
+                )
         resolved, problem = self._references[key]
         if problem is not None:
             self.problems.add(loaded.shown, loaded.position(*where), f"{where[-1]}: {problem}")
@@ -620,16 +661,24 @@ def _load(root: Path, display_prefix: str | None) -> Repository:
         for loaded in kept
         if isinstance(loaded.model, docs.SettingsDocument)
     ]
-    checks.check_repository(
-        packages,
-        associations,
-        settings,
-        root=loader.root,
-        problems=loader.problems,
-        invalid_packages=loader.invalid_packages,
-        bad_references=loader.bad_references,
-        unread_texts=tuple(loader.cut_short.values()),
-    )
+    try:
+        checks.check_repository(
+            packages,
+            associations,
+            settings,
+            root=loader.root,
+            problems=loader.problems,
+            invalid_packages=loader.invalid_packages,
+            bad_references=loader.bad_references,
+            unread_texts=tuple(loader.cut_short.values()),
+        )
+    except OSError as error:  # scanning a source folder (`sources.scan_source`)
+        if caused_by_content(error):
+            raise
+        where = loader.show(Path(str(error.filename))) if error.filename else "the repository"
+        loader.unread.append(SpecError(where, 0, 0, f"cannot read it: {error.strerror}"))
+    if loader.unread:
+        raise UnreadableFiles(loader.problems.errors, loader.unread)
     if loader.problems.errors:
         raise SpecErrors(loader.problems.errors)
     return construct(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.repository import rules
+from controller.repository.errors import caused_by_content
 
 # Simple mode (Distributor user guide, "Create a package (simple)"): the installer types
 # whose install and uninstall commands are known, and the platforms that can run them.
@@ -58,6 +59,10 @@ def is_inside(path: Path, root: Path) -> bool:
     return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
 
 
+# What a path that cannot be found says about the commit: it names nothing there.
+_MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG})
+
+
 def resolve_reference(text: str, base_dir: Path, root: Path) -> tuple[Path | None, str | None]:
     """A `source`/`installer` value -> the absolute resolved path, or what is wrong with it.
 
@@ -77,22 +82,30 @@ def resolve_reference(text: str, base_dir: Path, root: Path) -> tuple[Path | Non
     except OSError as error:
         if error.errno == errno.ELOOP:
             return None, f"{text!r} is a symlink loop (it leads back to itself): fix the link"
+        if error.errno not in _MISSING:
+            raise  # the machine's (EIO, EACCES, ...): the commit is read again, not judged
         where = lexical.relative_to(root).as_posix()
         return None, f"{text!r} does not exist (looked for {where}): fix the path or add it"
     return resolved, None
 
 
 def _broken_link(error: OSError) -> str:
+    """What the commit did wrong, or `error` itself raised when the machine failed."""
     if error.errno == errno.ELOOP:
         return "a symlink loop (the link leads back to itself): fix or remove the link"
     if error.errno == errno.ENOENT:
         return "a symlink to a file that does not exist: fix or remove the link"
-    return f"cannot read it: {error.strerror}"
+    if caused_by_content(error):
+        return f"cannot read it: {error.strerror}"
+    raise error
 
 
 def scan_source(folder: Path, root: Path) -> SourceTree:
     """Every regular file under `folder` (sorted, symlinks inside the repository followed
-    for files), and each problem that would make the zip unusable or unsafe."""
+    for files), and each problem that would make the zip unusable or unsafe.
+
+    Raises the OSError when the machine fails a read (EIO, EACCES, ...): that says nothing
+    about the folder, and the caller retries (the controller) or reports it (build)."""
     if not folder.is_dir():
         return SourceTree(folder, problems=(f"{folder} is not a folder: source names a folder",))
     entries: list[SourceEntry] = []
@@ -126,7 +139,7 @@ def scan_source(folder: Path, root: Path) -> SourceTree:
                     continue
             try:
                 info = os.stat(path)
-            except OSError as error:  # only a symlink can fail here: the entry was listed
+            except OSError as error:  # a symlink's target, or the machine (raised)
                 problems.append(f"{name}: {_broken_link(error)}")
                 continue
             if stat.S_ISDIR(info.st_mode):
@@ -150,6 +163,8 @@ def scan_source(folder: Path, root: Path) -> SourceTree:
     try:
         walk(folder, "")
     except OSError as error:
+        if not caused_by_content(error):
+            raise
         problems.append(f"cannot read {error.filename}: {error.strerror}")
     return SourceTree(folder, tuple(entries), tuple(problems), frozenset(top_level))
 

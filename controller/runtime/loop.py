@@ -40,7 +40,6 @@ status page (the last pass's rollouts) follow the rollout to its end without a p
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import time
 from collections.abc import Callable
@@ -58,7 +57,7 @@ from controller.reconcile.result import (
     PassResult,
     Reason,
 )
-from controller.repository.errors import SpecError
+from controller.repository.errors import SpecError, UnreadableFiles, caused_by_content
 from controller.runtime.logs import log_action, logger
 from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import PassRequest
@@ -97,9 +96,6 @@ class Reconciler(Protocol):
 # Loads the YAML under a directory; raises a `UserError` (SpecErrors: one SpecError per
 # problem in `.errors`, with its file, line and column) when the revision is not valid.
 Loader = Callable[[Path], "Repository"]
-# OSError numbers that a commit's own content causes (a symlink loop, an over-long name):
-# such a commit is invalid; any other OSError is the machine's and is retried.
-_CONTENT_ERRNOS = frozenset({errno.ELOOP, errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR})
 # --verify-signatures: returns who signed the revision, or raises `SignatureError`.
 Verifier = Callable[[Revision], Signer]
 # Returns the reconciler for detect-only (True) or applying (False) passes.
@@ -337,11 +333,22 @@ class ControllerLoop:
             self._source_failed(revision, error, f"{error}; checked again at the next poll")
             return False
         except (SourceUnavailable, OSError) as error:
-            if not isinstance(error, SourceUnavailable) and error.errno in _CONTENT_ERRNOS:
+            # An OSError a commit's content causes (a symlink loop, an over-long name) makes
+            # it invalid; any other is the machine's, not the commit's: retried next poll.
+            if not isinstance(error, SourceUnavailable) and caused_by_content(error):
                 self._invalid(revision, error)
                 return True
-            # The machine failed, not the commit: retried at the next poll.
             self._source_failed(revision, error)
+            return False
+        except UnreadableFiles as error:
+            # The loader could not read what git wrote (EIO, EACCES, ENOSPC): same as above.
+            more = len(error.unread) - 1
+            self._source_failed(
+                revision,
+                error,
+                f"{error.unread[0]}{f' (and {more} more)' if more else ''}: revision "
+                f"{revision.short} could not be read, retried at the next poll",
+            )
             return False
         except Exception as error:  # noqa: BLE001 - a bad revision never stops the controller
             self._invalid(revision, error)

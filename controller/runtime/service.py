@@ -88,7 +88,11 @@ class Service:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.source = GitSource(
-            options.repo, options.ref, options.cache_dir / "git", options.credentials
+            options.repo,
+            options.ref,
+            options.cache_dir / "git",
+            options.credentials,
+            cache_named=f"--cache-dir {options.cache_dir}",  # or SSM_GITOPS_CACHE_DIR
         )
         # `--repo` naming a folder inside a local repository means that folder.
         path = self.source.within(options.path)

@@ -29,8 +29,12 @@ class CacheError(UserError):
     """The cache directory cannot be used (a file, not writable, or another process's)."""
 
 
-def claim(cache_dir: Path, flag: str = "--cache-dir") -> None:
-    """Make `cache_dir` ours: create it, lock it, remove what an earlier process left half-done."""
+def claim(cache_dir: Path, named: str | None = None, flag: str = "--cache-dir") -> None:
+    """Make `cache_dir` ours: create it, lock it, remove what an earlier process left half-done.
+
+    `named` is how the user gave the directory, for messages (`--cache-dir ~/cache`,
+    `SSM_GITOPS_CACHE_DIR=/srv/cache`): the git cache is a folder inside what they gave."""
+    named = named or f"{flag} {cache_dir}"
     key = Path(os.path.abspath(cache_dir))
     if key in _HELD:
         return
@@ -39,8 +43,8 @@ def claim(cache_dir: Path, flag: str = "--cache-dir") -> None:
             if not path.is_dir():
                 shown = "" if path == key else f" ({path} is a file)"
                 raise CacheError(
-                    f"{flag} {cache_dir}: is not a folder{shown}: remove the file or give "
-                    f"another {flag}"
+                    f"{named}: is not a folder{shown}: remove the file or give another {flag} "
+                    "(SSM_GITOPS_CACHE_DIR)"
                 )
             break
     try:
@@ -48,8 +52,8 @@ def claim(cache_dir: Path, flag: str = "--cache-dir") -> None:
         fd = os.open(key / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as error:
         raise CacheError(
-            f"{flag} {cache_dir}: cannot use it: {error.strerror} "
-            f"(make it writable by this user or give another {flag})"
+            f"{named}: cannot use it: {error.strerror} "
+            f"(make it writable by this user or give another {flag} (SSM_GITOPS_CACHE_DIR))"
         ) from error
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -60,11 +64,11 @@ def claim(cache_dir: Path, flag: str = "--cache-dir") -> None:
         os.close(fd)
         if error.errno in (errno.EACCES, errno.EAGAIN):
             raise CacheError(
-                f"{flag} {cache_dir}: in use by another ssm-gitops process"
+                f"{named}: in use by another ssm-gitops process"
                 + (f" (pid {holder})" if holder else "")
                 + f": give each controller its own {flag} (SSM_GITOPS_CACHE_DIR)"
             ) from error
-        raise CacheError(f"{flag} {cache_dir}: cannot lock it: {error.strerror}") from error
+        raise CacheError(f"{named}: cannot lock it: {error.strerror}") from error
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

@@ -35,6 +35,7 @@ import pygit2
 from pygit2.remotes import RemoteHead
 
 from controller.errors import UserError
+from controller.repository.errors import caused_by_content
 from controller.source import cache
 from controller.source.objects import SUBMODULE_MARKER, tree_mismatch, write_blob
 from controller.source.urls import redact, redact_text
@@ -177,7 +178,11 @@ class GitSource:
         ref: str | None = None,
         cache_dir: Path | None = None,
         credentials: GitCredentials | None = None,
+        *,
+        cache_named: str | None = None,
     ) -> None:
+        """`cache_named`: how the user gave the cache folder (see `cache.claim`), when
+        `cache_dir` is a folder inside it."""
         self.location = location
         self.ref = ref
         self.credentials = credentials
@@ -188,7 +193,7 @@ class GitSource:
         self._last_tree: tuple[pygit2.Oid, Path] | None = None
         self._remote_url = location if _is_url(location) else None
         # One process per cache directory; what an earlier one left half-written goes.
-        cache.claim(self.cache_dir)
+        cache.claim(self.cache_dir, cache_named)
         if credentials and credentials.known_hosts:
             use_known_hosts(credentials.known_hosts, self.cache_dir / "ssh-home")
 
@@ -277,11 +282,19 @@ class GitSource:
         What `--verify-signatures` checks (controller/source/signatures.py).
         """
         with self._lock:
-            commit = self._open().get(revision.commit)
-            if not isinstance(commit, pygit2.Commit):
-                raise GitError(f"{self._shown}: commit {revision.commit} is not in the repository")
-            signature, payload = commit.gpg_signature
-            return signature, payload
+            repo = self._open()
+            try:
+                commit = repo.get(revision.commit)
+                if isinstance(commit, pygit2.Commit):
+                    signature, payload = commit.gpg_signature
+                    return signature, payload
+            except (ValueError, OSError, pygit2.GitError):
+                pass  # a lost or unreadable object: the machine's, as in `materialise`
+            # Fetched a moment ago: a lost object says nothing about the commit (retried).
+            raise SourceUnavailable(
+                f"{self._shown}: commit {revision.commit} cannot be read from the cached "
+                "repository to check its signature (retried at the next poll)"
+            )
 
     def within(self, path: str | None) -> str:
         """The folder of the repository the user means, relative to its root.
@@ -517,15 +530,27 @@ def source_root(tree: Path, path: str, revision: Revision) -> Path:
     Shared by `run`, `plan` and `apply`: `--path ../..`, or a committed symlink on the way,
     must never make the controller read (and publish) the host's files.
     """
-    top = tree.resolve()
-    root = (tree / path).resolve()
-    if not root.is_relative_to(top):
+    shown = path if len(path) <= 80 else f"{path[:60]}... ({len(path)} characters)"
+    try:
+        # os.path.realpath, unlike Path.resolve on Python 3.11, never raises on a loop
+        top = Path(os.path.realpath(tree))
+        root = Path(os.path.realpath(tree / path))
+        if not root.is_relative_to(top):
+            raise UserError(
+                f"--path {shown}: leads outside the repository (through '..' or a committed "
+                f"symlink) at {revision.short}: give a folder inside the repository"
+            )
+        if not root.is_dir():
+            raise UserError(
+                f"--path {shown}: no such folder in commit {revision.short} (check --path)"
+            )
+    except OSError as error:  # a name over the system's limits (ENAMETOOLONG), a loop
+        if not caused_by_content(error):
+            raise  # the machine's (EIO, EACCES): `run` retries it, never blames the commit
         raise UserError(
-            f"--path {path}: leads outside the repository (through '..' or a committed "
-            f"symlink) at {revision.short}: give a folder inside the repository"
-        )
-    if not root.is_dir():
-        raise UserError(f"--path {path}: no such folder in commit {revision.short} (check --path)")
+            f"--path {shown}: cannot be used ({error.strerror}): give a folder inside the "
+            "repository"
+        ) from None
     return root
 
 

@@ -265,6 +265,8 @@ def _verify_ssh(commit: str, signature: bytes, payload: bytes, allowed_signers: 
         found = _run(
             ["ssh-keygen", "-Y", "find-principals", "-f", str(allowed), "-s", str(sig)], None
         )
+        if found.returncode != 0:
+            _ssh_verdict(found, _NO_PRINCIPAL)  # no "No principal matched.": no verdict
         principals: list[str] = []
         for line in found.stdout.decode("utf-8", "replace").splitlines():
             # A line is the principals field of the matching entry (comma-separated).
@@ -277,7 +279,7 @@ def _verify_ssh(commit: str, signature: bytes, payload: bytes, allowed_signers: 
             alone = _run(
                 ["ssh-keygen", "-Y", "check-novalidate", "-n", "git", "-s", str(sig)], payload
             )
-            if alone.returncode == 0:
+            if _ssh_verdict(alone, _COULD_NOT_VERIFY):
                 key = _ssh_fingerprint(alone.stdout) or "an unknown key"
                 if key in _listed_fingerprints(allowed_signers):
                     raise _refused(
@@ -313,7 +315,7 @@ def _verify_ssh(commit: str, signature: bytes, payload: bytes, allowed_signers: 
                 ],
                 payload,
             )
-            if checked.returncode == 0:
+            if _ssh_verdict(checked, _COULD_NOT_VERIFY):
                 key = _ssh_fingerprint(checked.stdout) or "?"
                 return Signer("ssh", principal, key)
     raise _refused(
@@ -322,6 +324,34 @@ def _verify_ssh(commit: str, signature: bytes, payload: bytes, allowed_signers: 
         "or the key is not valid now or not for git)",
         "do not trust this commit; check the key's options in --allowed-signers-file",
     )
+
+
+# What ssh-keygen(1) says when its answer is "no" (ssh-keygen.c, sshsig.c): anything else
+# from a run that did not succeed (killed, out of memory, a broken install) is no verdict.
+_NO_PRINCIPAL = "No principal matched"
+_COULD_NOT_VERIFY = "Could not verify signature"
+
+
+def _ssh_verdict(result: subprocess.CompletedProcess[bytes], refusal: str) -> bool:
+    """True for "Good ... signature", False for ssh-keygen's own "no" (`refusal`); a run
+    killed, or failing without either line, raises `SignatureCheckFailed`: it says nothing
+    about the commit, which is checked again at the next poll."""
+    out = result.stdout.decode("utf-8", "replace")
+    err = result.stderr.decode("utf-8", "replace")
+    if result.returncode == 0 and (refusal == _NO_PRINCIPAL or out.startswith("Good")):
+        return True
+    if result.returncode > 0 and (refusal in err or refusal in out):
+        return False
+    raise _no_verdict("ssh-keygen", result)
+
+
+def _no_verdict(tool: str, result: subprocess.CompletedProcess[bytes]) -> SignatureCheckFailed:
+    how = (
+        f"killed by signal {-result.returncode}"
+        if result.returncode < 0
+        else f"exit status {result.returncode} without a verdict: {_first_line(result.stderr)}"
+    )
+    return SignatureCheckFailed(f"cannot check commit signatures: `{tool}` failed ({how})")
 
 
 def _listed_fingerprints(allowed_signers: bytes) -> set[str]:
@@ -392,6 +422,12 @@ def _verify_gpg(
         if line.startswith("[GNUPG:] "):
             keyword, *args = line.removeprefix("[GNUPG:] ").split(" ")
             status.setdefault(keyword, []).append(args)
+    said = verified.stderr.decode("utf-8", "replace")
+    judged = _GPG_VERDICTS.intersection(status) or any(r in said for r in _GPG_REFUSALS)
+    if verified.returncode < 0 or not judged:
+        # Killed mid-way, or failed before saying anything about the signature (out of
+        # memory, a broken install): no verdict on the commit, checked again next poll.
+        raise _no_verdict("gpg", verified)
     if "BADSIG" in status:
         raise _refused(
             commit,
@@ -434,6 +470,26 @@ def _verify_gpg(
     identity = " ".join(good[0][1:]) if good[0] else "?"
     primary = valid[0][9] if len(valid[0]) > 9 else valid[0][0]
     return Signer("gpg", identity, primary.upper())
+
+
+# The status lines that say something about the signature (gpg's doc/DETAILS; NODATA and
+# BADARMOR: what was given is no signature), and what gpg says on stderr when the
+# "signature" is another kind of OpenPGP message (no status line then).
+_GPG_VERDICTS = frozenset(
+    {
+        "GOODSIG",
+        "VALIDSIG",
+        "BADSIG",
+        "ERRSIG",
+        "EXPSIG",
+        "EXPKEYSIG",
+        "REVKEYSIG",
+        "NO_PUBKEY",
+        "NODATA",
+        "BADARMOR",
+    }
+)
+_GPG_REFUSALS = ("not a detached signature", "no signature found")
 
 
 # -- helpers -------------------------------------------------------------------------------

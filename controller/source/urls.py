@@ -2,7 +2,9 @@
 
 Sits at the very start of the pipeline, beside `controller.source.git`: a repository URL may
 carry a secret in its userinfo (`https://user:token@host/...`, possibly with a raw `@` in the
-password) or in its query (`?private_token=...`, GitLab's convention). Wherever a URL (or an
+password), in its query (`?private_token=...`, GitLab's convention) or in its fragment
+(`...repo.git#TOKEN`: never sent to a server, so nothing there is worth showing, and
+whatever a user put there is hidden whole). Wherever a URL (or an
 error message that may quote one) is shown, it goes through `redact` or `redact_text` first.
 """
 
@@ -20,15 +22,18 @@ _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
 
 def redact(url: str) -> str:
-    """`url` with its userinfo and every credential-like query value replaced by `***`.
+    """`url` with its userinfo, every credential-like query value and its fragment (the
+    part after `#`, whole) replaced by `***`.
 
-    The userinfo ends at the LAST `@` before the host (RFC 3986 section 3.2 forbids a raw `@`
-    in userinfo, but people paste tokens and passwords that hold one): `https://u:p@ss@host/r`
-    shows as `https://***@host/r`, never `https://***@ss@host/r`.
+        The userinfo ends at the LAST `@` before the host (RFC 3986 section 3.2 forbids a raw `@`
+        in userinfo, but people paste tokens and passwords that hold one): `https://u:p@ss@host/r`
+        shows as `https://***@host/r`, never `https://***@ss@host/r`.
     """
+    url, hash_sign, _fragment = url.partition("#")
+    hidden = f"#{HIDDEN}" if hash_sign else ""
     scheme, separator, rest = url.partition("://")
     if not separator:
-        return _redact_query(url)
+        return _redact_query(url) + hidden
     # The authority ends at the first `/`, `?` or `#`; a raw `@` inside the password comes
     # before it, so the last `@` before that end is the one that separates the host.
     end = len(rest)
@@ -39,19 +44,18 @@ def redact(url: str) -> str:
     at = rest.rfind("@", 0, end)
     if at >= 0:
         rest = f"{HIDDEN}@{rest[at + 1 :]}"
-    return f"{scheme}://{_redact_query(rest)}"
+    return f"{scheme}://{_redact_query(rest)}{hidden}"
 
 
 def _redact_query(text: str) -> str:
     base, question, query = text.partition("?")
     if not question:
         return text
-    query, hash_sign, fragment = query.partition("#")
     parts = []
     for part in query.split("&"):
         name, equals, _value = part.partition("=")
         parts.append(f"{name}={HIDDEN}" if equals and _SENSITIVE.search(name) else part)
-    return f"{base}?{'&'.join(parts)}{hash_sign}{fragment}"
+    return f"{base}?{'&'.join(parts)}"
 
 
 def redact_text(text: str, *urls: str) -> str:

@@ -1,5 +1,8 @@
 """A real git smart-HTTP server for tests: `git http-backend` behind a WSGI adapter, with
-optional HTTP basic auth (the way GitHub and GitLab take a token), on 127.0.0.1."""
+optional HTTP basic auth (the way GitHub and GitLab take a token), on 127.0.0.1.
+
+Pass a list as `requests` to record each request as `METHOD /path` (`POST
+.../git-upload-pack` is a fetch; `GET .../info/refs?service=git-upload-pack` only lists refs)."""
 
 from __future__ import annotations
 
@@ -18,8 +21,10 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
-def _app(root: Path, token: str | None):
+def _app(root: Path, token: str | None, requests: list[str] | None):
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if requests is not None:
+            requests.append(f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')}")
         if token is not None:
             expected = "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
             if environ.get("HTTP_AUTHORIZATION") != expected:
@@ -57,9 +62,13 @@ def _app(root: Path, token: str | None):
 
 
 @contextmanager
-def git_http_server(root: Path, token: str | None = None) -> Iterator[str]:
+def git_http_server(
+    root: Path, token: str | None = None, requests: list[str] | None = None
+) -> Iterator[str]:
     """Serve the repositories under `root`; yields the base URL (http://127.0.0.1:PORT)."""
-    server: WSGIServer = make_server("127.0.0.1", 0, _app(root, token), handler_class=_Quiet)
+    server: WSGIServer = make_server(
+        "127.0.0.1", 0, _app(root, token, requests), handler_class=_Quiet
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

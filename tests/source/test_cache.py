@@ -134,6 +134,33 @@ def test_a_second_process_on_one_cache_is_refused(repo: pygit2.Repository, tmp_p
     )
 
 
+@pytest.mark.parametrize("command", ["run", "plan"])
+def test_a_cache_in_use_names_the_folder_the_user_gave(
+    repo: pygit2.Repository, tmp_path: Path, command: str
+) -> None:
+    """Bug: the "in use" line named `--cache-dir X/git` (the git cache inside the user's
+    folder), a folder the user never gave; plan, which has no --cache-dir, named it too.
+    Now: `--cache-dir X` for run, `SSM_GITOPS_CACHE_DIR=X` for plan."""
+    commit(repo, {"a.yaml": "1\n"}, "c1")
+    cache = tmp_path / "cache"
+    GitSource(repo.workdir, cache_dir=cache / "git")  # this process holds it, as run would
+    flags = ["--cache-dir", str(cache), "--listen", "127.0.0.1:0"] if command == "run" else []
+    out = subprocess.run(
+        [sys.executable, "-m", "controller", command, "--repo", repo.workdir, *flags],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+        env={**os.environ, "SSM_GITOPS_CACHE_DIR": str(cache)},
+    )
+    named = f"--cache-dir {cache}" if command == "run" else f"SSM_GITOPS_CACHE_DIR={cache}"
+    assert out.returncode == 1
+    assert out.stderr.splitlines()[-1] == (
+        f"ssm-gitops: {named}: in use by another ssm-gitops process (pid {os.getpid()}): "
+        "give each controller its own --cache-dir (SSM_GITOPS_CACHE_DIR)"
+    ), out.stderr
+
+
 def test_a_cache_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     """Regression: a cache dir that is a file gave a traceback."""
     (tmp_path / "file").write_text("")

@@ -7,6 +7,7 @@ server (tests/source/git_http.py). Nothing here mocks git.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pygit2
 import pytest
@@ -98,17 +99,54 @@ def test_detached_remote_head_that_moves_is_followed(
 
 
 def test_over_http_a_renamed_branch_is_an_error_and_a_poll_without_change_costs_no_fetch(
-    upstream: pygit2.Repository, tmp_path: Path
+    upstream: pygit2.Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same over smart HTTP: the ref is asked of the server (ls-remote) every time."""
+    """The same over smart HTTP: the ref is asked of the server (ls-remote) every time, and
+    only a ref that moved is fetched. (Weak test, fixed: it asserted nothing about fetches;
+    now it counts the server's `git-upload-pack` POSTs, the transfers, and the source's
+    fetch calls, which libgit2 may answer without a POST: fetching every poll fails it.)"""
     first = commit(upstream, {"a.yaml": "1\n"}, "one")
     bare = tmp_path / "srv" / "team" / "config.git"
     pygit2.clone_repository(upstream.workdir, str(bare), bare=True)
     server = pygit2.Repository(str(bare))
-    with git_http_server(tmp_path / "srv") as base:
+    requests: list[str] = []
+    calls: list[object] = []
+    real_fetch = pygit2.remotes.Remote.fetch
+
+    def counted(self: pygit2.remotes.Remote, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real_fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(pygit2.remotes.Remote, "fetch", counted)
+
+    def fetches() -> int:
+        return sum(r == "POST /team/config.git/git-upload-pack" for r in requests)
+
+    def lists() -> int:
+        return sum(r == "GET /team/config.git/info/refs" for r in requests)
+
+    with git_http_server(tmp_path / "srv", requests=requests) as base:
         source = GitSource(f"{base}/team/config.git", "main", cache_dir=tmp_path / "cache")
         assert source.fetch().commit == first
-        assert source.fetch().commit == first
+        assert fetches() >= 1 and lists() >= 1
+        after_clone, listed, called = fetches(), lists(), len(calls)
+        for _ in range(3):  # polls that find nothing new: one ls-remote each, no fetch
+            assert source.fetch().commit == first
+        assert fetches() == after_clone and len(calls) == called, requests
+        assert lists() == listed + 3, requests
+        server.references["refs/heads/main"].set_target(
+            server.create_commit(
+                None,
+                SIGNATURE,
+                SIGNATURE,
+                "two",
+                server[pygit2.Oid(hex=first)].peel(pygit2.Commit).tree.id,
+                [pygit2.Oid(hex=first)],
+            )
+        )
+        second = source.fetch().commit
+        assert second != first and fetches() > after_clone  # a moved ref is fetched
+        assert len(calls) == called + 1
         server.branches.local["main"].rename("trunk")
         with pytest.raises(GitError, match="no branch or tag 'main' on the remote"):
             source.fetch()

@@ -25,6 +25,7 @@ from tests.source.test_git import commit
 
 PASSWORD = "p@ss@SECRET-ONE"
 QUERY_TOKEN = "SECRET-TWO"
+FRAGMENT_TOKEN = "SECRET-THREE"
 
 
 @pytest.mark.parametrize(
@@ -36,14 +37,19 @@ QUERY_TOKEN = "SECRET-TWO"
             "https://gitlab.example.com/g/r.git?private_token=abc&ref=main",
             "https://gitlab.example.com/g/r.git?private_token=***&ref=main",
         ),
-        ("https://h/r.git?access_token=a#x", "https://h/r.git?access_token=***#x"),
+        ("https://h/r.git?access_token=a#x", "https://h/r.git?access_token=***#***"),
+        ("https://h/r.git#SECRET", "https://h/r.git#***"),
+        ("https://h/r.git?ref=main#SECRET#more", "https://h/r.git?ref=main#***"),
+        ("https://u:p@h#SECRET", "https://***@h#***"),
+        ("https://h/r#a@b", "https://h/r#***"),
+        ("/srv/repos/r.git#SECRET", "/srv/repos/r.git#***"),
         ("git@github.com:org/r.git", "git@github.com:org/r.git"),
         ("https://github.com/org/r.git", "https://github.com/org/r.git"),
     ],
 )
 def test_redact(url: str, shown: str) -> None:
-    """Regression: a raw `@` in the password left its tail shown (`ss@word@host`) and a
-    token in the query was shown whole."""
+    """Regression: a raw `@` in the password left its tail shown (`ss@word@host`), a token
+    in the query was shown whole, and so was one in the fragment (`r.git#SECRET`)."""
     assert redact(url) == shown
 
 
@@ -51,6 +57,7 @@ def _urls(base: str) -> list[str]:
     return [
         f"{base.replace('://', f'://x-access-token:{PASSWORD}@')}/team/config.git",
         f"{base}/team/config.git?private_token={QUERY_TOKEN}",
+        f"{base}/team/config.git#{FRAGMENT_TOKEN}",
     ]
 
 
@@ -58,7 +65,8 @@ def test_no_secret_in_logs_status_page_or_error_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Regression (issue 10): a token in the query or a password holding a raw `@` leaked
-    into the log lines, `/status`, the page and the `plan` error line."""
+    into the log lines, `/status`, the page and the `plan` error line; so did a token in
+    the URL's fragment (`...config.git#SECRET`)."""
     from controller.reconcile.commands import plan_command
 
     monkeypatch.setenv("SSM_GITOPS_CACHE_DIR", str(tmp_path / "plan-cache"))
@@ -82,7 +90,7 @@ def test_no_secret_in_logs_status_page_or_error_lines(
                 plan_command(build_parser().parse_args(["plan", "--repo", url]))
                 shown += capsys.readouterr().err
                 assert "cannot clone" in shown and '"event": "started"' in shown
-                for secret in (PASSWORD, "SECRET-ONE", "ss@SECRET", QUERY_TOKEN):
+                for secret in (PASSWORD, "SECRET-ONE", "ss@SECRET", QUERY_TOKEN, FRAGMENT_TOKEN):
                     assert secret not in shown
                 assert "***" in status.repo
     finally:

@@ -7,7 +7,9 @@ CLI; the verdicts come from the real `ssh-keygen -Y verify` and `gpg --verify`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +25,7 @@ from controller.runtime.loop import ControllerLoop
 from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import PassRequest
 from controller.runtime.status import Status, StatusBoard, to_json
-from controller.source import GitSource, Revision
+from controller.source import GitSource, Revision, SourceUnavailable
 from controller.source.signatures import (
     SignatureCheckFailed,
     SignatureError,
@@ -294,6 +296,60 @@ def test_a_check_that_cannot_run_is_not_a_verdict(
     assert not isinstance(caught.value, SignatureError)
 
 
+def _shim(directory: Path, tool: str, step: str, how: str) -> None:
+    """Put a `tool` on PATH that runs the real one, except that the run whose arguments
+    include `step` is killed (SIGKILL) or fails without a verdict (an allocation failure)."""
+    real = shutil.which(tool)
+    assert real is not None
+    action = "kill -KILL $$" if how == "killed" else "echo 'xmalloc: out of memory' >&2; exit 2"
+    script = directory / tool
+    script.write_text(
+        f'#!/bin/sh\ncase " $* " in *" {step} "*) {action} ;; esac\nexec {real} "$@"\n'
+    )
+    script.chmod(0o755)
+
+
+@pytest.mark.parametrize("how", ["killed", "failed"])
+@pytest.mark.parametrize(
+    ("signer", "tool", "step"),
+    [
+        ("alice", "ssh-keygen", "find-principals"),
+        ("mallory", "ssh-keygen", "check-novalidate"),
+        ("alice", "ssh-keygen", "verify"),
+        ("carol", "gpg", "--verify"),
+    ],
+)
+def test_a_tool_killed_or_failing_without_a_verdict_is_a_check_that_failed(
+    keys: dict[str, SshKey | GpgKey],
+    repo: Path,
+    tmp_path: Path,
+    trusted: TrustedKeys,
+    monkeypatch: pytest.MonkeyPatch,
+    signer: str,
+    tool: str,
+    step: str,
+    how: str,
+) -> None:
+    """Bug: `ssh-keygen`/`gpg` killed (OOM killer, SIGKILL) or exiting non-zero with no
+    verdict line was read as a bad signature: a GOOD commit was refused (reason signature,
+    config_valid 0) instead of being checked again at the next poll."""
+    git_commit(repo, {"a.yaml": "x: 1\n"}, "signed", keys[signer])
+    source = GitSource(str(repo), cache_dir=tmp_path / "cache")
+    revision = source.fetch()
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    _shim(shims, tool, step, how)
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(SignatureCheckFailed) as caught:
+        verify_revision(source, revision, trusted)
+    assert not isinstance(caught.value, SignatureError)
+    said = str(caught.value)
+    assert (
+        said.startswith(f"cannot check commit signatures: `{tool}` failed (") and "\n" not in said
+    )
+    assert ("signal 9" if how == "killed" else "out of memory") in said
+
+
 # -- the controller loop: a refused head keeps the last good revision --------------------
 
 
@@ -367,6 +423,58 @@ def test_the_loop_keeps_the_last_good_revision_and_retries_a_check_that_failed(
     assert status.applied is not None and status.applied.commit == signed
     assert status.errors == () and passes == [good, signed]
     assert metrics.registry.get_sample_value("ssm_gitops_config_valid") == 1
+
+
+class _LostObject:
+    """The source of a fetched revision whose commit object is then lost from the cache."""
+
+    def __init__(self, source: GitSource, revision: Revision) -> None:
+        self.source, self.revision, self.lost = source, revision, True
+
+    def fetch(self) -> Revision:
+        return self.revision
+
+    def materialise(self, revision: Revision) -> Path:
+        return self.source.materialise(revision)
+
+    def signature(self, revision: Revision) -> tuple[bytes | None, bytes | None]:
+        if self.lost:
+            revision = dataclasses.replace(revision, commit="0" * 40)  # not in the repository
+        return self.source.signature(revision)
+
+
+def test_a_commit_object_lost_from_the_cache_is_retried_not_refused(
+    keys: dict[str, SshKey | GpgKey], repo: Path, tmp_path: Path, trusted: TrustedKeys
+) -> None:
+    """Bug: `GitSource.signature()` raised a plain GitError for a commit missing from the
+    cached repository, so the loop marked the (good, signed) commit invalid (reason load,
+    config_valid 0) instead of retrying it like `materialise` does."""
+    good = git_commit(repo, {"a.yaml": "x: 1\n"}, "signed", ssh(keys, "alice"))
+    real = GitSource(str(repo), cache_dir=tmp_path / "cache")
+    source = _LostObject(real, real.fetch())
+    with pytest.raises(SourceUnavailable, match="retried at the next poll"):
+        verify_revision(source, source.revision, trusted)
+    board = StatusBoard(Status(repo=str(repo)))
+    metrics = Metrics()
+    passes: list[str] = []
+    loop = ControllerLoop(
+        source,
+        lambda root: Repository(root=root),
+        lambda detect_only: _Reconciler(passes),
+        board=board,
+        metrics=metrics,
+        verify=lambda revision: verify_revision(source, revision, trusted),
+    )
+    poll = PassRequest(frozenset({"poll"}))
+    loop(poll)
+    sample = metrics.registry.get_sample_value
+    assert board.get().config_errors == () and passes == []
+    assert sample("ssm_gitops_pass_errors_total", {"reason": "source"}) == 1
+    assert sample("ssm_gitops_pass_errors_total", {"reason": "load"}) == 0
+    assert "retried at the next poll" in board.get().git_error
+    source.lost = False
+    loop(poll)
+    assert passes == [good] and sample("ssm_gitops_config_valid") == 1
 
 
 def test_run_reads_the_signature_flags_from_the_environment(
