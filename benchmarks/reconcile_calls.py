@@ -30,7 +30,7 @@ from controller.local import LocalAWS  # noqa: E402
 from controller.model.state import (  # noqa: E402
     OWNER_TAG,
     ArtifactFile,
-    AssociationSpec,
+    AssociationFields,
     Desired,
     DesiredAssociation,
     DesiredPackage,
@@ -42,7 +42,7 @@ from controller.model.state import (  # noqa: E402
     ObservedVersion,
     PruneRules,
 )
-from controller.reconcile.apply import Artifacts  # noqa: E402
+from controller.reconcile.apply import ArtifactBucket  # noqa: E402
 from controller.reconcile.desired import desired_version  # noqa: E402
 from controller.reconcile.engine import DesiredPass, Reconciler  # noqa: E402
 from controller.reconcile.plan import plan  # noqa: E402
@@ -74,8 +74,8 @@ def make_version(folder: Path, package: str, version: str) -> DesiredVersion:
     )
 
 
-def spec(package: str) -> AssociationSpec:
-    return AssociationSpec(
+def spec(package: str) -> AssociationFields:
+    return AssociationFields(
         parameters=(("action", "Install"), ("name", package)),
         targets=(("tag:env", ("prod",)),),
         schedule="rate(1 day)",
@@ -113,7 +113,7 @@ def calls_benchmark(packages: int, associations: int, work: Path) -> None:
             ),
             ("us-east-1",),
             (("123456789012", None),),
-            Artifacts("artifacts", "p/"),
+            ArtifactBucket("artifacts", "p/"),
         )
         reconciler = Reconciler(
             "bench", source="github.com/acme/bench", work_dir=work, sessions=Sessions()

@@ -152,7 +152,7 @@ def _add_source_flags(parser: argparse.ArgumentParser, *, from_env: bool = False
     )
 
 
-class _Parser(argparse.ArgumentParser):
+class _ArgumentParser(argparse.ArgumentParser):
     """argparse, with its usage errors as one line under the command line's one prefix
     (argparse prints the usage, then `PROG: error: MESSAGE`)."""
 
@@ -163,7 +163,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = _ArgumentParser(
         prog="ssm-gitops",
         description="GitOps for AWS Systems Manager Distributor: packages (versions, default "
         "version, sharing) and State Manager associations, reconciled from a git repository.",

@@ -67,3 +67,17 @@ def test_nothing_dispatches_by_a_formatted_attribute_name() -> None:
             ):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+def test_no_class_name_is_defined_twice_outside_the_embedded_endpoint() -> None:
+    """Issue 12: two pydantic layers and the stages each had their own `Artifacts`,
+    `AssociationSpec` and `Reconciler`: a reader could not tell which one a name meant.
+    The embedded endpoint (controller/local) mirrors AWS's own names and is left out."""
+    homes: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "controller").rglob("*.py")):
+        if "local" in path.relative_to(ROOT / "controller").parts[:1]:
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                homes.setdefault(node.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: where for name, where in homes.items() if len(where) > 1} == {}

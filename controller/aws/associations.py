@@ -1,9 +1,9 @@
 """State Manager associations of AWS-ConfigureAWSPackage: list, describe, create, update, delete.
 
 Stage: observe and apply. Also the two translations between AWS's shape and our normalised
-`AssociationSpec`: `spec_from_description` (live -> normalised, so that a fresh apply never
+`AssociationFields`: `spec_from_description` (live -> normalised, so that a fresh apply never
 shows drift) and `request_fields` (normalised -> the full request). A plain field (text or
-flag) is translated as its declaration in `controller.model.state.AssociationSpec` says (its
+flag) is translated as its declaration in `controller.model.state.AssociationFields` says (its
 AWS parameter and AWS's default), with no code of its own here.
 
 AWS facts (https://docs.aws.amazon.com/systems-manager/latest/APIReference/):
@@ -29,7 +29,7 @@ from controller.model.configure_package import DEFAULT_INSTALLATION_TYPE
 from controller.model.state import (
     OWNER_TAG,
     SOURCE_TAG,
-    AssociationSpec,
+    AssociationFields,
     scalar_association_fields,
 )
 
@@ -122,7 +122,7 @@ def normalise_targets(
     )
 
 
-def spec_from_description(description: Mapping[str, Any], region: str) -> AssociationSpec:
+def spec_from_description(description: Mapping[str, Any], region: str) -> AssociationFields:
     """Live -> normalised, dropping what AWS adds (ids, dates, defaults, region)."""
     output = (description.get("OutputLocation") or {}).get("S3Location") or {}
     # Every other field is read as its declaration says (model.state.AssociationField).
@@ -130,7 +130,7 @@ def spec_from_description(description: Mapping[str, Any], region: str) -> Associ
         name: declared.normalise(description.get(declared.aws))
         for name, declared in scalar_association_fields()
     }
-    return AssociationSpec(
+    return AssociationFields(
         parameters=normalise_parameters(description.get("Parameters") or {}),
         targets=normalise_targets(description.get("Targets")),
         output=(
@@ -146,7 +146,7 @@ def spec_from_description(description: Mapping[str, Any], region: str) -> Associ
     )
 
 
-def request_fields(name: str, spec: AssociationSpec) -> dict[str, Any]:
+def request_fields(name: str, spec: AssociationFields) -> dict[str, Any]:
     """Every field of a Create/UpdateAssociation request, so an update never nulls one."""
     parameters: dict[str, list[str]] = {key: [value] for key, value in spec.parameters}
     fields: dict[str, Any] = {
@@ -174,7 +174,7 @@ def request_fields(name: str, spec: AssociationSpec) -> dict[str, Any]:
 def create(
     clients: AwsClients,
     name: str,
-    spec: AssociationSpec,
+    spec: AssociationFields,
     owner: str,
     source: str = "",
     *,
@@ -207,7 +207,7 @@ def create(
 
 
 def update(
-    clients: AwsClients, association_id: str, name: str, spec: AssociationSpec, version: str
+    clients: AwsClients, association_id: str, name: str, spec: AssociationFields, version: str
 ) -> None:
     """UpdateAssociation with every field, and the AssociationVersion we planned against
     (concurrency control: a change made since our observe fails instead of being lost;

@@ -71,7 +71,7 @@ class DesiredPackage:
 
 @dataclass(frozen=True)
 class AssociationField:
-    """How one `AssociationSpec` field is written in the repository and in AWS's requests.
+    """How one `AssociationFields` field is written in the repository and in AWS's requests.
 
     Declared once, as the field's metadata; the conversions read it: the desired side
     (`controller.reconcile.desired`), the live side and the requests
@@ -105,11 +105,11 @@ def _declared(
 
 
 @dataclass(frozen=True)
-class AssociationSpec:
+class AssociationFields:
     """The fields of an AWS-ConfigureAWSPackage association we own, normalised.
 
     A new field is declared here once, with its YAML key and AWS parameter (and a matching
-    attribute on the repository's `AssociationSpec` model): see `AssociationField`.
+    attribute on the repository's `AssociationFields` model): see `AssociationField`.
     """
 
     # sorted (key, single value); empties dropped
@@ -144,7 +144,7 @@ class AssociationSpec:
 
 
 def association_fields() -> tuple[tuple[str, AssociationField], ...]:
-    """(attribute name, declaration) of every `AssociationSpec` field, in declaration order."""
+    """(attribute name, declaration) of every `AssociationFields` field, in declaration order."""
     return _ASSOCIATION_FIELDS
 
 
@@ -154,7 +154,7 @@ def scalar_association_fields() -> tuple[tuple[str, AssociationField], ...]:
 
 
 _ASSOCIATION_FIELDS = tuple(
-    (each.name, each.metadata["association"]) for each in fields(AssociationSpec)
+    (each.name, each.metadata["association"]) for each in fields(AssociationFields)
 )
 
 
@@ -162,7 +162,7 @@ _ASSOCIATION_FIELDS = tuple(
 class DesiredAssociation:
     name: str
     location: Location
-    spec: AssociationSpec
+    spec: AssociationFields
     package: str  # the package name (or ARN) it installs, for ordering and messages
     source: str = ""
     disabled: bool = False
@@ -230,7 +230,7 @@ class ObservedAssociation:
     name: str
     location: Location
     version: str  # AssociationVersion
-    spec: AssociationSpec
+    spec: AssociationFields
     overview: Mapping[str, object] = field(default_factory=dict)
     source: str = ""  # its `ssm-gitops:source` tag ("" = none: unclaimed)
 

@@ -19,7 +19,7 @@ from controller.model.configure_package import DEFAULT_ACTION, DEFAULT_INSTALLAT
 from controller.model.state import (
     OWNER_TAG,
     ArtifactFile,
-    AssociationSpec,
+    AssociationFields,
     Desired,
     DesiredAssociation,
     DesiredPackage,
@@ -66,7 +66,7 @@ def locations(
     return regions, tuple(accounts)
 
 
-def association_spec(association: Association, package_ref: str, region: str) -> AssociationSpec:
+def association_spec(association: Association, package_ref: str, region: str) -> AssociationFields:
     """The normalised fields of one repository Association (see aws.associations)."""
     parameters: dict[str, str] = {
         "action": association.action or DEFAULT_ACTION,
@@ -96,7 +96,7 @@ def association_spec(association: Association, package_ref: str, region: str) ->
         name: declared.normalise(getattr(association, name))
         for name, declared in scalar_association_fields()
     }
-    return AssociationSpec(
+    return AssociationFields(
         parameters=tuple(sorted(parameters.items())),
         targets=tuple(sorted(targets)),
         output=output_pair,

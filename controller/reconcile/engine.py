@@ -29,7 +29,7 @@ from controller.model.state import (
     Observed,
     Unread,
 )
-from controller.reconcile.apply import Applier, Artifacts
+from controller.reconcile.apply import Applier, ArtifactBucket
 from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.observe import Observer
 from controller.reconcile.plan import Plan, PlanError, plan
@@ -56,7 +56,7 @@ class PlannedPass:
     observed: Observed
     failures: tuple[Failure, ...]  # locations not read, changes the plan refused
     api_calls: dict[tuple[str, str], int]
-    artifacts: Artifacts | None = None
+    artifacts: ArtifactBucket | None = None
 
     @property
     def errors(self) -> tuple[str, ...]:
@@ -71,7 +71,7 @@ class DesiredPass:
     desired: Desired
     regions: tuple[str, ...]
     accounts: tuple[tuple[str, str | None], ...]  # (account id, role ARN or None)
-    artifacts: Artifacts | None
+    artifacts: ArtifactBucket | None
 
 
 class Reconciler:
@@ -447,11 +447,11 @@ def _plan_failures(errors: tuple[PlanError, ...], desired: Desired) -> tuple[Fai
     )
 
 
-def _artifacts(repository: Repository) -> Artifacts | None:
+def _artifacts(repository: Repository) -> ArtifactBucket | None:
     settings = repository.settings
     if settings is None or not settings.artifacts.bucket:
         return None
-    return Artifacts(settings.artifacts.bucket, settings.artifacts.prefix)
+    return ArtifactBucket(settings.artifacts.bucket, settings.artifacts.prefix)
 
 
 def _rollouts(observed: Observed) -> tuple[Rollout, ...]:

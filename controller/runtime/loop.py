@@ -30,7 +30,7 @@ pass failed; a poll that finds the same commit after a good pass costs one git f
 
 Rollouts are followed between passes: after a pass that started rollouts (an association
 created or updated, a package's default version set: instances start installing), a poll
-re-reads only the association overviews (`Reconciler.read_rollouts`: ListAssociations
+re-reads only the association overviews (`Reconciling.read_rollouts`: ListAssociations
 pages) while one counts targets Pending or InProgress, or, within FOLLOW_SECONDS of the
 change, is still Pending with no target reported (instances take a while to pick a new
 association up; one that waits for its cron stays Pending). `association_targets` and the
@@ -77,8 +77,8 @@ class Source(Protocol):
     def materialise(self, revision: Revision) -> Path: ...
 
 
-class Reconciler(Protocol):
-    """The reconcile side (`controller.reconcile.engine.Reconciler`)."""
+class Reconciling(Protocol):
+    """What the loop needs of the reconcile side (`controller.reconcile.engine.Reconciler`)."""
 
     def run_pass(
         self,
@@ -99,7 +99,7 @@ Loader = Callable[[Path], "Repository"]
 # --verify-signatures: returns who signed the revision, or raises `SignatureError`.
 Verifier = Callable[[Revision], Signer]
 # Returns the reconciler for detect-only (True) or applying (False) passes.
-ReconcilerFor = Callable[[bool], Reconciler]
+ReconcilerFor = Callable[[bool], Reconciling]
 
 
 # AssociationStatusAggregatedCount keys of targets that have not finished yet

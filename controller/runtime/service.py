@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from controller.errors import UserError
 from controller.model.ownership import local_origin, source_id
 from controller.runtime.logs import emit
-from controller.runtime.loop import ControllerLoop, Reconciler
+from controller.runtime.loop import ControllerLoop, Reconciling
 from controller.runtime.metrics import Metrics
 from controller.runtime.schedule import SingleFlight, Spaced, Timers
 from controller.runtime.server import App, HttpServer
@@ -65,9 +65,9 @@ class _Reconcilers:
         self._owner = owner
         self._source = source
         self._work_dir = work_dir
-        self._made: dict[bool, Reconciler] = {}
+        self._made: dict[bool, Reconciling] = {}
 
-    def __call__(self, detect_only: bool) -> Reconciler:
+    def __call__(self, detect_only: bool) -> Reconciling:
         if detect_only not in self._made:
             from controller.reconcile.engine import Reconciler as Engine
 

@@ -13,7 +13,7 @@ from controller.aws import artifacts, associations, packages, sharing, tags
 from controller.aws.api import call
 from controller.aws.errors import Conflict, Invalid, NotFound, Throttled
 from controller.aws.session import AwsClients, Sessions
-from controller.model.state import OWNER_TAG, AssociationSpec
+from controller.model.state import OWNER_TAG, AssociationFields
 from tests.aws.conftest import set_faults
 
 
@@ -62,7 +62,7 @@ def test_sharing_goes_in_chunks_of_twenty(clients: AwsClients, tmp_path: Path) -
 
 
 def test_association_created_with_owner_tag_and_full_update(clients: AwsClients) -> None:
-    spec = AssociationSpec(
+    spec = AssociationFields(
         parameters=(("action", "Install"), ("name", "agent")),
         targets=(("tag:env", ("prod",)),),
         schedule="rate(1 day)",
@@ -80,7 +80,7 @@ def test_association_created_with_owner_tag_and_full_update(clients: AwsClients)
         == spec
     )
     (found,) = associations.find_by_name(clients, "agent-prod")
-    changed = AssociationSpec(
+    changed = AssociationFields(
         parameters=spec.parameters,
         targets=(("tag:env", ("qa",)),),
         schedule="rate(2 days)",

@@ -19,7 +19,7 @@ from controller.aws.session import Sessions
 from controller.model.state import (
     OWNER_TAG,
     ArtifactFile,
-    AssociationSpec,
+    AssociationFields,
     Desired,
     DesiredAssociation,
     DesiredPackage,
@@ -27,7 +27,7 @@ from controller.model.state import (
     Location,
     PruneRules,
 )
-from controller.reconcile.apply import Artifacts
+from controller.reconcile.apply import ArtifactBucket
 from controller.reconcile.desired import desired_version
 from controller.reconcile.engine import DesiredPass, Reconciler
 
@@ -98,7 +98,7 @@ def association(
     location: Location = HOME,
     **fields: Any,
 ) -> DesiredAssociation:
-    spec = AssociationSpec(
+    spec = AssociationFields(
         parameters=tuple(sorted({"action": "Install", "name": package_name}.items())),
         targets=(("tag:env", tuple(sorted(targets))),),
         schedule=schedule,
@@ -116,7 +116,7 @@ def target(
         Desired(packages, associations, prune),
         (REGION,),
         ((ACCOUNT, None),),
-        Artifacts(BUCKET, "packages/"),
+        ArtifactBucket(BUCKET, "packages/"),
     )
 
 

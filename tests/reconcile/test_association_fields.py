@@ -1,4 +1,4 @@
-"""Each association field is declared once (`AssociationSpec`'s metadata, issue 12): the
+"""Each association field is declared once (`AssociationFields`'s metadata, issue 12): the
 desired conversion, the AWS request and description, and the plan's field names all follow
 that declaration. Every declared field round-trips through the embedded endpoint."""
 
@@ -11,7 +11,7 @@ import pytest
 from controller.aws import associations as aws_associations
 from controller.aws.session import AwsClients, Sessions
 from controller.model.state import (
-    AssociationSpec,
+    AssociationFields,
     DesiredAssociation,
     Location,
     ObservedAssociation,
@@ -102,5 +102,5 @@ def test_a_declared_field_round_trips_through_aws_and_the_plan(
 
 def _observed(clients: AwsClients, association_id: str, version: str) -> ObservedAssociation:
     description = aws_associations.describe(clients, association_id)
-    spec: AssociationSpec = aws_associations.spec_from_description(description, HOME.region)
+    spec: AssociationFields = aws_associations.spec_from_description(description, HOME.region)
     return ObservedAssociation(association_id, "agent-prod", HOME, version, spec)

@@ -12,7 +12,7 @@ from botocore.config import Config
 
 from controller.aws import api as aws_api
 from controller.model.state import DesiredVersion, Location
-from controller.reconcile.apply import Artifacts
+from controller.reconcile.apply import ArtifactBucket
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.result import Failure, PassOutcome, Reason
 from tests.aws.conftest import set_faults
@@ -146,7 +146,7 @@ def test_a_missing_bucket_is_an_artifacts_failure(
 ) -> None:
     wanted = replace(
         target((package("agent", (make_version("agent", "1.0"),)),)),
-        artifacts=Artifacts("no-such-bucket", "packages/"),
+        artifacts=ArtifactBucket("no-such-bucket", "packages/"),
     )
     result = reconciler.run_desired(wanted)
     (failure,) = result.failures

@@ -8,7 +8,7 @@ import pytest
 
 from controller.model.state import (
     OWNER_TAG,
-    AssociationSpec,
+    AssociationFields,
     Desired,
     DesiredAssociation,
     DesiredPackage,
@@ -82,8 +82,8 @@ def live(
 
 def spec(
     schedule: str = "rate(1 day)", targets: tuple[str, ...] = ("prod",), package_name: str = "agent"
-) -> AssociationSpec:
-    return AssociationSpec(
+) -> AssociationFields:
+    return AssociationFields(
         parameters=(("action", "Install"), ("name", package_name)),
         targets=(("tag:env", targets),),
         schedule=schedule,

@@ -13,7 +13,7 @@ from controller.model.kinds import Phase
 from controller.model.state import (
     OWNER_TAG,
     SHARED_VERSION,
-    AssociationSpec,
+    AssociationFields,
     Desired,
     DesiredAssociation,
     DesiredPackage,
@@ -52,8 +52,8 @@ def sha(package: str, version: str) -> str:
     return f"sha-{package}-{version}"
 
 
-def spec(schedule: str) -> AssociationSpec:
-    return AssociationSpec(
+def spec(schedule: str) -> AssociationFields:
+    return AssociationFields(
         parameters=(("action", "Install"), ("name", "alpha")),
         targets=(("tag:env", ("prod",)),),
         schedule=schedule,

@@ -34,7 +34,7 @@ from controller.model.kinds import Kind
 from controller.model.state import Location
 from controller.packaging import ArtifactMismatch
 from controller.reconcile.apply import association, package, sharing, version
-from controller.reconcile.apply.context import ActionFailed, ApplyContext, Artifacts, NotOwned
+from controller.reconcile.apply.context import ActionFailed, ApplyContext, ArtifactBucket, NotOwned
 from controller.reconcile.kinds import (
     Action,
     AddVersion,
@@ -54,7 +54,7 @@ from controller.reconcile.observe import Observer
 from controller.reconcile.plan import Plan
 from controller.reconcile.result import ActionRecord, ActionResult, Reason
 
-__all__ = ["ActionFailed", "Applier", "Artifacts", "NotOwned", "run_step"]
+__all__ = ["ActionFailed", "Applier", "ArtifactBucket", "NotOwned", "run_step"]
 
 # Test hook for the crash-safety tests: the process exits (as if killed) right after this
 # many actions have completed. Never set in production.
@@ -102,7 +102,7 @@ class Applier:
         owner: str,
         source: str = "",
         observer: Observer,
-        artifacts: Artifacts | None,
+        artifacts: ArtifactBucket | None,
         max_workers: int = 8,
         on_action: Callable[[ActionRecord], None] | None = None,
         stopping: threading.Event | None = None,

@@ -31,7 +31,7 @@ class NotOwned(Exception):
 
 
 @dataclass(frozen=True)
-class Artifacts:
+class ArtifactBucket:
     bucket: str
     prefix: str
 
@@ -43,7 +43,7 @@ class ApplyContext:
         owner: str,
         source: str,
         observer: Observer,
-        artifacts: Artifacts | None,
+        artifacts: ArtifactBucket | None,
         bucket_checked: bool,
     ) -> None:
         self.owner = owner

@@ -13,7 +13,7 @@ from typing import ClassVar
 from controller.model.kinds import Kind, Verb
 from controller.model.state import (
     SOURCE_TAG,
-    AssociationSpec,
+    AssociationFields,
     DesiredAssociation,
     ObservedAssociation,
     association_fields,
@@ -58,7 +58,7 @@ class DeleteAssociation(StepBase):
         return False
 
 
-# AssociationSpec field -> the repository's (YAML) name, so the plan speaks the user's words;
+# AssociationFields field -> the repository's (YAML) name, so the plan speaks the user's words;
 # from each field's declaration (model.state.AssociationField), in declaration order.
 _ASSOCIATION_FIELDS = {name: declared.yaml for name, declared in association_fields()}
 
@@ -95,7 +95,7 @@ def plan_removal(live: ObservedAssociation) -> list[Action]:
 
 
 def _association_changes(
-    live: AssociationSpec | None, wanted: AssociationSpec
+    live: AssociationFields | None, wanted: AssociationFields
 ) -> tuple[Change, ...]:
     changes: list[Change] = []
     for name, shown in _ASSOCIATION_FIELDS.items():

@@ -21,7 +21,7 @@ from controller.model.kinds import Kind
 from controller.model.ownership import Claim, claim
 from controller.model.state import (
     SOURCE_TAG,
-    AssociationSpec,
+    AssociationFields,
     Location,
     ObservedAssociation,
     OtherSource,
@@ -38,7 +38,7 @@ class AssociationObserver:
         self._lock = threading.Lock()
         # association id -> (whose, its source tag): tags are read once per association id.
         self._owned: dict[tuple[Location, str], tuple[Claim, str]] = {}
-        self._specs: dict[tuple[Location, str, str], AssociationSpec] = {}  # (loc, id, version)
+        self._specs: dict[tuple[Location, str, str], AssociationFields] = {}  # (loc, id, version)
 
     def clear(self) -> None:
         """Full resync: read every owner tag and description again."""
@@ -119,7 +119,7 @@ class AssociationObserver:
         clients: AwsClients,
         location: Location,
         summary: aws_associations.AssociationSummary,
-    ) -> AssociationSpec:
+    ) -> AssociationFields:
         key = (location, summary.association_id, summary.version)
         with self._lock:
             known = self._specs.get(key)
