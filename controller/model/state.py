@@ -168,12 +168,16 @@ class DesiredAssociation:
     disabled: bool = False
 
 
+# Settings.prune.maxDeletes when the repository does not say (the YAML model's default too).
+DEFAULT_MAX_DELETES = 10
+
+
 @dataclass(frozen=True)
 class PruneRules:
     """Settings.prune: deletions are off unless enabled, and capped per pass."""
 
     enabled: bool = False
-    max_deletes: int = 10
+    max_deletes: int = DEFAULT_MAX_DELETES
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from pydantic_core import PydanticCustomError
 
 from controller.model.configure_package import DEFAULT_ACTION, DEFAULT_INSTALLATION_TYPE
 from controller.model.ownership import OWNER_TAG, SOURCE_TAG
+from controller.model.state import DEFAULT_MAX_DELETES
 from controller.repository import rules, schedules
 
 API_VERSION = "ssm-gitops/v1"
@@ -348,7 +349,9 @@ class Prune(YamlModel):
     """Deletion of owned resources absent from the repository: off unless enabled."""
 
     enabled: Annotated[StrictBool, _about("delete owned resources absent here")] = False
-    max_deletes: Annotated[int, Field(strict=True, ge=0), _about("at most this many per pass")] = 10
+    max_deletes: Annotated[int, Field(strict=True, ge=0), _about("at most this many per pass")] = (
+        DEFAULT_MAX_DELETES
+    )
 
 
 # --- Package ---------------------------------------------------------------------------
