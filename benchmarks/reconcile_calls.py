@@ -84,7 +84,16 @@ def spec(package: str) -> AssociationFields:
 
 def calls_benchmark(packages: int, associations: int, work: Path) -> None:
     with LocalAWS(port=0, create_delay=0.0) as aws:
-        os.environ["AWS_ENDPOINT_URL"] = aws.endpoint_url
+        # The embedded endpoint takes any credentials; a profile or CA bundle of the machine
+        # running the benchmark must not get in the way (it measured 0 calls otherwise).
+        for name in ("AWS_PROFILE", "AWS_CA_BUNDLE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(name, None)
+        os.environ.update(
+            AWS_ENDPOINT_URL=aws.endpoint_url,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_REGION="us-east-1",
+        )
         aws.client("s3").create_bucket(Bucket="artifacts")
         wanted = DesiredPass(
             Desired(
