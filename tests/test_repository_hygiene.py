@@ -83,7 +83,7 @@ def test_no_tracked_file_names_an_absolute_path_of_a_developer_machine() -> None
 
 def test_the_path_check_tells_machine_paths_from_legitimate_ones() -> None:
     flagged = [
-        "/work/venv/bin/aws",
+        "/" + "work/venv/bin/aws",  # split so that this file names no such path itself
         "cd /root/ssm-gitops",
         "/home/alice/src/x",
         "/Users/bob/x",
