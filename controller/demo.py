@@ -251,9 +251,9 @@ Try next (the controller polls git every {POLL_SECONDS:g}s):
   3. git commit -am "Roll datadog-agent 6.10.0 out to prod"
   4. watch the actions below, the prod instances re-install, and the status page's rollouts
   Make drift by hand and watch the next resync ({RESYNC_SECONDS:g}s) heal it:
-  AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing \\
-  AWS_SECRET_ACCESS_KEY=testing {aws} ssm update-document-default-version \\
-      --name ops-toolkit --document-version 1
+  AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \\
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
+  {aws} ssm update-document-default-version --name ops-toolkit --document-version 1
   (version 1 is ops-toolkit 1.0.0, which has no Ubuntu build: until the resync moves
   the default back, the Ubuntu instance's run of ops-toolkit-everywhere fails, as it would
   on a real fleet)

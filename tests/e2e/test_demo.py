@@ -149,12 +149,34 @@ def test_demo_with_its_ports_busy_prints_the_ports_it_took(tmp_path: Path) -> No
         assert not re.search(r":4566(?!\d)", out.split("Local AWS", 1)[1])
         copy = tmp_path / "ssm-gitops" / "demo" / "sample-repo"
         assert f"  1. cd {copy}\n" in out
+        drift = _printed_drift_command(out)
+        assert "--document-version 1" in drift
+        # Run exactly as printed, in a shell that knows nothing of AWS (no profile, no
+        # region): the demo's newcomers copy it from the terminal (it once lacked the region
+        # that AWS CLI v1 reads, AWS_DEFAULT_REGION, and failed).
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean.get('PATH', '')}"
+        ran = subprocess.run(
+            ["bash", "-c", drift], env=clean, capture_output=True, text=True, timeout=120
+        )
+        assert ran.returncode == 0, ran.stderr
         process.signal(signal.SIGINT)
         assert process.wait(60) == 0
     finally:
         process.stop()
         for sock in held:
             sock.close()
+
+
+def _printed_drift_command(banner: str) -> str:
+    """The drift command of the demo's banner, its continuation lines joined."""
+    after = banner.split("Make drift by hand", 1)[1].split("\n", 1)[1]
+    lines = []
+    for line in after.splitlines():
+        lines.append(line.strip().rstrip("\\").strip())
+        if not line.rstrip().endswith("\\"):
+            break
+    return " ".join(lines)
 
 
 def test_demo_prints_where_to_look_and_stops_on_ctrl_c(tmp_path: Path) -> None:
