@@ -114,7 +114,6 @@ def build_image(target: str = "controller", tag: str = IMAGE) -> float:
     removed once nothing names it (it would stay behind untagged)."""
     ensure_base_image()
     before = image_id(tag)
-    dangling_before = _dangling()
     started = time.monotonic()
     _run(
         [
@@ -141,22 +140,18 @@ def build_image(target: str = "controller", tag: str = IMAGE) -> float:
     if before is not None and before != image_id(tag):
         # untagged now; fails harmlessly if a container or another tag still uses it
         subprocess.run(["podman", "rmi", before], capture_output=True, check=False)
-    # A target built FROM an earlier stage (`demo` is FROM `controller`) leaves that stage
-    # committed as an untagged image: 446 MB per run.
-    for left in sorted(_dangling() - dangling_before):
-        subprocess.run(["podman", "rmi", left], capture_output=True, check=False)
+    # A target built FROM an earlier stage (`demo` is FROM `controller`) keeps that stage as
+    # an untagged parent; once the old demo image is gone it is left over (446 MB per run).
+    # Prune our own untagged images (by the Dockerfile's title label) that nothing uses.
+    subprocess.run(
+        ["podman", "image", "prune", "-f", "--filter", f"label={_TITLE_LABEL}"],
+        capture_output=True,
+        check=False,
+    )
     return taken
 
 
-def _dangling() -> set[str]:
-    """Ids of the untagged images (`podman images -f dangling=true`)."""
-    found = subprocess.run(
-        ["podman", "images", "-q", "--no-trunc", "-f", "dangling=true"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return set(found.stdout.split()) if found.returncode == 0 else set()
+_TITLE_LABEL = "org.opencontainers.image.title=ssm-gitops"
 
 
 def image_size(name: str = IMAGE) -> int:
