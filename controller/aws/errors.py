@@ -36,7 +36,7 @@ class Throttled(AwsError):
 
 
 class Denied(AwsError):
-    """The credentials may not do this: fix the IAM policy (deploy/iam-policy.json)."""
+    """The credentials may not do this: fix the IAM policy (deploy/iam/controller-policy.json)."""
 
     family = "denied"
 

@@ -109,7 +109,8 @@ class AssociationFields:
     """The fields of an AWS-ConfigureAWSPackage association we own, normalised.
 
     A new field is declared here once, with its YAML key and AWS parameter (and a matching
-    attribute on the repository's `AssociationFields` model): see `AssociationField`.
+    attribute on the repository's `AssociationSpec` model, the YAML `spec:`): see
+    `AssociationField`.
     """
 
     # sorted (key, single value); empties dropped

@@ -42,7 +42,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -56,6 +56,7 @@ from controller.reconcile.result import (
     PassOutcome,
     PassResult,
     Reason,
+    Rollout,
 )
 from controller.repository.errors import SpecError, UnreadableFiles, caused_by_content
 from controller.runtime.logs import log_action, logger
@@ -88,6 +89,11 @@ class Reconciling(Protocol):
         full_resync: bool = False,
         on_action: Callable[[ActionRecord], None] | None = None,
     ) -> PassResult: ...
+
+    def read_rollouts(
+        self, repository: Repository
+    ) -> tuple[tuple[Rollout, ...], Mapping[tuple[str, str], int]]:
+        """Each association's rollout from its overview, and the AWS calls that took."""
 
     def stop(self) -> None:
         """Start no new action (the one in flight finishes)."""
@@ -279,11 +285,8 @@ class ControllerLoop:
     def _refresh_rollouts(self, good: _Loaded) -> None:
         """Re-read the association overviews only; the last pass shows them (no new pass)."""
         reconciler = self._reconciler_for(self._dry_run or is_suspended(good.repository))
-        read = getattr(reconciler, "read_rollouts", None)
-        if read is None:
-            return
         try:
-            rollouts, api_calls = read(good.repository)
+            rollouts, api_calls = reconciler.read_rollouts(good.repository)
         except Exception as error:  # noqa: BLE001 - the next pass reads them again
             self._log.warning(
                 f"reading the association overviews failed: {error}", extra={"event": "rollouts"}

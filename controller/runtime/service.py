@@ -83,7 +83,7 @@ class _Reconcilers:
 
 
 class Service:
-    """A running controller; `start()`, then `stop()` (or `wait_until_stopped`)."""
+    """A running controller: `start()`, then `stop()`."""
 
     def __init__(self, options: Options) -> None:
         self.options = options

@@ -1,6 +1,6 @@
 """Who may trigger a pass over HTTP: checks a git host's push webhook against the shared secret.
 
-Sits at the HTTP edge (`runtime.http`, `POST /hooks/git`): a request that passes triggers an
+Sits at the HTTP edge (`runtime.server`, `POST /hooks/git`): a request that passes triggers an
 immediate pass; one that fails changes nothing and is answered 401. Both ways of signing are
 compared in constant time (`hmac.compare_digest`) so the secret cannot be guessed byte by
 byte from response times.

@@ -74,6 +74,9 @@ class FakeReconciler:
     def stop(self) -> None:
         pass
 
+    def read_rollouts(self, repository: Any) -> tuple[tuple[Any, ...], dict[Any, int]]:
+        return (), {}
+
     def run_pass(
         self,
         repository: Any,

@@ -49,6 +49,9 @@ class Recorder:
     def stop(self) -> None:
         pass
 
+    def read_rollouts(self, repository: Any) -> tuple[tuple[Any, ...], dict[Any, int]]:
+        return (), {}
+
     def run_pass(
         self,
         repository: Repository,

@@ -360,6 +360,9 @@ class _Reconciler:
     def stop(self) -> None:
         pass
 
+    def read_rollouts(self, repository: Any) -> tuple[tuple[Any, ...], dict[Any, int]]:
+        return (), {}
+
     def run_pass(
         self,
         repository: Any,

@@ -15,10 +15,10 @@ from typing import ClassVar
 from controller.model.kinds import Kind, Verb
 from controller.model.state import DesiredPackage, DesiredVersion, ObservedPackage
 from controller.reconcile.kinds.action import Action, Change, ResourceError, StepBase
+from controller.repository import rules
 
-# https://docs.aws.amazon.com/systems-manager/latest/userguide/distributor-working-with-packages-version.html
-# "You can have up to 25 versions of a package".
-MAX_VERSIONS = 25
+# 25 versions per package (the AWS page is cited where the rule is defined).
+MAX_VERSIONS = rules.MAX_VERSIONS
 
 
 @dataclass(frozen=True)
