@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from controller.reconcile.result import ActionRecord, PassOutcome, PassResult
+from controller.reconcile.result import ActionRecord, PassResult
 from controller.repository import Repository, load_repository
 from controller.runtime.loop import ControllerLoop
 from controller.runtime.metrics import Metrics
@@ -27,6 +27,7 @@ from controller.runtime.schedule import PassRequest
 from controller.runtime.status import Status, StatusBoard
 from controller.source import GitSource
 from tests.runtime import samples
+from tests.runtime.fakes import RevisionRecorder
 from tests.runtime.gitrepo import GitRepo
 
 POLL = PassRequest(frozenset({"poll"}))
@@ -40,17 +41,8 @@ def good_files(version: str) -> dict[str, str | None]:
     }
 
 
-class Recorder:
-    """Stands in for the reconciler: records which revision each pass reconciled."""
-
-    def __init__(self, revisions: list[str]) -> None:
-        self.revisions = revisions
-
-    def stop(self) -> None:
-        pass
-
-    def read_rollouts(self, repository: Any) -> tuple[tuple[Any, ...], dict[Any, int]]:
-        return (), {}
+class Recorder(RevisionRecorder):
+    """Stands in for the reconciler, and checks it was given a loaded repository."""
 
     def run_pass(
         self,
@@ -61,8 +53,7 @@ class Recorder:
         on_action: Callable[[ActionRecord], None] | None = None,
     ) -> PassResult:
         assert repository.settings is not None and repository.packages
-        self.revisions.append(revision)
-        return PassResult(revision, PassOutcome.SUCCESS, 1.0, 2.0)
+        return super().run_pass(repository, revision)
 
 
 class Loop:

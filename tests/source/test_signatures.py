@@ -11,15 +11,13 @@ import dataclasses
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from controller.cli import build_parser
 from controller.errors import UserError
-from controller.reconcile.result import ActionRecord, PassOutcome, PassResult
 from controller.repository import Repository
 from controller.runtime.loop import ControllerLoop
 from controller.runtime.metrics import Metrics
@@ -34,6 +32,7 @@ from controller.source.signatures import (
     verify_commit,
     verify_revision,
 )
+from tests.runtime.fakes import RevisionRecorder
 from tests.source.signing import (
     GpgKey,
     SshKey,
@@ -353,28 +352,6 @@ def test_a_tool_killed_or_failing_without_a_verdict_is_a_check_that_failed(
 # -- the controller loop: a refused head keeps the last good revision --------------------
 
 
-class _Reconciler:
-    def __init__(self, passes: list[str]) -> None:
-        self.passes = passes
-
-    def stop(self) -> None:
-        pass
-
-    def read_rollouts(self, repository: Any) -> tuple[tuple[Any, ...], dict[Any, int]]:
-        return (), {}
-
-    def run_pass(
-        self,
-        repository: Any,
-        revision: str,
-        *,
-        full_resync: bool = False,
-        on_action: Callable[[ActionRecord], None] | None = None,
-    ) -> PassResult:
-        self.passes.append(revision)
-        return PassResult(revision, PassOutcome.SUCCESS, 1.0, 2.0)
-
-
 def test_the_loop_keeps_the_last_good_revision_and_retries_a_check_that_failed(
     keys: dict[str, SshKey | GpgKey], repo: Path, tmp_path: Path, trusted: TrustedKeys
 ) -> None:
@@ -395,7 +372,7 @@ def test_the_loop_keeps_the_last_good_revision_and_retries_a_check_that_failed(
     loop = ControllerLoop(
         source,
         lambda root: Repository(root=root),
-        lambda detect_only: _Reconciler(passes),
+        lambda detect_only: RevisionRecorder(passes),
         board=board,
         metrics=metrics,
         verify=verify,
@@ -463,7 +440,7 @@ def test_a_commit_object_lost_from_the_cache_is_retried_not_refused(
     loop = ControllerLoop(
         source,
         lambda root: Repository(root=root),
-        lambda detect_only: _Reconciler(passes),
+        lambda detect_only: RevisionRecorder(passes),
         board=board,
         metrics=metrics,
         verify=lambda revision: verify_revision(source, revision, trusted),
