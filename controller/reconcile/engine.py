@@ -30,8 +30,8 @@ from controller.model.state import (
     Unread,
 )
 from controller.reconcile.apply import Applier, ArtifactBucket
-from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.cache import LastingStore
+from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.observe import Observer
 from controller.reconcile.plan import Plan, PlanError, plan
 from controller.reconcile.result import (
@@ -279,6 +279,7 @@ class Reconciler:
             records = applier.skip(planned.plan, "dry run")
         else:
             records = applier.apply(planned.plan)
+            self.observer.store.save()  # what apply made the cache forget, on disk too
             # A package whose zip was refused as not git's had its cache entry deleted:
             # build it again next pass instead of reusing this revision's build.
             refused = {r.name for r in records if r.reason is Reason.ARTIFACTS}
