@@ -73,7 +73,7 @@ class Observer:
         self.source = source  # our `ssm-gitops:source` tag value (controller.model.ownership)
         self.max_workers = max_workers
         # What outlives the process (`controller.reconcile.cache`); memory only without one.
-        self.store = store or LastingStore()
+        self.store = store if store is not None else LastingStore()
         self.versions = VersionCache(self.store)
         self.packages = PackageObserver(owner, source, max_workers, self.versions, self.store)
         self.associations = AssociationObserver(owner, source, max_workers, self.store)

@@ -55,7 +55,7 @@ class AssociationObserver:
         self.owner = owner
         self.source = source
         self.max_workers = max_workers
-        self.store = store or LastingStore()
+        self.store = store if store is not None else LastingStore()
         self._lock = threading.Lock()
         # association id -> (whose, its source tag, when read): tags are read once per id.
         self._owned: dict[tuple[Location, str], tuple[Claim, str, float]] = {}

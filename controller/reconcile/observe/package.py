@@ -104,7 +104,7 @@ class PackageObserver:
         self.source = source
         self.max_workers = max_workers
         self.versions = versions
-        self.store = store or LastingStore()
+        self.store = store if store is not None else LastingStore()
         self._lock = threading.Lock()
         self._entries: dict[tuple[Location, str], _PackageEntry] = {}
 

@@ -42,7 +42,7 @@ class VersionCache:
         self._lock = threading.Lock()
         self._hashes: dict[_VersionKey, str] = {}
         self._same_content: dict[_ContentKey, bool] = {}
-        self.store = store or LastingStore()
+        self.store = store if store is not None else LastingStore()
 
     def versions(
         self, clients: AwsClients, location: Location, name: str
