@@ -84,23 +84,6 @@ def describe(clients: AwsClients, name: str) -> PackagePointers:
     )
 
 
-def list_versions(clients: AwsClients, name: str) -> list[tuple[str, str, str, str, str]]:
-    """(number, VersionName, Status, StatusInformation, CreatedDate) of every version,
-    50 a page (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ListDocumentVersions.html)."""
-    return [
-        (
-            str(item["DocumentVersion"]),
-            str(item.get("VersionName", "")),
-            str(item.get("Status", "Active")),
-            str(item.get("StatusInformation", "")),
-            str(item.get("CreatedDate", "")),
-        )
-        for item in items(
-            clients, "ssm", "ListDocumentVersions", "DocumentVersions", Name=name, MaxResults=50
-        )
-    ]
-
-
 @dataclass(frozen=True)
 class VersionInfo:
     """One row of ListDocumentVersions (API_DocumentVersionInfo)."""
@@ -195,9 +178,9 @@ def add_version(
 
 
 def find_version(clients: AwsClients, name: str, version_name: str) -> ObservedVersion | None:
-    for number, found, status, information, _created in list_versions(clients, name):
-        if found == version_name:
-            return ObservedVersion(found, number, "", status, information)
+    for info in list_version_infos(clients, name):
+        if info.name == version_name:
+            return ObservedVersion(info.name, info.number, "", info.status, info.information)
     return None
 
 
