@@ -61,6 +61,8 @@ def _git_source(args: argparse.Namespace) -> Any:
     and `apply` sharing its cache folder then use a clone of their own for this command, in a
     temporary folder, with a build folder of their own too (`args.private_work`). They still
     share the observe cache (`observe/`), which any number of processes may use at once."""
+    import atexit
+    import shutil
     import tempfile
 
     from controller.source import GitSource
@@ -74,6 +76,7 @@ def _git_source(args: argparse.Namespace) -> Any:
         if "in use by another" not in str(error):
             raise
     private = Path(tempfile.mkdtemp(prefix="ssm-gitops-"))
+    atexit.register(shutil.rmtree, private, ignore_errors=True)  # this command's only
     args.private_work = private / "work"
     print(
         f"note: {_cache_named(args)} is in use by a running controller: this {args.command} "
