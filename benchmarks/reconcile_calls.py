@@ -1,13 +1,17 @@
-"""Benchmark: AWS calls of a pass that finds nothing to do, and plan CPU time.
+"""Benchmark: AWS calls of each kind of pass (issue 14), and plan CPU time.
 
-Reports (does not assert), against the embedded local endpoint:
-- calls of a no-op pass with P packages and A associations, next to the contract's floor
-  ceil(P/50) + ceil(A/50) + P (list pages plus one sharing read per package) and next to
-  Terraform's refresh (about 4 calls per document, 1-2 per association);
-- calls of a full resync pass (everything re-read);
-- CPU time of the pure plan() for 1,000 packages (3 versions each) and 1,000 associations.
+Reports (does not assert), against the embedded local endpoint, counted by its own call
+counter, in ONE run at P=200/A=1000 and P=500/A=2000 (P packages of 2 versions each, A
+associations), next to the contract's budgets (contract: Budgets):
+- the floor: ceil(P/50) + ceil(A/50) list pages + one sharing read per package;
+- a Terraform-style refresh: 4 calls per package + 2 per association;
+- `plan` in a fresh process sharing the cache folder of a running controller (<= 1.5x floor);
+- `plan` in a fresh process with an empty cache folder, a CI runner (<= half Terraform);
+- the controller's full resync (<= 1.2x (pages + 2P)) and its no-op pass (the floor);
+then the CPU time of the pure plan() for 1,000 packages and 1,000 associations, and of
+loading and planning a 1,000-package repository.
 
-    .venv/bin/python benchmarks/reconcile_calls.py [--packages 100] [--associations 100]
+    .venv/bin/python benchmarks/reconcile_calls.py [--size 200/1000 --size 500/2000]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,6 +34,7 @@ from controller.aws.session import Sessions  # noqa: E402
 from controller.local import LocalAWS  # noqa: E402
 from controller.model.state import (  # noqa: E402
     OWNER_TAG,
+    SOURCE_TAG,
     ArtifactFile,
     AssociationFields,
     Desired,
@@ -43,6 +49,7 @@ from controller.model.state import (  # noqa: E402
     PruneRules,
 )
 from controller.reconcile.apply import ArtifactBucket  # noqa: E402
+from controller.reconcile.cache import LastingStore, store_path  # noqa: E402
 from controller.reconcile.desired import desired_version  # noqa: E402
 from controller.reconcile.engine import DesiredPass, Reconciler  # noqa: E402
 from controller.reconcile.plan import plan  # noqa: E402
@@ -82,10 +89,96 @@ def spec(package: str) -> AssociationFields:
     )
 
 
-def calls_benchmark(packages: int, associations: int, work: Path) -> None:
+def populate(aws: LocalAWS, wanted: DesiredPass, owner: str, source: str) -> None:
+    """Make live SSM equal to `wanted` directly (faster than applying it): each package with
+    its versions (zips in S3 first: the endpoint checks attachments), each association, all
+    tagged with our owner and source."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from controller.aws.associations import request_fields
+
+    ssm, s3 = aws.client("ssm"), aws.client("s3")
+    tags = [{"Key": OWNER_TAG, "Value": owner}, {"Key": SOURCE_TAG, "Value": source}]
+
+    def one_package(package: DesiredPackage) -> None:
+        for n, version in enumerate(package.versions):
+            prefix = f"p/{package.name}/{version.name}/"
+            for artifact in version.files:
+                s3.put_object(
+                    Bucket="artifacts", Key=prefix + artifact.name, Body=artifact.path.read_bytes()
+                )
+            common = {
+                "Name": package.name,
+                "Content": version.content,
+                "DocumentFormat": "JSON",
+                "VersionName": version.name,
+                "Attachments": [{"Key": "SourceUrl", "Values": [f"s3://artifacts/{prefix}"]}],
+            }
+            if n == 0:
+                ssm.create_document(**common, DocumentType="Package", Tags=tags)
+            else:
+                ssm.update_document(**common, DocumentVersion="$LATEST")
+
+    def one_association(association: DesiredAssociation) -> None:
+        ssm.create_association(**request_fields(association.name, association.spec), Tags=tags)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one_package, wanted.desired.packages))
+        list(pool.map(one_association, wanted.desired.associations))
+
+
+def desired_pass(packages: int, associations: int, work: Path) -> DesiredPass:
+    """P packages of 2 versions (the first the default) and A associations spread over them."""
+    return DesiredPass(
+        Desired(
+            tuple(
+                DesiredPackage(
+                    f"pkg-{i:04d}",
+                    HOME,
+                    "1.0",
+                    frozenset(),
+                    ((OWNER_TAG, "bench"),),
+                    False,
+                    tuple(
+                        make_version(work / f"pkg-{i:04d}" / v, f"pkg-{i:04d}", v)
+                        for v in ("1.0", "1.1")
+                    ),
+                )
+                for i in range(packages)
+            ),
+            tuple(
+                DesiredAssociation(
+                    f"assoc-{i:04d}",
+                    HOME,
+                    spec(f"pkg-{i % packages:04d}"),
+                    f"pkg-{i % packages:04d}",
+                )
+                for i in range(associations)
+            ),
+            PruneRules(),
+        ),
+        ("us-east-1",),
+        (("123456789012", None),),
+        ArtifactBucket("artifacts", "p/"),
+    )
+
+
+def calls_benchmark(sizes: list[tuple[int, int]], work: Path) -> None:
+    """Every pass of issue 14's table at each size, counted by the endpoint's call counter."""
+    rows: list[tuple[str, ...]] = []
+    for packages, associations in sizes:
+        rows += one_size(packages, associations, work / f"p{packages}-a{associations}")
+    print("AWS calls per pass (embedded endpoint's counter; a fresh process adds one STS call)")
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def one_size(packages: int, associations: int, here: Path) -> list[tuple[str, ...]]:
+    owner, source = "bench", "github.com/acme/bench"
     with LocalAWS(port=0, create_delay=0.0) as aws:
-        # The embedded endpoint takes any credentials; a profile or CA bundle of the machine
-        # running the benchmark must not get in the way (it measured 0 calls otherwise).
+        # The embedded endpoint takes any credentials; a profile or CA bundle of the
+        # machine running the benchmark must not get in the way.
         for name in ("AWS_PROFILE", "AWS_CA_BUNDLE", "AWS_SESSION_TOKEN"):
             os.environ.pop(name, None)
         os.environ.update(
@@ -95,62 +188,81 @@ def calls_benchmark(packages: int, associations: int, work: Path) -> None:
             AWS_REGION="us-east-1",
         )
         aws.client("s3").create_bucket(Bucket="artifacts")
-        wanted = DesiredPass(
-            Desired(
-                tuple(
-                    DesiredPackage(
-                        f"pkg-{i:04d}",
-                        HOME,
-                        "1.0",
-                        frozenset(),
-                        ((OWNER_TAG, "bench"),),
-                        False,
-                        (make_version(work / f"pkg-{i:04d}", f"pkg-{i:04d}", "1.0"),),
-                    )
-                    for i in range(packages)
-                ),
-                tuple(
-                    DesiredAssociation(
-                        f"assoc-{i:04d}",
-                        HOME,
-                        spec(f"pkg-{i % packages:04d}"),
-                        f"pkg-{i % packages:04d}",
-                    )
-                    for i in range(associations)
-                ),
-                PruneRules(),
-            ),
-            ("us-east-1",),
-            (("123456789012", None),),
-            ArtifactBucket("artifacts", "p/"),
-        )
-        reconciler = Reconciler(
-            "bench", source="github.com/acme/bench", work_dir=work, sessions=Sessions()
-        )
+        wanted = desired_pass(packages, associations, here / "built")
         started = time.monotonic()
-        first = reconciler.run_desired(wanted)
+        populate(aws, wanted, owner, source)
         print(
-            f"first pass: {len(first.actions)} actions, {sum(first.api_calls.values())} calls, "
-            f"{time.monotonic() - started:.1f}s, outcome {first.outcome}"
+            f"P={packages} A={associations}: live state made in {time.monotonic() - started:.0f}s",
+            file=sys.stderr,
         )
-        reconciler.run_desired(wanted)  # re-reads what the first pass changed
-        noop = reconciler.run_desired(wanted)
-        full = reconciler.run_desired(wanted, full_resync=True)
-        floor = math.ceil(packages / 50) + math.ceil(associations / 50) + packages
-        terraform_low, terraform_high = 4 * packages + associations, 4 * packages + 2 * associations
-        print(f"\nno-op pass, P={packages} packages, A={associations} associations")
-        print(f"  ssm-gitops (cached):   {sum(noop.api_calls.values()):6d} calls  ({noop.outcome})")
-        for (operation, result), count in sorted(noop.api_calls.items()):
-            print(f"      {operation:32s} {result:10s} {count}")
-        print(
-            f"  contract floor:        {floor:6d} calls  "
-            "(ceil(P/50) + ceil(A/50) + one sharing read per package)"
-        )
-        print(f"  full resync pass:      {sum(full.api_calls.values()):6d} calls")
-        print(
-            f"  Terraform refresh:     {terraform_low:6d}-{terraform_high} calls "
-            "(~4 per document, 1-2 per association)"
-        )
+
+        def reconciler(cache_dir: Path, *, dry_run: bool = False) -> Reconciler:
+            return Reconciler(
+                owner,
+                source=source,
+                work_dir=here / "work",
+                sessions=Sessions(),
+                dry_run=dry_run,
+                store=LastingStore(store_path(cache_dir, owner, source)),
+            )
+
+        def counted(run: Callable[[], object]) -> tuple[int, float]:
+            before = sum(aws.calls().values())
+            began = time.monotonic()
+            result = run()
+            changes = getattr(result, "plan", None) or getattr(result, "actions", ())
+            if getattr(changes, "actions", changes):
+                print(f"WARNING: changes planned: {result}"[:300], file=sys.stderr)
+            return sum(aws.calls().values()) - before, time.monotonic() - began
+
+        # A CI runner: `plan` in a fresh process with an empty cache folder.
+        cold = reconciler(here / "ci-cache", dry_run=True)
+        cold_calls, cold_s = counted(lambda: cold.plan_desired(wanted))
+        # The running controller: its first pass, a quiet pass, a full resync.
+        controller = reconciler(here / "cache")
+        counted(lambda: controller.run_desired(wanted))
+        noop_calls, noop_s = counted(lambda: controller.run_desired(wanted))
+        full_calls, full_s = counted(lambda: controller.run_desired(wanted, full_resync=True))
+        # `plan` in a fresh process sharing the controller's cache folder.
+        warm = reconciler(here / "cache", dry_run=True)
+        warm_calls, warm_s = counted(lambda: warm.plan_desired(wanted))
+
+    pages = math.ceil(packages / 50) + math.ceil(associations / 50)
+    floor = pages + packages
+    terraform = 4 * packages + 2 * associations
+    size = f"P={packages}/A={associations}"
+    return [
+        (size, "floor: list pages + one sharing read per package", f"{floor}", "", ""),
+        (size, "Terraform-style refresh (4P + 2A)", f"{terraform}", "", ""),
+        (
+            size,
+            "plan, warm cache folder (fresh process)",
+            f"{warm_calls}",
+            f"<= {1.5 * floor:.0f} (1.5x floor)",
+            f"{warm_s:.1f}s",
+        ),
+        (
+            size,
+            "plan, empty cache folder (CI runner)",
+            f"{cold_calls}",
+            f"<= {terraform / 2:.0f} (half Terraform)",
+            f"{cold_s:.1f}s",
+        ),
+        (
+            size,
+            "full resync (running controller)",
+            f"{full_calls}",
+            f"<= {1.2 * (pages + 2 * packages):.0f} (1.2x (pages + 2P))",
+            f"{full_s:.1f}s",
+        ),
+        (
+            size,
+            "no-op pass (running controller)",
+            f"{noop_calls}",
+            f"= {floor} (floor)",
+            f"{noop_s:.1f}s",
+        ),
+    ]
 
 
 def plan_cpu_benchmark(packages: int = 1000, associations: int = 1000) -> None:
@@ -250,11 +362,18 @@ def load_and_plan_benchmark(packages: int, work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--packages", type=int, default=100)
-    parser.add_argument("--associations", type=int, default=100)
+    parser.add_argument(
+        "--size",
+        action="append",
+        metavar="P/A",
+        help="packages/associations; repeatable (default: 200/1000 and 500/2000)",
+    )
     args = parser.parse_args()
+    sizes = [
+        tuple(int(n) for n in size.split("/")) for size in args.size or ["200/1000", "500/2000"]
+    ]
     with tempfile.TemporaryDirectory() as work:
-        calls_benchmark(args.packages, args.associations, Path(work))
+        calls_benchmark([(p, a) for p, a in sizes], Path(work))
         plan_cpu_benchmark()
         load_and_plan_benchmark(1000, Path(work))
 

@@ -220,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = commands.add_parser(name, help=helptext, description=description)
         _add_source_flags(p)
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument(
+            "--cache-dir",
+            default=None,
+            help="the cache folder, shared with `run` (default SSM_GITOPS_CACHE_DIR, else "
+            "~/.cache/ssm-gitops): what earlier passes read from AWS saves calls",
+        )
         p.set_defaults(func=_plan if name == "plan" else _apply)
 
     p = commands.add_parser(

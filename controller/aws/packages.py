@@ -28,8 +28,13 @@ class PackageSummary:
     """One row of ListDocuments."""
 
     name: str
-    document_version: str  # changes when the document changes: our cache key
+    # A version's number and VersionName as ListDocuments shows the document
+    # (API_DocumentIdentifier: DocumentVersion, VersionName; the reference says only "the
+    # document version"; the embedded endpoint shows the default one). It moves when the
+    # default moves, maybe not when a version is added: a cache key between resyncs only.
+    document_version: str
     tags: tuple[tuple[str, str], ...]
+    version_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,12 @@ def list_owned(clients: AwsClients, owner: str) -> Iterator[PackageSummary]:
         tags = tuple(sorted((t["Key"], t["Value"]) for t in item.get("Tags", [])))
         # Belt and braces: never trust a filter with ownership.
         if (OWNER_TAG, owner) in tags and item.get("DocumentType", "Package") == "Package":
-            yield PackageSummary(item["Name"], str(item.get("DocumentVersion", "")), tags)
+            yield PackageSummary(
+                item["Name"],
+                str(item.get("DocumentVersion", "")),
+                tags,
+                str(item.get("VersionName", "")),
+            )
 
 
 def describe(clients: AwsClients, name: str) -> PackagePointers:
@@ -74,16 +84,32 @@ def describe(clients: AwsClients, name: str) -> PackagePointers:
     )
 
 
-def list_versions(clients: AwsClients, name: str) -> list[tuple[str, str, str, str, str]]:
-    """(number, VersionName, Status, StatusInformation, CreatedDate) of every version,
-    50 a page (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ListDocumentVersions.html)."""
+@dataclass(frozen=True)
+class VersionInfo:
+    """One row of ListDocumentVersions (API_DocumentVersionInfo)."""
+
+    number: str
+    name: str  # VersionName ("" when created without one)
+    status: str
+    information: str  # StatusInformation
+    created: str
+    is_default: bool  # IsDefaultVersion: the default pointer, without a DescribeDocument
+
+
+def list_version_infos(clients: AwsClients, name: str) -> list[VersionInfo]:
+    """Every version of package `name`, 50 a page. Each row carries `IsDefaultVersion`, so
+    this one read answers both which versions exist and which is the default: no
+    DescribeDocument is needed for the pointers (latest = the highest number)
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ListDocumentVersions.html,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DocumentVersionInfo.html)."""
     return [
-        (
+        VersionInfo(
             str(item["DocumentVersion"]),
             str(item.get("VersionName", "")),
             str(item.get("Status", "Active")),
             str(item.get("StatusInformation", "")),
             str(item.get("CreatedDate", "")),
+            bool(item.get("IsDefaultVersion", False)),
         )
         for item in items(
             clients, "ssm", "ListDocumentVersions", "DocumentVersions", Name=name, MaxResults=50
@@ -152,9 +178,9 @@ def add_version(
 
 
 def find_version(clients: AwsClients, name: str, version_name: str) -> ObservedVersion | None:
-    for number, found, status, information, _created in list_versions(clients, name):
-        if found == version_name:
-            return ObservedVersion(found, number, "", status, information)
+    for info in list_version_infos(clients, name):
+        if info.name == version_name:
+            return ObservedVersion(info.name, info.number, "", info.status, info.information)
     return None
 
 

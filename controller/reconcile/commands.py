@@ -24,6 +24,7 @@ from controller.errors import PREFIX, UserError
 from controller.model.kinds import Kind, Verb, resource_symbol
 from controller.model.ownership import local_origin, source_id
 from controller.model.state import Location
+from controller.reconcile.cache import LastingStore, store_path
 from controller.reconcile.engine import PlannedPass, Reconciler
 from controller.reconcile.kinds import Action, DeleteAssociation, DeletePackage
 from controller.reconcile.plan import Plan
@@ -38,8 +39,51 @@ from controller.reconcile.result import (
 from controller.repository import Repository
 
 
-def _cache_dir() -> Path:
+def _cache_dir(args: argparse.Namespace | None = None) -> Path:
+    given = getattr(args, "cache_dir", None)
+    if given:
+        return Path(given).expanduser()
     return Path(os.environ.get("SSM_GITOPS_CACHE_DIR") or Path.home() / ".cache" / "ssm-gitops")
+
+
+def _cache_named(args: argparse.Namespace) -> str:
+    """How the user gave the cache folder, for messages."""
+    if getattr(args, "cache_dir", None):
+        return f"--cache-dir {args.cache_dir}"
+    named = os.environ.get("SSM_GITOPS_CACHE_DIR")
+    return f"SSM_GITOPS_CACHE_DIR={named}" if named else f"the cache {_cache_dir()}"
+
+
+def _git_source(args: argparse.Namespace) -> Any:
+    """The repository's GitSource, with its clone in the cache folder's `git/`.
+
+    A running controller (`run`) holds `git/` for itself (`controller.source.cache`); `plan`
+    and `apply` sharing its cache folder then use a clone of their own for this command, in a
+    temporary folder, with a build folder of their own too (`args.private_work`). They still
+    share the observe cache (`observe/`), which any number of processes may use at once."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from controller.source import GitSource
+    from controller.source.cache import CacheError
+
+    try:
+        return GitSource(
+            args.repo, args.ref, _cache_dir(args) / "git", cache_named=_cache_named(args)
+        )
+    except CacheError as error:
+        if "in use by another" not in str(error):
+            raise
+    private = Path(tempfile.mkdtemp(prefix="ssm-gitops-"))
+    atexit.register(shutil.rmtree, private, ignore_errors=True)  # this command's only
+    args.private_work = private / "work"
+    print(
+        f"note: {_cache_named(args)} is in use by a running controller: this {args.command} "
+        "uses a clone of its own (the AWS read cache is shared)",
+        file=sys.stderr,
+    )
+    return GitSource(args.repo, args.ref, private / "git")
 
 
 def _load(args: argparse.Namespace) -> tuple[Repository, str]:
@@ -48,19 +92,13 @@ def _load(args: argparse.Namespace) -> tuple[Repository, str]:
     Also sets `args.source_id` (the `ssm-gitops:source` tag value) from --repo and --path.
     """
     from controller.repository import load_repository
-    from controller.source import GitSource, source_root
+    from controller.source import source_root
     from controller.source.signatures import TrustedKeys, verify_revision
 
     keys = TrustedKeys.from_flags(
         args.verify_signatures, args.allowed_signers_file, args.trusted_gpg_keys_file
     )
-    named = os.environ.get("SSM_GITOPS_CACHE_DIR")
-    source = GitSource(
-        args.repo,
-        args.ref,
-        _cache_dir() / "git",
-        cache_named=f"SSM_GITOPS_CACHE_DIR={named}" if named else f"the cache {_cache_dir()}",
-    )
+    source = _git_source(args)
     revision = source.fetch()
     if keys is not None:  # --verify-signatures: an untrusted head commit is never read
         signer = verify_revision(source, revision, keys)
@@ -94,11 +132,14 @@ def _display_prefix(path: str | None) -> str:
 
 
 def _reconciler(args: argparse.Namespace, *, dry_run: bool) -> Reconciler:
+    source = getattr(args, "source_id", "")
     return Reconciler(
         args.name,
-        source=getattr(args, "source_id", ""),
+        source=source,
         dry_run=dry_run,
-        work_dir=_cache_dir() / "work",
+        work_dir=getattr(args, "private_work", None) or _cache_dir(args) / "work",
+        # What earlier passes (any process on this cache folder) read from AWS.
+        store=LastingStore(store_path(_cache_dir(args), args.name, source)),
     )
 
 
@@ -117,7 +158,9 @@ def plan_command(args: argparse.Namespace) -> int:
             print(json.dumps({"errors": errors, "actions": [], "blocked": []}, indent=2))
         return 1
     reconciler = _reconciler(args, dry_run=True)
-    planned = reconciler.plan_only(repository, commit, full_resync=True)
+    # Not a full resync: what the cache folder knows and the list pages confirm is not read
+    # again (docs/reconcile.md, "Cost of a pass"); apply re-reads before it changes anything.
+    planned = reconciler.plan_only(repository, commit, full_resync=False)
     missing = _missing_bucket(reconciler, planned)
     if missing:  # apply would stop on it: say so now, not after the review
         missing_bucket = Failure(Reason.ARTIFACTS, missing)
@@ -127,6 +170,8 @@ def plan_command(args: argparse.Namespace) -> int:
     else:
         print(render_plan(planned.plan, commit, args.name, planned.desired.source))
         _print_errors(planned.errors, sys.stderr)
+        # On standard error: standard output stays the reviewer's diff.
+        print(f"{sum(planned.api_calls.values())} AWS calls", file=sys.stderr)
     if planned.errors:
         return 1
     return 2 if planned.plan.has_changes else 0
@@ -214,6 +259,7 @@ def plan_json(planned: PlannedPass, commit: str, owner: str) -> dict[str, Any]:
         "resources": [r.to_json() for r in plan.resources],
         "summary": counts | {"blocked": len(plan.blocked), "errors": len(planned.errors)},
         "api_calls": _calls_json(planned.api_calls),
+        "aws_calls": sum(planned.api_calls.values()),
     }
 
 

@@ -30,6 +30,7 @@ from controller.model.state import (
     Unread,
 )
 from controller.reconcile.apply import Applier, ArtifactBucket
+from controller.reconcile.cache import LastingStore
 from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.observe import Observer
 from controller.reconcile.plan import Plan, PlanError, plan
@@ -86,6 +87,7 @@ class Reconciler:
         work_dir: Path,
         max_workers: int = 8,
         sessions: Sessions | None = None,
+        store: LastingStore | None = None,
     ) -> None:
         self.owner = owner
         self.source = source  # the `ssm-gitops:source` tag value (model.ownership.source_id)
@@ -93,7 +95,8 @@ class Reconciler:
         self.work_dir = Path(work_dir)
         self.max_workers = max_workers
         self.sessions = sessions or Sessions(name=owner)
-        self.observer = Observer(owner, max_workers, source=source)
+        # `store`: the observe cache on disk (`controller.reconcile.cache`); None = memory only.
+        self.observer = Observer(owner, max_workers, source=source, store=store)
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
         self._lock = threading.Lock()  # one pass at a time
@@ -276,6 +279,7 @@ class Reconciler:
             records = applier.skip(planned.plan, "dry run")
         else:
             records = applier.apply(planned.plan)
+            self.observer.store.save()  # what apply made the cache forget, on disk too
             # A package whose zip was refused as not git's had its cache entry deleted:
             # build it again next pass instead of reusing this revision's build.
             refused = {r.name for r in records if r.reason is Reason.ARTIFACTS}

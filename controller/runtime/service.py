@@ -69,11 +69,18 @@ class _Reconcilers:
 
     def __call__(self, detect_only: bool) -> Reconciling:
         if detect_only not in self._made:
+            from controller.reconcile.cache import LastingStore, store_path
             from controller.reconcile.engine import Reconciler as Engine
 
             self._work_dir.mkdir(parents=True, exist_ok=True)
+            # The observe cache on disk, shared with `plan` and `apply` on this --cache-dir.
+            store = LastingStore(store_path(self._work_dir.parent, self._owner, self._source))
             self._made[detect_only] = Engine(
-                self._owner, source=self._source, dry_run=detect_only, work_dir=self._work_dir
+                self._owner,
+                source=self._source,
+                dry_run=detect_only,
+                work_dir=self._work_dir,
+                store=store,
             )
         return self._made[detect_only]
 

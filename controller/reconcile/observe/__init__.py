@@ -6,11 +6,15 @@ one sharing read per package (contract: Budgets). So the `Observer` lives as lon
 observed by the module of its name, beside its planning (`controller.reconcile.kinds`) and
 its applying (`controller.reconcile.apply`):
 
-    package.py      ListDocuments pages; DescribeDocument only when DocumentVersion moved
-    version.py      ListDocumentVersions when latest moved; a hash per new version, for good;
+    package.py      ListDocuments pages; ListDocumentVersions only when the row moved
+    version.py      a hash per new version, for good (on disk too);
                     content compared as JSON where a hash differs (`confirm_content`)
     sharing.py      DescribeDocumentPermission, every pass (no version number to cache on)
     association.py  ListAssociations pages; tags once per id; DescribeAssociation per version
+
+What never changes (a version's hash, one AssociationVersion's fields) and what only hints
+(owner tags, a package's versions) also lives on disk in the cache directory
+(`controller.reconcile.cache`), shared by `plan`, `apply` and `run`.
 
 This module holds what they share: the `Observer` that owns their caches, and the
 per-location completeness bookkeeping. A location's packages or associations are read
@@ -38,6 +42,7 @@ from controller.model.state import (
     OtherSource,
     Unread,
 )
+from controller.reconcile.cache import LastingStore
 from controller.reconcile.observe.association import AssociationObserver
 from controller.reconcile.observe.package import PackageObserver
 from controller.reconcile.observe.version import VersionCache
@@ -56,13 +61,22 @@ class ObserveResult:
 class Observer:
     """Reads our live resources; one instance lives across passes (the caches)."""
 
-    def __init__(self, owner: str, max_workers: int = 8, *, source: str = "") -> None:
+    def __init__(
+        self,
+        owner: str,
+        max_workers: int = 8,
+        *,
+        source: str = "",
+        store: LastingStore | None = None,
+    ) -> None:
         self.owner = owner
         self.source = source  # our `ssm-gitops:source` tag value (controller.model.ownership)
         self.max_workers = max_workers
-        self.versions = VersionCache()
-        self.packages = PackageObserver(owner, source, max_workers, self.versions)
-        self.associations = AssociationObserver(owner, source, max_workers)
+        # What outlives the process (`controller.reconcile.cache`); memory only without one.
+        self.store = store if store is not None else LastingStore()
+        self.versions = VersionCache(self.store)
+        self.packages = PackageObserver(owner, source, max_workers, self.versions, self.store)
+        self.associations = AssociationObserver(owner, source, max_workers, self.store)
 
     def forget(self, kind: Kind, location: Location, name: str) -> None:
         """Apply changed this resource: re-read it on the next observe."""
@@ -92,11 +106,16 @@ class Observer:
         unread: list[Unread] = []
         others: list[OtherSource] = []
         packages = _read_completely(
-            Kind.PACKAGE, package_clients, self.packages.observe, unread, others
+            Kind.PACKAGE,
+            package_clients,
+            lambda clients: self.packages.observe(clients, full_resync=full_resync),
+            unread,
+            others,
         )
         associations = _read_completely(
             Kind.ASSOCIATION, association_clients, self.associations.observe, unread, others
         )
+        self.store.save()  # one write per pass, merged with what other processes wrote
         return ObserveResult(
             Observed(tuple(packages), tuple(associations), tuple(unread), tuple(others)),
             tuple((u.location, u.reason) for u in unread),

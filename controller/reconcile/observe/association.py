@@ -2,16 +2,24 @@
 
 Stage: observe; planned in `controller.reconcile.kinds.association`, applied in
 `controller.reconcile.apply.association`. ListAssociations (50 a page) carries
-`AssociationVersion`, which changes on every update; DescribeAssociation is called only for
-a new (id, version). Ownership tags (owner and source, one ListTagsForResource) are read once
-per association id. Associations with our owner name but another source's tag are returned
-apart, without their description.
+`AssociationVersion`, which changes on every update (API_Association); its summaries lack the
+parameters, rate control, compliance severity and output location, so DescribeAssociation is
+still needed, but only for a new (id, AssociationVersion): one version's fields never change,
+so they are kept for good, in memory and in the lasting store (`controller.reconcile.cache`,
+section `specs`). Ownership tags (owner and source, one ListTagsForResource: no list shows
+tags of associations, API_ListTagsForResource) are read once per association id and kept
+(section `owners`) for `OWNERS_TRUSTED_FOR_SECONDS`, a full resync included: they only decide
+what the plan shows; apply reads them afresh right before any change
+(`reconcile/apply/context.py`, `ensure_association_owned`). Associations with our owner name
+but another source's tag are returned apart, without their description.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from controller.aws import associations as aws_associations
 from controller.aws import tags as aws_tags
@@ -25,26 +33,38 @@ from controller.model.state import (
     Location,
     ObservedAssociation,
     OtherSource,
+    association_fields,
+    scalar_association_fields,
 )
+from controller.reconcile.cache import LastingStore
+
+# An association's owner tags, once read, decide what a pass shows for a day (a tag changed by
+# hand in between is seen then, or at once by apply, which re-reads them before any change).
+OWNERS_TRUSTED_FOR_SECONDS = 86_400.0
+# The fields a stored spec was written with: an entry of an older field set is a miss (a field
+# added since must be read from AWS, not taken as unset).
+_SPEC_SCHEMA = ",".join(name for name, _declared in association_fields())
 
 
 class AssociationObserver:
     """Reads the associations of one owner and source; caches owners and specs per version."""
 
-    def __init__(self, owner: str, source: str, max_workers: int) -> None:
+    def __init__(
+        self, owner: str, source: str, max_workers: int, store: LastingStore | None = None
+    ) -> None:
         self.owner = owner
         self.source = source
         self.max_workers = max_workers
+        self.store = store if store is not None else LastingStore()
         self._lock = threading.Lock()
-        # association id -> (whose, its source tag): tags are read once per association id.
-        self._owned: dict[tuple[Location, str], tuple[Claim, str]] = {}
+        # association id -> (whose, its source tag, when read): tags are read once per id.
+        self._owned: dict[tuple[Location, str], tuple[Claim, str, float]] = {}
         self._specs: dict[tuple[Location, str, str], AssociationFields] = {}  # (loc, id, version)
 
     def clear(self) -> None:
-        """Full resync: read every owner tag and description again."""
-        with self._lock:
-            self._owned.clear()
-            self._specs.clear()
+        """Full resync: nothing to drop. A spec is keyed by its AssociationVersion, which every
+        change moves; owner tags are kept for `OWNERS_TRUSTED_FOR_SECONDS` (contract: Budgets,
+        a full resync costs the list pages plus two reads per package)."""
 
     def forget_owner(self, location: Location, association_id: str) -> None:
         """Read this association's owner tag again on the next pass."""
@@ -54,6 +74,7 @@ class AssociationObserver:
             self._specs = {
                 k: v for k, v in self._specs.items() if (k[0], k[1]) != (location, association_id)
             }
+        self.store.drop("owners", _owner_key(location, association_id))
 
     def observe(self, clients: AwsClients) -> tuple[list[ObservedAssociation], list[OtherSource]]:
         """Our associations in one location, and those with another source's tag (apart)."""
@@ -67,6 +88,11 @@ class AssociationObserver:
             self._specs = {
                 k: v for k, v in self._specs.items() if k[0] != location or k[1] in listed
             }
+        here = f"{location.account}/{location.region}/"
+        for section in ("owners", "specs"):
+            for stored in self.store.keys(section):
+                if stored.startswith(here) and stored[len(here) :] not in listed:
+                    self.store.drop(section, stored)
 
         def one(
             summary: aws_associations.AssociationSummary,
@@ -108,11 +134,15 @@ class AssociationObserver:
         with self._lock:
             known = self._owned.get(key)
         if known is None:
+            known = _owner_from_json(self.store.get("owners", _owner_key(*key)))
+        if known is None or not 0 <= time.time() - known[2] <= OWNERS_TRUSTED_FOR_SECONDS:
+            read_at = time.time()
             tags = aws_tags.tags_of(clients, "Association", association_id)
-            known = (claim(tags, self.owner, self.source), tags.get(SOURCE_TAG, ""))
-            with self._lock:
-                self._owned[key] = known
-        return known
+            known = (claim(tags, self.owner, self.source), tags.get(SOURCE_TAG, ""), read_at)
+            self.store.put("owners", _owner_key(*key), [str(known[0]), known[1], read_at])
+        with self._lock:
+            self._owned[key] = known
+        return known[0], known[1]
 
     def _spec(
         self,
@@ -121,17 +151,101 @@ class AssociationObserver:
         summary: aws_associations.AssociationSummary,
     ) -> AssociationFields:
         key = (location, summary.association_id, summary.version)
+        stored_key = f"{location.account}/{location.region}/{summary.association_id}"
         with self._lock:
             known = self._specs.get(key)
+        if known is not None:
+            return known
+        stored = self.store.get("specs", stored_key)
+        if (
+            isinstance(stored, dict)
+            and stored.get("version") == summary.version
+            and stored.get("schema") == _SPEC_SCHEMA
+        ):
+            known = spec_from_json(stored.get("fields"))
         if known is None:
             description = aws_associations.describe(clients, summary.association_id)
             known = aws_associations.spec_from_description(description, location.region)
-            with self._lock:
-                # Older versions of this association will never be asked for again.
-                self._specs = {
-                    k: v
-                    for k, v in self._specs.items()
-                    if not (k[0] == location and k[1] == summary.association_id)
-                }
-                self._specs[key] = known
+            # Only the newest version is kept: older ones are never asked for again.
+            self.store.put(
+                "specs",
+                stored_key,
+                {"version": summary.version, "schema": _SPEC_SCHEMA, "fields": spec_to_json(known)},
+            )
+        with self._lock:
+            # Older versions of this association will never be asked for again.
+            self._specs = {
+                k: v
+                for k, v in self._specs.items()
+                if not (k[0] == location and k[1] == summary.association_id)
+            }
+            self._specs[key] = known
         return known
+
+
+def _owner_key(location: Location, association_id: str) -> str:
+    return f"{location.account}/{location.region}/{association_id}"
+
+
+def _owner_from_json(value: object) -> tuple[Claim, str, float] | None:
+    if not (isinstance(value, list) and len(value) == 3):
+        return None
+    whose, source, at = value
+    if whose not in set(Claim) or not isinstance(source, str):
+        return None
+    if not isinstance(at, int | float) or isinstance(at, bool):
+        return None
+    return Claim(whose), source, float(at)
+
+
+def spec_to_json(spec: AssociationFields) -> dict[str, Any]:
+    """An association's normalised fields as JSON (the lasting store's `specs`)."""
+    out: dict[str, Any] = {
+        "parameters": [list(pair) for pair in spec.parameters],
+        "targets": [[key, list(values)] for key, values in spec.targets],
+        "output": list(spec.output) if spec.output else None,
+    }
+    for name, _declared in scalar_association_fields():
+        out[name] = getattr(spec, name)
+    return out
+
+
+def spec_from_json(value: object) -> AssociationFields | None:
+    """The fields `spec_to_json` wrote, or None for anything else (a cache miss)."""
+    if not isinstance(value, dict):
+        return None
+    parameters, targets, output = value.get("parameters"), value.get("targets"), value.get("output")
+    if not isinstance(parameters, list) or not isinstance(targets, list):
+        return None
+    if not all(_texts(pair, 2) for pair in parameters):
+        return None
+    if not all(
+        isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) and _texts(t[1])
+        for t in targets
+    ):
+        return None
+    if output is not None and not _texts(output, 3):
+        return None
+    scalars: dict[str, Any] = {}
+    for name, declared in scalar_association_fields():
+        found = value.get(name)
+        if isinstance(declared.aws_default, bool):
+            if not isinstance(found, bool):
+                return None
+        elif found is not None and not isinstance(found, str):
+            return None
+        scalars[name] = found
+    return AssociationFields(
+        parameters=tuple((str(k), str(v)) for k, v in parameters),
+        targets=tuple((str(k), tuple(str(v) for v in values)) for k, values in targets),
+        output=(str(output[0]), str(output[1]), str(output[2])) if output else None,
+        **scalars,
+    )
+
+
+def _texts(value: object, length: int | None = None) -> bool:
+    return (
+        isinstance(value, list)
+        and (length is None or len(value) == length)
+        and all(isinstance(item, str) for item in value)
+    )

@@ -1,19 +1,30 @@
-"""Observe our packages: ListDocuments pages, then a description only for what changed.
+"""Observe our packages: ListDocuments pages, then the version list only for what changed.
 
 Stage: observe; planned in `controller.reconcile.kinds.package`, applied in
 `controller.reconcile.apply.package`. ListDocuments (Owner Self + owner tag, 50 a page)
-shows each document's `DocumentVersion`; only when it changed is the package re-described
-(DescribeDocument for the default/latest pointers, and its versions (`.version`) when latest
-moved). Each package's sharing (`.sharing`) is read every pass. The source tag comes on the
-same ListDocuments page: another source's package costs no further read, and is never
-described, changed or pruned.
+shows each document's tags and a `DocumentVersion` with its `VersionName`
+(API_DocumentIdentifier); only when those moved is the package read again, with ONE call:
+ListDocumentVersions, whose rows carry `IsDefaultVersion` (API_DocumentVersionInfo), so the
+default pointer needs no DescribeDocument; the latest version is the highest number. Each new
+version's content hash is read once, ever (`.version`). Each package's sharing (`.sharing`)
+is read every pass: no list shows it. The source tag comes on the same ListDocuments page:
+another source's package costs no further read, and is never described, changed or pruned.
+
+Cost per package: a quiet pass, sharing only; a full resync, sharing + ListDocumentVersions
+(contract: Budgets, "pages plus two reads per package"). What a read found is also kept in
+the lasting store (`controller.reconcile.cache`, section `packages`) with the time it was
+read; a fresh process (`plan`) trusts such an entry while its ListDocuments row is unchanged
+and it is younger than `TRUSTED_FOR_SECONDS` (the controller's default resync interval: a
+running controller renews its entries that often), and reads the package again otherwise.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from controller.aws import packages as aws_packages
 from controller.aws.errors import NotFound
@@ -27,8 +38,13 @@ from controller.model.state import (
     ObservedVersion,
     OtherSource,
 )
+from controller.reconcile.cache import LastingStore
 from controller.reconcile.observe.sharing import observe_sharing
 from controller.reconcile.observe.version import VersionCache
+
+# How long a package entry read by another process is trusted without a ListDocumentVersions
+# (while its ListDocuments row is unchanged): `run --resync-interval`'s default, 10 minutes.
+TRUSTED_FOR_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -40,15 +56,55 @@ class _PackageEntry:
     latest_number: str
     versions: tuple[ObservedVersion, ...]
 
+    def to_json(self, read_at: float) -> dict[str, Any]:
+        return {
+            "list": self.list_version,
+            "default": self.default_number,
+            "latest": self.latest_number,
+            "at": read_at,
+            "versions": [
+                [v.name, v.number, v.content_sha256, v.status, v.status_information]
+                for v in self.versions
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, value: object) -> tuple[_PackageEntry, float] | None:
+        """The entry and when it was read; None for anything malformed (a cache miss)."""
+        if not isinstance(value, dict):
+            return None
+        texts = [value.get(k) for k in ("list", "default", "latest")]
+        at, rows = value.get("at"), value.get("versions")
+        if not all(isinstance(t, str) for t in texts) or not isinstance(at, int | float):
+            return None
+        if not isinstance(rows, list) or len(rows) > 1000:
+            return None
+        versions = []
+        for row in rows:
+            if not (
+                isinstance(row, list) and len(row) == 5 and all(isinstance(c, str) for c in row)
+            ):
+                return None
+            versions.append(ObservedVersion(*row))
+        return cls(str(texts[0]), str(texts[1]), str(texts[2]), tuple(versions)), float(at)
+
 
 class PackageObserver:
     """Reads the packages of one owner and source; caches each one's last description."""
 
-    def __init__(self, owner: str, source: str, max_workers: int, versions: VersionCache) -> None:
+    def __init__(
+        self,
+        owner: str,
+        source: str,
+        max_workers: int,
+        versions: VersionCache,
+        store: LastingStore | None = None,
+    ) -> None:
         self.owner = owner
         self.source = source
         self.max_workers = max_workers
         self.versions = versions
+        self.store = store if store is not None else LastingStore()
         self._lock = threading.Lock()
         self._entries: dict[tuple[Location, str], _PackageEntry] = {}
 
@@ -61,8 +117,11 @@ class PackageObserver:
         """Apply changed this package: describe it again on the next observe."""
         with self._lock:
             self._entries.pop((location, name), None)
+        self.store.drop("packages", _stored_key(location, name))
 
-    def observe(self, clients: AwsClients) -> tuple[list[ObservedPackage], list[OtherSource]]:
+    def observe(
+        self, clients: AwsClients, *, full_resync: bool = False
+    ) -> tuple[list[ObservedPackage], list[OtherSource]]:
         """Our packages in one location, and those with another source's tag (apart)."""
         location = Location(clients.account, clients.region)
         summaries: list[aws_packages.PackageSummary] = []
@@ -76,7 +135,7 @@ class PackageObserver:
 
         def one(summary: aws_packages.PackageSummary) -> ObservedPackage | None:
             try:
-                entry = self._entry(clients, location, summary)
+                entry = self._entry(clients, location, summary, full_resync)
                 shared = observe_sharing(clients, summary.name)
             except NotFound:
                 return None  # deleted between the list and the read: gone
@@ -94,21 +153,45 @@ class PackageObserver:
         return [package for package in found if package is not None], others
 
     def _entry(
-        self, clients: AwsClients, location: Location, summary: aws_packages.PackageSummary
+        self,
+        clients: AwsClients,
+        location: Location,
+        summary: aws_packages.PackageSummary,
+        full_resync: bool,
     ) -> _PackageEntry:
         key = (location, summary.name)
+        shown = f"{summary.document_version}/{summary.version_name}"
         with self._lock:
             cached = self._entries.get(key)
-        if cached is not None and cached.list_version == summary.document_version:
+        if cached is not None and cached.list_version == shown:
             return cached
-        pointers = aws_packages.describe(clients, summary.name)
-        if cached is not None and cached.latest_number == pointers.latest_number:
-            versions = cached.versions
-        else:
-            versions = self.versions.versions(clients, location, summary.name)
-        entry = _PackageEntry(
-            summary.document_version, pointers.default_number, pointers.latest_number, versions
-        )
+        if cached is None and not full_resync:
+            stored = _PackageEntry.from_json(
+                self.store.get("packages", _stored_key(location, summary.name))
+            )
+            if (
+                stored is not None
+                and stored[0].list_version == shown
+                and 0 <= time.time() - stored[1] <= TRUSTED_FOR_SECONDS
+            ):
+                with self._lock:
+                    self._entries[key] = stored[0]
+                return stored[0]
+        read_at = time.time()
+        listed = aws_packages.list_version_infos(clients, summary.name)
+        default = next((info.number for info in listed if info.is_default), "")
+        latest = max((info.number for info in listed), key=_number, default="")
+        versions = self.versions.with_hashes(clients, location, summary.name, listed)
+        entry = _PackageEntry(shown, default, latest, versions)
         with self._lock:
             self._entries[key] = entry
+        self.store.put("packages", _stored_key(location, summary.name), entry.to_json(read_at))
         return entry
+
+
+def _stored_key(location: Location, name: str) -> str:
+    return f"{location.account}/{location.region}/{name}"
+
+
+def _number(text: str) -> int:
+    return int(text) if text.isdigit() else 0

@@ -5,7 +5,10 @@ Stage: observe; planned in `controller.reconcile.kinds.version`, applied in
 list only when the document's latest version moved (ListDocumentVersions); each version's
 content Hash comes from DescribeDocument once per *new* version: version content is
 immutable, so hashes are cached for good, keyed by everything that identifies one version
-even across a delete and re-create (number, name, creation date).
+even across a delete and re-create (number, name, creation date), in memory and in the
+lasting store on disk (`controller.reconcile.cache`, section `hashes`): a fresh process
+(`plan` on a CI runner that keeps its cache directory, a restarted controller) reads no
+version's hash twice.
 
 `VersionCache.confirm` compares content, not just hashes, where a published version's Hash
 differs from the repository's: DescribeDocument's Hash is the sha256 of the Content we sent;
@@ -18,12 +21,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from controller.aws import packages as aws_packages
 from controller.aws.session import AwsClients
 from controller.model.state import DesiredPackage, Location, ObservedPackage, ObservedVersion
+from controller.reconcile.cache import LastingStore
 
 # (location, package, number, version name, created): one version, even across a re-create.
 _VersionKey = tuple[Location, str, str, str, str]
@@ -34,26 +38,37 @@ _ContentKey = tuple[Location, str, str, str, str]
 class VersionCache:
     """What never changes about a published version: its hash, and content comparisons."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: LastingStore | None = None) -> None:
         self._lock = threading.Lock()
         self._hashes: dict[_VersionKey, str] = {}
         self._same_content: dict[_ContentKey, bool] = {}
+        self.store = store if store is not None else LastingStore()
 
     def versions(
         self, clients: AwsClients, location: Location, name: str
     ) -> tuple[ObservedVersion, ...]:
         """Every live version of package `name` (ListDocumentVersions), with its hash."""
+        return self.with_hashes(
+            clients, location, name, aws_packages.list_version_infos(clients, name)
+        )
+
+    def with_hashes(
+        self,
+        clients: AwsClients,
+        location: Location,
+        name: str,
+        listed: Sequence[aws_packages.VersionInfo],
+    ) -> tuple[ObservedVersion, ...]:
+        """The listed versions, each with its content hash (read once per version, ever)."""
         return tuple(
             ObservedVersion(
-                version,
-                number,
-                self._hash(clients, location, name, number, version, created),
-                status,
-                information,
+                info.name,
+                info.number,
+                self._hash(clients, location, name, info.number, info.name, info.created),
+                info.status,
+                info.information,
             )
-            for number, version, status, information, created in aws_packages.list_versions(
-                clients, name
-            )
+            for info in listed
         )
 
     def forget_package(self, location: Location, name: str) -> None:
@@ -62,6 +77,10 @@ class VersionCache:
             self._hashes = {
                 k: v for k, v in self._hashes.items() if not (k[0] == location and k[1] == name)
             }
+        prefix = json.dumps([location.account, location.region, name])[:-1] + ","
+        for key in self.store.keys("hashes"):
+            if key.startswith(prefix):
+                self.store.drop("hashes", key)
 
     def confirm(
         self,
@@ -116,7 +135,16 @@ class VersionCache:
         with self._lock:
             known = self._hashes.get(key)
         if known is None:
-            known = aws_packages.version_hash(clients, name, number)
+            stored_key = json.dumps(
+                [location.account, location.region, name, number, version, created]
+            )
+            stored = self.store.get("hashes", stored_key)
+            if isinstance(stored, str) and stored:
+                known = stored
+            else:
+                known = aws_packages.version_hash(clients, name, number)
+                if known and created:  # no creation date: nothing tells a re-created version
+                    self.store.put("hashes", stored_key, known)
             with self._lock:
                 self._hashes[key] = known
         return known
