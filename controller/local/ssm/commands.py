@@ -122,6 +122,13 @@ def _get(context: Context, command_id: str) -> CommandRecord:
     return command
 
 
+def _listed(context: Context) -> list[CommandRecord]:
+    """Commands newest first, without those carrying association executions: those are read
+    by their id, from DescribeAssociationExecutionTargets' OutputSource."""
+    commands = [c for c in context.state.commands.values() if c.association_id is None]
+    return sorted(commands, key=lambda c: c.requested, reverse=True)
+
+
 def _passes(command: CommandRecord, filters: list[Params]) -> bool:
     for item in filters:
         key, value = item["key"], item["value"]
@@ -143,7 +150,7 @@ def list_commands(context: Context, params: Params) -> Params:
     if params.get("CommandId"):
         commands = [_get(context, params["CommandId"])]
     else:
-        commands = sorted(context.state.commands.values(), key=lambda c: c.requested, reverse=True)
+        commands = _listed(context)
     instance_id = params.get("InstanceId")
     commands = [
         c
@@ -200,7 +207,7 @@ def list_command_invocations(context: Context, params: Params) -> Params:
     if params.get("CommandId"):
         commands = [_get(context, params["CommandId"])]
     else:
-        commands = sorted(context.state.commands.values(), key=lambda c: c.requested, reverse=True)
+        commands = _listed(context)
     instance_id = params.get("InstanceId")
     pairs = [
         (c, i)
