@@ -32,6 +32,7 @@ from controller.model.state import (
 from controller.reconcile.apply import Applier, ArtifactBucket
 from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.observe import Observer
+from controller.reconcile.observe.overlap import OverlapDetector
 from controller.reconcile.plan import Plan, PlanError, plan
 from controller.reconcile.result import (
     ActionRecord,
@@ -94,6 +95,7 @@ class Reconciler:
         self.max_workers = max_workers
         self.sessions = sessions or Sessions(name=owner)
         self.observer = Observer(owner, max_workers, source=source)
+        self.overlaps = OverlapDetector()  # reported with each pass, never blocks it
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
         self._lock = threading.Lock()  # one pass at a time
@@ -396,6 +398,7 @@ class Reconciler:
         else:
             outcome = PassOutcome.NO_CHANGE
         rollouts = _rollouts(planned.observed)
+        overlaps = self.overlaps.detect(planned.observed, self._clients_for)
         return PassResult(
             revision=revision,
             outcome=outcome,
@@ -407,6 +410,7 @@ class Reconciler:
             failures=failures,
             api_calls=self.sessions.counter.take(),
             rollouts=rollouts,
+            overlaps=overlaps,
         )
 
 
