@@ -53,7 +53,9 @@ def expected_installs(spec: InstanceSpec, datadog_default: str) -> dict[str, str
     """What sample-repo/associations/*.yaml asks for on an instance with these tags."""
     tags = spec.tags
     wanted: dict[str, str] = {}
-    if tags.get("env") == "prod":  # datadog-agent-prod follows the default version
+    # datadog-agent-prod follows the default version on prod outside the canary ring (the
+    # rings are disjoint: an instance in both would flip between their versions).
+    if tags.get("env") == "prod" and tags.get("ring") in ("1", "2"):
         wanted["datadog-agent"] = datadog_default
     if tags.get("role") == "web" and tags.get("env") in ("staging", "prod"):
         wanted["metrics-exporter"] = "1.7.0"  # metrics-exporter-web: the default, 1.7.0
