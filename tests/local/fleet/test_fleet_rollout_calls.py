@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from controller.local.fleet import Fleet, start_fleet
+from controller.local.fleet.agent import PackageRequest, PluginStatus
 from controller.local.fleet.schedule import ManualClock
+from controller.local.fleet.state import installed_packages
 
-from .conftest import needs_bwrap
+from .conftest import AgentFactory, MemorySource, needs_bwrap
 from .test_fleet_local import PACKAGE, SPECS, associate, by_platform, file_in, publish
 
 pytestmark = needs_bwrap
@@ -125,3 +127,25 @@ def test_an_alarm_in_alarm_stops_the_association(fleet: Fleet, local_aws: Any) -
         "AssociationExecutions"
     ][0]
     assert newest["Status"] == "Success" and "TriggeredAlarms" not in newest
+
+
+def _sample_scripts(version: str) -> dict[str, str]:
+    folder = Path(__file__).parents[3] / "sample-repo" / "packages" / "datadog-agent"
+    return {p.name: p.read_text() for p in (folder / version / "linux").iterdir()}
+
+
+def test_the_samples_bad_release_fails_and_rolls_back(
+    make_agent: AgentFactory, source: MemorySource
+) -> None:
+    """sample-repo's datadog-agent 6.11.0 (the README's bad rollout) fails its install with
+    a readable error, and the agent rolls back to the version it had."""
+    source.add("datadog-agent", "6.10.0", _sample_scripts("6.10.0"))
+    source.add("datadog-agent", "6.11.0", _sample_scripts("6.11.0"), default=False)
+    agent = make_agent()
+    first = agent.configure_package(PackageRequest("Install", "datadog-agent", "6.10.0"))
+    assert first.status is PluginStatus.SUCCESS, first.output
+    bad = agent.configure_package(PackageRequest("Install", "datadog-agent", "6.11.0"))
+    assert bad.status is PluginStatus.FAILED
+    assert "config check failed: tags must be a map in 6.11" in bad.output
+    assert "successfully rolled back" in bad.output
+    assert installed_packages(agent.instance.root) == {"datadog-agent": "6.10.0"}
