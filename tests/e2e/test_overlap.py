@@ -5,8 +5,9 @@ and what `/status`, the page and `ssm_gitops_association_overlaps` show."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from controller.model.state import (
     ObservedPackage,
     ObservedVersion,
 )
+from controller.reconcile.engine import Reconciler
 from controller.reconcile.observe.overlap import (
     FOLLOWS_DEFAULT,
     Install,
@@ -40,8 +42,13 @@ from controller.reconcile.result import (
 from controller.runtime import page
 from controller.runtime.metrics import Metrics
 from controller.runtime.status import Status, to_json
+from tests.reconcile import conftest as reconcile_fixtures
+from tests.reconcile.conftest import association, package, target
 
 HERE = Location("123456789012", "us-east-1")
+# The reconciler tests' fixtures (a Reconciler on the endpoint, real package versions).
+make_version = reconcile_fixtures.make_version
+reconciler = reconcile_fixtures.reconciler
 TAGS: Mapping[str, Mapping[str, str]] = {
     "i-canary": {"env": "prod", "ring": "canary"},
     "i-prod1": {"env": "prod", "ring": "1"},
@@ -258,3 +265,45 @@ def test_status_page_and_metric_show_overlaps() -> None:
     text = metrics.render().decode()
     assert 'ssm_gitops_association_overlaps{package="agent"} 1.0' in text
     assert 'ssm_gitops_association_overlaps{package="tool"} 0.0' in text
+
+
+def _ring(name: str, key: str, value: str, version: str = "") -> Any:
+    base = association(name, "agent")
+    parameters = dict(base.spec.parameters) | ({"version": version} if version else {})
+    spec = dataclasses.replace(
+        base.spec, parameters=tuple(sorted(parameters.items())), targets=((key, (value,)),)
+    )
+    return dataclasses.replace(base, spec=spec)
+
+
+def test_a_pass_reports_the_overlap_and_stops_once_it_is_gone(
+    reconciler: Reconciler, make_version: Callable[..., Any], aws_env: LocalAWS
+) -> None:
+    """The whole path: the reconciler's pass carries the overlap (what /status, the page and
+    the metric show) and resolves targets only while the versions differ."""
+    canary = _ec2(aws_env, {"env": "prod", "ring": "canary"})
+    _ec2(aws_env, {"env": "prod", "ring": "1"})
+    v1, v2 = make_version("agent", "1.0"), make_version("agent", "1.1")
+
+    def wanted(canary_version: str) -> Any:
+        return target(
+            (package("agent", (v1, v2), default="1.0"),),
+            (
+                _ring("agent-canary", "tag:ring", "canary", canary_version),
+                _ring("agent-prod", "tag:env", "prod"),
+            ),
+        )
+
+    first = reconciler.run_desired(wanted("1.1"))
+    assert first.outcome is PassOutcome.SUCCESS, first.errors
+    assert first.overlaps == ()  # nothing was live when the pass observed
+    second = reconciler.run_desired(wanted("1.1"))
+    assert [(o.instance_id, o.installs) for o in second.overlaps] == [
+        (canary, (("agent-canary", "1.1"), ("agent-prod", "1.0")))
+    ]
+    assert second.outcome is PassOutcome.NO_CHANGE  # reported, never a failure
+    assert second.api_calls.get(("DescribeInstances", "success")) == 1
+    reconciler.run_desired(wanted("1.0"))  # the canary back on the default's version
+    settled = reconciler.run_desired(wanted("1.0"))
+    assert settled.overlaps == ()
+    assert ("DescribeInstances", "success") not in settled.api_calls
