@@ -250,6 +250,8 @@ Try next (the controller polls git every {POLL_SECONDS:g}s):
   2. edit packages/datadog-agent.yaml: set defaultVersion to "6.10.0"
   3. git commit -am "Roll datadog-agent 6.10.0 out to prod"
   4. watch the actions below, the prod instances re-install, and the status page's rollouts
+  Ring by ring, and a bad release halted at the canary: README, "Roll out a version ring by
+  ring" (packages/datadog-agent/6.11.0 is that bad release).
   Make drift by hand and watch the next resync ({RESYNC_SECONDS:g}s) heal it:
   AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \\
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\

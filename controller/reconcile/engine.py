@@ -33,6 +33,7 @@ from controller.reconcile.apply import Applier, ArtifactBucket
 from controller.reconcile.cache import LastingStore
 from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.observe import Observer
+from controller.reconcile.observe.overlap import OverlapDetector
 from controller.reconcile.plan import Plan, PlanError, plan
 from controller.reconcile.result import (
     ActionRecord,
@@ -97,6 +98,7 @@ class Reconciler:
         self.sessions = sessions or Sessions(name=owner)
         # `store`: the observe cache on disk (`controller.reconcile.cache`); None = memory only.
         self.observer = Observer(owner, max_workers, source=source, store=store)
+        self.overlaps = OverlapDetector()  # reported with each pass, never blocks it
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
         self._lock = threading.Lock()  # one pass at a time
@@ -400,6 +402,7 @@ class Reconciler:
         else:
             outcome = PassOutcome.NO_CHANGE
         rollouts = _rollouts(planned.observed)
+        overlaps = self.overlaps.detect(planned.observed, self._clients_for)
         return PassResult(
             revision=revision,
             outcome=outcome,
@@ -411,6 +414,7 @@ class Reconciler:
             failures=failures,
             api_calls=self.sessions.counter.take(),
             rollouts=rollouts,
+            overlaps=overlaps,
         )
 
 

@@ -177,6 +177,33 @@ class Rollout:
 
 
 @dataclass(frozen=True)
+class Overlap:
+    """One instance targeted by two or more associations of one package that install
+    different versions: it flips between them on every run (reconcile/observe/overlap.py)."""
+
+    package: str
+    instance_id: str
+    location: Location
+    installs: tuple[tuple[str, str], ...]  # sorted (association name, version it installs)
+
+    def __str__(self) -> str:
+        who = ", ".join(f"{version} by {name}" for name, version in self.installs)
+        return (
+            f"{self.instance_id} ({self.location.account}/{self.location.region}) gets "
+            f"{self.package} {who}: it flips between them on every run"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "package": self.package,
+            "instance": self.instance_id,
+            "account": self.location.account,
+            "region": self.location.region,
+            "associations": [{"association": n, "version": v} for n, v in self.installs],
+        }
+
+
+@dataclass(frozen=True)
 class PassResult:
     """Everything one pass did and found."""
 
@@ -190,6 +217,7 @@ class PassResult:
     failures: tuple[Failure, ...] = ()  # what failed in the pass, each with its reason
     api_calls: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (operation, result)
     rollouts: tuple[Rollout, ...] = ()
+    overlaps: tuple[Overlap, ...] = ()  # instances two associations fight over
 
     @property
     def duration_seconds(self) -> float:

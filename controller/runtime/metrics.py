@@ -102,6 +102,13 @@ class Metrics:
             ["association", "status"],
             registry=r,
         )
+        self.association_overlaps = Gauge(
+            PREFIX + "association_overlaps",
+            "Instances targeted by two associations of the package that install different "
+            "versions (they flip on every run); 0 for every package of the last pass.",
+            ["package"],
+            registry=r,
+        )
         self.pass_errors_total = Counter(
             PREFIX + "pass_errors",
             "Failures of revisions and passes, by reason (the word /status shows).",
@@ -152,6 +159,16 @@ class Metrics:
         for failure in result.failures:
             self.pass_errors_total.labels(failure.reason.value).inc()
         self.record_rollouts(result.rollouts)
+        self.record_overlaps(result)
+
+    def record_overlaps(self, result: PassResult) -> None:
+        """`association_overlaps{package}`: every package of the pass, 0 when none."""
+        self.association_overlaps.clear()
+        counts = dict.fromkeys((r.name for r in result.resources if r.kind == "package"), 0)
+        for overlap in result.overlaps:
+            counts[overlap.package] = counts.get(overlap.package, 0) + 1
+        for package, count in counts.items():
+            self.association_overlaps.labels(package).set(count)
 
     def record_rollouts(
         self,

@@ -197,6 +197,18 @@ def _blocked_box(last: PassResult | None) -> str:
     )
 
 
+def _overlaps_box(last: PassResult | None) -> str:
+    if last is None or not last.overlaps:
+        return ""
+    items = "".join(f"<li>{escape(str(o))}</li>" for o in last.overlaps)
+    return (
+        '<section class="card blocked-box" id="overlaps"><h2>Associations that overlap</h2>'
+        f'<ul>{items}</ul><div class="muted" style="margin-top:6px">Two associations of one '
+        "package install different versions on these instances. Make their targets "
+        "disjoint (e.g. ring tags that exclude each other).</div></section>"
+    )
+
+
 def _resource_rows(resources: list[ResourceStatus], rollouts: dict[str, Rollout]) -> str:
     rows = []
     for r in resources:
@@ -279,6 +291,7 @@ def render(status: Status, now: float | None = None) -> str:
 {_errors_box(status)}
 <div class="cards">{_revision_card(status, now)}{_pass_card(status, now)}</div>
 {_blocked_box(last)}
+{_overlaps_box(last)}
 {_resources_card("package", "Packages", last)}
 {_resources_card("association", "Associations", last)}
 {_actions_card(last)}

@@ -142,6 +142,8 @@ def to_json(status: Status) -> dict[str, Any]:
             {"association": r.association, "status": r.status, "counts": dict(r.counts)}
             for r in last.rollouts
         ],
+        # Instances two associations of one package fight over (observe/overlap.py).
+        "overlaps": [] if last is None else [o.to_json() for o in last.overlaps],
     }
 
 

@@ -201,7 +201,9 @@ def _instances(call: Call) -> list[str]:
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssystemsmanager.html:
 # the "Resource types" column; CreateAssociation needs association* and document*, and every
 # association action may also name the document and the instances).
-_SSM_UNSCOPED = {"ListDocuments", "ListAssociations"}
+# DescribeInstanceInformation (overlap detection) has no resource-level permissions either
+# (Service Authorization Reference, "Actions defined by AWS Systems Manager").
+_SSM_UNSCOPED = {"ListDocuments", "ListAssociations", "DescribeInstanceInformation"}
 _SSM_READS = {
     "DescribeDocument",
     "DescribeDocumentPermission",
@@ -240,6 +242,10 @@ def needed_for(call: Call) -> list[Needed]:
     label = f"{call.operation} {call.account} {json.dumps(dict(call.params))[:160]}"
     if service == "ssm":
         return _ssm_needed(call, operation, label)
+    if call.operation == "ec2:DescribeInstances":
+        # No resource-level permissions: Resource "*" (Service Authorization Reference,
+        # "Actions defined by Amazon EC2"); overlap detection reads instance tags.
+        return [Needed(Request(call.operation, (Resource("*"),), label=label), "read")]
     if call.operation == "sts:GetCallerIdentity":
         return []  # needs no permission
     if call.operation == "sts:AssumeRole":

@@ -77,7 +77,13 @@ class Recorder:
 
     @property
     def ssm_calls(self) -> set[tuple[str, str]]:
-        return {(c.account, c.operation) for c in self.calls if c.operation.startswith("ssm:")}
+        """SSM calls, and EC2's (overlap detection reads instance tags where associations
+        live): what each account's policy must allow."""
+        return {
+            (c.account, c.operation)
+            for c in self.calls
+            if c.operation.startswith(("ssm:", "ec2:"))
+        }
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -282,7 +288,21 @@ def _recorded(endpoint: str) -> dict[str, int]:
     return calls
 
 
+def _pin_an_association(work: Path, version: str) -> None:
+    """An extra association pinning datadog-agent to `version` on the canary ring, unlike the
+    default the others follow: overlap detection then resolves targets (DescribeInstances,
+    DescribeInstanceInformation) in the pass after it exists."""
+    (work / "associations" / "datadog-agent-pinned.yaml").write_text(
+        "apiVersion: ssm-gitops/v1\nkind: Association\nmetadata:\n"
+        "  name: datadog-agent-pinned\nspec:\n  package: datadog-agent\n"
+        f'  version: "{version}"\n  targets:\n    - key: InstanceIds\n      values: ["*"]\n'
+        "  schedule: rate(1 day)\n"
+    )
+
+
 def _move_associations_to_another_account(work: Path) -> None:
+    # Unlike the default there (6.10.0 by then), so the member account is resolved too.
+    _pin_an_association(work, "6.9.0")
     _edit(
         work / "settings.yaml",
         "  regions: [us-east-1]\n",
@@ -313,6 +333,7 @@ def recorded(
     aws, recorder = local_endpoint
     work = tmp_path_factory.mktemp("iam") / "repo"
     shutil.copytree(ROOT / "sample-repo", work)
+    _pin_an_association(work, "6.10.0")  # unlike the default 6.9.0
     bucket = re.search(r"bucket:\s*(\S+)", (work / "settings.yaml").read_text())
     assert bucket, "sample-repo/settings.yaml names no artifact bucket"
     aws.client("s3").create_bucket(Bucket=bucket.group(1))
@@ -380,8 +401,13 @@ def test_the_scenario_exercises_updates_and_deletions(recorded: Recorded) -> Non
         "ssm:UpdateAssociation",
         "ssm:DeleteAssociation",
         "sts:AssumeRole",
+        "ec2:DescribeInstances",
+        "ssm:DescribeInstanceInformation",
     ):
         assert recorded.operations.get(operation, 0) > 0, operation
+    assert (OTHER_ACCOUNT, "ec2:DescribeInstances") in {
+        (account, op) for account, ops in recorded.ssm_by_account.items() for op in ops
+    }
     assert set(recorded.ssm_by_account) == {HOME_ACCOUNT, OTHER_ACCOUNT}
 
 
@@ -498,12 +524,13 @@ def _policies(recorded: Recorded) -> dict[str, dict[str, Any]]:
 
 def _authorisations(recorded: Recorded) -> list[tuple[str, Needed]]:
     """Every authorisation the recorded calls needed, with the policy that must grant it: SSM
-    in the home account and S3 by the controller's policy, SSM in the member account by the
-    account role's, AssumeRole by the controller's policy and the role's trust policy."""
+    in the home account and S3 by the controller's policy, SSM (and EC2's DescribeInstances)
+    in the member account by the account role's, AssumeRole by the controller's policy and
+    the role's trust policy."""
     found: list[tuple[str, Needed]] = []
     for call in recorded.calls:
         for needed in needed_for(call):
-            if call.operation.startswith("ssm:") and call.account == OTHER_ACCOUNT:
+            if call.operation.startswith(("ssm:", "ec2:")) and call.account == OTHER_ACCOUNT:
                 found.append(("account-role-policy.json", needed))
                 continue
             assert call.account == HOME_ACCOUNT, call

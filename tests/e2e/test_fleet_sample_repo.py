@@ -53,7 +53,9 @@ def expected_installs(spec: InstanceSpec, datadog_default: str) -> dict[str, str
     """What sample-repo/associations/*.yaml asks for on an instance with these tags."""
     tags = spec.tags
     wanted: dict[str, str] = {}
-    if tags.get("env") == "prod":  # datadog-agent-prod follows the default version
+    # datadog-agent-prod follows the default version on prod outside the canary ring (the
+    # rings are disjoint: an instance in both would flip between their versions).
+    if tags.get("env") == "prod" and tags.get("ring") in ("1", "2"):
         wanted["datadog-agent"] = datadog_default
     if tags.get("role") == "web" and tags.get("env") in ("staging", "prod"):
         wanted["metrics-exporter"] = "1.7.0"  # metrics-exporter-web: the default, 1.7.0
@@ -191,7 +193,7 @@ def test_sample_repo_converges_on_the_fleet_and_a_new_default_reinstalls(
     # The running controller follows the rollouts it started (polls, no resync).
     expected = expected_targets(fleet)
     assert {name: counts["Success"] for name, counts in expected.items()} == {
-        "datadog-agent-prod": 3,
+        "datadog-agent-prod": 2,  # prod outside the canary ring
         "metrics-exporter-web": 1,
         "ops-toolkit-everywhere": 7,
         "datadog-agent-canary": 0,
@@ -201,7 +203,7 @@ def test_sample_repo_converges_on_the_fleet_and_a_new_default_reinstalls(
     assert rollouts["datadog-agent-canary"].status == "Pending"  # waits for its cron
     assert rollouts["ops-toolkit-everywhere"].status == "Success"
     code, page = http_get(service.url + "/")
-    assert code == 200 and "Success 7" in page and "Success 3" in page
+    assert code == 200 and "Success 7" in page and "Success 2" in page
     assert "no target has run yet" in page  # the canary
 
     # A commit moving datadog-agent's default: datadog-agent-prod follows it, nothing else.
@@ -217,7 +219,7 @@ def test_sample_repo_converges_on_the_fleet_and_a_new_default_reinstalls(
         return all(
             installed[i.instance_id].get("datadog-agent") == "6.10.0"
             for i in fleet.instances
-            if i.spec.tags["env"] == "prod"
+            if i.spec.tags["env"] == "prod" and i.spec.tags["ring"] != "canary"
         )
 
     wait_for(prod_on_new_default, 40, "datadog-agent 6.10.0 on the prod instances")
@@ -230,7 +232,9 @@ def test_sample_repo_converges_on_the_fleet_and_a_new_default_reinstalls(
             for k in after[instance.instance_id]
             if after[instance.instance_id][k] != before[instance.instance_id].get(k)
         }
-        assert changed <= ({"datadog-agent"} if instance.spec.tags["env"] == "prod" else set())
+        tags = instance.spec.tags
+        in_prod_ring = tags["env"] == "prod" and tags["ring"] != "canary"
+        assert changed <= ({"datadog-agent"} if in_prod_ring else set())
     wait_for(lambda: association_targets(service) == expected, 20, "association_targets")
 
     for path in HOST_PATHS:  # the scripts only ever wrote inside the instance roots

@@ -77,7 +77,7 @@ def test_update_nulls_omitted_fields_and_bumps_version(ssm: Any) -> None:
             Parameters=PACKAGE_PARAMS,
             AssociationVersion="1",
         )
-    assert error_code(raised) == "AssociationVersionMismatch"
+    assert error_code(raised) == "InvalidAssociationVersion"
 
 
 def test_parameters_are_checked_against_the_document(ssm: Any) -> None:

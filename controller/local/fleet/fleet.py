@@ -384,9 +384,23 @@ class Fleet:
                 str(status),
                 detailed_status=outcome.detail if outcome else None,
                 output=outcome.output if outcome else "",
+                error=outcome.stderr if outcome else "",
             )
 
-        run_one = self._runner(description["Name"], description.get("Parameters") or {})
+        runner = self._runner(description["Name"], description.get("Parameters") or {})
+
+        def run_one(instance_id: str) -> TargetOutcome:
+            # An alarm of the association's AlarmConfiguration in ALARM stops the execution:
+            # targets not started yet do not start (controller/local/ssm/alarms.py).
+            stopped = self.aws.ssm.check_alarms(
+                self.account, self.region, association_id, execution_id
+            )
+            if stopped:
+                return TargetOutcome(
+                    instance_id, TargetStatus.SKIPPED, str(TargetStatus.SKIPPED), stopped, stopped
+                )
+            return runner(instance_id)
+
         return self._rollout(
             instance_ids,
             run_one,

@@ -6,7 +6,7 @@ fleet (hooks.py). Rules from the API reference
 - API_UpdateAssociation: "the system removes all optional parameters from the request and
   overwrites the association with null values for those parameters" -- every optional field
   not sent is cleared (Name, InstanceId and Targets are kept), and AssociationVersion
-  increments; a stale AssociationVersion is AssociationVersionMismatch.
+  increments; a stale AssociationVersion is InvalidAssociationVersion.
 - API_ListAssociations returns AssociationSummary items: no Parameters, no rate control.
 - Parameters are checked against the document's (parameters.py); the document must exist
   (InvalidDocument) and its version must exist (InvalidDocumentVersion).
@@ -149,6 +149,11 @@ def _description(context: Context, record: AssociationRecord) -> Params:
     )
     if record.last_execution:
         result["LastExecutionDate"] = record.last_execution
+    # API_AssociationDescription TriggeredAlarms: "The CloudWatch alarm that was invoked
+    # during the association" -- the one that stopped its latest execution.
+    latest = max(record.executions.values(), key=lambda e: e.created, default=None)
+    if latest is not None and latest.triggered_alarms:
+        result["TriggeredAlarms"] = latest.triggered_alarms
     if record.last_success:
         result["LastSuccessfulExecutionDate"] = record.last_success
     return result
@@ -229,8 +234,11 @@ def update_association(context: Context, params: Params) -> Params:
     record = find_association(context, {"AssociationId": params["AssociationId"]})
     expected = params.get("AssociationVersion")
     if expected not in (None, "$LATEST") and expected != str(record.version):
+        # API_UpdateAssociation names no other error for a stale AssociationVersion ("You
+        # must specify the latest association version in the service"); botocore's model
+        # lists InvalidAssociationVersion and no AssociationVersionMismatch.
         raise SsmError(
-            "AssociationVersionMismatch",
+            "InvalidAssociationVersion",
             f"The association version {expected} is not the latest ({record.version}).",
         )
     fields = {k: record.fields[k] for k in KEPT_FIELDS if record.fields.get(k) is not None}

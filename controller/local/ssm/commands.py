@@ -122,6 +122,16 @@ def _get(context: Context, command_id: str) -> CommandRecord:
     return command
 
 
+def _selected(context: Context, params: Params) -> list[CommandRecord]:
+    """The command named by CommandId, else every command newest first, without those
+    carrying association executions: those are read by their id, from
+    DescribeAssociationExecutionTargets' OutputSource."""
+    if params.get("CommandId"):
+        return [_get(context, params["CommandId"])]
+    commands = [c for c in context.state.commands.values() if c.association_id is None]
+    return sorted(commands, key=lambda c: c.requested, reverse=True)
+
+
 def _passes(command: CommandRecord, filters: list[Params]) -> bool:
     for item in filters:
         key, value = item["key"], item["value"]
@@ -140,10 +150,7 @@ def _passes(command: CommandRecord, filters: list[Params]) -> bool:
 
 @operation("ListCommands")
 def list_commands(context: Context, params: Params) -> Params:
-    if params.get("CommandId"):
-        commands = [_get(context, params["CommandId"])]
-    else:
-        commands = sorted(context.state.commands.values(), key=lambda c: c.requested, reverse=True)
+    commands = _selected(context, params)
     instance_id = params.get("InstanceId")
     commands = [
         c
@@ -197,10 +204,7 @@ def _plugin_name(fields: dict[str, object]) -> str:
 
 @operation("ListCommandInvocations")
 def list_command_invocations(context: Context, params: Params) -> Params:
-    if params.get("CommandId"):
-        commands = [_get(context, params["CommandId"])]
-    else:
-        commands = sorted(context.state.commands.values(), key=lambda c: c.requested, reverse=True)
+    commands = _selected(context, params)
     instance_id = params.get("InstanceId")
     pairs = [
         (c, i)

@@ -24,6 +24,7 @@ from controller.local import hooks
 from controller.local.ssm import validation
 from controller.local.ssm.errors import SsmError, association_does_not_exist, internal
 from controller.local.ssm.store import (
+    CommandRecord,
     ExecutionRecord,
     InvocationRecord,
     RegionState,
@@ -196,11 +197,59 @@ class SsmService:
             if record is None:
                 raise association_does_not_exist()
             execution_id = str(uuid.uuid4())
-            record.executions[execution_id] = ExecutionRecord(
-                execution_id=execution_id, association_version=record.version, created=now()
+            created = now()
+            # The execution's per-instance output lives in a Run Command command, which
+            # DescribeAssociationExecutionTargets names as its OutputSource
+            # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_OutputSource.html).
+            command = CommandRecord(
+                command_id=str(uuid.uuid4()),
+                fields={
+                    "DocumentName": record.fields["Name"],
+                    "DocumentVersion": record.fields.get("DocumentVersion") or "$DEFAULT",
+                    "Parameters": record.fields.get("Parameters") or {},
+                    "Comment": f"State Manager association {association_id}",
+                },
+                requested=created,
+                association_id=association_id,
             )
-            record.last_execution = now()
+            state = self.store.state(account, region)
+            state.commands[command.command_id] = command
+            alarms = record.fields.get("AlarmConfiguration")
+            record.executions[execution_id] = ExecutionRecord(
+                execution_id=execution_id,
+                association_version=record.version,
+                created=created,
+                command_id=command.command_id,
+                alarm_configuration=dict(alarms) if isinstance(alarms, dict) else None,
+            )
+            record.last_execution = created
             return execution_id
+
+    def check_alarms(
+        self, account: str, region: str, association_id: str, execution_id: str
+    ) -> str | None:
+        """Why the execution must stop now (an alarm of its AlarmConfiguration is in ALARM,
+        or cannot be read without IgnorePollAlarmFailure), or None; the alarm is recorded
+        as the execution's TriggeredAlarms (controller/local/ssm/alarms.py)."""
+        from controller.local.ssm import alarms
+
+        with self.store.lock:
+            record = self.store.state(account, region).associations.get(association_id)
+            execution = record.executions.get(execution_id) if record else None
+            if execution is None:
+                return None
+            configuration = execution.alarm_configuration
+        fired = alarms.triggered(account, region, configuration)
+        if fired is None:
+            return None
+        with self.store.lock:
+            execution.triggered_alarms = [fired]
+        if fired["State"] == "ALARM":
+            return f"not started: CloudWatch alarm {fired['Name']} is in ALARM"
+        return (
+            f"not started: CloudWatch alarm {fired['Name']} could not be read "
+            "(IgnorePollAlarmFailure is false)"
+        )
 
     def record_association_result(
         self,
@@ -213,9 +262,12 @@ class SsmService:
         detailed_status: str | None = None,
         output: str = "",
         error_code: str = "",
+        error: str = "",
     ) -> None:
-        """One instance's outcome in an execution: status `Pending`, `InProgress`, `Success`
-        or `Failed` (DetailedStatus defaults to the status)."""
+        """One instance's outcome in an execution: status `Pending`, `InProgress`, `Success`,
+        `Failed`, `TimedOut` or `Skipped` (DetailedStatus defaults to the status). `output`
+        and `error` become the instance's invocation of the execution's command
+        (GetCommandInvocation with the target's OutputSourceId)."""
         with self.store.lock:
             state = self.store.state(account, region)
             record = state.associations.get(association_id)
@@ -232,6 +284,21 @@ class SsmService:
             if status == "Success":
                 record.last_success = when
             state.instance_association_status.setdefault(instance_id, {})[association_id] = result
+            command = state.commands.get(execution.command_id)
+            if command is not None:
+                # Run Command's word for a target never started is Cancelled.
+                word = "Cancelled" if status == "Skipped" else status
+                invocation = command.invocations.get(instance_id)
+                if invocation is None:
+                    invocation = InvocationRecord(instance_id, word, word, execution.created)
+                    command.invocations[instance_id] = invocation
+                invocation.status = invocation.status_details = word
+                invocation.output, invocation.error = output, error
+                invocation.response_code = 0 if status == "Success" else 1
+                if status != "Pending":
+                    invocation.start = invocation.start or when
+                if status not in ("Pending", "InProgress"):
+                    invocation.end = when
 
     def record_command_result(
         self,

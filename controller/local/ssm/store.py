@@ -102,11 +102,18 @@ class TargetResult:
 
 @dataclass
 class ExecutionRecord:
+    """One run of an association. `command_id` names the Run Command command that carries
+    its per-instance output (DescribeAssociationExecutionTargets `OutputSource`)."""
+
     execution_id: str
     association_version: int
     created: datetime
+    command_id: str = ""
     targets: dict[str, TargetResult] = field(default_factory=dict)
     last: datetime | None = None
+    alarm_configuration: dict[str, object] | None = None
+    # AlarmStateInformation items (at most one, as the model says) of alarms that fired.
+    triggered_alarms: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -128,6 +135,9 @@ class CommandRecord:
     fields: dict[str, object]
     requested: datetime
     invocations: dict[str, InvocationRecord] = field(default_factory=dict)
+    # Set for the command an association execution runs through (not listed by
+    # ListCommands without CommandId; read through OutputSource).
+    association_id: str | None = None
 
 
 @dataclass
