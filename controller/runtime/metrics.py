@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from controller.reconcile.result import PassOutcome, PassResult, Reason, ResourceState, Rollout
+from controller.model.kinds import Kind, Verb
+from controller.reconcile.result import (
+    ActionResult,
+    PassOutcome,
+    PassResult,
+    Reason,
+    ResourceState,
+    Rollout,
+)
 from controller.runtime.webhook import Verdict
 
 __all__ = ["CONTENT_TYPE", "Metrics", "RESOURCE_KINDS"]
@@ -26,6 +34,11 @@ RESOURCE_KINDS = ("package", "association")
 # The per-target association statuses a rollout goes through (AssociationStatusAggregatedCount
 # keys; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
 ROLLOUT_STATUSES = ("Success", "Failed", "Pending", "InProgress")
+# The results of `aws_api_calls_total` an operation starts with, at zero, the first time it
+# is called: the ones a dashboard or alert watches (controller.aws.errors families). The
+# operations are not a fixed set (one per AWS API the controller calls), so each appears
+# with its first call; the rarer families (not_found, conflict, ...) with their first count.
+WATCHED_CALL_RESULTS = ("success", "throttled", "denied", "server_error")
 
 # Passes range from well under a second (nothing to do) to many minutes (large uploads,
 # waiting for documents to become Active).
@@ -119,6 +132,12 @@ class Metrics:
         # `rate()` or an absent-series alert sees the first event.
         for outcome in PassOutcome:
             self.reconcile_total.labels(outcome.value)
+        # Bounded: two kinds, nine verbs, four results (72 series, a few never used, such
+        # as an association's add_version: kept for one simple rule, "every known value").
+        for action_kind in Kind:
+            for verb in Verb:
+                for action_result in ActionResult:
+                    self.actions_total.labels(action_kind.value, verb.value, action_result.value)
         for kind in RESOURCE_KINDS:
             for state in ResourceState:
                 self.resources.labels(kind, state.value).set(0)
@@ -127,6 +146,7 @@ class Metrics:
         for verdict in Verdict:
             self.webhook_requests_total.labels(verdict.value)
         self.config_valid.set(1)
+        self._operations: set[str] = set()  # operations whose watched results exist
 
     def record_pass(self, result: PassResult) -> None:
         self.reconcile_total.labels(result.outcome.value).inc()
@@ -143,8 +163,7 @@ class Metrics:
             self.resources.labels(kind, state).set(count)
         for action in result.actions:
             self.actions_total.labels(action.kind, action.action, action.result.value).inc()
-        for (operation, outcome), count in result.api_calls.items():
-            self.aws_api_calls_total.labels(operation, outcome).inc(count)
+        self._count_calls(result.api_calls)
         if result.blocked:
             self.prune_blocked_total.inc(len(result.blocked))
         # Every failure of the pass, each pass: a failure that persists keeps counting, so
@@ -159,8 +178,7 @@ class Metrics:
         api_calls: Mapping[tuple[str, str], int] | None = None,
     ) -> None:
         """The association overviews, read by a pass or between passes (a followed rollout)."""
-        for (operation, outcome), count in (api_calls or {}).items():
-            self.aws_api_calls_total.labels(operation, outcome).inc(count)
+        self._count_calls(api_calls or {})
         # Rollouts describe the associations that exist now: an association removed from the
         # repository must not keep reporting its last counts.
         # Each association reports the four rollout statuses (zero when none), so a new one,
@@ -170,6 +188,14 @@ class Metrics:
             reported = dict.fromkeys(ROLLOUT_STATUSES, 0) | dict(rollout.counts)
             for status, count in reported.items():
                 self.association_targets.labels(rollout.association, status).set(count)
+
+    def _count_calls(self, api_calls: Mapping[tuple[str, str], int]) -> None:
+        for (operation, outcome), count in api_calls.items():
+            if operation not in self._operations:
+                self._operations.add(operation)
+                for watched in WATCHED_CALL_RESULTS:
+                    self.aws_api_calls_total.labels(operation, watched)
+            self.aws_api_calls_total.labels(operation, outcome).inc(count)
 
     def record_fetch(self, seconds: float, *, ok: bool) -> None:
         self.git_fetch_duration.observe(seconds)

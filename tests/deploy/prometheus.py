@@ -23,4 +23,4 @@ def tool(name: str) -> str:
         return path
     if os.geteuid() == 0 and shutil.which("apt-get"):
         pytest.fail(f"{name} not found: run scripts/setup --test (installs Debian's {PACKAGE})")
-    pytest.skip(f"{name} not found and this machine cannot install Debian's {PACKAGE} (needs root with apt)")
+    pytest.skip(f"{name} not found; installing Debian's {PACKAGE} needs root with apt")

@@ -99,9 +99,7 @@ def test_every_alert_has_a_firing_a_quiet_and_a_for_edge_case() -> None:
         if name not in firing or name not in quiet:
             problems.append(f"{name}: needs a case that fires and one that does not")
             continue
-        if "for" in alert and not any(
-            0 < f - q <= 60 for f in firing[name] for q in quiet[name]
-        ):
+        if "for" in alert and not any(0 < f - q <= 60 for f in firing[name] for q in quiet[name]):
             problems.append(f"{name}: no quiet case one minute before a firing one (for:)")
     assert problems == []
 
