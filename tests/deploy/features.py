@@ -1,15 +1,17 @@
 """Metrics that the dashboard and the alert rules already use but that other features add
 (issue 16 was built while rollouts, drift events and organisations were): the tests on
-those queries skip, naming the feature, until `controller/runtime/metrics.py` defines the
-metric. The check is by name, so each turns on by itself when its feature is merged.
+those queries skip, naming the feature, until the controller defines the metric
+(`PREFIX + "name"` in controller/runtime/metrics.py or another module of controller/).
+The check is by name, so each turns on by itself when its feature is merged.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
-METRICS_MODULE = Path(__file__).resolve().parents[2] / "controller" / "runtime" / "metrics.py"
+CONTROLLER = Path(__file__).resolve().parents[2] / "controller"
 PREFIX = "ssm_gitops_"
 
 FEATURES: dict[str, tuple[str, ...]] = {
@@ -29,23 +31,38 @@ FEATURES: dict[str, tuple[str, ...]] = {
 }
 
 
-def defined(metric: str) -> bool:
-    """metrics.py names the metric (`PREFIX + "name"`; a counter without `_total` or with)."""
-    source = METRICS_MODULE.read_text()
+@cache
+def _sources() -> str:
+    return "\n".join(p.read_text() for p in sorted(CONTROLLER.rglob("*.py")))
+
+
+def defined(metric: str, sources: str | None = None) -> bool:
+    """The controller names the metric: `PREFIX + "name"` or `"ssm_gitops_name"` (a
+    counter with or without `_total`)."""
+    text = _sources() if sources is None else sources
     base = metric.removeprefix(PREFIX)
-    names = {base, base.removesuffix("_total")}
-    return any(re.search(rf"""["']({PREFIX})?{re.escape(n)}["']""", source) for n in names)
+    for name in {base, base.removesuffix("_total")}:
+        quoted = rf"""["']{re.escape(name)}["']"""
+        if re.search(rf"PREFIX\s*\+\s*{quoted}|[\"']{PREFIX}{re.escape(name)}[\"']", text):
+            return True
+    return False
+
+
+def feature_of(metric: str) -> str | None:
+    """The feature that adds `metric` (merged or not); None for the base metrics."""
+    return next((f for f, metrics in FEATURES.items() if metric in metrics), None)
 
 
 def missing_feature(metric: str) -> str | None:
-    """The feature that adds `metric`, while metrics.py does not define it yet; else None."""
-    for feature, metrics in FEATURES.items():
-        if metric in metrics and not defined(metric):
-            return feature
-    return None
+    """The feature that adds `metric`, while controller/ does not define it yet; else None."""
+    feature = feature_of(metric)
+    return feature if feature is not None and not defined(metric) else None
+
+
+def metrics_in(expr: str) -> set[str]:
+    return set(re.findall(rf"\b{PREFIX}\w+", expr))
 
 
 def missing_features(expr: str) -> list[str]:
     """The features an expression needs that are not here yet (by the metric names in it)."""
-    found = set(re.findall(rf"\b{PREFIX}\w+", expr))
-    return sorted({f for m in found if (f := missing_feature(m)) is not None})
+    return sorted({f for m in metrics_in(expr) if (f := missing_feature(m)) is not None})

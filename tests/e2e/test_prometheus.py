@@ -35,7 +35,7 @@ from controller.model.kinds import Kind, Verb
 from controller.reconcile.result import ActionResult, PassOutcome, Reason
 from controller.runtime.metrics import WATCHED_CALL_RESULTS
 from controller.runtime.webhook import Verdict
-from tests.deploy.features import missing_feature, missing_features
+from tests.deploy.features import feature_of, metrics_in, missing_feature, missing_features
 from tests.deploy.prometheus import tool
 from tests.runtime import samples
 from tests.runtime.gitrepo import GitRepo
@@ -255,6 +255,12 @@ def _credentials() -> dict[str, str]:
     }
 
 
+def _hint(*metrics: str) -> str:
+    """For a failure on a feature's metric: the stack may not switch that feature on."""
+    features = sorted({f for m in metrics if (f := feature_of(m)) is not None})
+    return f" (needs {', '.join(features)}: does this test's stack enable it?)" if features else ""
+
+
 def _has_data(result: list[dict[str, Any]]) -> bool:
     """At least one series with a number (NaN, e.g. 0/0 or a quantile of no events, is none)."""
     return any(sample["value"][1] != "NaN" for sample in result)
@@ -273,7 +279,8 @@ def test_every_panel_query_returns_data(stack: Stack, title: str, ref: str, expr
     needs = missing_features(expr)
     if needs:
         pytest.skip(f"needs {', '.join(needs)}: its metrics are not in controller/ yet")
-    wait_until(lambda: _has_data(stack.query(query)), 30, f"data for {title!r}: {query}", 0.5)
+    hint = _hint(*metrics_in(expr))
+    wait_until(lambda: _has_data(stack.query(query)), 30, f"data for {title!r}{hint}: {query}", 0.5)
 
 
 def test_the_dashboard_variables_resolve_from_the_first_scrape(stack: Stack) -> None:
@@ -331,7 +338,7 @@ def test_a_fresh_controller_exports_every_counter_at_zero(stack: Stack, counter:
     first event misses that event)."""
     feature = missing_feature(counter)
     if feature:
-        pytest.skip(f"needs {feature}: {counter} is not in controller/runtime/metrics.py yet")
+        pytest.skip(f"needs {feature}: {counter} is not in controller/ yet")
     labels, wanted = COUNTERS[counter]
     found = {
         tuple(sample.labels[label] for label in labels)
@@ -339,7 +346,7 @@ def test_a_fresh_controller_exports_every_counter_at_zero(stack: Stack, counter:
         for sample in family.samples
         if sample.name == counter
     }
-    assert sorted(set(wanted) - found) == []
+    assert sorted(set(wanted) - found) == [], f"{counter}{_hint(counter)}"
 
 
 def test_every_aws_operation_exports_its_watched_results(stack: Stack) -> None:
