@@ -46,6 +46,19 @@ _PASS_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 _FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
+class _AwsCalls(Counter):
+    """`aws_api_calls_total`: the first series of an operation brings its
+    WATCHED_CALL_RESULTS at zero, whichever code path counts the call (a pass, a followed
+    rollout, anything counting calls between passes)."""
+
+    def labels(self, *labelvalues: object, **labelkwargs: object) -> _AwsCalls:
+        child = super().labels(*labelvalues, **labelkwargs)
+        operation = labelvalues[0] if labelvalues else labelkwargs["operation"]
+        for result in WATCHED_CALL_RESULTS:
+            super().labels(operation, result)
+        return child
+
+
 class Metrics:
     """Every contract metric, plus the webhook counter, in one registry."""
 
@@ -84,7 +97,7 @@ class Metrics:
             ["kind", "action", "result"],
             registry=r,
         )
-        self.aws_api_calls_total = Counter(
+        self.aws_api_calls_total = _AwsCalls(
             PREFIX + "aws_api_calls",
             "AWS API calls by operation and result.",
             ["operation", "result"],
@@ -146,7 +159,6 @@ class Metrics:
         for verdict in Verdict:
             self.webhook_requests_total.labels(verdict.value)
         self.config_valid.set(1)
-        self._operations: set[str] = set()  # operations whose watched results exist
 
     def record_pass(self, result: PassResult) -> None:
         self.reconcile_total.labels(result.outcome.value).inc()
@@ -163,7 +175,8 @@ class Metrics:
             self.resources.labels(kind, state).set(count)
         for action in result.actions:
             self.actions_total.labels(action.kind, action.action, action.result.value).inc()
-        self._count_calls(result.api_calls)
+        for (operation, outcome), count in result.api_calls.items():
+            self.aws_api_calls_total.labels(operation, outcome).inc(count)
         if result.blocked:
             self.prune_blocked_total.inc(len(result.blocked))
         # Every failure of the pass, each pass: a failure that persists keeps counting, so
@@ -178,7 +191,8 @@ class Metrics:
         api_calls: Mapping[tuple[str, str], int] | None = None,
     ) -> None:
         """The association overviews, read by a pass or between passes (a followed rollout)."""
-        self._count_calls(api_calls or {})
+        for (operation, outcome), count in (api_calls or {}).items():
+            self.aws_api_calls_total.labels(operation, outcome).inc(count)
         # Rollouts describe the associations that exist now: an association removed from the
         # repository must not keep reporting its last counts.
         # Each association reports the four rollout statuses (zero when none), so a new one,
@@ -188,14 +202,6 @@ class Metrics:
             reported = dict.fromkeys(ROLLOUT_STATUSES, 0) | dict(rollout.counts)
             for status, count in reported.items():
                 self.association_targets.labels(rollout.association, status).set(count)
-
-    def _count_calls(self, api_calls: Mapping[tuple[str, str], int]) -> None:
-        for (operation, outcome), count in api_calls.items():
-            if operation not in self._operations:
-                self._operations.add(operation)
-                for watched in WATCHED_CALL_RESULTS:
-                    self.aws_api_calls_total.labels(operation, watched)
-            self.aws_api_calls_total.labels(operation, outcome).inc(count)
 
     def record_fetch(self, seconds: float, *, ok: bool) -> None:
         self.git_fetch_duration.observe(seconds)

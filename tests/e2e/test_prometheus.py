@@ -35,7 +35,7 @@ from controller.model.kinds import Kind, Verb
 from controller.reconcile.result import ActionResult, PassOutcome, Reason
 from controller.runtime.metrics import WATCHED_CALL_RESULTS
 from controller.runtime.webhook import Verdict
-from tests.deploy.features import feature_of, metrics_in, missing_feature, missing_features
+from tests.deploy.features import defined, feature_of, metrics_in, missing_feature, missing_features
 from tests.deploy.prometheus import tool
 from tests.runtime import samples
 from tests.runtime.gitrepo import GitRepo
@@ -207,6 +207,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "1s",  # a pass every second: the pass panels have rates to show
                 "--cache-dir",
                 str(work / "cache"),
+                *_feature_flags(endpoint),
             ],
             work / "controller.log",
             env={**AWS_ENV, "AWS_ENDPOINT_URL": endpoint},
@@ -246,6 +247,34 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         for process in reversed(started):
             process.stop()
+
+
+# Drift events (issue 14): the wiring of deploy/events/ on the local endpoint, an SQS queue
+# fed by an EventBridge rule on SSM's CloudTrail events, so the controller's own changes come
+# back as events and every drift-event series has data.
+DRIFT_EVENT_PATTERN = {
+    "source": ["aws.ssm"],
+    "detail-type": ["AWS API Call via CloudTrail"],
+    "detail": {"eventSource": ["ssm.amazonaws.com"]},
+}
+
+
+def _feature_flags(endpoint: str) -> list[str]:
+    """`run` flags that switch on the merged features whose metrics need switching on."""
+    flags: list[str] = []
+    if defined("ssm_gitops_drift_events_queue_up"):
+        sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", **_credentials())
+        events = boto3.client(
+            "events", endpoint_url=endpoint, region_name="us-east-1", **_credentials()
+        )
+        url = sqs.create_queue(QueueName="drift", Attributes={"VisibilityTimeout": "5"})
+        arn = sqs.get_queue_attributes(QueueUrl=url["QueueUrl"], AttributeNames=["QueueArn"])
+        events.put_rule(Name="drift-rule", EventPattern=json.dumps(DRIFT_EVENT_PATTERN))
+        events.put_targets(
+            Rule="drift-rule", Targets=[{"Id": "queue", "Arn": arn["Attributes"]["QueueArn"]}]
+        )
+        flags += ["--events-queue", url["QueueUrl"]]
+    return flags
 
 
 def _credentials() -> dict[str, str]:
