@@ -39,7 +39,14 @@ from tests.deploy.features import defined, feature_of, metrics_in, missing_featu
 from tests.deploy.prometheus import tool
 from tests.runtime import samples
 from tests.runtime.gitrepo import GitRepo
-from tests.runtime.processes import Process, free_port, http_get, wait_for_port, wait_until
+from tests.runtime.processes import (
+    Controller,
+    Process,
+    free_port,
+    http_get,
+    wait_for_port,
+    wait_until,
+)
 
 pytestmark = pytest.mark.xdist_group("prometheus")  # one stack, one worker
 
@@ -192,7 +199,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ).create_bucket(Bucket=samples.BUCKET)
 
         repo = GitRepo(work / "repo")
-        repo.commit(samples.repository(["1.0.0"]), "Add agent 1.0.0")
+        first = repo.commit(
+            samples.repository(["1.0.0"]) | _rollout_files(["1.0"]), "Add agent 1.0.0"
+        )
         port = free_port()
         controller = Process(
             [
@@ -216,6 +225,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         wait_for_port(port, 30, controller)
         url = f"http://127.0.0.1:{port}"
         first_scrape = http_get(url + "/metrics")[1]
+        if ROLLOUTS:  # a second version of `tools` starts a rollout that bakes for an hour
+            Controller(controller, port).wait_for_applied(first, 60)
+            repo.commit(_rollout_files(["1.0", "2.0"]), "tools 2.0")
 
         (work / "prometheus.yml").write_text(
             yaml.safe_dump(_prometheus_config(f"127.0.0.1:{port}"))
@@ -257,6 +269,36 @@ DRIFT_EVENT_PATTERN = {
     "detail-type": ["AWS API Call via CloudTrail"],
     "detail": {"eventSource": ["ssm.amazonaws.com"]},
 }
+
+
+# Rollouts (issue 13): a package `tools` with a one-ring rollout policy whose ring targets no
+# instance; its second version then rolls out and bakes for an hour, so the rollout series
+# (state, ring, ring targets, a step deadline) have data.
+ROLLOUTS = defined("ssm_gitops_rollout_state")
+
+
+def _rollout_files(versions: list[str]) -> dict[str, str | None]:
+    if not ROLLOUTS:
+        return {}
+    blocks = "".join(
+        f'    - name: "{v}"\n      files: [{{platform: amazon, arch: x86_64, source: tools/{v}}}]\n'
+        for v in versions
+    )
+    package = (
+        "apiVersion: ssm-gitops/v1\nkind: Package\nmetadata: {name: tools}\n"
+        f'spec:\n  defaultVersion: "{versions[-1]}"\n  rollout:\n    rings:\n'
+        "      - {associations: [tools-canary], bake: 1h}\n"
+        f'    maxFailed: "0"\n  versions:\n{blocks}'
+    )
+    association = (
+        "apiVersion: ssm-gitops/v1\nkind: Association\nmetadata: {name: tools-canary}\n"
+        'spec:\n  package: tools\n  targets: [{key: "tag:ring", values: [canary]}]\n'
+    )
+    return {
+        "packages/tools.yaml": package,
+        "associations/tools-canary.yaml": association,
+        **{f"packages/{k}": v for k, v in samples.package_sources("tools", versions).items()},
+    }
 
 
 def _feature_flags(endpoint: str) -> list[str]:
