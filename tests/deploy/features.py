@@ -30,6 +30,10 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "organisations (issue 15)": ("ssm_gitops_location_up", "ssm_gitops_locations"),
 }
 
+# Features whose series exist only when a flag of `run` switches the feature on: a plain
+# scrape has none of them (tests/e2e/test_prometheus.py scrapes with the flag).
+SWITCHED_ON_BY: dict[str, str] = {"drift events (issue 14)": "--events-queue"}
+
 
 @cache
 def _sources() -> str:
@@ -66,3 +70,9 @@ def metrics_in(expr: str) -> set[str]:
 def missing_features(expr: str) -> list[str]:
     """The features an expression needs that are not here yet (by the metric names in it)."""
     return sorted({f for m in metrics_in(expr) if (f := missing_feature(m)) is not None})
+
+
+def switched_on_by(metric: str) -> str | None:
+    """The `run` flag without which `metric` is not exported at all; None if always."""
+    feature = feature_of(metric)
+    return SWITCHED_ON_BY.get(feature) if feature is not None else None
