@@ -61,3 +61,25 @@ def test_setup_skips_pip_when_the_venv_is_up_to_date(tmp_path: Path) -> None:
         file.write("\n# a changed dependency\n")
     _setup(checkout, tools, "--test")  # pyproject.toml changed: pip again
     assert len(_installs(tmp_path)) == 3
+
+
+def test_setup_for_the_tests_installs_prometheus(tmp_path: Path) -> None:
+    """Issue 16: promtool and the Prometheus server come from Debian's `prometheus`, which
+    `scripts/setup --test` (what scripts/test and CI run) installs like the other tools; the
+    demo's setup does not. Root, dpkg and apt-get are stand-ins that record the request."""
+    checkout, tools = _checkout(tmp_path)
+    requested = tmp_path / "apt-calls"
+    (tools / "dpkg").write_text("#!/bin/sh\nexit 1\n")  # nothing installed yet
+    (tools / "id").write_text("#!/bin/sh\necho 0\n")
+    (tools / "apt-get").write_text(f'#!/bin/sh\necho "$*" >> {requested}\n')
+    for name in ("id", "apt-get"):
+        (tools / name).chmod(0o755)
+
+    def installed() -> list[str]:
+        lines = requested.read_text().splitlines() if requested.exists() else []
+        return [word for line in lines if line.startswith("install") for word in line.split()]
+
+    _setup(checkout, tools)
+    assert "prometheus" not in installed()
+    _setup(checkout, tools, "--test")
+    assert "prometheus" in installed()

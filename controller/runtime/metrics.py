@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from controller.reconcile.result import PassOutcome, PassResult, Reason, ResourceState, Rollout
+from controller.model.kinds import Kind, Verb
+from controller.reconcile.result import (
+    ActionResult,
+    PassOutcome,
+    PassResult,
+    Reason,
+    ResourceState,
+    Rollout,
+)
 from controller.runtime.webhook import Verdict
 
 __all__ = ["CONTENT_TYPE", "Metrics", "RESOURCE_KINDS"]
@@ -26,11 +34,29 @@ RESOURCE_KINDS = ("package", "association")
 # The per-target association statuses a rollout goes through (AssociationStatusAggregatedCount
 # keys; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
 ROLLOUT_STATUSES = ("Success", "Failed", "Pending", "InProgress")
+# The results of `aws_api_calls_total` an operation starts with, at zero, the first time it
+# is called: the ones a dashboard or alert watches (controller.aws.errors families). The
+# operations are not a fixed set (one per AWS API the controller calls), so each appears
+# with its first call; the rarer families (not_found, conflict, ...) with their first count.
+WATCHED_CALL_RESULTS = ("success", "throttled", "denied", "server_error")
 
 # Passes range from well under a second (nothing to do) to many minutes (large uploads,
 # waiting for documents to become Active).
 _PASS_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 _FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class _AwsCalls(Counter):
+    """`aws_api_calls_total`: the first series of an operation brings its
+    WATCHED_CALL_RESULTS at zero, whichever code path counts the call (a pass, a followed
+    rollout, anything counting calls between passes)."""
+
+    def labels(self, *labelvalues: object, **labelkwargs: object) -> _AwsCalls:
+        child = super().labels(*labelvalues, **labelkwargs)
+        operation = labelvalues[0] if labelvalues else labelkwargs["operation"]
+        for result in WATCHED_CALL_RESULTS:
+            super().labels(operation, result)
+        return child
 
 
 class Metrics:
@@ -71,7 +97,7 @@ class Metrics:
             ["kind", "action", "result"],
             registry=r,
         )
-        self.aws_api_calls_total = Counter(
+        self.aws_api_calls_total = _AwsCalls(
             PREFIX + "aws_api_calls",
             "AWS API calls by operation and result.",
             ["operation", "result"],
@@ -126,6 +152,12 @@ class Metrics:
         # `rate()` or an absent-series alert sees the first event.
         for outcome in PassOutcome:
             self.reconcile_total.labels(outcome.value)
+        # Bounded: two kinds, nine verbs, four results (72 series, a few never used, such
+        # as an association's add_version: kept for one simple rule, "every known value").
+        for action_kind in Kind:
+            for verb in Verb:
+                for action_result in ActionResult:
+                    self.actions_total.labels(action_kind.value, verb.value, action_result.value)
         for kind in RESOURCE_KINDS:
             for state in ResourceState:
                 self.resources.labels(kind, state.value).set(0)

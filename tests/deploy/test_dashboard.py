@@ -63,3 +63,21 @@ def test_it_shows_what_the_issue_asks_for() -> None:
     assert shown("ssm_gitops_aws_api_calls_total", "by (operation)")
     assert shown("ssm_gitops_aws_api_calls_total", 'result!="success"')  # throttles, errors
     assert shown("ssm_gitops_association_targets", "by (association, status)")
+
+
+def test_it_shows_rollouts_drift_events_and_locations() -> None:
+    """Issue 16: rollouts (state, ring, failed targets), drift events, per-location health."""
+    queries = [" ".join(t["expr"] for t in panel.get("targets", [])) for panel in _panels()]
+
+    def shown(metric: str, *also: str) -> bool:
+        return any(metric in q and all(a in q for a in also) for q in queries)
+
+    assert shown("ssm_gitops_rollout_state", "by (package, state)")
+    assert shown("ssm_gitops_rollout_ring{")
+    assert shown("ssm_gitops_rollout_ring_targets", "by (package, status)")
+    assert shown("ssm_gitops_rollout_step_deadline_timestamp_seconds", "time()")
+    assert shown("ssm_gitops_drift_events_total", "by (result)")
+    assert shown("ssm_gitops_drift_events_queue_up")
+    assert shown("ssm_gitops_drift_events_unconfirmed_changes")
+    assert shown("ssm_gitops_location_up", "by (account, region)")
+    assert shown("ssm_gitops_locations", "by (state)")

@@ -1,0 +1,435 @@
+"""The dashboard and the alerts against a real Prometheus (issue 16).
+
+Real processes: the embedded local AWS endpoint, `ssm-gitops run` on a local git repository
+(one package, one association), and Debian's `prometheus` server on a loopback port. Its
+configuration is the shipped ServiceMonitor's (same path, the labels the Prometheus
+Operator adds for it: namespace, service, endpoint, pod, job), with the interval scaled
+down from 30 s to 1 s, and its rule file is the PrometheusRule's groups with every `for:`
+cut to 2 s. Then, through Prometheus's HTTP API:
+
+- every query of every dashboard panel (Grafana's variables substituted) returns data;
+  panels on metrics another feature adds are skipped, naming it, until
+  controller/runtime/metrics.py defines the metric (tests/deploy/features.py);
+- the dashboard's variables resolve, from a series present in every scrape since the first;
+- a broken commit makes SsmGitopsConfigInvalid fire in Prometheus itself;
+- every counter of a fresh controller exists at zero for each of its known label values.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from controller.model.kinds import Kind, Verb
+from controller.reconcile.result import ActionResult, PassOutcome, Reason
+from controller.runtime.metrics import WATCHED_CALL_RESULTS
+from controller.runtime.webhook import Verdict
+from tests.deploy.features import defined, feature_of, metrics_in, missing_feature, missing_features
+from tests.deploy.prometheus import tool
+from tests.runtime import samples
+from tests.runtime.gitrepo import GitRepo
+from tests.runtime.processes import (
+    Controller,
+    Process,
+    free_port,
+    http_get,
+    wait_for_port,
+    wait_until,
+)
+
+pytestmark = pytest.mark.xdist_group("prometheus")  # one stack, one worker
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+DASHBOARD = json.loads((DEPLOY / "grafana" / "ssm-gitops.json").read_text())
+
+
+def _manifest(name: str) -> Any:
+    return yaml.safe_load((DEPLOY / "base" / name).read_text())
+
+
+NAMESPACE: str = _manifest("kustomization.yaml")["namespace"]
+SERVICE: str = _manifest("service.yaml")["metadata"]["name"]
+ENDPOINT: dict[str, Any] = _manifest("servicemonitor.yaml")["spec"]["endpoints"][0]
+RULES: dict[str, Any] = _manifest("prometheusrule.yaml")
+SCRAPE_INTERVAL = "1s"  # the ServiceMonitor's 30s, scaled down
+SHORT_FOR = "2s"
+# Grafana's variables as Grafana would fill them in for this Prometheus: $__rate_interval is
+# at least four scrape intervals.
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "10s",
+    "$__interval": SCRAPE_INTERVAL,
+    "$__range": "1m",
+    "$namespace": NAMESPACE,
+}
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+# Known label values of each counter, all exported at zero by a fresh controller; a counter
+# another feature adds is checked once metrics.py defines it.
+DRIFT_EVENT_RESULTS = ("healed", "in_sync", "own", "foreign", "malformed")
+COUNTERS: dict[str, tuple[tuple[str, ...], list[tuple[str, ...]]]] = {
+    "ssm_gitops_reconcile_total": (("result",), [(o.value,) for o in PassOutcome]),
+    "ssm_gitops_pass_errors_total": (("reason",), [(r.value,) for r in Reason]),
+    "ssm_gitops_actions_total": (
+        ("kind", "action", "result"),
+        [(k.value, v.value, r.value) for k in Kind for v in Verb for r in ActionResult],
+    ),
+    "ssm_gitops_webhook_requests_total": (("result",), [(v.value,) for v in Verdict]),
+    "ssm_gitops_drift_events_total": (("result",), [(r,) for r in DRIFT_EVENT_RESULTS]),
+}
+
+
+def _panel_queries() -> list[tuple[str, str, str]]:
+    """(panel title, refId, expr) of every panel target, rows' nested panels included."""
+    found: list[tuple[str, str, str]] = []
+
+    def walk(panels: list[dict[str, Any]]) -> None:
+        for panel in panels:
+            found.extend((panel["title"], t["refId"], t["expr"]) for t in panel.get("targets", []))
+            walk(panel.get("panels", []))
+
+    walk(DASHBOARD["panels"])
+    return found
+
+
+def _grafana(expr: str) -> str:
+    for variable, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    return expr
+
+
+class Server(Process):
+    """Another program than ssm-gitops (the Prometheus server), handled like the others:
+    its output in `log`, killed at teardown."""
+
+    def __init__(self, command: list[str], log: Path, cwd: Path) -> None:
+        self.args = command
+        self.log = log
+        self._out = log.open("ab")
+        self.proc = subprocess.Popen(command, cwd=cwd, stdout=self._out, stderr=subprocess.STDOUT)
+
+
+@dataclass
+class Stack:
+    repo: GitRepo
+    controller_url: str
+    prometheus_url: str
+    first_scrape: str  # /metrics of the controller as soon as it listened
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        code, body = http_get(
+            f"{self.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        )
+        assert code == 200, f"{expr}: {body}"
+        document = json.loads(body)
+        assert document["status"] == "success", document
+        result: list[dict[str, Any]] = document["data"]["result"]
+        return result
+
+    def api(self, path: str) -> Any:
+        code, body = http_get(self.prometheus_url + path)
+        assert code == 200, body
+        return json.loads(body)["data"]
+
+
+def _prometheus_config(target: str) -> dict[str, Any]:
+    """What the Prometheus Operator generates for the ServiceMonitor, one static target."""
+    labels = {
+        "namespace": NAMESPACE,
+        "service": SERVICE,
+        "endpoint": ENDPOINT["port"],
+        "pod": f"{SERVICE}-0",
+        "job": SERVICE,  # the Operator's job label: the Service's name
+    }
+    return {
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
+        "rule_files": ["rules.yaml"],
+        "scrape_configs": [
+            {
+                "job_name": f"serviceMonitor/{NAMESPACE}/{SERVICE}/0",
+                "metrics_path": ENDPOINT["path"],
+                "scrape_interval": SCRAPE_INTERVAL,
+                "static_configs": [{"targets": [target]}],
+                "relabel_configs": [
+                    {"target_label": label, "replacement": value} for label, value in labels.items()
+                ],
+            }
+        ],
+    }
+
+
+def _test_rules() -> dict[str, Any]:
+    """The PrometheusRule's groups with every `for:` cut to SHORT_FOR."""
+    spec: dict[str, Any] = json.loads(json.dumps(RULES["spec"]))
+    for group in spec["groups"]:
+        for rule in group["rules"]:
+            if "for" in rule:
+                rule["for"] = SHORT_FOR
+    return spec
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    prometheus = tool("prometheus")
+    work = tmp_path_factory.mktemp("prometheus")
+    started: list[Process] = []
+    try:
+        aws_port = free_port()
+        local = Process(["local", "--port", str(aws_port)], work / "local.log", env=AWS_ENV)
+        started.append(local)
+        wait_for_port(aws_port, 30, local)
+        endpoint = f"http://127.0.0.1:{aws_port}"
+        boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", **_credentials()
+        ).create_bucket(Bucket=samples.BUCKET)
+
+        repo = GitRepo(work / "repo")
+        first = repo.commit(
+            samples.repository(["1.0.0"]) | _rollout_files(["1.0"]), "Add agent 1.0.0"
+        )
+        port = free_port()
+        controller = Process(
+            [
+                "run",
+                "--repo",
+                str(repo.path),
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--interval",
+                "1s",
+                "--resync-interval",
+                "1s",  # a pass every second: the pass panels have rates to show
+                "--cache-dir",
+                str(work / "cache"),
+                *_feature_flags(endpoint),
+            ],
+            work / "controller.log",
+            env={**AWS_ENV, "AWS_ENDPOINT_URL": endpoint},
+        )
+        started.append(controller)
+        wait_for_port(port, 30, controller)
+        url = f"http://127.0.0.1:{port}"
+        first_scrape = http_get(url + "/metrics")[1]
+        if ROLLOUTS:  # a second version of `tools` starts a rollout that bakes for an hour
+            Controller(controller, port).wait_for_applied(first, 60)
+            repo.commit(_rollout_files(["1.0", "2.0"]), "tools 2.0")
+
+        (work / "prometheus.yml").write_text(
+            yaml.safe_dump(_prometheus_config(f"127.0.0.1:{port}"))
+        )
+        (work / "rules.yaml").write_text(yaml.safe_dump(_test_rules()))
+        prometheus_port = free_port()
+        server = Server(
+            [
+                prometheus,
+                f"--config.file={work / 'prometheus.yml'}",
+                f"--storage.tsdb.path={work / 'data'}",
+                f"--web.listen-address=127.0.0.1:{prometheus_port}",
+                "--log.level=warn",
+            ],
+            work / "prometheus.log",
+            cwd=work,
+        )
+        started.append(server)
+        prometheus_url = f"http://127.0.0.1:{prometheus_port}"
+        wait_until(
+            lambda: (
+                http_get(prometheus_url + "/-/ready")[0] == 200 or server.proc.poll() is not None
+            ),
+            30,
+            "Prometheus ready",
+        )
+        assert server.proc.poll() is None, server.output()
+        yield Stack(repo, url, prometheus_url, first_scrape)
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
+# Drift events (issue 14): the wiring of deploy/events/ on the local endpoint, an SQS queue
+# fed by an EventBridge rule on SSM's CloudTrail events, so the controller's own changes come
+# back as events and every drift-event series has data.
+DRIFT_EVENT_PATTERN = {
+    "source": ["aws.ssm"],
+    "detail-type": ["AWS API Call via CloudTrail"],
+    "detail": {"eventSource": ["ssm.amazonaws.com"]},
+}
+
+
+# Rollouts (issue 13): a package `tools` with a one-ring rollout policy whose ring targets no
+# instance; its second version then rolls out and bakes for an hour, so the rollout series
+# (state, ring, ring targets, a step deadline) have data.
+ROLLOUTS = defined("ssm_gitops_rollout_state")
+
+
+def _rollout_files(versions: list[str]) -> dict[str, str | None]:
+    if not ROLLOUTS:
+        return {}
+    blocks = "".join(
+        f'    - name: "{v}"\n      files: [{{platform: amazon, arch: x86_64, source: tools/{v}}}]\n'
+        for v in versions
+    )
+    package = (
+        "apiVersion: ssm-gitops/v1\nkind: Package\nmetadata: {name: tools}\n"
+        f'spec:\n  defaultVersion: "{versions[-1]}"\n  rollout:\n    rings:\n'
+        "      - {associations: [tools-canary], bake: 1h}\n"
+        f'    maxFailed: "0"\n  versions:\n{blocks}'
+    )
+    association = (
+        "apiVersion: ssm-gitops/v1\nkind: Association\nmetadata: {name: tools-canary}\n"
+        'spec:\n  package: tools\n  targets: [{key: "tag:ring", values: [canary]}]\n'
+    )
+    return {
+        "packages/tools.yaml": package,
+        "associations/tools-canary.yaml": association,
+        **{f"packages/{k}": v for k, v in samples.package_sources("tools", versions).items()},
+    }
+
+
+def _feature_flags(endpoint: str) -> list[str]:
+    """`run` flags that switch on the merged features whose metrics need switching on."""
+    flags: list[str] = []
+    if defined("ssm_gitops_drift_events_queue_up"):
+        sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", **_credentials())
+        events = boto3.client(
+            "events", endpoint_url=endpoint, region_name="us-east-1", **_credentials()
+        )
+        url = sqs.create_queue(QueueName="drift", Attributes={"VisibilityTimeout": "5"})
+        arn = sqs.get_queue_attributes(QueueUrl=url["QueueUrl"], AttributeNames=["QueueArn"])
+        events.put_rule(Name="drift-rule", EventPattern=json.dumps(DRIFT_EVENT_PATTERN))
+        events.put_targets(
+            Rule="drift-rule", Targets=[{"Id": "queue", "Arn": arn["Attributes"]["QueueArn"]}]
+        )
+        flags += ["--events-queue", url["QueueUrl"]]
+    return flags
+
+
+def _credentials() -> dict[str, str]:
+    return {
+        "aws_access_key_id": AWS_ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+def _hint(*metrics: str) -> str:
+    """For a failure on a feature's metric: the stack may not switch that feature on."""
+    features = sorted({f for m in metrics if (f := feature_of(m)) is not None})
+    return f" (needs {', '.join(features)}: does this test's stack enable it?)" if features else ""
+
+
+def _has_data(result: list[dict[str, Any]]) -> bool:
+    """At least one series with a number (NaN, e.g. 0/0 or a quantile of no events, is none)."""
+    return any(sample["value"][1] != "NaN" for sample in result)
+
+
+@pytest.mark.parametrize(
+    ("title", "ref", "expr"),
+    _panel_queries(),
+    ids=[f"{title}/{ref}" for title, ref, _ in _panel_queries()],
+)
+def test_every_panel_query_returns_data(stack: Stack, title: str, ref: str, expr: str) -> None:
+    """After a few passes scraped every second, each panel's query returns a number."""
+    query = _grafana(expr)
+    assert "$" not in query, f"a Grafana variable the test does not know: {query}"
+    stack.query(query)  # valid PromQL for this Prometheus, data or not
+    needs = missing_features(expr)
+    if needs:
+        pytest.skip(f"needs {', '.join(needs)}: its metrics are not in controller/ yet")
+    hint = _hint(*metrics_in(expr))
+    wait_until(lambda: _has_data(stack.query(query)), 30, f"data for {title!r}{hint}: {query}", 0.5)
+
+
+def test_the_dashboard_variables_resolve_from_the_first_scrape(stack: Stack) -> None:
+    """`label_values(metric, label)`, as a fresh Grafana runs it (/api/v1/series of the
+    metric): the label's values include this controller's, and the metric was in every
+    scrape since the first (so the variable resolves as soon as a controller is scraped)."""
+    up = f'up{{job="{SERVICE}"}}'
+    wait_until(lambda: stack.query(f"count_over_time({up}[1h]) >= 3"), 20, "three scrapes")
+    variables = [v for v in DASHBOARD["templating"]["list"] if v["type"] == "query"]
+    assert variables
+    for variable in variables:
+        metric, label = (
+            part.strip()
+            for part in variable["definition"].removeprefix("label_values(").rstrip(")").split(",")
+        )
+        series = stack.api("/api/v1/series?" + urllib.parse.urlencode({"match[]": metric}))
+        assert NAMESPACE in {s.get(label) for s in series}, variable["name"]
+        scrapes = stack.query(f"count_over_time({up}[1h])")
+        present = stack.query(f"count_over_time({metric}[1h])")
+        assert present and present[0]["value"][1] == scrapes[0]["value"][1], metric
+
+
+def test_the_rule_file_loads(stack: Stack) -> None:
+    groups = stack.api("/api/v1/rules")["groups"]
+    loaded = {rule["name"] for group in groups for rule in group["rules"]}
+    shipped = {rule["alert"] for group in RULES["spec"]["groups"] for rule in group["rules"]}
+    assert loaded == shipped
+    assert all(rule["health"] != "err" for g in groups for rule in g["rules"]), groups
+
+
+def _firing(stack: Stack, alert: str) -> list[dict[str, Any]]:
+    alerts = stack.api("/api/v1/alerts")["alerts"]
+    return [a for a in alerts if a["labels"]["alertname"] == alert and a["state"] == "firing"]
+
+
+def test_a_broken_commit_makes_the_config_alert_fire(stack: Stack) -> None:
+    """Runs last in this module: the stack keeps the broken commit."""
+    wait_until(lambda: stack.query("ssm_gitops_config_valid == 1"), 20, "config_valid 1")
+    time.sleep(3)  # longer than the test `for:`: a healthy controller fires no alert
+    alerts = stack.api("/api/v1/alerts")["alerts"]
+    assert [a["labels"]["alertname"] for a in alerts if a["state"] == "firing"] == []
+    stack.repo.commit({"packages/agent.yaml": "name: agent\nversions: [unclosed\n"}, "Broken")
+    firing = wait_until(
+        lambda: _firing(stack, "SsmGitopsConfigInvalid"), 30, "SsmGitopsConfigInvalid firing", 0.5
+    )
+    assert firing[0]["labels"]["namespace"] == NAMESPACE
+    assert firing[0]["labels"]["job"] == SERVICE
+    assert firing[0]["labels"]["severity"] == "warning"
+
+
+@pytest.mark.parametrize("counter", sorted(COUNTERS))
+def test_a_fresh_controller_exports_every_counter_at_zero(stack: Stack, counter: str) -> None:
+    """Each known label value of each counter is in the controller's very first /metrics
+    (issue 16: an `increase()` or `rate()` over a counter that appears only with its
+    first event misses that event)."""
+    feature = missing_feature(counter)
+    if feature:
+        pytest.skip(f"needs {feature}: {counter} is not in controller/ yet")
+    labels, wanted = COUNTERS[counter]
+    found = {
+        tuple(sample.labels[label] for label in labels)
+        for family in text_string_to_metric_families(stack.first_scrape)
+        for sample in family.samples
+        if sample.name == counter
+    }
+    assert sorted(set(wanted) - found) == [], f"{counter}{_hint(counter)}"
+
+
+def test_every_aws_operation_exports_its_watched_results(stack: Stack) -> None:
+    """AWS operations are not a fixed set: each appears with its first call, and then with
+    every result the dashboard watches (throttled, denied, server_error) at zero."""
+    code, text = http_get(stack.controller_url + "/metrics")
+    assert code == 200
+    calls: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "ssm_gitops_aws_api_calls_total":
+                calls.setdefault(sample.labels["operation"], set()).add(sample.labels["result"])
+    assert calls, "no AWS call counted"
+    missing = {op: set(WATCHED_CALL_RESULTS) - results for op, results in calls.items()}
+    assert {op: m for op, m in missing.items() if m} == {}
