@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from controller.aws.api import Clients, request
 from controller.aws.errors import AwsError, NotFound
 
-Place = tuple[str, str]  # (account id, region)
+Place = tuple[str, str, str]  # (account id, region, role ARN assumed there or "" for our own)
 
 _ATTEMPTS = 5  # conditional writes lost to another writer before giving up for this pass
 
@@ -51,7 +51,10 @@ def read_record(clients: Clients, bucket: str, key: str) -> Record:
     except NotFound:
         return Record(frozenset(), None)
     body = json.loads(response["Body"].read())
-    places = frozenset((str(a), str(r)) for a, r in body.get("locations", []))
+    places = frozenset(
+        (str(entry["account"]), str(entry["region"]), str(entry.get("role", "")))
+        for entry in body.get("locations", [])
+    )
     return Record(places, str(response["ETag"]))
 
 
@@ -76,7 +79,14 @@ def write_record(
         if current.etag is not None and wanted == current.places:
             return current
         body = json.dumps(
-            {"owner": owner, "source": source, "locations": sorted(map(list, wanted))},
+            {
+                "owner": owner,
+                "source": source,
+                "locations": [
+                    {"account": account, "region": region, "role": role}
+                    for account, region, role in sorted(wanted)
+                ],
+            },
             indent=1,
         ).encode("utf-8")
         condition = {"IfMatch": current.etag} if current.etag else {"IfNoneMatch": "*"}
