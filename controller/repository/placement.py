@@ -20,7 +20,9 @@ def check_placement(
     if placement is None:
         return
     if settings is None:
-        if placement.accounts or placement.regions:
+        # A Settings document that failed its own checks is absent here: its errors, already
+        # reported, come first (this one would mislead).
+        if (placement.accounts or placement.regions) and not problems.errors:
             problems.add(
                 loaded.shown,
                 loaded.position("spec", "placement"),
