@@ -142,6 +142,15 @@ def to_json(status: Status) -> dict[str, Any]:
             {"association": r.association, "status": r.status, "counts": dict(r.counts)}
             for r in last.rollouts
         ],
+        # Organisations (issue 15): how many locations were read, and each one that was not.
+        "locations": None
+        if last is None or not last.locations
+        else {
+            "ok": sum(1 for location in last.locations if location.up),
+            "unreadable": [
+                location.to_json() for location in last.locations if not location.up
+            ],
+        },
     }
 
 

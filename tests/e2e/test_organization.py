@@ -27,6 +27,8 @@ from controller.local import LocalAWS
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.result import PassOutcome, PassResult, Reason
 from controller.repository import load_repository
+from controller.runtime.metrics import Metrics
+from controller.runtime.status import Status, to_json
 
 HOME = "123456789012"
 BUCKET = "artifacts"
@@ -239,6 +241,17 @@ def test_organization_placement_moves_narrowing_and_an_isolated_account(
     up = {(s.account, s.region): s.up for s in first.locations}
     assert up[(denied, "us-east-1")] is False and up[(denied, "eu-west-1")] is False
     assert all(up[(x, r)] for x in (a, b, c) for r in REGIONS)
+    metrics = Metrics()
+    metrics.record_pass(first)
+    text = metrics.render().decode()
+    assert f'ssm_gitops_location_up{{account="{denied}",region="eu-west-1"}} 0.0' in text
+    assert f'ssm_gitops_location_up{{account="{a}",region="eu-west-1"}} 1.0' in text
+    assert 'ssm_gitops_locations{state="unreadable"} 2.0' in text
+    page = to_json(Status(repo="repo", last_pass=first))["locations"]
+    assert {(x["account"], x["region"]) for x in page["unreadable"]} == {
+        (denied, r) for r in REGIONS
+    }
+    assert all("AssumeRole: AccessDenied" in x["message"] for x in page["unreadable"])
     assert world.placed(everyone) == {
         ("agent-prod", x, r) for x in (a, b) for r in REGIONS
     } | {("tools-dev", c, "eu-west-1")}
