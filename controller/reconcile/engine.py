@@ -18,6 +18,8 @@ from pathlib import Path
 
 from controller.aws.artifacts import check_bucket
 from controller.aws.errors import AwsError
+from controller.aws.organizations import OrganizationReader
+from controller.aws.records import Record, read_record, record_key, write_record
 from controller.aws.session import AwsClients, Sessions
 from controller.errors import UserError
 from controller.model.kinds import Kind
@@ -30,8 +32,6 @@ from controller.model.state import (
     Unread,
 )
 from controller.reconcile.apply import Applier, ArtifactBucket
-from controller.aws.organizations import OrganizationReader
-from controller.aws.records import Record, read_record, record_key, write_record
 from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.leftover import (
     cleaned,
@@ -214,9 +214,7 @@ class Reconciler:
         live = self.observer.confirm_content(self._clients_for, observed, desired)
         result = plan(desired, live)
         failures = (
-            target.problems
-            + _unread_failures(observed)
-            + _plan_failures(result.errors, desired)
+            target.problems + _unread_failures(observed) + _plan_failures(result.errors, desired)
         )
         read = [Location(home, region) for region in aim.package_regions] + [
             Location(account, region) for account, region, _ in aim.associations

@@ -13,8 +13,8 @@ from controller.model.configure_package import DEFAULT_INSTALLATION_TYPE
 from controller.repository import rules, schedules
 from controller.repository.loader import LoadedDocument, Problems
 from controller.repository.models import Association, Package, PackageFile, Settings
-from controller.repository.placement import check_placement
 from controller.repository.naming import file_source, zips_of_version
+from controller.repository.placement import check_placement
 from controller.repository.sources import (
     SourceTree,
     installer_problems,

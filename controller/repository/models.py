@@ -177,7 +177,9 @@ OrganizationalUnitId = Annotated[
 ]
 RoleName = Annotated[
     str,
-    _matches(rules.ROLE_NAME, "role name", "write the IAM role name, 1-64 of letters, digits, _+=,.@-"),
+    _matches(
+        rules.ROLE_NAME, "role name", "write the IAM role name, 1-64 of letters, digits, _+=,.@-"
+    ),
     _pattern(rules.ROLE_NAME),
 ]
 Bucket = Annotated[

@@ -142,8 +142,8 @@ class Metrics:
         for verdict in Verdict:
             self.webhook_requests_total.labels(verdict.value)
         self.config_valid.set(1)
-        for state in ("ok", "unreadable"):
-            self.locations.labels(state).set(0)
+        for location_state in ("ok", "unreadable"):
+            self.locations.labels(location_state).set(0)
 
     def record_pass(self, result: PassResult) -> None:
         self.reconcile_total.labels(result.outcome.value).inc()

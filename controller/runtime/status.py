@@ -147,9 +147,7 @@ def to_json(status: Status) -> dict[str, Any]:
         if last is None or not last.locations
         else {
             "ok": sum(1 for location in last.locations if location.up),
-            "unreadable": [
-                location.to_json() for location in last.locations if not location.up
-            ],
+            "unreadable": [location.to_json() for location in last.locations if not location.up],
         },
     }
 

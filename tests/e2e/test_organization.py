@@ -200,9 +200,11 @@ class World:
         result = {}
         for region in REGIONS:
             ssm = self.ssm(HOME, region)
-            for document in ssm.list_documents(
-                Filters=[{"Key": "DocumentType", "Values": ["Package"]}, {"Key": "Owner", "Values": ["Self"]}]
-            )["DocumentIdentifiers"]:
+            mine = [
+                {"Key": "DocumentType", "Values": ["Package"]},
+                {"Key": "Owner", "Values": ["Self"]},
+            ]
+            for document in ssm.list_documents(Filters=mine)["DocumentIdentifiers"]:
                 name = document["Name"]
                 result[(name, region)] = set(
                     ssm.describe_document_permission(Name=name, PermissionType="Share")[
@@ -213,7 +215,8 @@ class World:
 
     def record(self) -> set[tuple[str, str]]:
         s3 = self.aws.client("s3")
-        (key,) = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="p/ssm-gitops/")["Contents"]]
+        listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="p/ssm-gitops/")["Contents"]
+        (key,) = [item["Key"] for item in listed]
         body = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
         return {(entry["account"], entry["region"]) for entry in body["locations"]}
 
@@ -252,9 +255,9 @@ def test_organization_placement_moves_narrowing_and_an_isolated_account(
         (denied, r) for r in REGIONS
     }
     assert all("AssumeRole: AccessDenied" in x["message"] for x in page["unreadable"])
-    assert world.placed(everyone) == {
-        ("agent-prod", x, r) for x in (a, b) for r in REGIONS
-    } | {("tools-dev", c, "eu-west-1")}
+    assert world.placed(everyone) == {("agent-prod", x, r) for x in (a, b) for r in REGIONS} | {
+        ("tools-dev", c, "eu-west-1")
+    }
     assert world.shared() == {
         ("agent", "us-east-1"): {a, b, denied},
         ("agent", "eu-west-1"): {a, b, denied},
@@ -266,9 +269,10 @@ def test_organization_placement_moves_narrowing_and_an_isolated_account(
     world.move(b, world.prod_eu, world.dev)
     second = world.apply("r1")
     assert [f for f in second.failures if f.location and f.location.account != denied] == []
-    assert world.placed(everyone) == {
-        ("agent-prod", a, r) for r in REGIONS
-    } | {("tools-dev", c, "eu-west-1"), ("tools-dev", b, "eu-west-1")}
+    assert world.placed(everyone) == {("agent-prod", a, r) for r in REGIONS} | {
+        ("tools-dev", c, "eu-west-1"),
+        ("tools-dev", b, "eu-west-1"),
+    }
     assert world.shared()[("agent", "eu-west-1")] == {a, denied}
     assert world.shared()[("tools", "eu-west-1")] == {b, c}
 
