@@ -125,9 +125,25 @@ def desired_state(
     """
     settings = repository.settings
     where = where or static_locations(settings, home_account, default_region)
+    associations, users = _associations(repository, where, home_account)
+    packages, errors = _packages(repository, where, home_account, owner, build, users)
+    prune = settings.prune if settings else Prune()  # no Settings: Prune's defaults
+    return Desired(
+        packages=tuple(packages),
+        associations=tuple(associations),
+        prune=PruneRules(enabled=prune.enabled, max_deletes=prune.max_deletes),
+        suspended=settings.suspend if settings else False,
+        errors=tuple(errors),
+    )
+
+
+def _associations(
+    repository: Repository, where: Locations, home_account: str
+) -> tuple[list[DesiredAssociation], dict[str, dict[str, set[str]]]]:
+    """Each association at every location of its placement; and where each of our packages
+    is needed: package -> region -> the accounts whose associations use it there."""
     names = {package.name for package in repository.packages}
     associations: list[DesiredAssociation] = []
-    # Where each of our packages is needed: region -> accounts whose associations use it.
     users: dict[str, dict[str, set[str]]] = {name: {} for name in names}
     for association in repository.associations:
         placed, _outside = where.place(association)  # the outside parts: engine reports them
@@ -148,6 +164,20 @@ def desired_state(
                     disabled=reconcile_disabled(association),
                 )
             )
+    return associations, users
+
+
+def _packages(
+    repository: Repository,
+    where: Locations,
+    home_account: str,
+    owner: str,
+    build: BuildFunction,
+    users: dict[str, dict[str, set[str]]],
+) -> tuple[list[DesiredPackage], list[tuple[str, str]]]:
+    """Each package in our account, in every region an association needs it (every Settings
+    region when none does), shared there with exactly those associations' accounts plus
+    `shareWith`; and the build errors."""
     packages: list[DesiredPackage] = []
     errors: list[tuple[str, str]] = []
     for package in repository.packages:
@@ -161,9 +191,6 @@ def desired_state(
         tags = dict(package.tags)
         tags[OWNER_TAG] = owner
         default = package.default_version or (package.versions[-1].name if package.versions else "")
-        # Published in every region an association needs it, or every Settings region when
-        # none uses it; shared there with exactly the accounts whose associations use it
-        # there, plus shareWith.
         needed = users[package.name] or {region: set() for region in where.regions}
         for region in where.regions:
             if region not in needed:
@@ -184,14 +211,7 @@ def desired_state(
                     disabled=reconcile_disabled(package),
                 )
             )
-    prune = settings.prune if settings else Prune()  # no Settings: Prune's defaults
-    return Desired(
-        packages=tuple(packages),
-        associations=tuple(associations),
-        prune=PruneRules(enabled=prune.enabled, max_deletes=prune.max_deletes),
-        suspended=settings.suspend if settings else False,
-        errors=tuple(errors),
-    )
+    return packages, errors
 
 
 def desired_version(
