@@ -115,6 +115,7 @@ class Reconciler:
         self.observer = Observer(owner, max_workers, source=source)
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
+        self._where: Locations | None = None  # Settings as the last pass resolved it
         self._lock = threading.Lock()  # one pass at a time
         self._stopping = threading.Event()  # set by stop(): no new action starts
 
@@ -163,6 +164,7 @@ class Reconciler:
                         "this pass; check s3:GetObject on the artifacts bucket",
                     )
                 )
+        self._where = where
         return DesiredPass(
             desired,
             where.regions,
@@ -274,6 +276,8 @@ class Reconciler:
             self.sessions.counter.take()
             home = self.sessions.home_account()
             regions, accounts = locations(repository.settings, home, self.sessions.default_region())
+            if self._where is not None:  # the last pass's, OUs resolved (no Organizations call)
+                regions, accounts = self._where.regions, self._where.accounts
             clients = [
                 self.sessions.for_account(account, region, role)
                 for account, role in accounts
