@@ -207,3 +207,44 @@ def test_a_concurrent_writer_is_merged_not_overwritten(aws_env: Any) -> None:
     )
     assert third.places == {("2", "us-east-1", ""), ("3", "eu-west-1", "r")}
     assert read_record(clients, "artifacts", key).places == third.places
+
+
+def test_an_unreadable_ou_holds_its_recorded_accounts(aws_env: Any, tmp_path: Path) -> None:
+    """An OU that cannot be read (here: deleted, so ListAccountsForParent fails) must not
+    read as "its accounts left": their recorded locations are neither pruned nor unshared.
+
+    Bug guarded: without the hold, the accounts of an OU that failed to list vanished from
+    the resolved Settings, so the record brought them back as left behind and pruned them."""
+    from tests.reconcile.test_locations import Organization
+
+    aws_env.client("s3").create_bucket(Bucket="artifacts")
+    org = Organization(aws_env)
+    member = org.account("member", org.dev)
+    root = tmp_path / "repo"
+    _repo(root, "[us-east-1]")
+    (root / "settings.yaml").write_text(
+        (root / "settings.yaml")
+        .read_text()
+        .replace(
+            f'    - {{id: "{OTHER}", roleArn: "arn:aws:iam::{OTHER}:role/ssm-gitops"}}\n',
+            f"    - {{organizationalUnit: {org.dev}, roleName: ssm-gitops}}\n",
+        )
+    )
+    first = _reconciler(tmp_path, "a").run_pass(load_repository(root), "c1")
+    assert first.outcome is PassOutcome.SUCCESS, first.errors
+    assert (member, "us-east-1") in _recorded(aws_env)
+
+    org.move(member, org.dev, org.root)
+    org.client.delete_organizational_unit(OrganizationalUnitId=org.dev)
+    held = _reconciler(tmp_path, "b").run_pass(load_repository(root), "c2")
+    assert held.outcome is PassOutcome.FAILURE
+    assert [f.reason.value for f in held.failures] == ["location"]
+    assert held.failures[0].message.startswith(f"organizationalUnit {org.dev} could not be read")
+    assert not any(a.action in ("delete", "unshare") for a in held.actions), held.actions
+    ssm = aws_env.client("ssm")
+    assert ssm.describe_document_permission(Name="agent", PermissionType="Share")[
+        "AccountIds"
+    ] == [member]
+    assert (member, "us-east-1") in _recorded(aws_env)
+    statuses = {(s.account, s.region): s for s in held.locations}
+    assert statuses[(member, "us-east-1")].up is False

@@ -144,3 +144,23 @@ def test_a_placement_account_id_must_be_quoted(write_repo: RepoWriter) -> None:
         _load(write_repo, settings_yaml(MIXED), association_yaml("    accounts: [444455556666]"))
     (error,) = raised.value.errors
     assert "put the 12-digit id in quotes" in str(error)
+
+
+def test_the_json_schema_knows_ou_entries_and_placement() -> None:
+    import jsonschema
+    import yaml
+
+    from controller.repository.schema import json_schema
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    settings = yaml.safe_load(settings_yaml(MIXED))
+    association = yaml.safe_load(
+        association_yaml(
+            f'    accounts: ["111122223333", {{organizationalUnit: {OU}}}]\n'
+            "    regions: [eu-west-1]"
+        )
+    )
+    assert validator.is_valid(settings), list(validator.iter_errors(settings))
+    assert validator.is_valid(association), list(validator.iter_errors(association))
+    association["spec"]["placement"]["accounts"] = [{"organizationalUnit": OU, "x": 1}]
+    assert not validator.is_valid(association)
