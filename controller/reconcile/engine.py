@@ -208,6 +208,10 @@ class Reconciler:
         unread = tuple(
             Unread(location, Kind.ASSOCIATION, reason) for location, reason in unreachable
         )
+        # A held location (its OU could not be read) is not read either: plan then deletes
+        # nothing that its associations may use (a package there, a share with it).
+        held_reason = "not read: an organizationalUnit of Settings could not be read"
+        unread += tuple(Unread(location, Kind.ASSOCIATION, held_reason) for location in aim.held)
         observed = replace(observed, unread=observed.unread + unread)
         # The desired state is kept whole, also where the live state could not be read:
         # plan() holds back what depends on an unread location and reports it (dropping it
@@ -221,7 +225,6 @@ class Reconciler:
         read = [Location(home, region) for region in aim.package_regions] + [
             Location(account, region) for account, region, _ in aim.associations
         ]
-        held_reason = "not read: an organizationalUnit of Settings could not be read"
         return PlannedPass(
             result,
             desired,

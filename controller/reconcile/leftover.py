@@ -48,7 +48,10 @@ def targets(where: Locations, recorded: Iterable[Place], home: str) -> Targets:
         if not where.complete and account not in where.account_ids:
             held.append(location)  # maybe still under the OU that could not be read
             continue
-        associations[location] = None if account == home else (role or None)
+        # An account still in Settings is read with its Settings role (roleArn may have
+        # changed since it was recorded); one that left, with the role recorded.
+        settings_role = dict(where.accounts).get(account, role or None)
+        associations[location] = None if account == home else settings_role
         if account == home and region not in regions:
             regions.append(region)  # our packages there too
     return Targets(

@@ -14,6 +14,7 @@ from typing import Any
 
 from controller.aws.records import Record, read_record, record_key, write_record
 from controller.aws.session import Sessions
+from controller.model.state import Location
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.result import PassOutcome
 from controller.repository import load_repository
@@ -238,13 +239,14 @@ def test_an_unreadable_ou_holds_its_recorded_accounts(aws_env: Any, tmp_path: Pa
     org.client.delete_organizational_unit(OrganizationalUnitId=org.dev)
     held = _reconciler(tmp_path, "b").run_pass(load_repository(root), "c2")
     assert held.outcome is PassOutcome.FAILURE
-    assert [f.reason.value for f in held.failures] == ["location"]
+    assert [f.reason.value for f in held.failures] == ["location", "observe"]
     assert held.failures[0].message.startswith(f"organizationalUnit {org.dev} could not be read")
+    assert held.failures[1].location == Location(member, "us-east-1")
     assert not any(a.action in ("delete", "unshare") for a in held.actions), held.actions
-    ssm = aws_env.client("ssm")
-    assert ssm.describe_document_permission(Name="agent", PermissionType="Share")[
-        "AccountIds"
-    ] == [member]
+    shared = aws_env.client("ssm").describe_document_permission(
+        Name="agent", PermissionType="Share"
+    )
+    assert shared["AccountIds"] == [member]
     assert (member, "us-east-1") in _recorded(aws_env)
     statuses = {(s.account, s.region): s for s in held.locations}
     assert statuses[(member, "us-east-1")].up is False
