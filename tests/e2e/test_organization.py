@@ -48,6 +48,7 @@ class DenyRoles:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.denied: set[str] = set()
+        self.failing_regions: set[str] = set()  # SSM ListAssociations refused there
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
@@ -60,6 +61,17 @@ class DenyRoles:
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        scope = str(environ.get("HTTP_AUTHORIZATION", ""))
+        if target == "AmazonSSM.ListAssociations" and any(
+            f"/{region}/ssm/" in scope for region in self.failing_regions
+        ):
+            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1")])
+            return [
+                json.dumps(
+                    {"__type": "AccessDeniedException", "message": "region disabled"}
+                ).encode()
+            ]
         if form.get("Action") == "AssumeRole":
             with self._lock:
                 refused = any(f"::{a}:" in form.get("RoleArn", "") for a in self.denied)
@@ -309,3 +321,26 @@ def test_organization_placement_moves_narrowing_and_an_isolated_account(
     assert (denied, "eu-west-1") not in world.record()
     assert world.apply("r2").outcome is PassOutcome.NO_CHANGE
     assert Reason.LOCATION.value == "location"
+
+
+def test_a_failing_region_is_isolated(org_aws: tuple[LocalAWS, DenyRoles], tmp_path: Path) -> None:
+    """Every location of a region whose SSM refuses to list is down (`location_up` 0, one
+    failure each); the other region converges."""
+    aws, gate = org_aws
+    world = World(aws, tmp_path)
+    a = world.account("a", world.prod)
+    world.write()
+    gate.failing_regions.add("eu-west-1")
+    result = world.apply("r1")
+    up = {(s.account, s.region): s.up for s in result.locations}
+    assert up == {
+        (a, "us-east-1"): True,
+        (a, "eu-west-1"): False,
+        # our packages there were read (only ListAssociations fails)
+        (HOME, "us-east-1"): True,
+        (HOME, "eu-west-1"): True,
+    }
+    assert [str(f.location) for f in result.failures] == [f"{a}/eu-west-1"]
+    assert "region disabled" in result.failures[0].message
+    gate.failing_regions.clear()
+    assert world.placed([a]) == {("agent-prod", a, "us-east-1")}
