@@ -116,6 +116,7 @@ class Reconciler:
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
         self._where: Locations | None = None  # Settings as the last pass resolved it
+        self._records: dict[tuple[str, str], Record] = {}  # location records, as last seen
         self._lock = threading.Lock()  # one pass at a time
         self._stopping = threading.Event()  # set by stop(): no new action starts
 
@@ -125,8 +126,15 @@ class Reconciler:
         """Let the actions in flight finish and start no new one (SIGTERM); final."""
         self._stopping.set()
 
-    def desired_for(self, repository: Repository, revision: str) -> DesiredPass:
-        """The repository expanded over Settings' accounts and regions, versions built."""
+    def desired_for(
+        self, repository: Repository, revision: str, *, reread_record: bool = True
+    ) -> DesiredPass:
+        """The repository expanded over Settings' accounts and regions, versions built.
+
+        `reread_record=False` uses the location record this process last read or wrote, if
+        any (the `run` loop between full resyncs: no S3 read on a no-op pass). A record
+        another writer changed meanwhile is seen at the next full resync, and a write never
+        loses it (conditional write, then read and merge)."""
         home = self.sessions.home_account()
         region = self.sessions.default_region()
         where = resolve_locations(
@@ -154,7 +162,10 @@ class Reconciler:
         if artifacts is not None:
             record_at = (artifacts.bucket, record_key(artifacts.prefix, self.owner, self.source))
             try:
-                record = read_record(self.sessions.home(region), *record_at)
+                record = None if reread_record else self._records.get(record_at)
+                if record is None:
+                    record = read_record(self.sessions.home(region), *record_at)
+                    self._records[record_at] = record
             except AwsError as error:  # the pass goes on; the record is neither used nor written
                 problems.append(
                     Failure(
@@ -250,7 +261,7 @@ class Reconciler:
             started = time.time()
             self.sessions.counter.take()
             try:
-                target = self.desired_for(repository, revision)
+                target = self.desired_for(repository, revision, reread_record=full_resync)
             except Exception as error:  # noqa: BLE001 - a pass reports, it never crashes
                 # AWS here is STS (who are we); anything else is expanding and building the
                 # repository (one package's build failure is that package's, in the plan).
@@ -426,12 +437,14 @@ class Reconciler:
                 source=self.source,
             )
         except AwsError as error:
+            self._records.pop(target.record_at, None)  # read it again next pass
             failure = Failure(
                 Reason.LOCATION,
                 f"the location record s3://{bucket}/{key} could not be written "
                 f"({_one_line(error)}): check s3:PutObject on the artifacts bucket",
             )
             return None, (failure,)
+        self._records[target.record_at] = written
         return written, ()
 
     def _clients_for(self, location: Location) -> AwsClients:

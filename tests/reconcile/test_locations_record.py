@@ -250,3 +250,21 @@ def test_an_unreadable_ou_holds_its_recorded_accounts(aws_env: Any, tmp_path: Pa
     assert (member, "us-east-1") in _recorded(aws_env)
     statuses = {(s.account, s.region): s for s in held.locations}
     assert statuses[(member, "us-east-1")].up is False
+
+
+def test_the_record_is_read_once_per_process_and_at_each_full_resync(
+    aws_env: Any, tmp_path: Path
+) -> None:
+    """A no-op pass of the `run` loop stays at the list floor: the record this process read
+    or wrote is reused; a full resync reads it again (another writer's changes)."""
+    aws_env.client("s3").create_bucket(Bucket="artifacts")
+    root = _repo(tmp_path / "repo", "[us-east-1]")
+    reconciler = _reconciler(tmp_path, "run")
+    first = reconciler.run_pass(load_repository(root), "c1")
+    assert first.api_calls.get(("GetObject", "success"), 0) == 0  # none yet: 404
+    assert _recorded(aws_env) == {(HOME, "us-east-1"), (OTHER, "us-east-1")}
+    again = reconciler.run_pass(load_repository(root), "c1")
+    assert again.outcome is PassOutcome.NO_CHANGE
+    assert not any(operation in ("GetObject", "PutObject") for operation, _ in again.api_calls)
+    resync = reconciler.run_pass(load_repository(root), "c1", full_resync=True)
+    assert resync.api_calls[("GetObject", "success")] == 1
