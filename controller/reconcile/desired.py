@@ -1,9 +1,11 @@
 """Stage 2-3 of a pass: the desired state, from a loaded `Repository` and its built versions.
 
 Pure apart from `build_version` writing zips under `work_dir`. It expands the repository over
-the Settings' regions and accounts: packages live in the controller's own account in every
-region and are shared to every other account named in Settings; associations go to every
-(account, region), and reference a package in another account by its ARN (sharing docs:
+the resolved Settings (`controller.reconcile.locations`): each association goes to its
+placement (default: every Settings account and region); packages live in the controller's own
+account in every region an association needs them (every Settings region when none does) and
+are shared there with exactly the accounts whose associations use them, plus `shareWith`;
+associations reference a package in another account by its ARN (sharing docs:
 https://docs.aws.amazon.com/systems-manager/latest/userguide/distributor-working-with.html).
 """
 
@@ -28,6 +30,7 @@ from controller.model.state import (
     PruneRules,
     scalar_association_fields,
 )
+from controller.reconcile.locations import Locations, static_locations
 from controller.repository import (
     Association,
     Package,
@@ -55,15 +58,10 @@ def _source(model: Package | Association) -> str:
 def locations(
     settings: Settings | None, home_account: str, default_region: str
 ) -> tuple[tuple[str, ...], tuple[tuple[str, str | None], ...]]:
-    """(regions, (account, role ARN or None) ...) from Settings, with the defaults."""
-    regions = (settings.regions if settings else ()) or (default_region,)
-    accounts: list[tuple[str, str | None]] = [
-        (account.id, None if account.id == home_account else account.role_arn)
-        for account in (settings.accounts if settings else ())
-    ]
-    if not accounts:
-        accounts.append((home_account, None))
-    return regions, tuple(accounts)
+    """(regions, (account, role ARN or None) ...) from Settings' explicit entries, with the
+    defaults (OU entries need Organizations: `controller.reconcile.locations`)."""
+    resolved = static_locations(settings, home_account, default_region)
+    return resolved.regions, resolved.accounts
 
 
 def association_spec(association: Association, package_ref: str, region: str) -> AssociationFields:
@@ -115,18 +113,73 @@ def desired_state(
     home_account: str,
     default_region: str,
     build: BuildFunction,
+    where: Locations | None = None,
 ) -> Desired:
     """Expand the repository into every (account, region) it manages.
+
+    `where` is Settings resolved (`controller.reconcile.locations`); omitted: Settings'
+    explicit accounts and regions. Each association goes to its placement within them.
 
     `build(repository, package, version)` returns the `DesiredVersion` (manifest + zips); a
     failure there is an error for that package only.
     """
     settings = repository.settings
-    regions, accounts = locations(settings, home_account, default_region)
-    other_accounts = {account for account, _ in accounts if account != home_account}
+    where = where or static_locations(settings, home_account, default_region)
+    associations, users = _associations(repository, where, home_account)
+    packages, errors = _packages(repository, where, home_account, owner, build, users)
+    prune = settings.prune if settings else Prune()  # no Settings: Prune's defaults
+    return Desired(
+        packages=tuple(packages),
+        associations=tuple(associations),
+        prune=PruneRules(enabled=prune.enabled, max_deletes=prune.max_deletes),
+        suspended=settings.suspend if settings else False,
+        errors=tuple(errors),
+    )
+
+
+def _associations(
+    repository: Repository, where: Locations, home_account: str
+) -> tuple[list[DesiredAssociation], dict[str, dict[str, set[str]]]]:
+    """Each association at every location of its placement; and where each of our packages
+    is needed: package -> region -> the accounts whose associations use it there."""
+    names = {package.name for package in repository.packages}
+    associations: list[DesiredAssociation] = []
+    users: dict[str, dict[str, set[str]]] = {name: {} for name in names}
+    for association in repository.associations:
+        placed, _outside = where.place(association)  # the outside parts: engine reports them
+        for location in placed:
+            account, region = location.account, location.region
+            ref = association.package
+            if ref in names:
+                users[ref].setdefault(region, set()).add(account)
+                if account != home_account:
+                    ref = package_arn(region, home_account, ref)
+            associations.append(
+                DesiredAssociation(
+                    name=association.name,
+                    location=location,
+                    spec=association_spec(association, ref, region),
+                    package=association.package,
+                    source=_source(association),
+                    disabled=reconcile_disabled(association),
+                )
+            )
+    return associations, users
+
+
+def _packages(
+    repository: Repository,
+    where: Locations,
+    home_account: str,
+    owner: str,
+    build: BuildFunction,
+    users: dict[str, dict[str, set[str]]],
+) -> tuple[list[DesiredPackage], list[tuple[str, str]]]:
+    """Each package in our account, in every region an association needs it (every Settings
+    region when none does), shared there with exactly those associations' accounts plus
+    `shareWith`; and the build errors."""
     packages: list[DesiredPackage] = []
     errors: list[tuple[str, str]] = []
-    names = {package.name for package in repository.packages}
     for package in repository.packages:
         try:
             versions = tuple(build(repository, package, version) for version in package.versions)
@@ -137,11 +190,14 @@ def desired_state(
             versions = ()
         tags = dict(package.tags)
         tags[OWNER_TAG] = owner
-        share = set(package.share_with)
-        if "All" not in share:
-            share |= other_accounts
         default = package.default_version or (package.versions[-1].name if package.versions else "")
-        for region in regions:
+        needed = users[package.name] or {region: set() for region in where.regions}
+        for region in where.regions:
+            if region not in needed:
+                continue
+            share = set(package.share_with)
+            if "All" not in share:
+                share |= needed[region] - {home_account}
             packages.append(
                 DesiredPackage(
                     name=package.name,
@@ -155,31 +211,7 @@ def desired_state(
                     disabled=reconcile_disabled(package),
                 )
             )
-    associations: list[DesiredAssociation] = []
-    for association in repository.associations:
-        for account, _role in accounts:
-            for region in regions:
-                ref = association.package
-                if ref in names and account != home_account:
-                    ref = package_arn(region, home_account, ref)
-                associations.append(
-                    DesiredAssociation(
-                        name=association.name,
-                        location=Location(account, region),
-                        spec=association_spec(association, ref, region),
-                        package=association.package,
-                        source=_source(association),
-                        disabled=reconcile_disabled(association),
-                    )
-                )
-    prune = settings.prune if settings else Prune()  # no Settings: Prune's defaults
-    return Desired(
-        packages=tuple(packages),
-        associations=tuple(associations),
-        prune=PruneRules(enabled=prune.enabled, max_deletes=prune.max_deletes),
-        suspended=settings.suspend if settings else False,
-        errors=tuple(errors),
-    )
+    return packages, errors
 
 
 def desired_version(

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from controller.aws.artifacts import check_bucket
 from controller.aws.errors import AwsError
+from controller.aws.organizations import OrganizationReader
+from controller.aws.records import Record, read_record, record_key, write_record
 from controller.aws.session import AwsClients, Sessions
 from controller.errors import UserError
 from controller.model.kinds import Kind
@@ -32,6 +34,15 @@ from controller.model.state import (
 from controller.reconcile.apply import Applier, ArtifactBucket
 from controller.reconcile.cache import LastingStore
 from controller.reconcile.desired import desired_state, desired_version, locations
+from controller.reconcile.leftover import (
+    cleaned,
+    desired_places,
+    hold_shares,
+    merge,
+    statuses,
+    targets,
+)
+from controller.reconcile.locations import Locations, placement_problems, resolve_locations
 from controller.reconcile.observe import Observer
 from controller.reconcile.observe.overlap import OverlapDetector
 from controller.reconcile.plan import Plan, PlanError, plan
@@ -39,6 +50,7 @@ from controller.reconcile.result import (
     ActionRecord,
     ActionResult,
     Failure,
+    LocationStatus,
     PassOutcome,
     PassResult,
     Reason,
@@ -59,6 +71,9 @@ class PlannedPass:
     failures: tuple[Failure, ...]  # locations not read, changes the plan refused
     api_calls: dict[tuple[str, str], int]
     artifacts: ArtifactBucket | None = None
+    locations: tuple[LocationStatus, ...] = ()  # location_up per location read or held
+    unreachable: tuple[Location, ...] = ()  # e.g. AssumeRole denied
+    held: tuple[Location, ...] = ()  # recorded, not read: an OU of Settings was unreadable
 
     @property
     def errors(self) -> tuple[str, ...]:
@@ -74,6 +89,10 @@ class DesiredPass:
     regions: tuple[str, ...]
     accounts: tuple[tuple[str, str | None], ...]  # (account id, role ARN or None)
     artifacts: ArtifactBucket | None
+    where: Locations | None = None  # Settings resolved (OUs read); None: regions x accounts
+    record: Record | None = None  # the location record as read; None: none kept or unread
+    record_at: tuple[str, str] | None = None  # (bucket, key) of the record
+    problems: tuple[Failure, ...] = ()  # OUs not read, placements outside Settings
 
 
 class Reconciler:
@@ -101,6 +120,8 @@ class Reconciler:
         self.overlaps = OverlapDetector()  # reported with each pass, never blocks it
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
+        self._where: Locations | None = None  # Settings as the last pass resolved it
+        self._records: dict[tuple[str, str], Record] = {}  # location records, as last seen
         self._lock = threading.Lock()  # one pass at a time
         self._stopping = threading.Event()  # set by stop(): no new action starts
 
@@ -110,19 +131,66 @@ class Reconciler:
         """Let the actions in flight finish and start no new one (SIGTERM); final."""
         self._stopping.set()
 
-    def desired_for(self, repository: Repository, revision: str) -> DesiredPass:
-        """The repository expanded over Settings' accounts and regions, versions built."""
+    def desired_for(
+        self, repository: Repository, revision: str, *, reread_record: bool = True
+    ) -> DesiredPass:
+        """The repository expanded over Settings' accounts and regions, versions built.
+
+        `reread_record=False` uses the location record this process last read or wrote, if
+        any (the `run` loop between full resyncs: no S3 read on a no-op pass). A record
+        another writer changed meanwhile is seen at the next full resync, and a write never
+        loses it (conditional write, then read and merge)."""
         home = self.sessions.home_account()
         region = self.sessions.default_region()
-        regions, accounts = locations(repository.settings, home, region)
+        where = resolve_locations(
+            repository.settings,
+            home,
+            region,
+            lambda: OrganizationReader(self.sessions.home(region)),
+        )
         desired = desired_state(
             repository,
             owner=self.owner,
             home_account=home,
             default_region=region,
             build=lambda repo, package, version: self._build(repo, package, version, revision),
+            where=where,
         )
-        return DesiredPass(desired, regions, accounts, _artifacts(repository))
+        problems = [Failure(Reason.LOCATION, line) for line in where.failures]
+        problems += [
+            Failure(Reason.LOCATION, line)
+            for line in placement_problems(repository.associations, where)
+        ]
+        artifacts = _artifacts(repository)
+        record: Record | None = None
+        record_at: tuple[str, str] | None = None
+        if artifacts is not None:
+            record_at = (artifacts.bucket, record_key(artifacts.prefix, self.owner, self.source))
+            try:
+                record = None if reread_record else self._records.get(record_at)
+                if record is None:
+                    record = read_record(self.sessions.home(region), *record_at)
+                    self._records[record_at] = record
+            except AwsError as error:  # the pass goes on; the record is neither used nor written
+                problems.append(
+                    Failure(
+                        Reason.LOCATION,
+                        f"the location record s3://{record_at[0]}/{record_at[1]} could not be "
+                        f"read ({_one_line(error)}): locations left behind are not cleaned "
+                        "this pass; check s3:GetObject on the artifacts bucket",
+                    )
+                )
+        self._where = where
+        return DesiredPass(
+            desired,
+            where.regions,
+            where.accounts,
+            artifacts,
+            where,
+            record,
+            record_at,
+            tuple(problems),
+        )
 
     def plan_only(
         self, repository: Repository, revision: str, *, full_resync: bool = False
@@ -133,16 +201,22 @@ class Reconciler:
 
     def plan_desired(self, target: DesiredPass, *, full_resync: bool = False) -> PlannedPass:
         """observe -> plan for an already expanded desired state."""
+        where = target.where or Locations(target.regions, target.accounts)
+        home = self.sessions.home_account()
+        recorded = target.record.places if target.record is not None else frozenset()
+        # Settings' locations and the recorded ones no longer among them (to prune them).
+        aim = targets(where, recorded, home)
         self._roles = dict(target.accounts)
-        package_clients = [self.sessions.home(r) for r in target.regions]
+        for account, _region, role in aim.associations:
+            self._roles.setdefault(account, role)
+        package_clients = [self.sessions.home(r) for r in aim.package_regions]
         association_clients: list[AwsClients] = []
         unreachable: list[tuple[Location, str]] = []  # e.g. AssumeRole denied
-        for account, role in target.accounts:
-            for region in target.regions:
-                try:
-                    association_clients.append(self.sessions.for_account(account, region, role))
-                except AwsError as error:
-                    unreachable.append((Location(account, region), str(error)))
+        for account, region, role in aim.associations:
+            try:
+                association_clients.append(self.sessions.for_account(account, region, role))
+            except AwsError as error:
+                unreachable.append((Location(account, region), str(error)))
         observed = self.observer.observe(
             package_clients, association_clients, full_resync=full_resync
         ).observed
@@ -150,14 +224,23 @@ class Reconciler:
         unread = tuple(
             Unread(location, Kind.ASSOCIATION, reason) for location, reason in unreachable
         )
+        # A held location (its OU could not be read) is not read either: plan then deletes
+        # nothing that its associations may use (a package there, a share with it).
+        held_reason = "not read: an organizationalUnit of Settings could not be read"
+        unread += tuple(Unread(location, Kind.ASSOCIATION, held_reason) for location in aim.held)
         observed = replace(observed, unread=observed.unread + unread)
         # The desired state is kept whole, also where the live state could not be read:
         # plan() holds back what depends on an unread location and reports it (dropping it
         # here once made plan read those resources as removed, and prune them: issue 10).
-        desired = replace(target.desired, source=self.source)
+        desired = hold_shares(replace(target.desired, source=self.source), aim.held)
         live = self.observer.confirm_content(self._clients_for, observed, desired)
         result = plan(desired, live)
-        failures = _unread_failures(observed) + _plan_failures(result.errors, desired)
+        failures = (
+            target.problems + _unread_failures(observed) + _plan_failures(result.errors, desired)
+        )
+        read = [Location(home, region) for region in aim.package_regions] + [
+            Location(account, region) for account, region, _ in aim.associations
+        ]
         return PlannedPass(
             result,
             desired,
@@ -165,6 +248,9 @@ class Reconciler:
             failures,
             dict(self.sessions.counter.peek()),
             target.artifacts,
+            statuses(read, live, dict(unreachable), aim.held, held_reason),
+            tuple(location for location, _ in unreachable),
+            aim.held,
         )
 
     def run_pass(
@@ -180,7 +266,7 @@ class Reconciler:
             started = time.time()
             self.sessions.counter.take()
             try:
-                target = self.desired_for(repository, revision)
+                target = self.desired_for(repository, revision, reread_record=full_resync)
             except Exception as error:  # noqa: BLE001 - a pass reports, it never crashes
                 # AWS here is STS (who are we); anything else is expanding and building the
                 # repository (one package's build failure is that package's, in the plan).
@@ -209,6 +295,8 @@ class Reconciler:
             self.sessions.counter.take()
             home = self.sessions.home_account()
             regions, accounts = locations(repository.settings, home, self.sessions.default_region())
+            if self._where is not None:  # the last pass's, OUs resolved (no Organizations call)
+                regions, accounts = self._where.regions, self._where.accounts
             clients = [
                 self.sessions.for_account(account, region, role)
                 for account, role in accounts
@@ -277,11 +365,17 @@ class Reconciler:
             stopping=self._stopping,
             bucket_checked=bucket_checked,
         )
+        record_failures: tuple[Failure, ...] = ()
         if self.dry_run:
             records = applier.skip(planned.plan, "dry run")
         else:
+            # Record new locations before creating anything there (a crash mid-apply must
+            # not leave an unrecorded location), then what apply cleaned, after it.
+            grown, record_failures = self._update_record(target, planned, target.record, ())
             records = applier.apply(planned.plan)
             self.observer.store.save()  # what apply made the cache forget, on disk too
+            _, failed = self._update_record(target, planned, grown, records, done=True)
+            record_failures += failed
             # A package whose zip was refused as not git's had its cache entry deleted:
             # build it again next pass instead of reusing this revision's build.
             refused = {r.name for r in records if r.reason is Reason.ARTIFACTS}
@@ -303,9 +397,61 @@ class Reconciler:
         if on_action is not None:
             for record in held_back:
                 on_action(record)
-        return self._result(planned, records + held_back, revision, started)
+        return self._result(planned, records + held_back, revision, started, record_failures)
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _update_record(
+        self,
+        target: DesiredPass,
+        planned: PlannedPass,
+        record: Record | None,
+        records: tuple[ActionRecord, ...],
+        *,
+        done: bool = False,
+    ) -> tuple[Record | None, tuple[Failure, ...]]:
+        """Add the desired locations to the record (before apply: only when the plan changes
+        something and a location is new) and, once apply is `done`, drop those it cleaned.
+        Returns the record as written, for the next write's condition."""
+        if record is None or target.record_at is None:
+            return record, ()
+        where = target.where or Locations(target.regions, target.accounts)
+        home = self.sessions.home_account()
+        wanted = desired_places(planned.desired, where, home)
+        if not done:
+            if not planned.plan.actions or wanted <= record.places:
+                return record, ()
+            clean: frozenset[Location] = frozenset()
+        else:
+            clean = cleaned(
+                record.places,
+                wanted,
+                planned.observed,
+                planned.unreachable,
+                planned.held,
+                records,
+            )
+        bucket, key = target.record_at
+        try:
+            written = write_record(
+                self.sessions.home(self.sessions.default_region()),
+                bucket,
+                key,
+                record,
+                merge(wanted, clean),
+                owner=self.owner,
+                source=self.source,
+            )
+        except AwsError as error:
+            self._records.pop(target.record_at, None)  # read it again next pass
+            failure = Failure(
+                Reason.LOCATION,
+                f"the location record s3://{bucket}/{key} could not be written "
+                f"({_one_line(error)}): check s3:PutObject on the artifacts bucket",
+            )
+            return None, (failure,)
+        self._records[target.record_at] = written
+        return written, ()
 
     def _clients_for(self, location: Location) -> AwsClients:
         return self.sessions.for_account(
@@ -415,6 +561,7 @@ class Reconciler:
             api_calls=self.sessions.counter.take(),
             rollouts=rollouts,
             overlaps=overlaps,
+            locations=planned.locations,
         )
 
 

@@ -57,6 +57,7 @@ class Reason(StrEnum):
     OBSERVE = "observe"  # the live state could not be read (completely)
     PLAN_REJECTED = "plan_rejected"  # the plan refused a change (immutable version, conflict)
     APPLY = "apply"  # an action's AWS call failed
+    LOCATION = "location"  # a location (account, region) or an OU of Settings could not be read
     INTERNAL = "internal"  # a bug or exhaustion escaped a stage (the log has the traceback)
 
 
@@ -204,6 +205,24 @@ class Overlap:
 
 
 @dataclass(frozen=True)
+class LocationStatus:
+    """One (account, region) of the pass: `location_up{account,region}` and `/status`."""
+
+    account: str
+    region: str
+    up: bool  # read completely this pass
+    message: str = ""  # why not, one line
+
+    def to_json(self) -> dict[str, str | bool]:
+        return {
+            "account": self.account,
+            "region": self.region,
+            "up": self.up,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
 class PassResult:
     """Everything one pass did and found."""
 
@@ -218,6 +237,7 @@ class PassResult:
     api_calls: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (operation, result)
     rollouts: tuple[Rollout, ...] = ()
     overlaps: tuple[Overlap, ...] = ()  # instances two associations fight over
+    locations: tuple[LocationStatus, ...] = ()  # every location the pass worked in or pruned
 
     @property
     def duration_seconds(self) -> float:

@@ -14,6 +14,7 @@ from controller.repository import rules, schedules
 from controller.repository.loader import LoadedDocument, Problems
 from controller.repository.models import Association, Package, PackageFile, Settings
 from controller.repository.naming import file_source, zips_of_version
+from controller.repository.placement import check_placement
 from controller.repository.sources import (
     SourceTree,
     installer_problems,
@@ -62,6 +63,7 @@ def check_repository(
         _check_association(
             association, loaded, by_name, invalid_packages, unread_texts, trees, problems
         )
+        check_placement(association, loaded, settings[0][0] if settings else None, problems)
     for item, loaded in settings:
         _check_settings(item, loaded, problems)
 
@@ -341,13 +343,15 @@ def _check_in_place(
 def _check_settings(settings: Settings, loaded: LoadedDocument, problems: Problems) -> None:
     seen: set[str] = set()
     for index, account in enumerate(settings.accounts):
-        if account.id in seen:
+        entry = account.id or account.organizational_unit or ""
+        if entry in seen:
+            what = "account" if account.id else "organizationalUnit"
             problems.add(
                 loaded.shown,
                 loaded.position("spec", "accounts", index),
-                f"account {account.id} is listed twice: remove one",
+                f"{what} {entry} is listed twice: remove one",
             )
-        seen.add(account.id)
+        seen.add(entry)
     for index, region in enumerate(settings.regions):
         if region in settings.regions[:index]:
             problems.add(

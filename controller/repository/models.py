@@ -166,6 +166,22 @@ Region = Annotated[
     _matches(rules.REGION, "region", "write a region code like us-east-1"),
     _pattern(rules.REGION),
 ]
+OrganizationalUnitId = Annotated[
+    str,
+    _matches(
+        rules.ORGANIZATIONAL_UNIT,
+        "organizational unit id",
+        "write the OU id (ou-xxxx-xxxxxxxx) or a root id (r-xxxx), not its name",
+    ),
+    _pattern(rules.ORGANIZATIONAL_UNIT),
+]
+RoleName = Annotated[
+    str,
+    _matches(
+        rules.ROLE_NAME, "role name", "write the IAM role name, 1-64 of letters, digits, _+=,.@-"
+    ),
+    _pattern(rules.ROLE_NAME),
+]
 Bucket = Annotated[
     str,
     _matches(
@@ -319,13 +335,46 @@ class Artifacts(YamlModel):
 
 
 class Account(YamlModel):
-    """An account the associations go to, and the role the controller assumes there."""
+    """An entry of Settings `accounts`: one account and the role the controller assumes
+    there (`{id, roleArn}`), or every ACTIVE account under an AWS Organizations OU, nested
+    OUs included, with the role of that name in each (`{organizationalUnit, roleName}`;
+    resolved every pass by `controller.reconcile.locations`)."""
 
-    id: Annotated[AccountId, _about("12-digit account id, in quotes")]
+    id: Annotated[AccountId | None, _about("12-digit account id, in quotes")] = None
     role_arn: Annotated[str | None, _about("IAM role in that account to assume")] = None
+    organizational_unit: Annotated[
+        OrganizationalUnitId | None,
+        _about("every ACTIVE account under this OU (ou-... or a root r-...), nested OUs too"),
+    ] = None
+    role_name: Annotated[
+        RoleName | None, _about("with organizationalUnit: the role assumed in each account")
+    ] = None
 
     @model_validator(mode="after")
-    def _role_in_account(self) -> Account:
+    def _one_kind(self) -> Account:
+        if (self.id is None) == (self.organizational_unit is None):
+            raise PydanticCustomError(
+                "spec",
+                "give either id (with roleArn) or organizationalUnit (with roleName)",
+            )
+        if self.organizational_unit is not None:
+            if self.role_arn is not None:
+                raise PydanticCustomError(
+                    "spec",
+                    "an organizationalUnit entry takes roleName (the role's name in every "
+                    "account), not roleArn",
+                )
+            if self.role_name is None:
+                raise PydanticCustomError(
+                    "spec",
+                    "organizationalUnit needs roleName: the IAM role the controller assumes "
+                    "in each of its accounts",
+                )
+            return self
+        if self.role_name is not None:
+            raise PydanticCustomError(
+                "spec", "an id entry takes roleArn, not roleName: write the role's full ARN"
+            )
         if self.role_arn is None:
             return self
         match = rules.ROLE_ARN.match(self.role_arn)
@@ -343,6 +392,69 @@ class Account(YamlModel):
                 {"other": match.group(1), "id": self.id},
             )
         return self
+
+
+def _placement_account(value: object) -> object:
+    """A placement account written as a bare id ("444455556666") reads as `{id: ...}`."""
+    if isinstance(value, str):
+        return {"id": value}
+    if isinstance(value, bool | int | float):
+        raise PydanticCustomError(
+            "spec",
+            "placement account {value} must be text: put the 12-digit id in quotes",
+            {"value": value},
+        )
+    return value
+
+
+class PlacementAccount(YamlModel):
+    """One entry of an Association's `placement.accounts`: an account id or an OU."""
+
+    id: AccountId | None = None
+    organizational_unit: OrganizationalUnitId | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PlacementAccount:
+        if (self.id is None) == (self.organizational_unit is None):
+            raise PydanticCustomError(
+                "spec", 'write an account id ("444455556666") or {organizationalUnit: ou-...}'
+            )
+        return self
+
+
+PlacementEntry = Annotated[
+    PlacementAccount,
+    BeforeValidator(_placement_account),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": rules.ACCOUNT_ID.pattern},
+                {
+                    "type": "object",
+                    "properties": {
+                        "organizationalUnit": {
+                            "type": "string",
+                            "pattern": rules.ORGANIZATIONAL_UNIT.pattern,
+                        }
+                    },
+                    "required": ["organizationalUnit"],
+                    "additionalProperties": False,
+                },
+            ]
+        }
+    ),
+]
+
+
+class Placement(YamlModel):
+    """Where an association goes: accounts (ids or OUs) x regions, each within Settings;
+    an omitted list means every Settings account (or region)."""
+
+    accounts: Annotated[
+        tuple[PlacementEntry, ...],
+        _about("account ids in quotes or {organizationalUnit: ...}; omitted: every account"),
+    ] = ()
+    regions: Annotated[tuple[Region, ...], _about("omitted: every Settings region")] = ()
 
 
 class Prune(YamlModel):
@@ -469,6 +581,9 @@ class AssociationSpec(YamlModel):
         StrictBool, _about("run only at the cron times (needs a cron schedule)")
     ] = False
     output: Output | None = None
+    placement: Annotated[
+        Placement | None, _about("where it goes; omitted: every Settings account and region")
+    ] = None
 
 
 class AssociationDocument(YamlModel):
@@ -487,7 +602,10 @@ class AssociationDocument(YamlModel):
 class SettingsSpec(YamlModel):
     artifacts: Artifacts
     regions: Annotated[tuple[Region, ...], _about("omitted: the region of the environment")] = ()
-    accounts: Annotated[tuple[Account, ...], _about("omitted: our own account")] = ()
+    accounts: Annotated[
+        tuple[Account, ...],
+        _about("{id, roleArn} or {organizationalUnit, roleName}; omitted: our own account"),
+    ] = ()
     prune: Prune = Prune()
     suspend: Annotated[StrictBool, _about("pause all changes")] = False
 

@@ -55,6 +55,13 @@ PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:ssm:[a-z0-9-]+:([0-9]{12}):document/[a-zA-Z0-9_\-.]{3,128}$"
 )
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,512}$")
+# Organizations ListAccountsForParent / ListOrganizationalUnitsForParent `ParentId`: a root
+# (r-...) or an OU (ou-<root part>-<8-32 chars>)
+# (https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccountsForParent.html).
+ORGANIZATIONAL_UNIT = re.compile(r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
+# IAM CreateRole `RoleName`: 1-64 of [\w+=,.@-]
+# (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
+ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
 # Amazon S3 user guide, "General purpose bucket naming rules".
 S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

@@ -141,6 +141,21 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        # Organisations (issue 15): one series per location the last pass worked in; the
+        # account id is a label here on purpose, as a location has no other name.
+        self.location_up = Gauge(
+            PREFIX + "location_up",
+            "1 if the location (account, region) was read completely in the last pass, 0 if "
+            "not (role not assumable, region failing, throttled out).",
+            ["account", "region"],
+            registry=r,
+        )
+        self.locations = Gauge(
+            PREFIX + "locations",
+            "Locations of the last pass by state (ok, unreadable).",
+            ["state"],
+            registry=r,
+        )
         self.webhook_requests_total = Counter(
             PREFIX + "webhook_requests",
             "POST /hooks/git requests by result (accepted, ignored, unauthorized, too_large, "
@@ -166,6 +181,8 @@ class Metrics:
         for verdict in Verdict:
             self.webhook_requests_total.labels(verdict.value)
         self.config_valid.set(1)
+        for location_state in ("ok", "unreadable"):
+            self.locations.labels(location_state).set(0)
 
     def record_pass(self, result: PassResult) -> None:
         self.reconcile_total.labels(result.outcome.value).inc()
@@ -192,6 +209,7 @@ class Metrics:
             self.pass_errors_total.labels(failure.reason.value).inc()
         self.record_rollouts(result.rollouts)
         self.record_overlaps(result)
+        self.record_locations(result)
 
     def record_overlaps(self, result: PassResult) -> None:
         """`association_overlaps{package}`: every package of the pass, 0 when none."""
@@ -201,6 +219,18 @@ class Metrics:
             counts[overlap.package] = counts.get(overlap.package, 0) + 1
         for package, count in counts.items():
             self.association_overlaps.labels(package).set(count)
+
+    def record_locations(self, result: PassResult) -> None:
+        """`location_up` and `locations` from the pass's locations; a pass that got no
+        further than reading Settings (no locations) leaves the last values."""
+        if not result.locations:
+            return
+        self.location_up.clear()  # a location that left Settings drops its series
+        for location in result.locations:
+            self.location_up.labels(location.account, location.region).set(int(location.up))
+        up = sum(1 for location in result.locations if location.up)
+        self.locations.labels("ok").set(up)
+        self.locations.labels("unreadable").set(len(result.locations) - up)
 
     def record_rollouts(
         self,

@@ -144,6 +144,13 @@ def to_json(status: Status) -> dict[str, Any]:
         ],
         # Instances two associations of one package fight over (observe/overlap.py).
         "overlaps": [] if last is None else [o.to_json() for o in last.overlaps],
+        # Organisations (issue 15): how many locations were read, and each one that was not.
+        "locations": None
+        if last is None or not last.locations
+        else {
+            "ok": sum(1 for location in last.locations if location.up),
+            "unreadable": [location.to_json() for location in last.locations if not location.up],
+        },
     }
 
 

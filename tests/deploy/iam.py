@@ -261,6 +261,11 @@ def needed_for(call: Call) -> list[Needed]:
                 Needed(Request("sts:SetSourceIdentity", (role,), context, label=label), "assume")
             )
         return needed
+    if service == "organizations":
+        # Organizations' List* actions take no resource type: "*" only (Service
+        # Authorization Reference, AWS Organizations:
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsorganizations.html).
+        return [Needed(Request(call.operation, (Resource("*"),), label=label), "read")]
     if service == "s3":
         parts = [p for p in urllib.parse.unquote(call.path).split("/") if p]
         arn = "arn:aws:s3:::" + "/".join(parts)

@@ -118,7 +118,10 @@ class Recorder:
             response = json.loads(answer or b"{}") if status[0].startswith("200") else {}
             self._add(Call(who.account, who.region, operation, params, tags, response))
             return [answer]
-        if form:
+        if target.startswith("AWSOrganizationsV20161128."):
+            operation = "organizations:" + target.split(".", 1)[1]
+            self._add(Call(who.account, who.region, operation, json.loads(body or b"{}")))
+        elif form:
             fields = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
             operation = f"{who.service or 'sts'}:{fields.get('Action', '?')}"
             self._add(Call(who.account, who.region, operation, fields))
@@ -311,6 +314,16 @@ def _move_associations_to_another_account(work: Path) -> None:
     )
 
 
+def _add_an_organizational_unit(work: Path, unit: str) -> None:
+    """Settings also names an OU (issue 15): the pass reads it through Organizations."""
+    _edit(
+        work / "settings.yaml",
+        f'    - {{id: "{OTHER_ACCOUNT}", roleArn: "{OTHER_ROLE}"}}\n',
+        f'    - {{id: "{OTHER_ACCOUNT}", roleArn: "{OTHER_ROLE}"}}\n'
+        f"    - {{organizationalUnit: {unit}, roleName: ssm-gitops}}\n",
+    )
+
+
 def _change_associations_there(work: Path) -> None:
     _edit(work / "associations" / "datadog-agent.yaml", 'maxErrors: "10%"', 'maxErrors: "5%"')
     (work / "associations" / "metrics-exporter.yaml").unlink()
@@ -337,6 +350,11 @@ def recorded(
     bucket = re.search(r"bucket:\s*(\S+)", (work / "settings.yaml").read_text())
     assert bucket, "sample-repo/settings.yaml names no artifact bucket"
     aws.client("s3").create_bucket(Bucket=bucket.group(1))
+    organizations = aws.client("organizations")  # made before the calls are counted
+    organizations.create_organization(FeatureSet="ALL")
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    made = organizations.create_organizational_unit(ParentId=root, Name="workloads")
+    unit = str(made["OrganizationalUnit"]["Id"])
     urllib.request.urlopen(
         urllib.request.Request(aws.endpoint_url + "/_local/calls/reset", method="POST"),
         timeout=10,
@@ -354,6 +372,9 @@ def recorded(
     _commit(repo, "change and delete")
     second = _apply(work, aws.endpoint_url, cache)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    # What the home account holds now: once the associations move to the other account,
+    # the ones left at home are pruned (the location record, issue 15).
+    touched = _touched(aws, bucket.group(1))
 
     _move_associations_to_another_account(work)
     _commit(repo, "associations go to another account")
@@ -364,6 +385,11 @@ def recorded(
     _commit(repo, "change and delete associations in the other account")
     fourth = _apply(work, aws.endpoint_url, cache)
     assert fourth.returncode == 0, fourth.stdout[-3000:] + fourth.stderr[-3000:]
+
+    _add_an_organizational_unit(work, unit)
+    _commit(repo, "accounts of an organizational unit too")
+    fifth = _apply(work, aws.endpoint_url, cache)
+    assert fifth.returncode == 0, fifth.stdout[-3000:] + fifth.stderr[-3000:]
     recorder.recording = False
 
     by_account: dict[str, set[str]] = {}
@@ -374,7 +400,7 @@ def recorded(
     return Recorded(
         _recorded(aws.endpoint_url),
         by_account,
-        _touched(aws, bucket.group(1)),
+        touched,
         {
             "ACCOUNT_ID": HOME_ACCOUNT,
             "ARTIFACT_BUCKET": bucket.group(1),
@@ -403,6 +429,8 @@ def test_the_scenario_exercises_updates_and_deletions(recorded: Recorded) -> Non
         "sts:AssumeRole",
         "ec2:DescribeInstances",
         "ssm:DescribeInstanceInformation",
+        "organizations:ListAccountsForParent",
+        "organizations:ListOrganizationalUnitsForParent",
     ):
         assert recorded.operations.get(operation, 0) > 0, operation
     assert (OTHER_ACCOUNT, "ec2:DescribeInstances") in {
