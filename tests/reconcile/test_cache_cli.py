@@ -63,18 +63,19 @@ def test_plan_prints_its_aws_calls_and_reads_at_the_floor_after_apply(
     plan = cli("plan", "--repo", str(repo.path), "--cache-dir", str(cache))
     assert plan.code == 0, plan.out + plan.err
     assert plan.out.rstrip().endswith("Plan: 0 to add, 0 to change, 0 to destroy, 0 blocked")
-    # Who we are, one ListDocuments page, one ListAssociations page, one sharing read each.
-    assert _calls(plan.err) == 1 + 1 + 1 + P
+    # Who we are, one ListDocuments page, one ListAssociations page, one sharing read each,
+    # and the location record (one S3 GetObject: plan shows the prunes apply would do).
+    assert _calls(plan.err) == 1 + 1 + 1 + P + 1
 
     as_json = cli("plan", "--repo", str(repo.path), "--cache-dir", str(cache), "--json")
     assert as_json.code == 0, as_json.err
     document = as_json.json()
-    assert document["aws_calls"] == sum(document["api_calls"].values()) == 3 + P
+    assert document["aws_calls"] == sum(document["api_calls"].values()) == 3 + P + 1
     assert "AWS calls" not in as_json.out.splitlines()[-1]  # stdout stays JSON
 
     cold = cli("plan", "--repo", str(repo.path), "--cache-dir", str(tmp_path / "empty"))
     assert cold.code == 0, cold.err
-    assert _calls(cold.err) > 3 + P  # an empty cache folder reads more
+    assert _calls(cold.err) > 3 + P + 1  # an empty cache folder reads more
 
 
 def test_plan_shares_the_cache_folder_of_a_running_controller(
@@ -109,4 +110,4 @@ def test_plan_shares_the_cache_folder_of_a_running_controller(
         holder.stdout.close()
     assert plan.code == 0, plan.out + plan.err
     assert "in use by a running controller" in plan.err
-    assert _calls(plan.err) == 3 + P
+    assert _calls(plan.err) == 3 + P + 1  # + the location record's GetObject
