@@ -323,6 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--throttle-burst", type=float, default=0.0, metavar="N", help="token-bucket size"
     )
     p.add_argument(
+        "--rate",
+        action="append",
+        metavar="OP=PER_SECOND[/BURST]",
+        help="throttle per account, region and operation, like AWS (ssm:CreateAssociation=1/2, "
+        "ssm:*=10); 'aws' loads AWS-like defaults for every SSM call; repeatable",
+    )
+    p.add_argument(
         "--fault-rate",
         type=float,
         default=0.0,
