@@ -75,9 +75,18 @@ def _client(
     return client
 
 
+# Calls in flight per (account, region) unless Sessions is told otherwise: AWS throttles
+# per account and Region, so a few concurrent calls keep a location's buckets busy without
+# turning every extra call into a ThrottlingException.
+CALLS_PER_LOCATION = 8
+
+
 @dataclass
 class AwsClients:
-    """The clients for one (account, region); created once and reused across passes."""
+    """The clients for one (account, region); created once and reused across passes.
+
+    `slots` bounds the calls in flight in this location (`api.request` holds one per call);
+    every `AwsClients` of one location from one `Sessions` shares it."""
 
     account: str
     region: str
@@ -85,6 +94,13 @@ class AwsClients:
     counter: CallCounter
     _clients: dict[str, BotoClient] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(CALLS_PER_LOCATION)
+    )
+
+    def slot(self) -> threading.BoundedSemaphore:
+        """One of this location's slots, as a context manager (`with clients.slot():`)."""
+        return self.slots
 
     def client(self, service: str, *, retries: bool = True) -> BotoClient:
         """The client of `service`, made once; `retries=False` for non-idempotent calls
@@ -119,8 +135,18 @@ class Sessions:
     AssumeRole are `session_name(name)`.
     """
 
-    def __init__(self, counter: CallCounter | None = None, *, name: str = "ssm-gitops") -> None:
+    def __init__(
+        self,
+        counter: CallCounter | None = None,
+        *,
+        name: str = "ssm-gitops",
+        calls_per_location: int = CALLS_PER_LOCATION,
+    ) -> None:
         self.counter = counter or CallCounter()
+        self.calls_per_location = max(1, calls_per_location)
+        # (account, region) -> the semaphore every AwsClients there shares, so refreshed
+        # credentials (new AwsClients) never double a location's calls in flight.
+        self._slots: dict[tuple[str, str], threading.BoundedSemaphore] = {}
         self.session_name = session_name(name)
         self._base = _session()
         self._home: dict[str, AwsClients] = {}
@@ -135,10 +161,18 @@ class Sessions:
         """Clients with the controller's own credentials."""
         with self._lock:
             if region not in self._home:
+                account = self.home_account_unlocked()
                 self._home[region] = AwsClients(
-                    self.home_account_unlocked(), region, self._base, self.counter
+                    account, region, self._base, self.counter, slots=self._slot(account, region)
                 )
             return self._home[region]
+
+    def _slot(self, account: str, region: str) -> threading.BoundedSemaphore:
+        """The location's semaphore (call with `self._lock` held)."""
+        key = (account, region)
+        if key not in self._slots:
+            self._slots[key] = threading.BoundedSemaphore(self.calls_per_location)
+        return self._slots[key]
 
     def home_account(self) -> str:
         with self._lock:
@@ -187,9 +221,12 @@ class Sessions:
                         aws_session_token=credentials["SessionToken"],
                     ),
                     self.counter,
+                    slots=self._slot(account, region),
                 )
                 self._assumed[role_arn] = assumed
             if region not in assumed.clients:
                 base = assumed.clients["_session"]
-                assumed.clients[region] = AwsClients(account, region, base.session, self.counter)
+                assumed.clients[region] = AwsClients(
+                    account, region, base.session, self.counter, slots=self._slot(account, region)
+                )
             return assumed.clients[region]

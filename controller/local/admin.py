@@ -7,7 +7,8 @@ Where it sits: the router sends every `/_local/...` path here. Routes (JSON in a
   POST /_local/reset         all state: SSM, moto (S3, STS, EC2, IAM), counters, faults
   GET  /_local/faults        the fault settings (faults.FaultSettings.as_json)
   POST /_local/faults        replace them (same JSON shape; omitted parts are off)
-  GET  /_local/in-flight     {"peak": {"<account>/<region>": most requests served at once}}
+  GET  /_local/in-flight     {"peak": {"<account>/<region>": most requests served at once,
+                             "*": the same over every location}}
   POST /_local/in-flight/reset  zero the peaks
 """
 
@@ -56,13 +57,15 @@ class InFlight:
     def request(self, account: str, region: str) -> Iterator[None]:
         key = f"{account}/{region}"
         with self._lock:
-            self._now[key] += 1
-            self._peak[key] = max(self._peak[key], self._now[key])
+            for where in (key, "*"):  # "*": every location together
+                self._now[where] += 1
+                self._peak[where] = max(self._peak[where], self._now[where])
         try:
             yield
         finally:
             with self._lock:
                 self._now[key] -= 1
+                self._now["*"] -= 1
 
     def peaks(self) -> dict[str, int]:
         with self._lock:

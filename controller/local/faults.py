@@ -14,7 +14,8 @@ apply to SSM operations, whose error shape we own. Two kinds of throttling:
 
 Settings come from LocalAWS options, `ssm-gitops local` flags and `POST /_local/faults`.
 Operation names are `ssm:CreateDocument`-style; a bare `CreateDocument`, `ssm:*` or `*` also
-match (the most specific pattern wins). Buckets start full and refill continuously, so a
+match (the most specific pattern wins); a rate pattern may end in `@<account>/<region>`
+to throttle one location only. Buckets start full and refill continuously, so a
 test that makes N calls into a bucket of burst B at rate R sees exactly max(0, N - B - R*t)
 refusals: deterministic up to the clock.
 """
@@ -165,16 +166,23 @@ def _number(name: str, value: Any, low: float, high: float) -> float:
     return float(value)
 
 
-def _rate_for(rates: dict[str, Rate], operation: str) -> Rate | None:
-    """The most specific pattern for `operation`: `ssm:Op`, `Op`, the longest matching
-    `ssm:Prefix*`, `ssm:*`, `*`."""
+def _rate_for(rates: dict[str, Rate], operation: str, account: str, region: str) -> Rate | None:
+    """The most specific pattern for `operation` in this location: a pattern may end in
+    `@<account>/<region>` to apply to that location only (which wins over one without);
+    then `ssm:Op`, `Op`, the longest matching `ssm:Prefix*`, `ssm:*`, `*`."""
     bare = operation.split(":", 1)[-1]
-    for candidate in (operation, bare):
-        if candidate in rates:
-            return rates[candidate]
-    wildcards = [p for p in rates if p.endswith("*") and operation.startswith(p[:-1])]
-    if wildcards:
-        return rates[max(wildcards, key=len)]
+    for where in (f"@{account}/{region}", ""):
+        scoped = {
+            p[: len(p) - len(where)]: rate
+            for p, rate in rates.items()
+            if (p.endswith(where) if where else "@" not in p)
+        }
+        for candidate in (operation, bare):
+            if candidate in scoped:
+                return scoped[candidate]
+        wildcards = [p for p in scoped if p.endswith("*") and operation.startswith(p[:-1])]
+        if wildcards:
+            return scoped[max(wildcards, key=len)]
     return None
 
 
@@ -247,7 +255,7 @@ class Faults:
 
     def _take(self, operation: str, account: str, region: str) -> bool:
         """Take a token from this location's bucket of `operation`; True = throttled."""
-        rate = _rate_for(self.settings.rates, operation)
+        rate = _rate_for(self.settings.rates, operation, account, region)
         if rate is None:
             return False
         now = time.monotonic()

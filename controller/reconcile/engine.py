@@ -86,6 +86,7 @@ class Reconciler:
         work_dir: Path,
         max_workers: int = 8,
         sessions: Sessions | None = None,
+        locations_in_parallel: int = 16,
     ) -> None:
         self.owner = owner
         self.source = source  # the `ssm-gitops:source` tag value (model.ownership.source_id)
@@ -93,7 +94,12 @@ class Reconciler:
         self.work_dir = Path(work_dir)
         self.max_workers = max_workers
         self.sessions = sessions or Sessions(name=owner)
-        self.observer = Observer(owner, max_workers, source=source)
+        # Fan-out: this many locations are read and changed at once, each with at most
+        # `sessions.calls_per_location` AWS calls in flight (controller.aws.session).
+        self.locations_in_parallel = locations_in_parallel
+        self.observer = Observer(
+            owner, max_workers, source=source, locations_in_parallel=locations_in_parallel
+        )
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
         self._lock = threading.Lock()  # one pass at a time
@@ -271,6 +277,8 @@ class Reconciler:
             on_action=on_action,
             stopping=self._stopping,
             bucket_checked=bucket_checked,
+            calls_per_location=self.sessions.calls_per_location,
+            locations_in_parallel=self.locations_in_parallel,
         )
         if self.dry_run:
             records = applier.skip(planned.plan, "dry run")

@@ -156,3 +156,14 @@ def test_in_flight_peaks_per_location(local_aws: LocalAWS) -> None:
     with urllib.request.urlopen(local_aws.endpoint_url + "/_local/in-flight", timeout=10) as r:
         peaks = json.loads(r.read())["peak"]
     assert peaks["123456789012/us-east-1"] == 1
+
+
+def test_a_rate_can_name_one_location(local_aws: LocalAWS) -> None:
+    _post_faults(
+        local_aws,
+        {"rates": {"ssm:ListDocuments@123456789012/eu-west-1": {"rate": 0.01, "burst": 1}}},
+    )
+    west = local_aws.client("ssm", region="eu-west-1", config=NO_RETRIES)
+    assert _outcomes(west.list_documents, 2) == ["ok", "ThrottlingException"]
+    east = local_aws.client("ssm", config=NO_RETRIES)
+    assert _outcomes(east.list_documents, 3) == ["ok"] * 3
