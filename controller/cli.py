@@ -220,6 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
         p = commands.add_parser(name, help=helptext, description=description)
         _add_source_flags(p)
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "apply":
+            p.add_argument(
+                "--progress-every",
+                type=float,
+                metavar="SECONDS",
+                help="a progress line on stderr at most this often (default 1 on a "
+                "terminal, 10 otherwise; 0 = none)",
+            )
         p.set_defaults(func=_plan if name == "plan" else _apply)
 
     p = commands.add_parser(

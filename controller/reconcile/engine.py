@@ -175,8 +175,10 @@ class Reconciler:
         *,
         full_resync: bool = False,
         on_action: Callable[[ActionRecord], None] | None = None,
+        on_planned: Callable[[PlannedPass], None] | None = None,
     ) -> PassResult:
-        """One pass: plan, then apply (or skip, in a dry run). Never raises for AWS errors."""
+        """One pass: plan, then apply (or skip, in a dry run). Never raises for AWS errors.
+        `on_planned` hears the plan before apply starts (`apply`'s progress)."""
         with self._lock:
             started = time.time()
             self.sessions.counter.take()
@@ -194,7 +196,7 @@ class Reconciler:
                     failures=(Failure(reason, _one_line(error)),),
                     api_calls=self.sessions.counter.take(),
                 )
-            return self._run(target, revision, started, full_resync, on_action)
+            return self._run(target, revision, started, full_resync, on_action, on_planned)
 
     def read_rollouts(
         self, repository: Repository
@@ -239,6 +241,7 @@ class Reconciler:
         started: float,
         full_resync: bool,
         on_action: Callable[[ActionRecord], None] | None,
+        on_planned: Callable[[PlannedPass], None] | None = None,
     ) -> PassResult:
         try:
             planned = self.plan_desired(target, full_resync=full_resync)
@@ -253,6 +256,8 @@ class Reconciler:
                 failures=(Failure(Reason.OBSERVE, _one_line(error)),),
                 api_calls=self.sessions.counter.take(),
             )
+        if on_planned is not None:
+            on_planned(planned)
         if (
             not self.dry_run
             and planned.artifacts is not None
