@@ -366,7 +366,8 @@ class LocalAWS:
     Options: create_delay (seconds a new document version stays Creating), latency
     ({operation: seconds}), throttle_rate/throttle_burst (one global token bucket per
     second), throttle_operations, rates ({operation pattern: faults.Rate}: a bucket per
-    account, region and operation; faults.AWS_RATES is the AWS-like preset), error_rate (fraction of SSM calls answered 500), seed,
+    account, region and operation; faults.AWS_RATES is the AWS-like preset), error_rate
+    (fraction of SSM calls answered 500), seed,
     check_responses (answer InternalServerError when a response breaks botocore's output
     shape: a self-check the test fixtures turn on), read_timeout (seconds a client may take
     to send its request, or stay idle between requests).
