@@ -38,7 +38,8 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from controller.aws.errors import ServerError, Throttled, classify, translate
+from controller.aws.errors import AwsError, ServerError, Throttled, classify, translate
+from controller.aws.pacing import Pacer
 
 T = TypeVar("T")
 
@@ -64,11 +65,9 @@ _TOO_MANY_UPDATES_DELAYS = (0.25, 0.5, 1.0, 2.0)
 # (3) create_once(): attempts, and the pause before the n-th look-and-retry (0.5 s, 1 s, 2 s).
 _CREATE_ATTEMPTS = 4
 _CREATE_BACKOFF = 0.5
-# ... after throttles: more attempts, the pause capped like botocore's standard mode
-# ("maximum backoff time of 20 seconds",
-# https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
-_THROTTLED_ATTEMPTS = 10
-_MAX_BACKOFF = 20.0
+# ... after throttles: more attempts, a short pause (the pacer spaces them).
+_THROTTLED_ATTEMPTS = 30
+_THROTTLED_PAUSE = 0.2
 
 
 def config(*, idempotent: bool) -> Config:
@@ -83,6 +82,9 @@ class Clients(Protocol):
     def client(self, service: str, *, retries: bool = True) -> BotoClient: ...
 
     def slot(self) -> AbstractContextManager[Any]: ...
+
+    @property
+    def pacer(self) -> Pacer: ...
 
 
 class CallCounter:
@@ -157,15 +159,26 @@ def request(
     `idempotent=False` is the one switch for a call that must not be repeated: no botocore
     retries and no TooManyUpdates retry.
 
-    The call holds one of its location's slots (`clients.slot()`, at most
+    A throttled operation is paced in its location (`controller.aws.pacing`) before the
+    call takes a slot. The call holds one of its location's slots (`clients.slot()`, at most
     `Sessions.calls_per_location` calls in flight per account and region) for its whole
     duration, botocore's backoff after a throttle included: AWS throttles per account and
     region, so a throttled location slows itself down and leaves every other one alone.
     """
     client = clients.client(service, retries=idempotent)
     method: Callable[..., Response] = getattr(client, xform_name(operation))
+    clients.pacer.wait(operation)  # a throttled operation's turn, before taking a slot
     with clients.slot():
-        return call(operation, method, idempotent=idempotent, **params)
+        try:
+            response = call(operation, method, idempotent=idempotent, **params)
+        except Throttled:
+            clients.pacer.outcome(operation, throttled=True)
+            raise
+        except AwsError:
+            clients.pacer.outcome(operation, throttled=False)
+            raise
+    clients.pacer.outcome(operation, throttled=False)
+    return response
 
 
 def pages(clients: Clients, service: str, operation: str, /, **params: Any) -> Iterator[Response]:
@@ -201,11 +214,11 @@ def create_once(create: Callable[[], T], existing: Callable[[], T | None]) -> T:
     server error, after which the create may or may not have happened, leads to another
     look and another attempt, with backoff; every other error is final.
 
-    Server errors get `_CREATE_ATTEMPTS` attempts. Throttles get more
-    (`_THROTTLED_ATTEMPTS`), with jittered exponential backoff capped like botocore's
-    standard mode (20 s): at organisation scale a location's CreateAssociation bucket is
-    the normal bottleneck, and giving up after a few seconds would fail a pass that only had
-    to wait its turn.
+    Server errors get `_CREATE_ATTEMPTS` attempts with exponential backoff. Throttles get
+    more (`_THROTTLED_ATTEMPTS`) after a short pause, the backoff being the location's pacer
+    (`controller.aws.pacing`, through `request`): at organisation scale a location's
+    CreateAssociation bucket is the normal bottleneck, and giving up after a few seconds
+    would fail a pass that only had to wait its turn.
     """
     errors = throttles = 0
     while True:
@@ -218,8 +231,10 @@ def create_once(create: Callable[[], T], existing: Callable[[], T | None]) -> T:
             throttles += 1
             if throttles >= _THROTTLED_ATTEMPTS:
                 raise
-            delay = min(_MAX_BACKOFF, _CREATE_BACKOFF * 2 ** (throttles - 1))
-            time.sleep(delay * random.uniform(0.5, 1.0))  # the create may have happened
+            # A short pause: the location's pacer (controller.aws.pacing) spaces the next
+            # CreateAssociation by what it learnt of the bucket, so a growing backoff here
+            # would only leave the bucket idle.
+            time.sleep(_THROTTLED_PAUSE * random.uniform(0.5, 1.0))
         except ServerError:
             errors += 1
             if errors >= _CREATE_ATTEMPTS:

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError
 
 from controller.aws import api
 from controller.aws.api import BotoClient, CallCounter, request
+from controller.aws.pacing import Pacer
 from controller.errors import UserError
 
 # RoleSessionName and SourceIdentity: 2 to 64 characters of [\w+=,.@-], \w being ASCII
@@ -85,8 +86,9 @@ CALLS_PER_LOCATION = 8
 class AwsClients:
     """The clients for one (account, region); created once and reused across passes.
 
-    `slots` bounds the calls in flight in this location (`api.request` holds one per call);
-    every `AwsClients` of one location from one `Sessions` shares it."""
+    `slots` bounds the calls in flight in this location (`api.request` holds one per call)
+    and `pacer` spaces its throttled operations (`controller.aws.pacing`); every
+    `AwsClients` of one location from one `Sessions` shares both."""
 
     account: str
     region: str
@@ -97,6 +99,7 @@ class AwsClients:
     slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(CALLS_PER_LOCATION)
     )
+    pacer: Pacer = field(default_factory=Pacer)  # shared per location, like `slots`
 
     def slot(self) -> threading.BoundedSemaphore:
         """One of this location's slots, as a context manager (`with clients.slot():`)."""
@@ -147,6 +150,7 @@ class Sessions:
         # (account, region) -> the semaphore every AwsClients there shares, so refreshed
         # credentials (new AwsClients) never double a location's calls in flight.
         self._slots: dict[tuple[str, str], threading.BoundedSemaphore] = {}
+        self._pacers: dict[tuple[str, str], Pacer] = {}
         self.session_name = session_name(name)
         self._base = _session()
         self._home: dict[str, AwsClients] = {}
@@ -163,7 +167,12 @@ class Sessions:
             if region not in self._home:
                 account = self.home_account_unlocked()
                 self._home[region] = AwsClients(
-                    account, region, self._base, self.counter, slots=self._slot(account, region)
+                    account,
+                    region,
+                    self._base,
+                    self.counter,
+                    slots=self._slot(account, region),
+                    pacer=self._pacer(account, region),
                 )
             return self._home[region]
 
@@ -173,6 +182,10 @@ class Sessions:
         if key not in self._slots:
             self._slots[key] = threading.BoundedSemaphore(self.calls_per_location)
         return self._slots[key]
+
+    def _pacer(self, account: str, region: str) -> Pacer:
+        """The location's pacer (call with `self._lock` held)."""
+        return self._pacers.setdefault((account, region), Pacer())
 
     def home_account(self) -> str:
         with self._lock:
@@ -222,11 +235,17 @@ class Sessions:
                     ),
                     self.counter,
                     slots=self._slot(account, region),
+                    pacer=self._pacer(account, region),
                 )
                 self._assumed[role_arn] = assumed
             if region not in assumed.clients:
                 base = assumed.clients["_session"]
                 assumed.clients[region] = AwsClients(
-                    account, region, base.session, self.counter, slots=self._slot(account, region)
+                    account,
+                    region,
+                    base.session,
+                    self.counter,
+                    slots=self._slot(account, region),
+                    pacer=self._pacer(account, region),
                 )
             return assumed.clients[region]
