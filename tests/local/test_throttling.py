@@ -167,3 +167,9 @@ def test_a_rate_can_name_one_location(local_aws: LocalAWS) -> None:
     assert _outcomes(west.list_documents, 2) == ["ok", "ThrottlingException"]
     east = local_aws.client("ssm", config=NO_RETRIES)
     assert _outcomes(east.list_documents, 3) == ["ok"] * 3
+
+
+@pytest.mark.parametrize("flag", ["ssm:CreateAssociation=fast", "=3", "ssm:X=1/b"])
+def test_bad_rate_flags_are_one_line_naming_the_flag(flag: str) -> None:
+    with pytest.raises(ValueError, match="^--rate"):
+        parse_rate_flag(flag)

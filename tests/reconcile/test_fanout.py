@@ -139,3 +139,20 @@ def test_a_throttled_location_waits_without_failing_or_slowing_the_others(
     # ... and every other location is done well before it.
     others = [t for location, t in finished.items() if location != throttled]
     assert max(others) < finished[throttled] - 1.0
+
+
+def test_assumed_accounts_share_one_session_and_keep_their_own_identity(
+    aws_env: LocalAWS,
+) -> None:
+    """Found by benchmarks/organization_scale.py: a boto3 session per assumed account held
+    its own copy of the service models (the controller reached ~1 GB RSS at 50 accounts).
+    Clients now share one session and carry the role's credentials themselves."""
+    sessions = Sessions()
+    clients = [
+        sessions.for_account(account, "eu-west-1", f"arn:aws:iam::{account}:role/ssm-gitops")
+        for account in ACCOUNTS[1:]
+    ]
+    assert len({id(c.session) for c in clients}) == 1
+    for account, location in zip(ACCOUNTS[1:], clients, strict=True):
+        identity = location.client("sts").get_caller_identity()
+        assert identity["Account"] == account
