@@ -6,7 +6,7 @@ with growing exponential backoff leaves that location's bucket idle for longer a
 while retrying at once wastes calls. A `Pacer` (one per location, shared by its
 `AwsClients`) instead spaces that operation's calls there by a gap it learns: the gap grows
 by half on a throttle (once per gap: the calls already in flight met the same empty
-bucket) and shrinks by a twentieth on each success, and disappears once it is
+bucket) and shrinks by a tenth on each success, and disappears once it is
 small, so it settles close to the rate the bucket refills at (about one call in five
 throttled) and an operation never throttled is never paced. Other operations and other
 locations are not touched.
@@ -21,7 +21,7 @@ import time
 FIRST_GAP = 0.2
 MAX_GAP = 10.0
 GROW = 1.5
-SHRINK = 0.95
+SHRINK = 0.9
 
 
 class Pacer:
