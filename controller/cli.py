@@ -226,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
             help="the cache folder, shared with `run` (default SSM_GITOPS_CACHE_DIR, else "
             "~/.cache/ssm-gitops): what earlier passes read from AWS saves calls",
         )
+        if name == "apply":
+            p.add_argument(
+                "--progress-every",
+                type=float,
+                metavar="SECONDS",
+                help="a progress line on stderr at most this often (default 1 on a "
+                "terminal, 10 otherwise; 0 = none)",
+            )
         p.set_defaults(func=_plan if name == "plan" else _apply)
 
     p = commands.add_parser(
@@ -327,6 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--throttle-burst", type=float, default=0.0, metavar="N", help="token-bucket size"
+    )
+    p.add_argument(
+        "--rate",
+        action="append",
+        metavar="OP=PER_SECOND[/BURST]",
+        help="throttle per account, region and operation, like AWS (ssm:CreateAssociation=1/2, "
+        "ssm:*=10); 'aws' loads AWS-like defaults for every SSM call; repeatable",
     )
     p.add_argument(
         "--fault-rate",

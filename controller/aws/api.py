@@ -25,10 +25,12 @@ retries included, because AWS bills and throttles attempts, not logical calls.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 from botocore import xform_name
@@ -36,7 +38,8 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from controller.aws.errors import ServerError, Throttled, classify, translate
+from controller.aws.errors import AwsError, ServerError, Throttled, classify, translate
+from controller.aws.pacing import Pacer
 
 T = TypeVar("T")
 
@@ -62,6 +65,9 @@ _TOO_MANY_UPDATES_DELAYS = (0.25, 0.5, 1.0, 2.0)
 # (3) create_once(): attempts, and the pause before the n-th look-and-retry (0.5 s, 1 s, 2 s).
 _CREATE_ATTEMPTS = 4
 _CREATE_BACKOFF = 0.5
+# ... after throttles: more attempts, a short pause (the pacer spaces them).
+_THROTTLED_ATTEMPTS = 30
+_THROTTLED_PAUSE = 0.2
 
 
 def config(*, idempotent: bool) -> Config:
@@ -71,9 +77,14 @@ def config(*, idempotent: bool) -> Config:
 
 class Clients(Protocol):
     """What `request()` needs of `controller.aws.session.AwsClients`: a client per service,
-    with or without botocore's retries."""
+    with or without botocore's retries, and the location's limit of calls in flight."""
 
     def client(self, service: str, *, retries: bool = True) -> BotoClient: ...
+
+    def slot(self) -> AbstractContextManager[Any]: ...
+
+    @property
+    def pacer(self) -> Pacer: ...
 
 
 class CallCounter:
@@ -147,10 +158,27 @@ def request(
 
     `idempotent=False` is the one switch for a call that must not be repeated: no botocore
     retries and no TooManyUpdates retry.
+
+    A throttled operation is paced in its location (`controller.aws.pacing`) before the
+    call takes a slot. The call holds one of its location's slots (`clients.slot()`, at most
+    `Sessions.calls_per_location` calls in flight per account and region) for its whole
+    duration, botocore's backoff after a throttle included: AWS throttles per account and
+    region, so a throttled location slows itself down and leaves every other one alone.
     """
     client = clients.client(service, retries=idempotent)
     method: Callable[..., Response] = getattr(client, xform_name(operation))
-    return call(operation, method, idempotent=idempotent, **params)
+    clients.pacer.wait(operation)  # a throttled operation's turn, before taking a slot
+    with clients.slot():
+        try:
+            response = call(operation, method, idempotent=idempotent, **params)
+        except Throttled:
+            clients.pacer.outcome(operation, throttled=True)
+            raise
+        except AwsError:
+            clients.pacer.outcome(operation, throttled=False)
+            raise
+    clients.pacer.outcome(operation, throttled=False)
+    return response
 
 
 def pages(clients: Clients, service: str, operation: str, /, **params: Any) -> Iterator[Response]:
@@ -185,15 +213,30 @@ def create_once(create: Callable[[], T], existing: Callable[[], T | None]) -> T:
     whose response was lost, or an earlier pass) and its answer wins. Only a throttle or a
     server error, after which the create may or may not have happened, leads to another
     look and another attempt, with backoff; every other error is final.
+
+    Server errors get `_CREATE_ATTEMPTS` attempts with exponential backoff. Throttles get
+    more (`_THROTTLED_ATTEMPTS`) after a short pause, the backoff being the location's pacer
+    (`controller.aws.pacing`, through `request`): at organisation scale a location's
+    CreateAssociation bucket is the normal bottleneck, and giving up after a few seconds
+    would fail a pass that only had to wait its turn.
     """
-    for attempt in range(_CREATE_ATTEMPTS):
+    errors = throttles = 0
+    while True:
         found = existing()
         if found is not None:
             return found
         try:
             return create()
-        except (Throttled, ServerError):
-            if attempt == _CREATE_ATTEMPTS - 1:
+        except Throttled:
+            throttles += 1
+            if throttles >= _THROTTLED_ATTEMPTS:
                 raise
-            time.sleep(_CREATE_BACKOFF * 2**attempt)  # the create may have happened: look again
-    raise AssertionError("unreachable")
+            # A short pause: the location's pacer (controller.aws.pacing) spaces the next
+            # CreateAssociation by what it learnt of the bucket, so a growing backoff here
+            # would only leave the bucket idle.
+            time.sleep(_THROTTLED_PAUSE * random.uniform(0.5, 1.0))
+        except ServerError:
+            errors += 1
+            if errors >= _CREATE_ATTEMPTS:
+                raise
+            time.sleep(_CREATE_BACKOFF * 2 ** (errors - 1))  # the create may have happened

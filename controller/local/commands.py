@@ -35,6 +35,16 @@ def local_command(args: argparse.Namespace) -> int:
             raise UserError(
                 f"--latency {item!r}: use SECONDS or OPERATION=SECONDS, e.g. ssm:CreateDocument=0.2"
             ) from None
+    from controller.local.faults import parse_rate_flag, parse_rates
+
+    rates_json: dict[str, object] = {}
+    try:
+        for item in getattr(args, "rate", None) or []:
+            rates_json.update(parse_rate_flag(item))
+        rates = parse_rates(rates_json)
+    except ValueError as error:
+        text = str(error)
+        raise UserError(text if text.startswith("--rate") else f"--rate: {text}") from None
     from controller.local.fleet.command import (
         fleet_sandbox,
         fleet_specs_from_flags,
@@ -52,6 +62,7 @@ def local_command(args: argparse.Namespace) -> int:
         latency=latency,
         throttle_rate=getattr(args, "throttle_rate", 0.0),
         throttle_burst=getattr(args, "throttle_burst", 0.0),
+        rates=rates,
         error_rate=getattr(args, "fault_rate", 0.0),
         seed=getattr(args, "seed", 0),
     )

@@ -31,8 +31,8 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from controller.local.accounts import Caller, caller
-from controller.local.admin import CallCounter, handle_admin
-from controller.local.faults import Faults, FaultSettings
+from controller.local.admin import CallCounter, InFlight, handle_admin
+from controller.local.faults import Faults, FaultSettings, Rate
 from controller.local.s3checksums import refuse_bad_checksum
 from controller.local.ssm.errors import SsmError
 from controller.local.ssm.service import Options, SsmService
@@ -97,6 +97,25 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 
 
 @functools.cache
+def throttle_error(service: str) -> str:
+    """The error code `service` answers a throttled request with, from botocore's model:
+    SSM and EventBridge `ThrottlingException`, Organizations `TooManyRequestsException`, SQS
+    `RequestThrottled` (their `ThrottlingException` / `TooManyRequestsException` /
+    `RequestThrottled` error shapes in botocore's service-2.json)."""
+    import botocore.session
+
+    try:
+        model = botocore.session.get_session().get_service_model(service)
+    except Exception:  # noqa: BLE001 - an unknown service name: the common code
+        return "ThrottlingException"
+    names = [shape.name for shape in model.error_shapes]
+    for preferred in ("ThrottlingException", "TooManyRequestsException", "RequestThrottled"):
+        if preferred in names:
+            return preferred
+    return "ThrottlingException"
+
+
+@functools.cache
 def _target_prefixes() -> dict[str, str]:
     """SigV4 signing name -> the `X-Amz-Target` prefix of the JSON services we serve.
 
@@ -125,6 +144,7 @@ class Endpoint:
         self.ssm = SsmService(options)
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.calls = CallCounter()
+        self.in_flight = InFlight()
         self._initial_faults = faults
         self.faults = Faults(faults)
 
@@ -135,6 +155,7 @@ class Endpoint:
         self.ssm.reset()
         moto_api_backend.reset()
         self.calls.reset()
+        self.in_flight.reset()
         self.faults.configure(self._initial_faults)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -160,13 +181,31 @@ class Endpoint:
         _read_body(environ)  # whole, up front: a short body is one clear 400 for every route
         if path.startswith("/_local/"):
             status, document = handle_admin(
-                method, path, _read_body(environ), self.calls, self.faults, self.reset
+                method,
+                path,
+                _read_body(environ),
+                self.calls,
+                self.faults,
+                self.reset,
+                self.in_flight,
             )
             return self._reply(
                 start_response, status, json.dumps(document).encode(), "application/json"
             )
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         who = caller(environ)
+        with self.in_flight.request(who.account, who.region):
+            return self._serve(environ, start_response, target, who, method, path)
+
+    def _serve(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        target: str,
+        who: Caller,
+        method: str,
+        path: str,
+    ) -> Iterable[bytes]:
         if target.startswith("AmazonSSM."):
             return self._ssm(environ, start_response, target.split(".", 1)[1], who)
         refusal = self._unknown_operation(environ, target, who.service)
@@ -176,9 +215,16 @@ class Endpoint:
             return self._reply(start_response, 400, body, _JSON)
         operation = self._moto_operation(environ, target, who.service, method, path)
         self.calls.add(operation)
-        decision = self.faults.decide(operation, ssm=False)
+        # Per-location rates apply to the JSON services, whose throttling error we shape
+        # from botocore's model; S3 and the query services are not rated.
+        decision = self.faults.decide(
+            operation, ssm=False, account=who.account, region=who.region, rated=bool(target)
+        )
         if decision.delay:
             time.sleep(decision.delay)
+        if decision.throttled:
+            body = _json_error(throttle_error(who.service or "ssm"), "Rate exceeded")
+            return self._reply(start_response, 400, body, _JSON)
         if operation == "s3:PutObject":
             refused = refuse_bad_checksum(environ)
             if refused is not None:
@@ -232,7 +278,7 @@ class Endpoint:
         operation = f"ssm:{name}"
         self.calls.add(operation)
         body = _read_body(environ)
-        decision = self.faults.decide(operation, ssm=True)
+        decision = self.faults.decide(operation, ssm=True, account=who.account, region=who.region)
         if decision.delay:
             time.sleep(decision.delay)
         if decision.throttled:
@@ -318,8 +364,10 @@ class LocalAWS:
         boto3.client("ssm", endpoint_url=aws.endpoint_url, region_name="us-east-1")
 
     Options: create_delay (seconds a new document version stays Creating), latency
-    ({operation: seconds}), throttle_rate/throttle_burst (token bucket per second),
-    throttle_operations, error_rate (fraction of SSM calls answered 500), seed,
+    ({operation: seconds}), throttle_rate/throttle_burst (one global token bucket per
+    second), throttle_operations, rates ({operation pattern: faults.Rate}: a bucket per
+    account, region and operation; faults.AWS_RATES is the AWS-like preset), error_rate
+    (fraction of SSM calls answered 500), seed,
     check_responses (answer InternalServerError when a response breaks botocore's output
     shape: a self-check the test fixtures turn on), read_timeout (seconds a client may take
     to send its request, or stay idle between requests).
@@ -336,6 +384,7 @@ class LocalAWS:
         throttle_rate: float = 0.0,
         throttle_burst: float = 0.0,
         throttle_operations: list[str] | None = None,
+        rates: dict[str, Rate] | None = None,
         error_rate: float = 0.0,
         seed: int = 0,
         check_responses: bool = False,
@@ -351,6 +400,7 @@ class LocalAWS:
             throttle_operations=list(throttle_operations or ["*"]),
             error_rate=error_rate,
             seed=seed,
+            rates=dict(rates or {}),
         )
         self.app = Endpoint(
             Options(create_delay=create_delay, check_responses=check_responses), faults

@@ -28,6 +28,13 @@ from controller.reconcile.cache import LastingStore, store_path
 from controller.reconcile.engine import PlannedPass, Reconciler
 from controller.reconcile.kinds import Action, DeleteAssociation, DeletePackage
 from controller.reconcile.plan import Plan
+from controller.reconcile.progress import (
+    LOG_SECONDS,
+    TTY_SECONDS,
+    Progress,
+    location_counts,
+    location_lines,
+)
 from controller.reconcile.result import (
     ActionRecord,
     ActionResult,
@@ -275,20 +282,34 @@ def apply_command(args: argparse.Namespace) -> int:
         return 1
     reconciler = _reconciler(args, dry_run=False)
     printing = threading.Lock()
+    progress = Progress(sys.stderr, _progress_every(args))
 
     def show(record: ActionRecord) -> None:
         # Called from the apply workers: one whole line at a time, never interleaved.
         if not args.json:
             with printing:
                 print(format_record(record), flush=True)
+        progress.action(record)
 
-    result = reconciler.run_pass(repository, commit, full_resync=True, on_action=show)
+    result = reconciler.run_pass(
+        repository, commit, full_resync=True, on_action=show, on_planned=progress.planned
+    )
     if args.json:
-        print(json.dumps(result_json(result), indent=2))
+        print(json.dumps(result_json(result) | {"locations": location_counts(result)}, indent=2))
     else:
+        for line in location_lines(result):
+            print(line)
         print(apply_summary(result))
         _print_errors(result.errors, sys.stderr)
     return 1 if result.outcome is PassOutcome.FAILURE else 0
+
+
+def _progress_every(args: argparse.Namespace) -> float:
+    """--progress-every, or a second on a terminal and 10 s elsewhere (progress.py)."""
+    every: float | None = getattr(args, "progress_every", None)
+    if every is not None:
+        return every
+    return TTY_SECONDS if sys.stderr.isatty() else LOG_SECONDS
 
 
 def format_record(record: ActionRecord) -> str:

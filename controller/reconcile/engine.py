@@ -108,6 +108,7 @@ class Reconciler:
         max_workers: int = 8,
         sessions: Sessions | None = None,
         store: LastingStore | None = None,
+        locations_in_parallel: int = 16,
     ) -> None:
         self.owner = owner
         self.source = source  # the `ssm-gitops:source` tag value (model.ownership.source_id)
@@ -115,8 +116,17 @@ class Reconciler:
         self.work_dir = Path(work_dir)
         self.max_workers = max_workers
         self.sessions = sessions or Sessions(name=owner)
+        # Fan-out: this many locations are read and changed at once, each with at most
+        # `sessions.calls_per_location` AWS calls in flight (controller.aws.session).
+        self.locations_in_parallel = locations_in_parallel
         # `store`: the observe cache on disk (`controller.reconcile.cache`); None = memory only.
-        self.observer = Observer(owner, max_workers, source=source, store=store)
+        self.observer = Observer(
+            owner,
+            max_workers,
+            source=source,
+            store=store,
+            locations_in_parallel=locations_in_parallel,
+        )
         self.overlaps = OverlapDetector()  # reported with each pass, never blocks it
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
@@ -260,8 +270,10 @@ class Reconciler:
         *,
         full_resync: bool = False,
         on_action: Callable[[ActionRecord], None] | None = None,
+        on_planned: Callable[[PlannedPass], None] | None = None,
     ) -> PassResult:
-        """One pass: plan, then apply (or skip, in a dry run). Never raises for AWS errors."""
+        """One pass: plan, then apply (or skip, in a dry run). Never raises for AWS errors.
+        `on_planned` hears the plan before apply starts (`apply`'s progress)."""
         with self._lock:
             started = time.time()
             self.sessions.counter.take()
@@ -279,7 +291,7 @@ class Reconciler:
                     failures=(Failure(reason, _one_line(error)),),
                     api_calls=self.sessions.counter.take(),
                 )
-            return self._run(target, revision, started, full_resync, on_action)
+            return self._run(target, revision, started, full_resync, on_action, on_planned)
 
     def read_rollouts(
         self, repository: Repository
@@ -326,6 +338,7 @@ class Reconciler:
         started: float,
         full_resync: bool,
         on_action: Callable[[ActionRecord], None] | None,
+        on_planned: Callable[[PlannedPass], None] | None = None,
     ) -> PassResult:
         try:
             planned = self.plan_desired(target, full_resync=full_resync)
@@ -340,6 +353,8 @@ class Reconciler:
                 failures=(Failure(Reason.OBSERVE, _one_line(error)),),
                 api_calls=self.sessions.counter.take(),
             )
+        if on_planned is not None:
+            on_planned(planned)
         if (
             not self.dry_run
             and planned.artifacts is not None
@@ -364,6 +379,8 @@ class Reconciler:
             on_action=on_action,
             stopping=self._stopping,
             bucket_checked=bucket_checked,
+            calls_per_location=self.sessions.calls_per_location,
+            locations_in_parallel=self.locations_in_parallel,
         )
         record_failures: tuple[Failure, ...] = ()
         if self.dry_run:

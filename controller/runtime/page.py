@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 from html import escape
 
+from controller.model.state import Location
 from controller.reconcile.result import Failure, PassOutcome, PassResult, ResourceStatus, Rollout
+from controller.runtime import page_locations
 from controller.runtime.status import Status, state_counts
 
 REFRESH_SECONDS = 5
@@ -272,12 +274,36 @@ def _actions_card(last: PassResult | None) -> str:
     )
 
 
-def render(status: Status, now: float | None = None) -> str:
-    """The whole page."""
+def _body(status: Status, last: PassResult | None, location: Location | None) -> str:
+    """Below the cards: the resources of one location (the single-location page, or a
+    location's own view), or at organisation scale the table of locations
+    (`page_locations`)."""
+    if location is not None and last is not None:
+        here = page_locations.only(last, location)
+        return (
+            f'<section class="card" id="location"><h2>Location</h2><div class="big mono">'
+            f"{escape(location.account)}/{escape(location.region)}</div>"
+            '<div class="muted"><a href="/">all locations</a></div></section>'
+            f'{_resources_card("package", "Packages", here)}'
+            f'{_resources_card("association", "Associations", here)}'
+            f"{_actions_card(here)}"
+        )
+    if page_locations.spans_locations(last) and last is not None:
+        return page_locations.locations_card(last, status.failures)
+    return (
+        f'{_resources_card("package", "Packages", last)}'
+        f'{_resources_card("association", "Associations", last)}'
+        f"{_actions_card(last)}"
+    )
+
+
+def render(status: Status, now: float | None = None, query: str = "") -> str:
+    """The whole page; `query` `location=<account>/<region>` is that location's own view."""
     now = time.time() if now is None else now
     ref = f" @ {status.ref}" if status.ref else ""
     path = f" / {status.path}" if status.path not in ("", ".") else ""
     last = status.last_pass
+    location = page_locations.parse(query)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="{REFRESH_SECONDS}">
@@ -292,8 +318,6 @@ def render(status: Status, now: float | None = None) -> str:
 <div class="cards">{_revision_card(status, now)}{_pass_card(status, now)}</div>
 {_blocked_box(last)}
 {_overlaps_box(last)}
-{_resources_card("package", "Packages", last)}
-{_resources_card("association", "Associations", last)}
-{_actions_card(last)}
+{_body(status, last, location)}
 </main></body></html>
 """

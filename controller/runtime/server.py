@@ -127,7 +127,7 @@ class Application:
         if method == "POST":
             code, body, ctype, headers = self._post(route, environ)
         elif method in ("GET", "HEAD"):
-            code, body, ctype, headers = self._get(route)
+            code, body, ctype, headers = self._get(route, str(environ.get("QUERY_STRING", "")))
         else:
             code, body, ctype, headers = 405, b"use GET or POST\n", _TEXT, {"Allow": "GET, POST"}
         response_headers = [
@@ -139,11 +139,11 @@ class Application:
         start_response(f"{code} {_REASONS.get(code, 'Error')}", response_headers)
         return [b""] if method == "HEAD" else [body]
 
-    def _get(self, route: str) -> _Response:
+    def _get(self, route: str, query: str = "") -> _Response:
         app = self.app
         status = app.board.get()
-        if route == "/":
-            return 200, page.render(status).encode(), "text/html; charset=utf-8", {}
+        if route == "/":  # `?location=<account>/<region>`: that location's own view
+            return 200, page.render(status, query=query).encode(), "text/html; charset=utf-8", {}
         if route == "/status":
             return _json(200, to_json(status))
         if route == "/metrics":

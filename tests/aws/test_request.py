@@ -94,3 +94,21 @@ def test_create_once_does_not_retry_other_errors() -> None:
     with pytest.raises(Denied):
         create_once(create, lambda: None)
     assert len(attempts) == 1
+
+
+def test_create_once_waits_out_a_throttled_location(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: CreateAssociation gave up after four throttles (3.5 s), so a location whose
+    bucket was busy failed its creates; throttles now get a longer, capped budget, still
+    looking before every attempt."""
+    monkeypatch.setattr(api, "_CREATE_BACKOFF", 0)
+    looks: list[int] = []
+    attempts: list[int] = []
+
+    def create() -> str:
+        attempts.append(1)
+        if len(attempts) < 7:
+            raise Throttled("CreateAssociation", "ThrottlingException", "slow down")
+        return "assoc-1"
+
+    assert create_once(create, lambda: looks.append(1) or None) == "assoc-1"
+    assert len(attempts) == 7 and len(looks) == 7

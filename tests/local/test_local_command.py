@@ -85,6 +85,7 @@ def test_fault_flags_reach_the_admin_route() -> None:
     argv = [sys.executable, "-m", "controller", "local", "--port", str(port)]
     argv += ["--latency", "ssm:ListDocuments=0.2", "--latency", "0.01", "--fault-rate", "0.5"]
     argv += ["--throttle-rate", "5", "--throttle-burst", "10", "--seed", "3"]
+    argv += ["--rate", "ssm:CreateAssociation=0.5/2", "--rate", "ssm:*=7"]
     with subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     ) as process:
@@ -100,6 +101,10 @@ def test_fault_flags_reach_the_admin_route() -> None:
     assert faults == {
         "latency": {"ssm:ListDocuments": 0.2, "*": 0.01},
         "throttle": {"rate": 5.0, "burst": 10.0, "operations": ["*"]},
+        "rates": {
+            "ssm:CreateAssociation": {"rate": 0.5, "burst": 2.0},
+            "ssm:*": {"rate": 7.0, "burst": 7.0},
+        },
         "error_rate": 0.5,
         "seed": 3,
     }

@@ -94,6 +94,20 @@ def run_step(ctx: ApplyContext, clients: AwsClients, action: Action) -> str | No
             assert_never(step)
 
 
+def fan_out(groups: list[list[Action]]) -> list[list[Action]]:
+    """The groups of one phase taken round-robin across locations (first group of each
+    location, then the second of each...), so a bounded pool works on every location at once
+    instead of finishing one location's 20 associations before it starts the next."""
+    by_location: dict[Location, list[list[Action]]] = {}
+    for group in groups:
+        by_location.setdefault(group[0].location, []).append(group)
+    queues = list(by_location.values())
+    ordered: list[list[Action]] = []
+    for index in range(max((len(q) for q in queues), default=0)):
+        ordered.extend(queue[index] for queue in queues if index < len(queue))
+    return ordered
+
+
 class Applier:
     def __init__(
         self,
@@ -107,6 +121,8 @@ class Applier:
         on_action: Callable[[ActionRecord], None] | None = None,
         stopping: threading.Event | None = None,
         bucket_checked: bool = False,
+        calls_per_location: int = 0,
+        locations_in_parallel: int = 16,
     ) -> None:
         self.clients_for = clients_for
         self.stopping = stopping
@@ -119,6 +135,8 @@ class Applier:
             bucket_checked=bucket_checked,
         )
         self.max_workers = max_workers
+        self.calls_per_location = calls_per_location
+        self.locations_in_parallel = locations_in_parallel
         self.on_action = on_action
         self._lock = threading.Lock()
         self._records: list[ActionRecord] = []
@@ -130,9 +148,18 @@ class Applier:
             groups: dict[tuple[Kind, str, Location], list[Action]] = {}
             for action in in_phase:
                 groups.setdefault(action.group, []).append(action)
-            with ThreadPoolExecutor(self.max_workers) as pool:
-                list(pool.map(self._run_group, groups.values()))
+            ordered = fan_out(list(groups.values()))
+            with ThreadPoolExecutor(self._workers(ordered)) as pool:
+                list(pool.map(self._run_group, ordered))
         return tuple(self._records)
+
+    def _workers(self, groups: list[list[Action]]) -> int:
+        """Threads for one phase: `max_workers` in one location; across locations enough to
+        keep every location's calls in flight busy (`calls_per_location`, the bound each
+        location enforces itself), for at most `locations_in_parallel` locations at once."""
+        spread = len({group[0].location for group in groups})
+        wanted = min(spread, self.locations_in_parallel) * self.calls_per_location
+        return max(1, min(len(groups), max(self.max_workers, wanted)))
 
     def skip(self, plan: Plan, reason: str) -> tuple[ActionRecord, ...]:
         """A dry run: report every action as skipped."""
