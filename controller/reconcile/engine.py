@@ -355,20 +355,11 @@ class Reconciler:
             )
         if on_planned is not None:
             on_planned(planned)
-        if (
-            not self.dry_run
-            and planned.artifacts is not None
-            and any(action.kind.publishes(action.verb) for action in planned.plan.actions)
-        ):
-            try:  # one clear error, before any change, when the bucket is missing
-                for region in target.regions:
-                    check_bucket(self.sessions.home(region), planned.artifacts.bucket)
-            except UserError as error:
-                missing = Failure(Reason.ARTIFACTS, _one_line(error))
-                return self._result(planned, (), revision, started, (missing,))
-            bucket_checked = True
-        else:
-            bucket_checked = False
+        try:
+            bucket_checked = self._check_bucket(target, planned)
+        except UserError as error:
+            missing = Failure(Reason.ARTIFACTS, _one_line(error))
+            return self._result(planned, (), revision, started, (missing,))
         applier = Applier(
             self._clients_for,
             owner=self.owner,
@@ -397,26 +388,23 @@ class Reconciler:
             # build it again next pass instead of reusing this revision's build.
             refused = {r.name for r in records if r.reason is Reason.ARTIFACTS}
             self._built = {k: v for k, v in self._built.items() if k[1] not in refused}
-        # Deletions the safety rules held back are actions too: logged, counted in
-        # actions_total{result="blocked"}, and listed with the pass's other actions.
-        held_back = tuple(
-            ActionRecord(
-                blocked.action.kind,
-                blocked.action.verb,
-                blocked.action.name,
-                blocked.action.location.account,
-                blocked.action.location.region,
-                ActionResult.BLOCKED,
-                blocked.reason,
-            )
-            for blocked in planned.plan.blocked
-        )
-        if on_action is not None:
-            for record in held_back:
-                on_action(record)
+        held_back = _held_back(planned, on_action)
         return self._result(planned, records + held_back, revision, started, record_failures)
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _check_bucket(self, target: DesiredPass, planned: PlannedPass) -> bool:
+        """One clear error (`UserError`), before any change, when the artifacts bucket is
+        missing in a region the plan publishes to; True when it was checked."""
+        if (
+            self.dry_run
+            or planned.artifacts is None
+            or not any(action.kind.publishes(action.verb) for action in planned.plan.actions)
+        ):
+            return False
+        for region in target.regions:
+            check_bucket(self.sessions.home(region), planned.artifacts.bucket)
+        return True
 
     def _update_record(
         self,
@@ -644,6 +632,29 @@ def _counts(value: object) -> dict[str, int]:
     if not isinstance(value, dict):
         return {}
     return {str(key): int(count) for key, count in value.items()}
+
+
+def _held_back(
+    planned: PlannedPass, on_action: Callable[[ActionRecord], None] | None
+) -> tuple[ActionRecord, ...]:
+    """Deletions the safety rules held back are actions too: logged, counted in
+    actions_total{result="blocked"}, and listed with the pass's other actions."""
+    held_back = tuple(
+        ActionRecord(
+            blocked.action.kind,
+            blocked.action.verb,
+            blocked.action.name,
+            blocked.action.location.account,
+            blocked.action.location.region,
+            ActionResult.BLOCKED,
+            blocked.reason,
+        )
+        for blocked in planned.plan.blocked
+    )
+    if on_action is not None:
+        for record in held_back:
+            on_action(record)
+    return held_back
 
 
 def _one_line(error: BaseException) -> str:
