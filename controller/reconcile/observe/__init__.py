@@ -99,7 +99,11 @@ class Observer:
         association_clients: Sequence[AwsClients],
         *,
         full_resync: bool = False,
+        desired: Desired | None = None,
     ) -> ObserveResult:
+        """`desired`, when given, lets a fingerprint tag stand for a description
+        (`.association`, `controller.model.fingerprint`)."""
+        specs = {(a.location, a.name): a.spec for a in desired.associations} if desired else {}
         if full_resync:
             self.packages.clear()
             self.associations.clear()
@@ -113,7 +117,11 @@ class Observer:
             others,
         )
         associations = _read_completely(
-            Kind.ASSOCIATION, association_clients, self.associations.observe, unread, others
+            Kind.ASSOCIATION,
+            association_clients,
+            lambda clients: self.associations.observe(clients, specs),
+            unread,
+            others,
         )
         self.store.save()  # one write per pass, merged with what other processes wrote
         return ObserveResult(
