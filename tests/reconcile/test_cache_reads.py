@@ -104,8 +104,8 @@ def test_an_empty_cache_folder_reads_no_pointer_description(
     converged: DesiredPass, tmp_path: Path
 ) -> None:
     """A cold read: ListDocumentVersions carries IsDefaultVersion, so the default pointer needs
-    no DescribeDocument; one DescribeDocument per version (its hash), one tag read and one
-    description per association."""
+    no DescribeDocument; one DescribeDocument per version (its hash), one tag read per
+    association (its fingerprint stands for the description: tests/reconcile/test_fingerprints.py)."""
     planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(converged)
     assert not planned.plan.actions, planned.plan.actions
     assert dict(planned.api_calls) == LIST_PAGES | {
@@ -113,7 +113,6 @@ def test_an_empty_cache_folder_reads_no_pointer_description(
         ("ListDocumentVersions", "success"): P,
         ("DescribeDocument", "success"): 2 * P,
         ("ListTagsForResource", "success"): 2 * P,
-        ("DescribeAssociation", "success"): 2 * P,
     }
 
 
@@ -186,7 +185,9 @@ def test_a_hostile_cache_file_costs_reads_only(converged: DesiredPass, tmp_path:
     path.write_text(json.dumps(data))
     planned = _fresh(tmp_path / "cache", dry_run=True).plan_desired(converged)
     assert not planned.plan.actions and not planned.errors
-    assert planned.api_calls[("DescribeAssociation", "success")] == 2 * P
+    # Owners are read again, and with them each association's fingerprint: no description.
+    assert planned.api_calls[("ListTagsForResource", "success")] == 2 * P
+    assert ("DescribeAssociation", "success") not in planned.api_calls
     # Rewritten whole: the next fresh process is back at the floor.
     planned = _fresh(tmp_path / "cache", dry_run=True).plan_desired(converged)
     assert sum(planned.api_calls.values()) == 3 + P
