@@ -1,4 +1,4 @@
-"""Fingerprints: what the controller wrote, recorded in a tag, so a cold read can skip a description.
+"""Fingerprints: what apply wrote, recorded in a tag, so a cold read can skip a read.
 
 Shared by apply (`controller.aws.associations` writes the tag with every create and update)
 and observe (`controller.reconcile.observe.association` reads it with the owner tags, in the
@@ -63,3 +63,97 @@ def spec_matches(value: str | None, association_version: str, spec: AssociationF
     """True when the tag certifies that `association_version` holds exactly `spec`."""
     parsed = parse_spec_tag(value)
     return parsed is not None and parsed == (association_version, spec_digest(spec))
+
+
+# -- packages ----------------------------------------------------------------------------------
+#
+# A package's fingerprint is the document tag `ssm-gitops:versions=1:<default>:<numbers>:<digest>`,
+# written by apply after it changed the package's versions or default (one ListDocumentVersions
+# to read the result, one AddTagsToResource): the default version's number, every version's
+# number in the order of their VersionNames, and a digest of (VersionName, number, content
+# Hash) of each and of the default. ListDocuments returns the tags on its page, so a cold read
+# gets it for free; when the page's row (DocumentVersion, VersionName: the default version,
+# which a hand-moved default moves) and the desired versions (names and content hashes)
+# reproduce the digest, the live versions are the desired ones and `plan` skips
+# ListDocumentVersions. Only `plan` (a quiet pass) uses it: apply and the controller's full
+# resync always list the versions (`controller.reconcile.observe.package`).
+
+VERSIONS_TAG = "ssm-gitops:versions"
+FINGERPRINT_TAGS = (SPEC_TAG, VERSIONS_TAG)  # not the repository's tags: never planned away
+_TAG_VALUE_MAX = 256  # API_Tag
+
+
+def _numbers_text(numbers: list[str]) -> str:
+    """`1.2.5-9`: numbers in order, runs of consecutive ones as ranges (short tag values)."""
+    out: list[str] = []
+    index = 0
+    while index < len(numbers):
+        end = index
+        while (
+            end + 1 < len(numbers)
+            and numbers[end + 1].isdigit()
+            and numbers[end].isdigit()
+            and int(numbers[end + 1]) == int(numbers[end]) + 1
+        ):
+            end += 1
+        out.append(numbers[index] if end == index else f"{numbers[index]}-{numbers[end]}")
+        index = end + 1
+    return ".".join(out)
+
+
+def _numbers_from(text: str) -> list[str] | None:
+    numbers: list[str] = []
+    for part in text.split(".") if text else []:
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            return None
+        if dash:
+            if int(last) <= int(first) or int(last) - int(first) > 10_000:
+                return None
+            numbers += [str(n) for n in range(int(first), int(last) + 1)]
+        else:
+            numbers.append(first)
+    return numbers
+
+
+def _versions_digest(default: str, versions: list[tuple[str, str, str]]) -> str:
+    text = json.dumps([default, sorted(versions)], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:_DIGEST_HEX]
+
+
+def versions_tag_value(default: str, versions: list[tuple[str, str, str]]) -> str | None:
+    """The tag value for live versions (VersionName, number, content Hash) and the default
+    number; None when it would not fit a tag value (then no fingerprint is written)."""
+    ordered = sorted(versions)
+    value = (
+        f"{_SCHEME}:{default}:{_numbers_text([number for _, number, _ in ordered])}:"
+        f"{_versions_digest(default, ordered)}"
+    )
+    return value if len(value) <= _TAG_VALUE_MAX else None
+
+
+def versions_from_tag(
+    value: str | None, row_number: str, row_name: str, desired: list[tuple[str, str]]
+) -> tuple[str, list[tuple[str, str, str]]] | None:
+    """(default number, live versions as (VersionName, number, Hash)) when the tag proves that
+    the live versions are exactly `desired` ((VersionName, content Hash)) with the ListDocuments
+    row's version as the default; None otherwise (read the versions)."""
+    parts = (value or "").split(":")
+    if len(parts) != 4 or parts[0] != _SCHEME or parts[1] != row_number:
+        return None
+    numbers = _numbers_from(parts[2])
+    if (
+        numbers is None
+        or len(numbers) != len(desired)
+        or len(set(n for n, _ in desired)) != len(desired)
+    ):
+        return None
+    versions = [
+        (name, number, content)
+        for (name, content), number in zip(sorted(desired), numbers, strict=True)
+    ]
+    if (row_name, row_number) not in {(name, number) for name, number, _ in versions}:
+        return None
+    if _versions_digest(row_number, versions) != parts[3]:
+        return None
+    return row_number, versions

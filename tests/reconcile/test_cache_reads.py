@@ -105,7 +105,7 @@ def test_an_empty_cache_folder_reads_no_pointer_description(
 ) -> None:
     """A cold read: ListDocumentVersions carries IsDefaultVersion, so the default pointer needs
     no DescribeDocument; one DescribeDocument per version (its hash), one tag read per
-    association (its fingerprint stands for the description: tests/reconcile/test_fingerprints.py)."""
+    association (its fingerprint stands for the description: test_fingerprints.py)."""
     planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(converged)
     assert not planned.plan.actions, planned.plan.actions
     assert dict(planned.api_calls) == LIST_PAGES | {

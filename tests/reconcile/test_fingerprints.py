@@ -14,10 +14,13 @@ import pytest
 from controller.aws.session import Sessions
 from controller.model.fingerprint import (
     SPEC_TAG,
+    VERSIONS_TAG,
     parse_spec_tag,
     spec_digest,
     spec_matches,
     spec_tag_value,
+    versions_from_tag,
+    versions_tag_value,
 )
 from controller.model.state import DesiredVersion
 from controller.reconcile import cache
@@ -184,3 +187,112 @@ def test_an_association_without_a_fingerprint_is_described(
     planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(converged)
     assert not planned.plan.actions
     assert planned.api_calls[("DescribeAssociation", "success")] == 2
+
+
+# -- packages ----------------------------------------------------------------------------------
+
+
+def _with_versions(wanted: DesiredPass, name: str, *versions: DesiredVersion) -> DesiredPass:
+    desired = wanted.desired
+    changed = tuple(
+        package(name, versions, default="1.0") if p.name == name else p for p in desired.packages
+    )
+    return target(changed, desired.associations)
+
+
+def test_the_versions_tag_value_fits_and_round_trips() -> None:
+    rows = [("1.0", "1", "a" * 64), ("1.1", "2", "b" * 64), ("2.0", "5", "c" * 64)]
+    value = versions_tag_value("2", rows)
+    assert value is not None and _TAG_VALUE.match(value)
+    assert versions_from_tag(value, "2", "1.1", [(n, h) for n, _, h in rows]) == ("2", rows)
+    assert versions_from_tag(value, "1", "1.0", [(n, h) for n, _, h in rows]) is None  # default
+    assert versions_from_tag(value, "2", "1.1", [("1.0", "a" * 64), ("1.1", "b" * 64)]) is None
+    changed = [("1.0", "a" * 64), ("1.1", "d" * 64), ("2.0", "c" * 64)]  # content differs
+    assert versions_from_tag(value, "2", "1.1", changed) is None
+    many = [(f"{i}.0", str(i), "a" * 64) for i in range(1, 200, 2)]  # no runs: too long
+    assert versions_tag_value("1", many) is None
+
+
+def test_a_cold_plan_lists_no_versions_apply_recorded(
+    converged: DesiredPass, tmp_path: Path, aws_env: Any
+) -> None:
+    """Regression (issue 14): with an empty cache folder every package cost a
+    ListDocumentVersions and a DescribeDocument per version; the ListDocuments page now
+    carries the document's fingerprint, written by apply when it published the versions."""
+    tags = aws_env.client("ssm").list_tags_for_resource(ResourceType="Document", ResourceId="pkg-0")
+    assert any(t["Key"] == VERSIONS_TAG for t in tags["TagList"])
+    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(converged)
+    assert not planned.plan.actions and not planned.errors
+    assert ("ListDocumentVersions", "success") not in planned.api_calls
+    assert ("DescribeDocument", "success") not in planned.api_calls
+    assert sum(planned.api_calls.values()) == 3 + P + 2 * P  # pages, sharing, association tags
+
+
+def test_a_default_moved_by_hand_moves_the_row_and_is_listed(
+    converged: DesiredPass, tmp_path: Path, aws_env: Any
+) -> None:
+    aws_env.client("ssm").update_document_default_version(Name="pkg-1", DocumentVersion="2")
+    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(converged)
+    assert [(a.name, str(a.verb)) for a in planned.plan.actions] == [("pkg-1", "set_default")]
+    assert planned.api_calls[("ListDocumentVersions", "success")] == 1
+
+
+def test_published_content_that_differs_is_still_an_error(
+    converged: DesiredPass, tmp_path: Path, make_version: Callable[..., DesiredVersion]
+) -> None:
+    """The digest covers each version's content hash: a version whose repository content
+    differs from what is published is read, and is an error as before (never republished)."""
+    wanted = _with_versions(
+        converged,
+        "pkg-2",
+        make_version("pkg-2", "1.0"),
+        make_version("pkg-2", "1.1", payload="changed"),
+    )
+    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(wanted)
+    assert planned.api_calls[("ListDocumentVersions", "success")] == 1
+    assert any("pkg-2" in str(e) and "1.1" in str(e) for e in planned.plan.errors), (
+        planned.plan.errors
+    )
+
+
+def test_a_new_version_is_listed_published_and_recorded(
+    converged: DesiredPass, tmp_path: Path, make_version: Callable[..., DesiredVersion]
+) -> None:
+    """A version the repository adds: the package is listed and the version published; apply
+    then records the new fingerprint (one ListDocumentVersions, one AddTagsToResource), so
+    the next cold plan lists nothing."""
+    wanted = _with_versions(
+        converged,
+        "pkg-0",
+        make_version("pkg-0", "1.0"),
+        make_version("pkg-0", "1.1"),
+        make_version("pkg-0", "1.2"),
+    )
+    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(wanted)
+    assert [(a.name, str(a.verb)) for a in planned.plan.actions] == [("pkg-0", "add_version")]
+    result = _fresh(tmp_path / "applied").run_desired(wanted)
+    assert result.outcome is PassOutcome.SUCCESS, result.errors
+    assert result.api_calls[("AddTagsToResource", "success")] == 1
+    again = _fresh(tmp_path / "empty-2", dry_run=True).plan_desired(wanted)
+    assert not again.plan.actions
+    assert ("ListDocumentVersions", "success") not in again.api_calls
+
+
+def test_a_full_resync_lists_every_package_whatever_its_fingerprint(
+    converged: DesiredPass, tmp_path: Path, aws_env: Any
+) -> None:
+    """A version added by hand moves no ListDocuments row (it shows the default version), so
+    only a listing sees it: apply and the controller's resyncs (full) always list."""
+    ssm = aws_env.client("ssm")
+    content = ssm.get_document(Name="pkg-0", DocumentVersion="2")["Content"]
+    ssm.update_document(
+        Name="pkg-0",
+        Content=content.replace('"1.1"', '"9.9"'),
+        VersionName="9.9",
+        DocumentVersion="$LATEST",
+        Attachments=[{"Key": "SourceUrl", "Values": [f"s3://{BUCKET}/packages/pkg-0/1.1/"]}],
+    )
+    planned = _fresh(tmp_path / "empty").plan_desired(converged, full_resync=True)
+    assert planned.api_calls[("ListDocumentVersions", "success")] == P
+    [live] = [p for p in planned.observed.packages if p.name == "pkg-0"]
+    assert "9.9" in {v.name for v in live.versions}

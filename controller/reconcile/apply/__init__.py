@@ -35,6 +35,7 @@ from controller.model.state import Location
 from controller.packaging import ArtifactMismatch
 from controller.reconcile.apply import association, package, sharing, version
 from controller.reconcile.apply.context import ActionFailed, ApplyContext, ArtifactBucket, NotOwned
+from controller.reconcile.apply.fingerprint import record_package_fingerprints
 from controller.reconcile.kinds import (
     Action,
     AddVersion,
@@ -132,6 +133,10 @@ class Applier:
                 groups.setdefault(action.group, []).append(action)
             with ThreadPoolExecutor(self.max_workers) as pool:
                 list(pool.map(self._run_group, groups.values()))
+        # The versions this pass changed, recorded for a cold `plan` (.fingerprint).
+        record_package_fingerprints(
+            self.clients_for, self.observer.versions, plan.actions, self._records
+        )
         return tuple(self._records)
 
     def skip(self, plan: Plan, reason: str) -> tuple[ActionRecord, ...]:

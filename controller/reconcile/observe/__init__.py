@@ -104,6 +104,7 @@ class Observer:
         """`desired`, when given, lets a fingerprint tag stand for a description
         (`.association`, `controller.model.fingerprint`)."""
         specs = {(a.location, a.name): a.spec for a in desired.associations} if desired else {}
+        wanted = {(p.location, p.name): p for p in desired.packages} if desired else {}
         if full_resync:
             self.packages.clear()
             self.associations.clear()
@@ -112,7 +113,7 @@ class Observer:
         packages = _read_completely(
             Kind.PACKAGE,
             package_clients,
-            lambda clients: self.packages.observe(clients, full_resync=full_resync),
+            lambda clients: self.packages.observe(clients, full_resync=full_resync, desired=wanted),
             unread,
             others,
         )

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from controller.aws import associations as aws_associations
@@ -207,7 +207,6 @@ class AssociationObserver:
             }
             self._specs[key] = known
         return known
-
 
     def _fingerprinted(
         self,
