@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.config import Config
 
+from controller.aws import api as aws_api
 from controller.aws.session import Sessions
 from controller.model.fingerprint import (
     SPEC_TAG,
@@ -25,7 +27,8 @@ from controller.model.fingerprint import (
 from controller.model.state import DesiredVersion
 from controller.reconcile import cache
 from controller.reconcile.engine import DesiredPass, Reconciler
-from controller.reconcile.result import PassOutcome
+from controller.reconcile.result import ActionResult, PassOutcome
+from tests.aws.conftest import set_faults
 from tests.reconcile.conftest import BUCKET, association, package, target
 
 P = 3  # packages, 2 versions each; 2 associations per package
@@ -272,6 +275,7 @@ def test_a_new_version_is_listed_published_and_recorded(
     assert [(a.name, str(a.verb)) for a in planned.plan.actions] == [("pkg-0", "add_version")]
     result = _fresh(tmp_path / "applied").run_desired(wanted)
     assert result.outcome is PassOutcome.SUCCESS, result.errors
+    assert result.api_calls[("RemoveTagsFromResource", "success")] == 1  # cleared first
     assert result.api_calls[("AddTagsToResource", "success")] == 1
     again = _fresh(tmp_path / "empty-2", dry_run=True).plan_desired(wanted)
     assert not again.plan.actions
@@ -296,3 +300,31 @@ def test_a_full_resync_lists_every_package_whatever_its_fingerprint(
     assert planned.api_calls[("ListDocumentVersions", "success")] == P
     [live] = [p for p in planned.observed.packages if p.name == "pkg-0"]
     assert "9.9" in {v.name for v in live.versions}
+
+
+def test_a_failed_change_leaves_no_fingerprint(
+    converged: DesiredPass, tmp_path: Path, aws_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fingerprint is cleared before a package's versions change and written only when
+    every step succeeded: after a failure (or a pass killed halfway) a cold plan lists."""
+    monkeypatch.setattr(aws_api, "RETRIES", Config(retries={"mode": "standard", "max_attempts": 1}))
+    desired = converged.desired
+    moved = tuple(
+        package(p.name, p.versions, default="1.1") if p.name == "pkg-1" else p
+        for p in desired.packages
+    )
+    wanted = target(moved, desired.associations)
+    set_faults(
+        aws_env,
+        {"throttle": {"rate": 0.001, "burst": 0, "operations": ["UpdateDocumentDefaultVersion"]}},
+    )
+    result = _fresh(tmp_path / "applied").run_desired(wanted)
+    set_faults(aws_env, {})
+    assert [(r.name, r.action, r.result) for r in result.actions] == [
+        ("pkg-1", "set_default", ActionResult.FAILURE)
+    ]
+    tags = aws_env.client("ssm").list_tags_for_resource(ResourceType="Document", ResourceId="pkg-1")
+    assert VERSIONS_TAG not in {t["Key"] for t in tags["TagList"]}
+    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(wanted)
+    assert [(a.name, str(a.verb)) for a in planned.plan.actions] == [("pkg-1", "set_default")]
+    assert planned.api_calls[("ListDocumentVersions", "success")] == 1

@@ -35,7 +35,10 @@ from controller.model.state import Location
 from controller.packaging import ArtifactMismatch
 from controller.reconcile.apply import association, package, sharing, version
 from controller.reconcile.apply.context import ActionFailed, ApplyContext, ArtifactBucket, NotOwned
-from controller.reconcile.apply.fingerprint import record_package_fingerprints
+from controller.reconcile.apply.fingerprint import (
+    ClearedFingerprints,
+    record_package_fingerprints,
+)
 from controller.reconcile.kinds import (
     Action,
     AddVersion,
@@ -112,6 +115,7 @@ class Applier:
         self.clients_for = clients_for
         self.stopping = stopping
         self.observer = observer
+        self.fingerprints = ClearedFingerprints()
         self.context = ApplyContext(
             owner=owner,
             source=source,
@@ -135,7 +139,11 @@ class Applier:
                 list(pool.map(self._run_group, groups.values()))
         # The versions this pass changed, recorded for a cold `plan` (.fingerprint).
         record_package_fingerprints(
-            self.clients_for, self.observer.versions, plan.actions, self._records
+            self.clients_for,
+            self.observer.versions,
+            plan.actions,
+            self._records,
+            self.context.published,
         )
         return tuple(self._records)
 
@@ -219,4 +227,5 @@ class Applier:
         clients = self.clients_for(action.location)
         if action.kind is Kind.PACKAGE and not isinstance(action.step, CreatePackage):
             self.context.ensure_package_owned(clients, action)
+        self.fingerprints.before(clients, action)  # after the ownership check
         return run_step(self.context, clients, action)
