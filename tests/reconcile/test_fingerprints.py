@@ -13,6 +13,7 @@ import pytest
 from botocore.config import Config
 
 from controller.aws import api as aws_api
+from controller.aws import tags as aws_tags
 from controller.aws.session import Sessions
 from controller.model.fingerprint import (
     SPEC_TAG,
@@ -24,7 +25,7 @@ from controller.model.fingerprint import (
     versions_from_tag,
     versions_tag_value,
 )
-from controller.model.state import DesiredVersion
+from controller.model.state import OWNER_TAG, DesiredVersion
 from controller.reconcile import cache
 from controller.reconcile.engine import DesiredPass, Reconciler
 from controller.reconcile.result import ActionResult, PassOutcome
@@ -328,3 +329,33 @@ def test_a_failed_change_leaves_no_fingerprint(
     planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(wanted)
     assert [(a.name, str(a.verb)) for a in planned.plan.actions] == [("pkg-1", "set_default")]
     assert planned.api_calls[("ListDocumentVersions", "success")] == 1
+
+
+def test_an_unowned_package_keeps_its_tags(
+    converged: DesiredPass, tmp_path: Path, aws_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Safety unchanged: the fingerprint is cleared only after the package's ownership was
+    read afresh; a package that lost our owner tag since it was observed is left alone, its
+    tags included."""
+    real = aws_tags.tags_of
+
+    def owner_gone(clients: Any, resource_type: str, resource_id: str) -> dict[str, str]:
+        tags = real(clients, resource_type, resource_id)
+        if resource_type == "Document":  # as if removed by hand between observe and apply
+            tags.pop(OWNER_TAG, None)
+        return tags
+
+    monkeypatch.setattr(aws_tags, "tags_of", owner_gone)
+    desired = converged.desired
+    moved = tuple(
+        package(p.name, p.versions, default="1.1") if p.name == "pkg-1" else p
+        for p in desired.packages
+    )
+    result = _fresh(tmp_path / "applied").run_desired(target(moved, desired.associations))
+    assert [(r.name, r.action, r.result) for r in result.actions] == [
+        ("pkg-1", "set_default", ActionResult.SKIPPED)
+    ]
+    assert ("RemoveTagsFromResource", "success") not in result.api_calls
+    assert ("AddTagsToResource", "success") not in result.api_calls
+    tags = aws_env.client("ssm").list_tags_for_resource(ResourceType="Document", ResourceId="pkg-1")
+    assert VERSIONS_TAG in {t["Key"] for t in tags["TagList"]}
