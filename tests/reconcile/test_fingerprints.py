@@ -229,7 +229,10 @@ def test_a_cold_plan_lists_no_versions_apply_recorded(
     assert not planned.plan.actions and not planned.errors
     assert ("ListDocumentVersions", "success") not in planned.api_calls
     assert ("DescribeDocument", "success") not in planned.api_calls
-    assert sum(planned.api_calls.values()) == 3 + P + 2 * P  # pages, sharing, association tags
+    # Per package its sharing only; per association its tags only.
+    assert planned.api_calls[("DescribeDocumentPermission", "success")] == P
+    assert planned.api_calls[("ListTagsForResource", "success")] == 2 * P
+    assert ("DescribeAssociation", "success") not in planned.api_calls
 
 
 def test_a_default_moved_by_hand_moves_the_row_and_is_listed(
