@@ -8,6 +8,8 @@ associations), next to the contract's budgets (contract: Budgets):
 - `plan` in a fresh process sharing the cache folder of a running controller (<= 1.5x floor);
 - `plan` in a fresh process with an empty cache folder, a CI runner (<= half Terraform);
 - the controller's full resync (<= 1.2x (pages + 2P)) and its no-op pass (the floor);
+- what apply pays to record fingerprints (controller.model.fingerprint) for what it changes:
+  an update of some associations, a new default for some packages;
 then the CPU time of the pure plan() for 1,000 packages and 1,000 associations, and of
 loading and planning a 1,000-package repository.
 
@@ -32,6 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from controller.aws.session import Sessions  # noqa: E402
 from controller.local import LocalAWS  # noqa: E402
+from controller.model.fingerprint import (  # noqa: E402
+    SPEC_TAG,
+    VERSIONS_TAG,
+    spec_tag_value,
+    versions_tag_value,
+)
 from controller.model.state import (  # noqa: E402
     OWNER_TAG,
     SOURCE_TAG,
@@ -92,7 +100,7 @@ def spec(package: str) -> AssociationFields:
 def populate(aws: LocalAWS, wanted: DesiredPass, owner: str, source: str) -> None:
     """Make live SSM equal to `wanted` directly (faster than applying it): each package with
     its versions (zips in S3 first: the endpoint checks attachments), each association, all
-    tagged with our owner and source."""
+    tagged with our owner and source, and with the fingerprints apply writes."""
     from concurrent.futures import ThreadPoolExecutor
 
     from controller.aws.associations import request_fields
@@ -118,9 +126,21 @@ def populate(aws: LocalAWS, wanted: DesiredPass, owner: str, source: str) -> Non
                 ssm.create_document(**common, DocumentType="Package", Tags=tags)
             else:
                 ssm.update_document(**common, DocumentVersion="$LATEST")
+        # As apply leaves it: the default (the first version, number 1) and every version.
+        rows = [(v.name, str(n + 1), v.content_sha256) for n, v in enumerate(package.versions)]
+        value = versions_tag_value("1", rows)
+        if value:
+            ssm.add_tags_to_resource(
+                ResourceType="Document",
+                ResourceId=package.name,
+                Tags=[{"Key": VERSIONS_TAG, "Value": value}],
+            )
 
     def one_association(association: DesiredAssociation) -> None:
-        ssm.create_association(**request_fields(association.name, association.spec), Tags=tags)
+        fingerprint = {"Key": SPEC_TAG, "Value": spec_tag_value("1", association.spec)}
+        ssm.create_association(
+            **request_fields(association.name, association.spec), Tags=[*tags, fingerprint]
+        )
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one_package, wanted.desired.packages))
@@ -220,17 +240,28 @@ def one_size(packages: int, associations: int, here: Path) -> list[tuple[str, ..
         cold_calls, cold_s = counted(lambda: cold.plan_desired(wanted))
         # The running controller: its first pass, a quiet pass, a full resync.
         controller = reconciler(here / "cache")
-        counted(lambda: controller.run_desired(wanted))
+        # It starts with a full resync (runtime/service.py: "startup").
+        counted(lambda: controller.run_desired(wanted, full_resync=True))
         noop_calls, noop_s = counted(lambda: controller.run_desired(wanted))
         full_calls, full_s = counted(lambda: controller.run_desired(wanted, full_resync=True))
         # `plan` in a fresh process sharing the controller's cache folder.
         warm = reconciler(here / "cache", dry_run=True)
         warm_calls, warm_s = counted(lambda: warm.plan_desired(wanted))
+        # What recording fingerprints costs apply: 20 associations updated, 10 packages with
+        # a new default, applied by the running controller (a quiet pass).
+        changed = changed_pass(wanted, 20, 10)
+        before = aws.calls()
+        controller.run_desired(changed)
+        spent = {k: v - before.get(k, 0) for k, v in aws.calls().items() if v != before.get(k, 0)}
+        # After that apply, a CI runner again: the fingerprints it wrote are read.
+        cold_again = reconciler(here / "ci-cache-2", dry_run=True)
+        again_calls, again_s = counted(lambda: cold_again.plan_desired(changed))
 
     pages = math.ceil(packages / 50) + math.ceil(associations / 50)
     floor = pages + packages
     terraform = 4 * packages + 2 * associations
     size = f"P={packages}/A={associations}"
+    apply_calls = sum(spent.values())
     return [
         (size, "floor: list pages + one sharing read per package", f"{floor}", "", ""),
         (size, "Terraform-style refresh (4P + 2A)", f"{terraform}", "", ""),
@@ -262,7 +293,60 @@ def one_size(packages: int, associations: int, here: Path) -> list[tuple[str, ..
             f"= {floor} (floor)",
             f"{noop_s:.1f}s",
         ),
+        (
+            size,
+            "apply: 20 associations updated, 10 packages' default moved",
+            f"{apply_calls}",
+            f"AddTagsToResource {spent.get('ssm:AddTagsToResource', 0)}, RemoveTagsFromResource"
+            f" {spent.get('ssm:RemoveTagsFromResource', 0)}, ListDocumentVersions"
+            f" {spent.get('ssm:ListDocumentVersions', 0)} (half: set_default's own lookup)",
+            "",
+        ),
+        (
+            size,
+            "plan, empty cache folder, after that apply",
+            f"{again_calls}",
+            f"<= {terraform / 2:.0f} (half Terraform)",
+            f"{again_s:.1f}s",
+        ),
     ]
+
+
+def changed_pass(wanted: DesiredPass, associations: int, packages: int) -> DesiredPass:
+    """`wanted` with the first `associations` associations on another schedule and the first
+    `packages` packages' default moved to their second version."""
+    desired = wanted.desired
+    return DesiredPass(
+        Desired(
+            tuple(
+                DesiredPackage(
+                    p.name,
+                    p.location,
+                    "1.1" if n < packages else p.default_version,
+                    p.share_with,
+                    p.tags,
+                    p.prune_versions,
+                    p.versions,
+                )
+                for n, p in enumerate(desired.packages)
+            ),
+            tuple(
+                DesiredAssociation(
+                    a.name,
+                    a.location,
+                    AssociationFields(a.spec.parameters, a.spec.targets, schedule="rate(2 days)")
+                    if n < associations
+                    else a.spec,
+                    a.package,
+                )
+                for n, a in enumerate(desired.associations)
+            ),
+            desired.prune,
+        ),
+        wanted.regions,
+        wanted.accounts,
+        wanted.artifacts,
+    )
 
 
 def plan_cpu_benchmark(packages: int = 1000, associations: int = 1000) -> None:

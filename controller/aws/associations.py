@@ -19,19 +19,25 @@ AWS facts (https://docs.aws.amazon.com/systems-manager/latest/APIReference/):
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from controller.aws.api import create_once, items, request
+from controller.aws.errors import AwsError
 from controller.aws.session import AwsClients
+from controller.aws.tags import set_tags
 from controller.model.configure_package import DEFAULT_INSTALLATION_TYPE
+from controller.model.fingerprint import FIRST_ASSOCIATION_VERSION, SPEC_TAG, spec_tag_value
 from controller.model.state import (
     OWNER_TAG,
     SOURCE_TAG,
     AssociationFields,
     scalar_association_fields,
 )
+
+_log = logging.getLogger(__name__)
 
 DOCUMENT = "AWS-ConfigureAWSPackage"
 # AWS-ConfigureAWSPackage's parameter defaults (the document's own Parameters section, as
@@ -191,6 +197,8 @@ def create(
     tags = [{"Key": OWNER_TAG, "Value": owner}]
     if source:
         tags.append({"Key": SOURCE_TAG, "Value": source})
+    # The fingerprint (controller.model.fingerprint) at birth: no extra call.
+    tags.append({"Key": SPEC_TAG, "Value": spec_tag_value(FIRST_ASSOCIATION_VERSION, spec)})
 
     def attempt() -> str:
         response = request(
@@ -216,7 +224,29 @@ def update(
     fields["AssociationId"] = association_id
     if version:
         fields["AssociationVersion"] = version
-    request(clients, "ssm", "UpdateAssociation", **fields)
+    response = request(clients, "ssm", "UpdateAssociation", **fields)
+    written = str(response.get("AssociationDescription", {}).get("AssociationVersion", ""))
+    record_fingerprint(clients, association_id, written, spec)
+
+
+def record_fingerprint(
+    clients: AwsClients, association_id: str, association_version: str, spec: AssociationFields
+) -> None:
+    """Tag the association with the fingerprint of what `association_version` holds: one
+    AddTagsToResource, which does not move AssociationVersion (only an update does,
+    API_UpdateAssociation). A failure is logged, not raised: the change itself is made, and an
+    older fingerprint names an older AssociationVersion, so it is only a miss (a description)."""
+    if not association_version.isdigit():
+        return
+    try:
+        set_tags(
+            clients,
+            "Association",
+            association_id,
+            ((SPEC_TAG, spec_tag_value(association_version, spec)),),
+        )
+    except AwsError as error:
+        _log.warning("association %s: fingerprint not recorded: %s", association_id, error)
 
 
 def delete(clients: AwsClients, association_id: str) -> None:

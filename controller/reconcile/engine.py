@@ -228,7 +228,7 @@ class Reconciler:
             except AwsError as error:
                 unreachable.append((Location(account, region), str(error)))
         observed = self.observer.observe(
-            package_clients, association_clients, full_resync=full_resync
+            package_clients, association_clients, full_resync=full_resync, desired=target.desired
         ).observed
         # An unreachable account (e.g. AssumeRole denied) is a location not read at all.
         unread = tuple(

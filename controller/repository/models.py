@@ -46,6 +46,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from controller.model.configure_package import DEFAULT_ACTION, DEFAULT_INSTALLATION_TYPE
+from controller.model.fingerprint import FINGERPRINT_TAGS
 from controller.model.ownership import OWNER_TAG, SOURCE_TAG
 from controller.model.state import DEFAULT_MAX_DELETES
 from controller.repository import rules, schedules
@@ -115,7 +116,7 @@ def _tag_key(value: str) -> str | None:
         return f"tag key {value!r}: use 1-128 letters, digits, spaces and _ . : / = + - @"
     if value.lower().startswith("aws:"):
         return f"tag key {value!r}: the aws: prefix is reserved by AWS"
-    if value in (OWNER_TAG, SOURCE_TAG):
+    if value in (OWNER_TAG, SOURCE_TAG, *FINGERPRINT_TAGS):
         return f"tag key {value!r} is set by the controller itself: remove it"
     return None
 

@@ -13,6 +13,7 @@ from controller.aws import artifacts, associations, packages, sharing, tags
 from controller.aws.api import call
 from controller.aws.errors import Conflict, Invalid, NotFound, Throttled
 from controller.aws.session import AwsClients, Sessions
+from controller.model.fingerprint import SPEC_TAG, spec_tag_value
 from controller.model.state import OWNER_TAG, AssociationFields
 from tests.aws.conftest import set_faults
 
@@ -72,7 +73,10 @@ def test_association_created_with_owner_tag_and_full_update(clients: AwsClients)
         output=("logs", "ssm/", "us-east-1"),
     )
     association_id = associations.create(clients, "agent-prod", spec, "ssm-gitops")
-    assert tags.tags_of(clients, "Association", association_id) == {OWNER_TAG: "ssm-gitops"}
+    assert tags.tags_of(clients, "Association", association_id) == {
+        OWNER_TAG: "ssm-gitops",
+        SPEC_TAG: spec_tag_value("1", spec),  # the fingerprint (controller.model.fingerprint)
+    }
     assert (
         associations.spec_from_description(
             associations.describe(clients, association_id), "us-east-1"
@@ -96,6 +100,10 @@ def test_association_created_with_owner_tag_and_full_update(clients: AwsClients)
             associations.describe(clients, association_id), "us-east-1"
         )
         == changed
+    )
+    # ... and the fingerprint names the version the update wrote
+    assert tags.tags_of(clients, "Association", association_id)[SPEC_TAG] == spec_tag_value(
+        "2", changed
     )
     with pytest.raises(Conflict):  # planned against an old AssociationVersion
         associations.update(clients, association_id, "agent-prod", spec, found.version)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from controller.aws.session import Sessions
+from controller.model.fingerprint import VERSIONS_TAG
 from controller.model.state import OWNER_TAG, DesiredVersion
 from controller.reconcile import cache
 from controller.reconcile.engine import DesiredPass, Reconciler
@@ -86,10 +87,21 @@ def test_a_full_resync_reads_pages_plus_two_per_package(
     }
 
 
-def test_version_hashes_are_read_once_ever(converged: DesiredPass, tmp_path: Path) -> None:
+def _drop_fingerprints(aws_env: Any) -> None:
+    ssm = aws_env.client("ssm")
+    for i in range(P):
+        ssm.remove_tags_from_resource(
+            ResourceType="Document", ResourceId=f"pkg-{i}", TagKeys=[VERSIONS_TAG]
+        )
+
+
+def test_version_hashes_are_read_once_ever(
+    converged: DesiredPass, tmp_path: Path, aws_env: Any
+) -> None:
     """What AWS never changes (a version's content hash) is kept for good, on disk: a fresh
     process whose package entries are too old to trust lists the versions again, but
     describes none of them."""
+    _drop_fingerprints(aws_env)  # as an older controller left them: the versions are listed
     reconciler = _fresh(tmp_path / "cache")
     observe_package.TRUSTED_FOR_SECONDS, saved = -1.0, observe_package.TRUSTED_FOR_SECONDS
     try:
@@ -101,11 +113,13 @@ def test_version_hashes_are_read_once_ever(converged: DesiredPass, tmp_path: Pat
 
 
 def test_an_empty_cache_folder_reads_no_pointer_description(
-    converged: DesiredPass, tmp_path: Path
+    converged: DesiredPass, tmp_path: Path, aws_env: Any
 ) -> None:
-    """A cold read: ListDocumentVersions carries IsDefaultVersion, so the default pointer needs
-    no DescribeDocument; one DescribeDocument per version (its hash), one tag read and one
-    description per association."""
+    """A cold read without the packages' fingerprints (an older controller's): ListDocumentVersions
+    carries IsDefaultVersion, so the default pointer needs no DescribeDocument; one
+    DescribeDocument per version (its hash), one tag read per association (its fingerprint
+    stands for the description: test_fingerprints.py)."""
+    _drop_fingerprints(aws_env)
     planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(converged)
     assert not planned.plan.actions, planned.plan.actions
     assert dict(planned.api_calls) == LIST_PAGES | {
@@ -113,7 +127,6 @@ def test_an_empty_cache_folder_reads_no_pointer_description(
         ("ListDocumentVersions", "success"): P,
         ("DescribeDocument", "success"): 2 * P,
         ("ListTagsForResource", "success"): 2 * P,
-        ("DescribeAssociation", "success"): 2 * P,
     }
 
 
@@ -186,7 +199,9 @@ def test_a_hostile_cache_file_costs_reads_only(converged: DesiredPass, tmp_path:
     path.write_text(json.dumps(data))
     planned = _fresh(tmp_path / "cache", dry_run=True).plan_desired(converged)
     assert not planned.plan.actions and not planned.errors
-    assert planned.api_calls[("DescribeAssociation", "success")] == 2 * P
+    # Owners are read again, and with them each association's fingerprint: no description.
+    assert planned.api_calls[("ListTagsForResource", "success")] == 2 * P
+    assert ("DescribeAssociation", "success") not in planned.api_calls
     # Rewritten whole: the next fresh process is back at the floor.
     planned = _fresh(tmp_path / "cache", dry_run=True).plan_desired(converged)
     assert sum(planned.api_calls.values()) == 3 + P

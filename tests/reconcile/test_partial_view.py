@@ -15,6 +15,7 @@ from botocore.config import Config
 
 from controller.aws import api as aws_api
 from controller.aws.session import Sessions
+from controller.model.fingerprint import SPEC_TAG
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.result import ActionResult, PassOutcome, ResourceState
 from controller.repository import load_repository
@@ -124,6 +125,12 @@ def test_throttled_describe_association_in_one_region_deletes_nothing_there(
     first = _fresh(tmp_path, "a").run_pass(one, "c1")
     assert first.outcome is PassOutcome.SUCCESS, first.errors
     assert _live(aws_env) == _declared(REGIONS[:1])
+    # Associations of an older controller (no fingerprint): their fields need a description.
+    ssm = aws_env.client("ssm", region=REGIONS[0])
+    for listed in ssm.list_associations()["Associations"]:
+        ssm.remove_tags_from_resource(
+            ResourceType="Association", ResourceId=listed["AssociationId"], TagKeys=[SPEC_TAG]
+        )
 
     both = _write(tmp_path / "repo", REGIONS)
     set_faults(

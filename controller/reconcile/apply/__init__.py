@@ -35,6 +35,10 @@ from controller.model.state import Location
 from controller.packaging import ArtifactMismatch
 from controller.reconcile.apply import association, package, sharing, version
 from controller.reconcile.apply.context import ActionFailed, ApplyContext, ArtifactBucket, NotOwned
+from controller.reconcile.apply.fingerprint import (
+    ClearedFingerprints,
+    record_package_fingerprints,
+)
 from controller.reconcile.kinds import (
     Action,
     AddVersion,
@@ -127,6 +131,7 @@ class Applier:
         self.clients_for = clients_for
         self.stopping = stopping
         self.observer = observer
+        self.fingerprints = ClearedFingerprints()
         self.context = ApplyContext(
             owner=owner,
             source=source,
@@ -151,6 +156,14 @@ class Applier:
             ordered = fan_out(list(groups.values()))
             with ThreadPoolExecutor(self._workers(ordered)) as pool:
                 list(pool.map(self._run_group, ordered))
+        # The versions this pass changed, recorded for a cold `plan` (.fingerprint).
+        record_package_fingerprints(
+            self.clients_for,
+            self.observer.versions,
+            plan.actions,
+            self._records,
+            self.context.published,
+        )
         return tuple(self._records)
 
     def _workers(self, groups: list[list[Action]]) -> int:
@@ -241,4 +254,5 @@ class Applier:
         clients = self.clients_for(action.location)
         if action.kind is Kind.PACKAGE and not isinstance(action.step, CreatePackage):
             self.context.ensure_package_owned(clients, action)
+        self.fingerprints.before(clients, action)  # after the ownership check
         return run_step(self.context, clients, action)

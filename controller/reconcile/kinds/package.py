@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from controller.model.fingerprint import FINGERPRINT_TAGS
 from controller.model.kinds import Kind, Verb
 from controller.model.state import (
     OWNER_TAG,
@@ -24,7 +25,9 @@ from controller.reconcile.kinds import sharing, version
 from controller.reconcile.kinds.action import Action, Change, StepBase
 
 # Managed by ownership (controller.model.ownership), never removed as a stale user tag.
-OWNERSHIP_TAGS = (OWNER_TAG, SOURCE_TAG)
+# Tags the controller keeps itself: never the repository's, never planned away
+# (`controller.model.fingerprint` for the fingerprints).
+OWNERSHIP_TAGS = (OWNER_TAG, SOURCE_TAG, *FINGERPRINT_TAGS)
 
 
 @dataclass(frozen=True)

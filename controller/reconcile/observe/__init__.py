@@ -102,7 +102,12 @@ class Observer:
         association_clients: Sequence[AwsClients],
         *,
         full_resync: bool = False,
+        desired: Desired | None = None,
     ) -> ObserveResult:
+        """`desired`, when given, lets a fingerprint tag stand for a description
+        (`.association`, `controller.model.fingerprint`)."""
+        specs = {(a.location, a.name): a.spec for a in desired.associations} if desired else {}
+        wanted = {(p.location, p.name): p for p in desired.packages} if desired else {}
         if full_resync:
             self.packages.clear()
             self.associations.clear()
@@ -111,7 +116,7 @@ class Observer:
         packages = _read_completely(
             Kind.PACKAGE,
             package_clients,
-            lambda clients: self.packages.observe(clients, full_resync=full_resync),
+            lambda clients: self.packages.observe(clients, full_resync=full_resync, desired=wanted),
             unread,
             others,
             self.locations_in_parallel,
@@ -119,7 +124,7 @@ class Observer:
         associations = _read_completely(
             Kind.ASSOCIATION,
             association_clients,
-            self.associations.observe,
+            lambda clients: self.associations.observe(clients, specs),
             unread,
             others,
             self.locations_in_parallel,

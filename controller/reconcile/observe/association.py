@@ -12,12 +12,20 @@ tags of associations, API_ListTagsForResource) are read once per association id 
 what the plan shows; apply reads them afresh right before any change
 (`reconcile/apply/context.py`, `ensure_association_owned`). Associations with our owner name
 but another source's tag are returned apart, without their description.
+
+Fingerprints (`controller.model.fingerprint`): the same ListTagsForResource returns the
+`ssm-gitops:spec` tag apply writes with every create and update. When it names the listed
+AssociationVersion and the digest of the desired spec (`observe(..., desired=...)`), the live
+fields are the desired ones: no DescribeAssociation, which makes a cold read (an empty cache:
+`plan` on a CI runner) one call per association instead of two. A hand edit moves
+AssociationVersion, and an association without the tag is described as before.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,6 +33,7 @@ from controller.aws import associations as aws_associations
 from controller.aws import tags as aws_tags
 from controller.aws.errors import NotFound
 from controller.aws.session import AwsClients
+from controller.model.fingerprint import SPEC_TAG, spec_matches
 from controller.model.kinds import Kind
 from controller.model.ownership import Claim, claim
 from controller.model.state import (
@@ -60,6 +69,8 @@ class AssociationObserver:
         # association id -> (whose, its source tag, when read): tags are read once per id.
         self._owned: dict[tuple[Location, str], tuple[Claim, str, float]] = {}
         self._specs: dict[tuple[Location, str, str], AssociationFields] = {}  # (loc, id, version)
+        # association id -> its `ssm-gitops:spec` tag, as last read with the owner tags.
+        self._prints: dict[tuple[Location, str], str] = {}
 
     def clear(self) -> None:
         """Full resync: nothing to drop. A spec is keyed by its AssociationVersion, which every
@@ -76,9 +87,16 @@ class AssociationObserver:
             }
         self.store.drop("owners", _owner_key(location, association_id))
 
-    def observe(self, clients: AwsClients) -> tuple[list[ObservedAssociation], list[OtherSource]]:
-        """Our associations in one location, and those with another source's tag (apart)."""
+    def observe(
+        self,
+        clients: AwsClients,
+        desired: Mapping[tuple[Location, str], AssociationFields] | None = None,
+    ) -> tuple[list[ObservedAssociation], list[OtherSource]]:
+        """Our associations in one location, and those with another source's tag (apart).
+        `desired`: the repository's spec by (location, association name), which a matching
+        fingerprint proves live without a description."""
         location = Location(clients.account, clients.region)
+        wanted = desired or {}
         summaries = list(aws_associations.list_all(clients))
         listed = {summary.association_id for summary in summaries}
         with self._lock:  # a long-running controller forgets deleted associations
@@ -87,6 +105,9 @@ class AssociationObserver:
             }
             self._specs = {
                 k: v for k, v in self._specs.items() if k[0] != location or k[1] in listed
+            }
+            self._prints = {
+                k: v for k, v in self._prints.items() if k[0] != location or k[1] in listed
             }
         here = f"{location.account}/{location.region}/"
         for section in ("owners", "specs"):
@@ -105,7 +126,7 @@ class AssociationObserver:
                     return OtherSource(
                         Kind.ASSOCIATION, summary.name, location, source, summary.association_id
                     )
-                spec = self._spec(clients, location, summary)
+                spec = self._spec(clients, location, summary, wanted.get((location, summary.name)))
             except NotFound:
                 return None
             return ObservedAssociation(
@@ -140,6 +161,8 @@ class AssociationObserver:
             tags = aws_tags.tags_of(clients, "Association", association_id)
             known = (claim(tags, self.owner, self.source), tags.get(SOURCE_TAG, ""), read_at)
             self.store.put("owners", _owner_key(*key), [str(known[0]), known[1], read_at])
+            with self._lock:
+                self._prints[key] = tags.get(SPEC_TAG, "")
         with self._lock:
             self._owned[key] = known
         return known[0], known[1]
@@ -149,6 +172,7 @@ class AssociationObserver:
         clients: AwsClients,
         location: Location,
         summary: aws_associations.AssociationSummary,
+        desired: AssociationFields | None = None,
     ) -> AssociationFields:
         key = (location, summary.association_id, summary.version)
         stored_key = f"{location.account}/{location.region}/{summary.association_id}"
@@ -164,8 +188,10 @@ class AssociationObserver:
         ):
             known = spec_from_json(stored.get("fields"))
         if known is None:
-            description = aws_associations.describe(clients, summary.association_id)
-            known = aws_associations.spec_from_description(description, location.region)
+            known = self._fingerprinted(location, summary, desired)
+            if known is None:
+                description = aws_associations.describe(clients, summary.association_id)
+                known = aws_associations.spec_from_description(description, location.region)
             # Only the newest version is kept: older ones are never asked for again.
             self.store.put(
                 "specs",
@@ -181,6 +207,20 @@ class AssociationObserver:
             }
             self._specs[key] = known
         return known
+
+    def _fingerprinted(
+        self,
+        location: Location,
+        summary: aws_associations.AssociationSummary,
+        desired: AssociationFields | None,
+    ) -> AssociationFields | None:
+        """`desired`, when the association's fingerprint tag proves that its listed
+        AssociationVersion holds exactly it (apply wrote that version); None otherwise."""
+        if desired is None:
+            return None
+        with self._lock:
+            recorded = self._prints.get((location, summary.association_id))
+        return desired if spec_matches(recorded, summary.version, desired) else None
 
 
 def _owner_key(location: Location, association_id: str) -> str:

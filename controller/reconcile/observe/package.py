@@ -16,12 +16,20 @@ the lasting store (`controller.reconcile.cache`, section `packages`) with the ti
 read; a fresh process (`plan`) trusts such an entry while its ListDocuments row is unchanged
 and it is younger than `TRUSTED_FOR_SECONDS` (the controller's default resync interval: a
 running controller renews its entries that often), and reads the package again otherwise.
+
+Fingerprints (`controller.model.fingerprint`): a quiet pass with no entry at all (`plan` with
+an empty cache folder) also takes the versions from the document's `ssm-gitops:versions` tag
+(on the ListDocuments page) when it proves them equal to the desired ones: apply writes it
+after it changes a package's versions or default. Not in a full resync (apply, the
+controller's periodic resync): those always list, so a version added or deleted by hand,
+which moves no ListDocuments row, is seen there.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -29,10 +37,12 @@ from typing import Any
 from controller.aws import packages as aws_packages
 from controller.aws.errors import NotFound
 from controller.aws.session import AwsClients
+from controller.model.fingerprint import VERSIONS_TAG, versions_from_tag
 from controller.model.kinds import Kind
 from controller.model.ownership import Claim, claim
 from controller.model.state import (
     SOURCE_TAG,
+    DesiredPackage,
     Location,
     ObservedPackage,
     ObservedVersion,
@@ -120,10 +130,16 @@ class PackageObserver:
         self.store.drop("packages", _stored_key(location, name))
 
     def observe(
-        self, clients: AwsClients, *, full_resync: bool = False
+        self,
+        clients: AwsClients,
+        *,
+        full_resync: bool = False,
+        desired: Mapping[tuple[Location, str], DesiredPackage] | None = None,
     ) -> tuple[list[ObservedPackage], list[OtherSource]]:
-        """Our packages in one location, and those with another source's tag (apart)."""
+        """Our packages in one location, and those with another source's tag (apart).
+        `desired` (by location and name) lets a fingerprint stand for the version list."""
         location = Location(clients.account, clients.region)
+        wanted = desired or {}
         summaries: list[aws_packages.PackageSummary] = []
         others: list[OtherSource] = []
         for summary in aws_packages.list_owned(clients, self.owner):
@@ -135,7 +151,9 @@ class PackageObserver:
 
         def one(summary: aws_packages.PackageSummary) -> ObservedPackage | None:
             try:
-                entry = self._entry(clients, location, summary, full_resync)
+                entry = self._entry(
+                    clients, location, summary, full_resync, wanted.get((location, summary.name))
+                )
                 shared = observe_sharing(clients, summary.name)
             except NotFound:
                 return None  # deleted between the list and the read: gone
@@ -158,6 +176,7 @@ class PackageObserver:
         location: Location,
         summary: aws_packages.PackageSummary,
         full_resync: bool,
+        desired: DesiredPackage | None = None,
     ) -> _PackageEntry:
         key = (location, summary.name)
         shown = f"{summary.document_version}/{summary.version_name}"
@@ -177,6 +196,11 @@ class PackageObserver:
                 with self._lock:
                     self._entries[key] = stored[0]
                 return stored[0]
+            fingerprinted = _fingerprinted(summary, shown, desired)
+            if fingerprinted is not None:
+                with self._lock:
+                    self._entries[key] = fingerprinted
+                return fingerprinted
         read_at = time.time()
         listed = aws_packages.list_version_infos(clients, summary.name)
         default = next((info.number for info in listed if info.is_default), "")
@@ -187,6 +211,27 @@ class PackageObserver:
             self._entries[key] = entry
         self.store.put("packages", _stored_key(location, summary.name), entry.to_json(read_at))
         return entry
+
+
+def _fingerprinted(
+    summary: aws_packages.PackageSummary, shown: str, desired: DesiredPackage | None
+) -> _PackageEntry | None:
+    """The entry the document's fingerprint tag proves (the desired versions, the row's
+    version the default), or None: then the versions are listed."""
+    if desired is None:
+        return None
+    proven = versions_from_tag(
+        dict(summary.tags).get(VERSIONS_TAG),
+        summary.document_version,
+        summary.version_name,
+        [(version.name, version.content_sha256) for version in desired.versions],
+    )
+    if proven is None:
+        return None
+    default, rows = proven
+    versions = tuple(ObservedVersion(name, number, content) for name, number, content in rows)
+    latest = max((v.number for v in versions), key=_number, default="")
+    return _PackageEntry(shown, default, latest, versions)
 
 
 def _stored_key(location: Location, name: str) -> str:
