@@ -1,0 +1,157 @@
+"""The embedded endpoint emits CloudTrail-shaped events for mutating SSM calls (issue 14).
+
+Every mutating SSM call that succeeds puts an `AWS API Call via CloudTrail` event on moto's
+EventBridge; a rule like deploy/events/ delivers it to SQS. Reads and failed calls emit
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import botocore.exceptions
+import pytest
+
+from controller.local import LocalAWS
+from tests.local.helpers import command_content
+
+PATTERN = {
+    "source": ["aws.ssm"],
+    "detail-type": ["AWS API Call via CloudTrail"],
+    "detail": {"eventSource": ["ssm.amazonaws.com"]},
+}
+
+
+def wire_queue(aws: LocalAWS, region: str = "us-east-1", **keys: Any) -> str:
+    """A queue fed by a rule on the default bus, as deploy/events/ makes it; its URL."""
+    sqs = aws.client("sqs", region=region, **keys)
+    events = aws.client("events", region=region, **keys)
+    url = str(sqs.create_queue(QueueName="drift")["QueueUrl"])
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="ssm-drift", EventPattern=json.dumps(PATTERN))
+    events.put_targets(Rule="ssm-drift", Targets=[{"Id": "queue", "Arn": arn}])
+    return url
+
+
+def drain(aws: LocalAWS, url: str, region: str = "us-east-1") -> list[dict[str, Any]]:
+    sqs = aws.client("sqs", region=region)
+    found: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        messages = got.get("Messages", [])
+        if not messages:
+            return found
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def wait_active(ssm: Any, name: str) -> None:
+    for _ in range(200):
+        if ssm.describe_document(Name=name, DocumentVersion="2")["Document"]["Status"] == "Active":
+            return
+        time.sleep(0.02)
+
+
+def test_mutating_calls_emit_cloudtrail_events_and_reads_do_not(local_aws: LocalAWS) -> None:
+    """Issue 14: the local endpoint emitted no drift events, so the event path could not run."""
+    url = wire_queue(local_aws)
+    ssm = local_aws.client("ssm")
+    ssm.create_document(Name="doc-a", Content=command_content("1"), DocumentType="Command")
+    ssm.update_document(Name="doc-a", Content=command_content("2"), DocumentVersion="$LATEST")
+    wait_active(ssm, "doc-a")
+    ssm.update_document_default_version(Name="doc-a", DocumentVersion="2")
+    ssm.modify_document_permission(
+        Name="doc-a", PermissionType="Share", AccountIdsToAdd=["111122223333"]
+    )
+    ssm.add_tags_to_resource(
+        ResourceType="Document", ResourceId="doc-a", Tags=[{"Key": "k", "Value": "v"}]
+    )
+    ssm.describe_document(Name="doc-a")
+    ssm.list_documents()
+    created = ssm.create_association(
+        Name="doc-a", AssociationName="assoc-a", Targets=[{"Key": "InstanceIds", "Values": ["i-1"]}]
+    )
+    association_id = created["AssociationDescription"]["AssociationId"]
+    ssm.update_association(
+        AssociationId=association_id,
+        AssociationName="assoc-a",
+        Name="doc-a",
+        Targets=[{"Key": "InstanceIds", "Values": ["i-2"]}],
+    )
+    ssm.delete_association(AssociationId=association_id)
+    ssm.remove_tags_from_resource(ResourceType="Document", ResourceId="doc-a", TagKeys=["k"])
+    ssm.modify_document_permission(
+        Name="doc-a", PermissionType="Share", AccountIdsToRemove=["111122223333"]
+    )
+    ssm.delete_document(Name="doc-a")
+    events = drain(local_aws, url)
+    names = [e["detail"]["eventName"] for e in events]
+    assert names == [
+        "CreateDocument",
+        "UpdateDocument",
+        "UpdateDocumentDefaultVersion",
+        "ModifyDocumentPermission",
+        "AddTagsToResource",
+        "CreateAssociation",
+        "UpdateAssociation",
+        "DeleteAssociation",
+        "RemoveTagsFromResource",
+        "ModifyDocumentPermission",
+        "DeleteDocument",
+    ]
+    for event in events:
+        assert event["source"] == "aws.ssm"
+        assert event["detail-type"] == "AWS API Call via CloudTrail"
+        detail = event["detail"]
+        assert detail["eventSource"] == "ssm.amazonaws.com"
+        assert detail["awsRegion"] == "us-east-1"
+        assert detail["recipientAccountId"] == "123456789012"
+        assert detail["userIdentity"]["arn"].startswith("arn:aws:")
+        assert detail["readOnly"] is False
+    by_name = {e["detail"]["eventName"]: e["detail"] for e in events}
+    assert by_name["UpdateDocumentDefaultVersion"]["requestParameters"] == {
+        "name": "doc-a",
+        "documentVersion": "2",
+    }
+    assert "content" not in by_name["CreateDocument"]["requestParameters"]
+    assert (
+        by_name["CreateAssociation"]["responseElements"]["associationDescription"]["associationId"]
+        == association_id
+    )
+    assert by_name["DeleteAssociation"]["requestParameters"] == {"associationId": association_id}
+
+
+def test_failed_calls_emit_nothing(local_aws: LocalAWS) -> None:
+    url = wire_queue(local_aws)
+    ssm = local_aws.client("ssm")
+    with pytest.raises(botocore.exceptions.ClientError):
+        ssm.update_document_default_version(Name="missing", DocumentVersion="2")
+    assert drain(local_aws, url) == []
+
+
+def test_assumed_role_caller_carries_its_session_name(local_aws: LocalAWS) -> None:
+    """userIdentity names the assumed role and the session (how the controller's own calls
+    are told apart: its session name is ssm-gitops-<owner>)."""
+    url = wire_queue(local_aws)
+    iam = local_aws.client("iam")
+    iam.create_role(RoleName="deployer", AssumeRolePolicyDocument="{}")
+    credentials = local_aws.client("sts").assume_role(
+        RoleArn="arn:aws:iam::123456789012:role/deployer", RoleSessionName="alice"
+    )["Credentials"]
+    ssm = local_aws.client(
+        "ssm",
+        access_key=credentials["AccessKeyId"],
+        secret_key=credentials["SecretAccessKey"],
+        session_token=credentials["SessionToken"],
+    )
+    ssm.create_document(Name="doc-b", Content=command_content("b"), DocumentType="Command")
+    (event,) = drain(local_aws, url)
+    identity = event["detail"]["userIdentity"]
+    assert identity["type"] == "AssumedRole"
+    assert identity["arn"] == "arn:aws:sts::123456789012:assumed-role/deployer/alice"
+    assert identity["sessionContext"]["sessionIssuer"]["arn"].endswith(":role/deployer")
