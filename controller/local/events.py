@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def _camel(value: Any) -> Any:
     if isinstance(value, list):
         return [_camel(item) for item in value]
     if isinstance(value, float) and value > 1e9:  # our answers carry times as epoch seconds
-        return datetime.fromtimestamp(value, timezone.utc).strftime("%b %d, %Y %I:%M:%S %p")
+        return datetime.fromtimestamp(value, UTC).strftime("%b %d, %Y %I:%M:%S %p")
     return value
 
 
@@ -103,7 +103,7 @@ def cloudtrail_detail(
     return {
         "eventVersion": "1.08",
         "userIdentity": identity,
-        "eventTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "eventSource": "ssm.amazonaws.com",
         "eventName": operation,
         "awsRegion": region,
