@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,8 +29,11 @@ from controller.model.state import (
     Observed,
     Unread,
 )
+from controller.reconcile import heal
 from controller.reconcile.apply import Applier, ArtifactBucket
 from controller.reconcile.desired import desired_state, desired_version, locations
+from controller.reconcile.events import Resource
+from controller.reconcile.heal import Healed
 from controller.reconcile.observe import Observer
 from controller.reconcile.plan import Plan, PlanError, plan
 from controller.reconcile.result import (
@@ -98,6 +101,10 @@ class Reconciler:
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
         self._lock = threading.Lock()  # one pass at a time
         self._stopping = threading.Event()  # set by stop(): no new action starts
+        # (location, association id) -> name, as the last two observations saw them: what a
+        # drift event that names only an id (DeleteAssociation) is about (reconcile/heal.py).
+        self.association_names: dict[tuple[Location, str], str] = {}
+        self._last_names: dict[tuple[Location, str], str] = {}
 
     # -- the pipeline -------------------------------------------------------------------
 
@@ -151,6 +158,8 @@ class Reconciler:
         # here once made plan read those resources as removed, and prune them: issue 10).
         desired = replace(target.desired, source=self.source)
         live = self.observer.confirm_content(self._clients_for, observed, desired)
+        names = {(a.location, a.association_id): a.name for a in live.associations}
+        self.association_names, self._last_names = {**self._last_names, **names}, names
         result = plan(desired, live)
         failures = _unread_failures(observed) + _plan_failures(result.errors, desired)
         return PlannedPass(
@@ -212,6 +221,46 @@ class Reconciler:
             observed = self.observer.observe([], clients)
             return _rollouts(observed.observed), self.sessions.counter.take()
 
+    def heal(
+        self,
+        repository: Repository,
+        revision: str,
+        resources: Collection[Resource],
+        *,
+        on_action: Callable[[ActionRecord], None] | None = None,
+    ) -> Healed:
+        """Drift events: re-read `resources` and apply only their actions of the normal plan
+        (reconcile/heal.py). Never raises for AWS errors."""
+        with self._lock:
+            started = time.time()
+            self.sessions.counter.take()
+            try:
+                target = self.desired_for(repository, revision)
+            except Exception as error:  # noqa: BLE001 - as run_pass: reported, never raised
+                reason = Reason.OBSERVE if isinstance(error, AwsError) else Reason.BUILD
+                failed = PassResult(
+                    revision,
+                    PassOutcome.FAILURE,
+                    started,
+                    time.time(),
+                    failures=(Failure(reason, _one_line(error)),),
+                    api_calls=self.sessions.counter.take(),
+                )
+                return heal.Healed(failed, dict.fromkeys(resources))
+            heal.forget(self.observer, resources)
+
+            def only(planned: PlannedPass) -> PlannedPass:
+                # After this observe: association ids first seen now are known too.
+                keys = heal.keys_of(resources, self.association_names)
+                return replace(
+                    planned,
+                    plan=heal.restrict(planned.plan, keys),
+                    failures=heal.restrict_failures(planned.failures, keys),
+                )
+
+            result = self._run(target, revision, started, False, on_action, only=only)
+            return heal.Healed(result, heal.outcomes(result, resources, self.association_names))
+
     def run_desired(
         self,
         target: DesiredPass,
@@ -233,9 +282,13 @@ class Reconciler:
         started: float,
         full_resync: bool,
         on_action: Callable[[ActionRecord], None] | None,
+        *,
+        only: Callable[[PlannedPass], PlannedPass] | None = None,
     ) -> PassResult:
         try:
             planned = self.plan_desired(target, full_resync=full_resync)
+            if only is not None:  # a heal: the plan of a pass, cut to the named resources
+                planned = only(planned)
         except Exception as error:  # noqa: BLE001 - a pass reports, it never crashes
             # plan() itself is pure and reports its refusals as values: what raises here is
             # reading the live state.
