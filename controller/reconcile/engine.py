@@ -247,19 +247,43 @@ class Reconciler:
                     api_calls=self.sessions.counter.take(),
                 )
                 return heal.Healed(failed, dict.fromkeys(resources))
-            heal.forget(self.observer, resources)
+            return self._heal(target, revision, started, resources, on_action)
 
-            def only(planned: PlannedPass) -> PlannedPass:
-                # After this observe: association ids first seen now are known too.
-                keys = heal.keys_of(resources, self.association_names)
-                return replace(
-                    planned,
-                    plan=heal.restrict(planned.plan, keys),
-                    failures=heal.restrict_failures(planned.failures, keys),
-                )
+    def heal_desired(
+        self,
+        target: DesiredPass,
+        revision: str,
+        resources: Collection[Resource],
+        *,
+        on_action: Callable[[ActionRecord], None] | None = None,
+    ) -> Healed:
+        """`heal` for an already expanded desired state (tests)."""
+        with self._lock:
+            started = time.time()
+            self.sessions.counter.take()
+            return self._heal(target, revision, started, resources, on_action)
 
-            result = self._run(target, revision, started, False, on_action, only=only)
-            return heal.Healed(result, heal.outcomes(result, resources, self.association_names))
+    def _heal(
+        self,
+        target: DesiredPass,
+        revision: str,
+        started: float,
+        resources: Collection[Resource],
+        on_action: Callable[[ActionRecord], None] | None,
+    ) -> Healed:
+        heal.forget(self.observer, resources)
+
+        def only(planned: PlannedPass) -> PlannedPass:
+            # After this observe: association ids first seen now are known too.
+            keys = heal.keys_of(resources, self.association_names)
+            return replace(
+                planned,
+                plan=heal.restrict(planned.plan, keys),
+                failures=heal.restrict_failures(planned.failures, keys),
+            )
+
+        result = self._run(target, revision, started, False, on_action, only=only)
+        return heal.Healed(result, heal.outcomes(result, resources, self.association_names))
 
     def run_desired(
         self,

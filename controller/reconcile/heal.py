@@ -24,9 +24,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 
-from controller.model.kinds import Kind
+from controller.model.kinds import Kind, Verb
 from controller.model.state import Location
 from controller.reconcile.events import EventResult, Resource
+from controller.reconcile.kinds import Action
 from controller.reconcile.observe import Observer
 from controller.reconcile.plan import Plan
 from controller.reconcile.result import ActionResult, Failure, PassResult
@@ -45,17 +46,19 @@ class Healed:
     outcomes: Mapping[Resource, EventResult | None]  # None: failed, leave it for redelivery
 
 
-def key_of(resource: Resource, names: AssociationNames) -> Key | None:
-    """How the plan names `resource`; None for an association we never saw as ours."""
+def key_of(resource: Resource, names: AssociationNames) -> Key:
+    """How the plan names `resource`. An association known only by an id we never saw (one
+    created and deleted between two observations) gets the name "": it stands for any of
+    our associations missing in its location, which the plan would create again."""
     if resource.kind is Kind.PACKAGE:
         return (Kind.PACKAGE, resource.location, resource.name)
     name = resource.name or names.get((resource.location, resource.association_id), "")
-    return (Kind.ASSOCIATION, resource.location, name) if name else None
+    return (Kind.ASSOCIATION, resource.location, name)
 
 
 def keys_of(resources: Collection[Resource], names: AssociationNames) -> set[Key]:
-    """The plan's names of `resources` (associations never seen as ours are left out)."""
-    return {key for key in (key_of(r, names) for r in resources) if key is not None}
+    """The plan's names of `resources`."""
+    return {key_of(r, names) for r in resources}
 
 
 def forget(observer: Observer, resources: Collection[Resource]) -> None:
@@ -70,13 +73,23 @@ def forget(observer: Observer, resources: Collection[Resource]) -> None:
 def restrict(plan: Plan, keys: Collection[Key]) -> Plan:
     """The plan of a pass, with only what concerns `keys`."""
     wanted = set(keys)
+    missing_anywhere = {loc for kind, loc, name in wanted if kind is Kind.ASSOCIATION and not name}
 
     def named(kind: str, location: Location, name: str) -> bool:
         return (Kind(kind), location, name) in wanted
 
+    def kept(action: Action) -> bool:
+        if named(action.kind, action.location, action.name):
+            return True
+        return (
+            action.kind is Kind.ASSOCIATION
+            and action.verb is Verb.CREATE
+            and action.location in missing_anywhere
+        )
+
     return replace(
         plan,
-        actions=tuple(a for a in plan.actions if named(a.kind, a.location, a.name)),
+        actions=tuple(a for a in plan.actions if kept(a)),
         blocked=tuple(
             b for b in plan.blocked if named(b.action.kind, b.action.location, b.action.name)
         ),
@@ -114,15 +127,25 @@ def outcomes(
     found: dict[Resource, EventResult | None] = {}
     for resource in resources:
         key = key_of(resource, names)
-        if key is None:
-            found[resource] = EventResult.FOREIGN
-            continue
-        results = acted.get(key, set())
-        if ActionResult.FAILURE in results or key in failed_places or key[1] in unread or stopped:
+        if not key[2]:  # an association id never seen: any of ours missing there
+            key_results = {
+                result
+                for (kind, location, _name), results in acted.items()
+                if kind is Kind.ASSOCIATION and location == key[1]
+                for result in results
+            }
+        else:
+            key_results = acted.get(key, set())
+        if (
+            ActionResult.FAILURE in key_results
+            or key in failed_places
+            or key[1] in unread
+            or stopped
+        ):
             found[resource] = None  # not healed: the message comes back
-        elif ActionResult.SUCCESS in results:
+        elif ActionResult.SUCCESS in key_results:
             found[resource] = EventResult.HEALED
-        elif key in managed or results:
+        elif key in managed or key_results:
             found[resource] = EventResult.IN_SYNC
         else:
             found[resource] = EventResult.FOREIGN
