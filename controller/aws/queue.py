@@ -95,3 +95,9 @@ def delete(clients: AwsClients, url: str, messages: list[Message]) -> int:
         )
         failed += len(response.get("Failed", []))
     return failed
+
+
+def caller_arn(clients: AwsClients) -> str:
+    """The ARN the controller's own calls carry in CloudTrail's userIdentity (STS
+    GetCallerIdentity, https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)."""
+    return str(request(clients, "sts", "GetCallerIdentity").get("Arn", ""))

@@ -22,6 +22,7 @@ meanwhile. The line "reachable again" closes the episode.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -63,6 +64,9 @@ class Queue(Protocol):
 
     def delete(self, messages: list[Message]) -> int: ...
 
+    def identity(self) -> str:
+        """The ARN of the credentials the controller calls AWS with."""
+
 
 class SqsQueue:
     """The queue at `url`, read with the controller's own credentials (controller.aws.queue)."""
@@ -76,6 +80,9 @@ class SqsQueue:
 
     def delete(self, messages: list[Message]) -> int:
         return aws_queue.delete(self.clients, self.url, messages)
+
+    def identity(self) -> str:
+        return aws_queue.caller_arn(self.clients)
 
 
 class Healing(Protocol):
@@ -96,10 +103,12 @@ class Healing(Protocol):
 
 @dataclass
 class OwnChanges:
-    """What the controller changed, and when: events for those resources within
-    `OWN_WINDOW` are its own. Also counts own changes whose event never came."""
+    """What the controller changed, and when: an event for such a resource within
+    `OWN_WINDOW`, made with the controller's own credentials (`arn`, when known), is its
+    own. Also counts own changes whose event never came."""
 
     clock: Callable[[], float] = time.time
+    arn: str | None = None  # the controller's identity (GetCallerIdentity), once read
     _changes: dict[Key, deque[list[float | bool]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -110,8 +119,11 @@ class OwnChanges:
         with self._lock:
             self._changes.setdefault(key, deque(maxlen=32)).append([self.clock(), False])
 
-    def claim(self, key: Key) -> bool:
-        """An event for `key` arrived: is it one of our changes (and confirm them)?"""
+    def claim(self, key: Key, actor_arn: str) -> bool:
+        """An event for `key`, made by `actor_arn`, arrived: is it one of our changes (and
+        confirm them)? Someone else's change of the same resource is never ours."""
+        if self.arn and actor_arn and _principal(actor_arn) != _principal(self.arn):
+            return False
         now = self.clock()
         with self._lock:
             recent = [c for c in self._changes.get(key, ()) if now - float(c[0]) <= OWN_WINDOW]
@@ -138,6 +150,16 @@ class OwnChanges:
                 for at, seen in changes
                 if not seen and now - float(at) >= UNCONFIRMED_AFTER
             )
+
+
+def _principal(arn: str) -> str:
+    """An ARN without an assumed role's session name: the session of a web identity or an
+    instance role changes as its credentials are renewed, the role does not
+    (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns)."""
+    if ":assumed-role/" in arn:
+        return arn.rsplit("/", 1)[0]
+    return arn
 
 
 class EventMetrics:
@@ -249,6 +271,10 @@ class EventQueue:
                 self.on_calls(self.counter.take())
 
     def _round(self) -> RoundReport | None:
+        if self.own.arn is None:
+            # Tried again next round; meanwhile own changes are told by time alone.
+            with contextlib.suppress(AwsError):
+                self.own.arn = self.queue.identity()
         messages = self._receive()
         if messages is None:
             return None
@@ -301,9 +327,9 @@ class EventQueue:
 
     def _is_own(self, event: Event) -> bool:
         if is_own(event, self.session_name):
-            self.own.claim(self._key(event.resource))  # confirms the change
+            self.own.claim(self._key(event.resource), "")  # confirms the change
             return True
-        return self.own.claim(self._key(event.resource))
+        return self.own.claim(self._key(event.resource), event.actor_arn)
 
     def _key(self, resource: Resource) -> Key:
         name = resource.name

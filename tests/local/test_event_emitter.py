@@ -7,7 +7,6 @@ nothing.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -15,39 +14,16 @@ import botocore.exceptions
 import pytest
 
 from controller.local import LocalAWS
+from tests.local import eventbus
 from tests.local.helpers import command_content
 
-PATTERN = {
-    "source": ["aws.ssm"],
-    "detail-type": ["AWS API Call via CloudTrail"],
-    "detail": {"eventSource": ["ssm.amazonaws.com"]},
-}
+
+def wire_queue(aws: LocalAWS) -> str:
+    return eventbus.wire_queue(aws.client("sqs"), aws.client("events"))
 
 
-def wire_queue(aws: LocalAWS, region: str = "us-east-1", **keys: Any) -> str:
-    """A queue fed by a rule on the default bus, as deploy/events/ makes it; its URL."""
-    sqs = aws.client("sqs", region=region, **keys)
-    events = aws.client("events", region=region, **keys)
-    url = str(sqs.create_queue(QueueName="drift")["QueueUrl"])
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    events.put_rule(Name="ssm-drift", EventPattern=json.dumps(PATTERN))
-    events.put_targets(Rule="ssm-drift", Targets=[{"Id": "queue", "Arn": arn}])
-    return url
-
-
-def drain(aws: LocalAWS, url: str, region: str = "us-east-1") -> list[dict[str, Any]]:
-    sqs = aws.client("sqs", region=region)
-    found: list[dict[str, Any]] = []
-    while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        messages = got.get("Messages", [])
-        if not messages:
-            return found
-        for message in messages:
-            found.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+def drain(aws: LocalAWS, url: str) -> list[dict[str, Any]]:
+    return eventbus.drain(aws.client("sqs"), url)
 
 
 def wait_active(ssm: Any, name: str) -> None:

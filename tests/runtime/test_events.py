@@ -19,12 +19,14 @@ from controller.reconcile.result import ActionRecord, ActionResult
 from controller.runtime.events import EventQueue, OwnChanges
 
 HERE = Location("123456789012", "us-east-1")
+ALICE = "arn:aws:sts::123456789012:assumed-role/Admin/alice"
+CONTROLLER = "arn:aws:sts::123456789012:assumed-role/controller/botocore-session-2"
 
 
 def body(
     name: str,
     request: dict[str, object],
-    arn: str = "arn:aws:sts::123456789012:assumed-role/Admin/alice",
+    arn: str = ALICE,
 ) -> str:
     return json.dumps(
         {
@@ -64,6 +66,9 @@ class FakeQueue:
             self._n += 1
             found.append(Message(f"m{self._n}", f"r{self._n}", text))
         return found
+
+    def identity(self) -> str:
+        return "arn:aws:sts::123456789012:assumed-role/controller/botocore-session-1"
 
     def delete(self, messages: list[Message]) -> int:
         self.delete_calls += (len(messages) + 9) // 10
@@ -182,20 +187,36 @@ def test_own_changes_cause_no_heal() -> None:
                 {"name": "other", "documentVersion": "1"},
                 arn="arn:aws:sts::123456789012:assumed-role/r/ssm-gitops-test",
             ),
+            body(
+                "UpdateDocumentDefaultVersion",
+                {"name": "agent", "documentVersion": "1"},
+                arn=CONTROLLER,
+            ),
+            body(
+                "DeleteAssociation",
+                {"associationId": "8dfe3659-4309-493a-8755-0123456789ab"},
+                arn=CONTROLLER,
+            ),
+            # Someone else changing the same resource at the same time is drift.
             body("UpdateDocumentDefaultVersion", {"name": "agent", "documentVersion": "1"}),
-            body("DeleteAssociation", {"associationId": "8dfe3659-4309-493a-8755-0123456789ab"}),
         ]
     )
     controller = FakeController()
     events, registry = consumer(queue, controller, own)
     events.run_once()
-    assert controller.heals == []
-    assert value(registry, "ssm_gitops_drift_events_total", result="own") == 3
-    # Later, the same resource changed by hand is drift again.
-    clock[0] += 1000
-    queue.add(body("UpdateDocumentDefaultVersion", {"name": "agent", "documentVersion": "1"}))
-    events.run_once()
     assert controller.heals == [[Resource(Kind.PACKAGE, HERE, name="agent")]]
+    assert value(registry, "ssm_gitops_drift_events_total", result="own") == 3
+    # Later, the same resource changed with the controller's credentials is drift again.
+    clock[0] += 1000
+    queue.add(
+        body(
+            "UpdateDocumentDefaultVersion",
+            {"name": "agent", "documentVersion": "1"},
+            arn=CONTROLLER,
+        )
+    )
+    events.run_once()
+    assert len(controller.heals) == 2
 
 
 def test_own_changes_whose_event_never_came_are_counted() -> None:
