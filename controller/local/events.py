@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -152,3 +153,18 @@ def emit_ssm_call(
         )
     except Exception:  # noqa: BLE001 - an event lost is drift found at the next resync
         log.exception("local endpoint: could not emit the event of %s", operation)
+
+
+def speed_up_sqs() -> None:
+    """moto's SQS re-reads every queue attribute (a scan of every message) for each message
+    it returns, so a receive from a queue of n messages costs O(n) per message: 3,000
+    events took seconds per ReceiveMessage. Read the retention period directly instead;
+    the answer is the same (moto 5.2.5 `SQSBackend.is_message_valid_based_on_retention_period`)."""
+    from moto.sqs.models import SQSBackend
+
+    def retained(backend: Any, queue_name: str, message: Any) -> bool:
+        queue = backend.get_queue(queue_name)
+        period = float(queue.message_retention_period)
+        return bool(period + float(message.sent_timestamp) / 1000 > time.time())
+
+    setattr(SQSBackend, "is_message_valid_based_on_retention_period", retained)  # noqa: B010

@@ -34,7 +34,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from controller.local.accounts import Caller, access_key_of, caller
 from controller.local.admin import CallCounter, handle_admin
-from controller.local.events import emit_ssm_call
+from controller.local.events import emit_ssm_call, speed_up_sqs
 from controller.local.faults import Faults, FaultSettings
 from controller.local.s3checksums import refuse_bad_checksum
 from controller.local.ssm.errors import SsmError
@@ -130,6 +130,7 @@ class Endpoint:
         self.calls = CallCounter()
         self._initial_faults = faults
         self.faults = Faults(faults)
+        speed_up_sqs()  # the drift-events queue holds thousands of messages in a flood
 
     def reset(self) -> None:
         """Forget everything: SSM and moto state, call counts, fault settings."""

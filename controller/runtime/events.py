@@ -45,6 +45,9 @@ from controller.runtime.logs import emit
 
 PREFIX = "ssm_gitops_"
 MAX_BATCH = 500  # messages handled as one batch (one heal), at most
+# ... and received for at most this long, so the batch is handled and deleted well within
+# the queue's visibility timeout (deploy/events/: 60 s; SQS's default: 30 s).
+BURST_SECONDS = 2.0
 WAIT_SECONDS = 20  # the long poll (ReceiveMessage's maximum)
 # An event that names a resource the controller changed itself this recently is its own
 # (CloudTrail delivers to EventBridge within minutes, usually seconds).
@@ -338,10 +341,17 @@ class EventQueue:
         return (resource.kind, resource.location, name)
 
     def _receive(self) -> list[Message] | None:
-        """A long poll, then more without waiting while a burst lasts (up to MAX_BATCH)."""
+        """A long poll, then more without waiting while a burst lasts (up to MAX_BATCH
+        messages or BURST_SECONDS). A message received twice (its visibility timeout ran
+        out) counts once, with its latest receipt handle."""
         try:
             messages = self.queue.receive(self.wait_seconds)
-            while len(messages) < MAX_BATCH and len(messages) % 10 == 0 and messages:
+            started = time.monotonic()
+            while (
+                messages
+                and len(messages) < MAX_BATCH
+                and time.monotonic() - started < BURST_SECONDS
+            ):
                 more = self.queue.receive(0)
                 if not more:
                     break
@@ -350,7 +360,7 @@ class EventQueue:
             self._unreachable(error)
             return None
         self._reachable()
-        return messages
+        return list({m.message_id: m for m in messages}.values())
 
     def _unreachable(self, error: AwsError) -> None:
         now = self.clock()

@@ -15,7 +15,7 @@ PATTERN = {
 
 def wire_queue(sqs: Any, events: Any, name: str = "drift") -> str:
     """A queue fed by a rule on the default bus, as deploy/events/ makes it; its URL."""
-    url = str(sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "5"})["QueueUrl"])
+    url = str(sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})["QueueUrl"])
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
