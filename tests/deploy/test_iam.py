@@ -21,6 +21,7 @@ import io
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -51,6 +52,8 @@ from tests.deploy.iam import (
     resources_of,
 )
 from tests.deploy.policy_eval import Decision, Request, Resource, evaluate
+from tests.local.eventbus import wire_queue
+from tests.runtime.processes import free_port, http_get, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNATURE = pygit2.Signature("ssm-gitops test", "test@ssm-gitops.invalid")
@@ -112,7 +115,10 @@ class Recorder:
             response = json.loads(answer or b"{}") if status[0].startswith("200") else {}
             self._add(Call(who.account, who.region, operation, params, tags, response))
             return [answer]
-        if form:
+        if target:  # another JSON service (SQS: the drift-events queue)
+            operation = f"{who.service}:{target.split('.', 1)[1]}"
+            self._add(Call(who.account, who.region, operation, json.loads(body or b"{}")))
+        elif form:
             fields = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
             operation = f"{who.service or 'sts'}:{fields.get('Action', '?')}"
             self._add(Call(who.account, who.region, operation, fields))
@@ -246,6 +252,67 @@ def _change_everything(work: Path) -> None:
     _edit(work / "associations" / "datadog-agent.yaml", 'maxErrors: "5%"', 'maxErrors: "10%"')
 
 
+def _heal_drift_through_events(
+    work: Path, aws: LocalAWS, recorder: Recorder, cache: Path, queue: str
+) -> None:
+    """The fifth step: `run --events-queue` heals a default version moved by hand, so the
+    queue's calls (ReceiveMessage, DeleteMessageBatch) and the heal are recorded too."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "run",
+            "--repo",
+            str(work),
+            "--name",
+            OWNER,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--interval",
+            "1h",
+            "--resync-interval",
+            "1h",
+            "--events-queue",
+            queue,
+        ],
+        cwd=ROOT,
+        env=_environment(aws.endpoint_url, cache),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: json.loads(http_get(url + "/status")[1])["passes"] >= 1, 120, "a pass")
+        recorder.recording = False  # someone else's change: not the controller's call
+        aws.client("ssm").update_document_default_version(
+            Name="datadog-agent", DocumentVersion="1"
+        )
+        recorder.recording = True
+
+        def healed() -> bool:
+            text = http_get(url + "/metrics")[1]
+            return 'ssm_gitops_drift_events_total{result="healed"} 1.0' in text
+
+        wait_until(healed, 30, "the default version healed through the events queue")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+
+
+def _environment(endpoint: str, cache: Path) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(cache),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
 def _apply(repo: Path, endpoint: str, cache: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
@@ -260,15 +327,7 @@ def _apply(repo: Path, endpoint: str, cache: Path) -> subprocess.CompletedProces
             "--json",
         ],
         cwd=ROOT,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(cache),
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        },
+        env=_environment(endpoint, cache),
         capture_output=True,
         text=True,
         timeout=300,
@@ -316,6 +375,11 @@ def recorded(
     bucket = re.search(r"bucket:\s*(\S+)", (work / "settings.yaml").read_text())
     assert bucket, "sample-repo/settings.yaml names no artifact bucket"
     aws.client("s3").create_bucket(Bucket=bucket.group(1))
+    # The operator's part, not recorded: the drift-events queue and rule of deploy/events/.
+    queue = wire_queue(aws.client("sqs"), aws.client("events"))
+    queue_arn = aws.client("sqs").get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
     urllib.request.urlopen(
         urllib.request.Request(aws.endpoint_url + "/_local/calls/reset", method="POST"),
         timeout=10,
@@ -343,6 +407,8 @@ def recorded(
     _commit(repo, "change and delete associations in the other account")
     fourth = _apply(work, aws.endpoint_url, cache)
     assert fourth.returncode == 0, fourth.stdout[-3000:] + fourth.stderr[-3000:]
+
+    _heal_drift_through_events(work, aws, recorder, cache, queue)
     recorder.recording = False
 
     by_account: dict[str, set[str]] = {}
@@ -353,7 +419,7 @@ def recorded(
     return Recorded(
         _recorded(aws.endpoint_url),
         by_account,
-        _touched(aws, bucket.group(1)),
+        {**_touched(aws, bucket.group(1)), "sqs:ReceiveMessage": {queue_arn}},
         {
             "ACCOUNT_ID": HOME_ACCOUNT,
             "ARTIFACT_BUCKET": bucket.group(1),
@@ -361,6 +427,7 @@ def recorded(
             "OWNER_NAME": OWNER,
             "MEMBER_ACCOUNT_ID": OTHER_ACCOUNT,
             "CONTROLLER_ACCOUNT_ID": HOME_ACCOUNT,
+            "EVENTS_QUEUE_ARN": queue_arn,
         },
         tuple(recorder.calls),
     )
@@ -425,6 +492,7 @@ def test_policy_resources_cover_what_the_controller_touched(recorded: Recorded) 
         ],
         "ssm:UpdateDocument": ["arn:aws:ssm:us-east-1:999999999999:document/x"],
         "sts:AssumeRole": ["arn:aws:iam::999999999999:role/admin"],
+        "sqs:ReceiveMessage": ["arn:aws:sqs:us-east-1:123456789012:another-queue"],
     }
     for action, others in outside.items():
         patterns = resources_of(policy, action)
@@ -539,7 +607,7 @@ def test_every_call_of_a_real_pass_is_allowed_by_the_policies_themselves(
     ]
     assert refused == []
     roles = {needed.role for _, needed in authorisations}
-    assert roles == {"read", "create", "tag-on-create", "change", "assume", "artifact"}
+    assert roles == {"read", "create", "tag-on-create", "change", "assume", "artifact", "events"}
     changed = {n.request.action for _, n in authorisations if n.role == "change"}
     assert {
         "ssm:DeleteDocument",
