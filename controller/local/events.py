@@ -21,6 +21,8 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -168,3 +170,34 @@ def speed_up_sqs() -> None:
         return bool(period + float(message.sent_timestamp) / 1000 > time.time())
 
     setattr(SQSBackend, "is_message_valid_based_on_retention_period", retained)  # noqa: B010
+
+
+@dataclass(frozen=True)
+class DriftQueue:
+    """The drift-events wiring `ssm-gitops demo` makes on the local endpoint, and the keys
+    of a person ("you") whose changes the controller must see as drift, not as its own."""
+
+    url: str
+    access_key: str
+    secret_key: str
+
+
+def create_drift_queue(aws: Any, event_names: Iterable[str]) -> DriftQueue:
+    """What deploy/events/drift-events.yaml makes (the queue, the rule on the default bus
+    for SSM's mutating CloudTrail calls), plus an IAM user `you` with an access key."""
+    sqs, events, iam = aws.client("sqs"), aws.client("events"), aws.client("iam")
+    name = "ssm-gitops-drift-events"
+    url = str(sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "60"})["QueueUrl"])
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    pattern = {
+        "source": [SOURCE],
+        "detail-type": [DETAIL_TYPE],
+        "detail": {"eventSource": ["ssm.amazonaws.com"], "eventName": sorted(event_names)},
+    }
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
+    iam.create_user(UserName="you")
+    key = iam.create_access_key(UserName="you")["AccessKey"]
+    return DriftQueue(url, str(key["AccessKeyId"]), str(key["SecretAccessKey"]))
