@@ -32,7 +32,7 @@ from controller.model.state import (
 from controller.reconcile import heal
 from controller.reconcile.apply import Applier, ArtifactBucket
 from controller.reconcile.desired import desired_state, desired_version, locations
-from controller.reconcile.events import Resource
+from controller.reconcile.events import NamedResource
 from controller.reconcile.heal import Healed
 from controller.reconcile.observe import Observer
 from controller.reconcile.plan import Plan, PlanError, plan
@@ -225,7 +225,7 @@ class Reconciler:
         self,
         repository: Repository,
         revision: str,
-        resources: Collection[Resource],
+        resources: Collection[NamedResource],
         *,
         on_action: Callable[[ActionRecord], None] | None = None,
     ) -> Healed:
@@ -253,7 +253,7 @@ class Reconciler:
         self,
         target: DesiredPass,
         revision: str,
-        resources: Collection[Resource],
+        resources: Collection[NamedResource],
         *,
         on_action: Callable[[ActionRecord], None] | None = None,
     ) -> Healed:
@@ -268,7 +268,7 @@ class Reconciler:
         target: DesiredPass,
         revision: str,
         started: float,
-        resources: Collection[Resource],
+        resources: Collection[NamedResource],
         on_action: Callable[[ActionRecord], None] | None,
     ) -> Healed:
         heal.forget(self.observer, resources)

@@ -75,7 +75,7 @@ class EventResult(StrEnum):
 
 
 @dataclass(frozen=True)
-class Resource:
+class NamedResource:
     """The one resource an event names. A package by its document name; an association by
     its id, and its name when the event carries it (DeleteAssociation does not)."""
 
@@ -89,7 +89,7 @@ class Resource:
 class Event:
     """A readable SSM change event: what it names, and who made the call."""
 
-    resource: Resource
+    resource: NamedResource
     event_name: str
     actor_arn: str  # userIdentity.arn
     session: str  # the assumed role's session name or the SourceIdentity ("" if neither)
@@ -156,12 +156,12 @@ def read_event(body: str | bytes) -> Event | Ignored:
 
 def _resource(
     name: str, location: Location, request: dict[str, object], response: dict[str, object]
-) -> Resource | Ignored:
+) -> NamedResource | Ignored:
     if name in DOCUMENT_CALLS:
         document = _document(request.get("name"))
         if document is None:
             return _malformed(f"{name} names no document")
-        return Resource(Kind.PACKAGE, location, name=document)
+        return NamedResource(Kind.PACKAGE, location, name=document)
     if name in TAG_CALLS:
         # ResourceType: Document | ManagedInstance | MaintenanceWindow | Parameter | ...
         # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AddTagsToResource.html).
@@ -170,11 +170,11 @@ def _resource(
             document = _document(resource_id)
             if document is None:
                 return _malformed(f"{name} names no document")
-            return Resource(Kind.PACKAGE, location, name=document)
+            return NamedResource(Kind.PACKAGE, location, name=document)
         if kind == "Association":
             if not isinstance(resource_id, str) or not _ASSOCIATION_ID.match(resource_id):
                 return _malformed(f"{name} names no association id")
-            return Resource(Kind.ASSOCIATION, location, association_id=resource_id)
+            return NamedResource(Kind.ASSOCIATION, location, association_id=resource_id)
         if isinstance(kind, str):
             return Ignored(EventResult.FOREIGN, f"{name} on a {kind}, not a package or association")
         return _malformed(f"{name} has no resourceType")
@@ -190,7 +190,7 @@ def _resource(
             return _malformed(f"{name} names no association id")
         if not isinstance(association_name, str) or not _ASSOCIATION_NAME.match(association_name):
             association_name = ""
-        return Resource(
+        return NamedResource(
             Kind.ASSOCIATION, location, name=association_name, association_id=association_id
         )
     return Ignored(EventResult.FOREIGN, f"{name} changes nothing ssm-gitops manages")

@@ -1,6 +1,6 @@
 """Heal just the resources drift events named: the normal plan, only their actions applied.
 
-Where it sits: `runtime.events` turns a batch of queue messages into `Resource`s
+Where it sits: `runtime.events` turns a batch of queue messages into `NamedResource`s
 (`reconcile.events`) and calls `Reconciler.heal` (engine.py), which runs the usual pipeline
 with three differences, all made here:
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 
 from controller.model.kinds import Kind, Verb
 from controller.model.state import Location
-from controller.reconcile.events import EventResult, Resource
+from controller.reconcile.events import EventResult, NamedResource
 from controller.reconcile.kinds import Action
 from controller.reconcile.observe import Observer
 from controller.reconcile.plan import Plan
@@ -43,10 +43,10 @@ class Healed:
     """One heal: the pass it ran (restricted to the named resources) and each one's result."""
 
     result: PassResult
-    outcomes: Mapping[Resource, EventResult | None]  # None: failed, leave it for redelivery
+    outcomes: Mapping[NamedResource, EventResult | None]  # None: failed, leave it for redelivery
 
 
-def key_of(resource: Resource, names: AssociationNames) -> Key:
+def key_of(resource: NamedResource, names: AssociationNames) -> Key:
     """How the plan names `resource`. An association known only by an id we never saw (one
     created and deleted between two observations) gets the name "": it stands for any of
     our associations missing in its location, which the plan would create again."""
@@ -56,12 +56,12 @@ def key_of(resource: Resource, names: AssociationNames) -> Key:
     return (Kind.ASSOCIATION, resource.location, name)
 
 
-def keys_of(resources: Collection[Resource], names: AssociationNames) -> set[Key]:
+def keys_of(resources: Collection[NamedResource], names: AssociationNames) -> set[Key]:
     """The plan's names of `resources`."""
     return {key_of(r, names) for r in resources}
 
 
-def forget(observer: Observer, resources: Collection[Resource]) -> None:
+def forget(observer: Observer, resources: Collection[NamedResource]) -> None:
     """Re-read the named resources on this observe instead of trusting the cache."""
     for resource in resources:
         if resource.kind is Kind.PACKAGE:
@@ -107,8 +107,8 @@ def restrict_failures(failures: tuple[Failure, ...], keys: Collection[Key]) -> t
 
 
 def outcomes(
-    result: PassResult, resources: Collection[Resource], names: AssociationNames
-) -> dict[Resource, EventResult | None]:
+    result: PassResult, resources: Collection[NamedResource], names: AssociationNames
+) -> dict[NamedResource, EventResult | None]:
     """What became of each named resource in the restricted pass `result`."""
     managed = {(Kind(r.kind), Location(r.account, r.region), r.name) for r in result.resources}
     acted: dict[Key, set[ActionResult]] = {}
@@ -124,7 +124,7 @@ def outcomes(
     unread = {f.location for f in result.failures if not f.name and f.location is not None}
     # A pass that failed before it planned (STS, a build): nothing was healed.
     stopped = any(not f.name and f.location is None for f in result.failures)
-    found: dict[Resource, EventResult | None] = {}
+    found: dict[NamedResource, EventResult | None] = {}
     for resource in resources:
         key = key_of(resource, names)
         if not key[2]:  # an association id never seen: any of ours missing there

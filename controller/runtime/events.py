@@ -39,7 +39,14 @@ from controller.aws.errors import AwsError
 from controller.aws.queue import Message
 from controller.model.kinds import Kind
 from controller.model.state import Location
-from controller.reconcile.events import Event, EventResult, Ignored, Resource, is_own, read_event
+from controller.reconcile.events import (
+    Event,
+    EventResult,
+    Ignored,
+    NamedResource,
+    is_own,
+    read_event,
+)
 from controller.reconcile.result import ActionRecord, ActionResult
 from controller.runtime.logs import emit
 
@@ -92,8 +99,8 @@ class Healing(Protocol):
     """What the event path needs of the controller (`ControllerLoop`)."""
 
     def heal(
-        self, resources: Collection[Resource], on_action: Callable[[ActionRecord], None]
-    ) -> Mapping[Resource, EventResult | None] | None:
+        self, resources: Collection[NamedResource], on_action: Callable[[ActionRecord], None]
+    ) -> Mapping[NamedResource, EventResult | None] | None:
         """Each resource's result (None: not healed, retry); None: no revision reconciled
         yet (the first pass heals everything anyway)."""
 
@@ -290,7 +297,7 @@ class EventQueue:
         while self.healing.pass_running() and not self._stopping.is_set():
             time.sleep(0.05)
         results: dict[str, EventResult | None] = {}
-        pending: dict[Resource, list[str]] = {}
+        pending: dict[NamedResource, list[str]] = {}
         for message in messages:
             read = read_event(message.body)
             if isinstance(read, Ignored):
@@ -334,7 +341,7 @@ class EventQueue:
             return True
         return self.own.claim(self._key(event.resource), event.actor_arn)
 
-    def _key(self, resource: Resource) -> Key:
+    def _key(self, resource: NamedResource) -> Key:
         name = resource.name
         if resource.kind is Kind.ASSOCIATION and not name:
             name = self.healing.association_name(resource.location, resource.association_id)

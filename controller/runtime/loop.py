@@ -68,7 +68,7 @@ from controller.source import Revision, SourceUnavailable, redact_text, source_r
 from controller.source.signatures import SignatureCheckFailed, SignatureError, Signer
 
 if TYPE_CHECKING:  # the models only as types: pydantic is imported when a revision loads
-    from controller.reconcile.events import EventResult, Resource
+    from controller.reconcile.events import EventResult, NamedResource
     from controller.reconcile.heal import Healed
     from controller.repository import Repository
 
@@ -113,7 +113,7 @@ class Healer(Protocol):
         self,
         repository: Repository,
         revision: str,
-        resources: Collection[Resource],
+        resources: Collection[NamedResource],
         *,
         on_action: Callable[[ActionRecord], None] | None = None,
     ) -> Healed: ...
@@ -528,8 +528,8 @@ class ControllerLoop:
     # -- drift events (runtime/events.py) ------------------------------------------------
 
     def heal(
-        self, resources: Collection[Resource], on_action: Callable[[ActionRecord], None]
-    ) -> Mapping[Resource, EventResult | None] | None:
+        self, resources: Collection[NamedResource], on_action: Callable[[ActionRecord], None]
+    ) -> Mapping[NamedResource, EventResult | None] | None:
         """Heal just `resources` against the revision the last pass reconciled; None when
         no revision has been reconciled yet, or a newer one waits for its pass (that pass
         covers every resource anyway)."""

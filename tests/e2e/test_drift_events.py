@@ -122,7 +122,7 @@ def queue_empty(aws: str, queue: str) -> bool:
         QueueUrl=queue,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    return attributes == {
+    return bool(attributes) and dict(attributes) == {
         "ApproximateNumberOfMessages": "0",
         "ApproximateNumberOfMessagesNotVisible": "0",
     }

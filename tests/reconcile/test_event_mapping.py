@@ -17,14 +17,14 @@ from controller.reconcile.events import (
     Event,
     EventResult,
     Ignored,
-    Resource,
+    NamedResource,
     is_own,
     read_event,
 )
 
 HERE = Location("123456789012", "eu-west-1")
 ASSOC_ID = "8dfe3659-4309-493a-8755-0123456789ab"
-ALICE = {
+ALICE: dict[str, Any] = {
     "type": "AssumedRole",
     "principalId": "AROAEXAMPLEID:alice@example.com",
     "arn": "arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com",
@@ -86,8 +86,8 @@ def event(
     )
 
 
-def package(name: str) -> Resource:
-    return Resource(Kind.PACKAGE, HERE, name=name)
+def package(name: str) -> NamedResource:
+    return NamedResource(Kind.PACKAGE, HERE, name=name)
 
 
 NAMED = [
@@ -138,7 +138,7 @@ NAMED = [
         "RemoveTagsFromResource",
         {"resourceType": "Association", "resourceId": ASSOC_ID, "tagKeys": ["ssm-gitops:owner"]},
         None,
-        Resource(Kind.ASSOCIATION, HERE, association_id=ASSOC_ID),
+        NamedResource(Kind.ASSOCIATION, HERE, association_id=ASSOC_ID),
     ),
     (
         "CreateAssociation",
@@ -150,7 +150,7 @@ NAMED = [
                 "name": "AWS-ConfigureAWSPackage",
             }
         },
-        Resource(Kind.ASSOCIATION, HERE, name="agent-prod", association_id=ASSOC_ID),
+        NamedResource(Kind.ASSOCIATION, HERE, name="agent-prod", association_id=ASSOC_ID),
     ),
     (
         "UpdateAssociation",
@@ -162,19 +162,19 @@ NAMED = [
                 "associationVersion": "3",
             }
         },
-        Resource(Kind.ASSOCIATION, HERE, name="agent-prod", association_id=ASSOC_ID),
+        NamedResource(Kind.ASSOCIATION, HERE, name="agent-prod", association_id=ASSOC_ID),
     ),
     (
         "UpdateAssociation",
         {"associationId": ASSOC_ID},
         None,
-        Resource(Kind.ASSOCIATION, HERE, association_id=ASSOC_ID),
+        NamedResource(Kind.ASSOCIATION, HERE, association_id=ASSOC_ID),
     ),
     (
         "DeleteAssociation",
         {"associationId": ASSOC_ID},
         None,
-        Resource(Kind.ASSOCIATION, HERE, association_id=ASSOC_ID),
+        NamedResource(Kind.ASSOCIATION, HERE, association_id=ASSOC_ID),
     ),
 ]
 
@@ -184,7 +184,7 @@ def test_each_mutating_call_names_its_resource(
     name: str,
     request_parameters: dict[str, Any],
     response: dict[str, Any] | None,
-    expected: Resource,
+    expected: NamedResource,
 ) -> None:
     found = read_event(event(name, request_parameters, response))
     assert isinstance(found, Event), found

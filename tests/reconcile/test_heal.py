@@ -1,4 +1,4 @@
-"""Heal only what a drift event named (issue 14), with the normal plan, against the local endpoint."""
+"""Heal only what a drift event named (issue 14), with the normal plan, on the local endpoint."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from controller.model.kinds import Kind
 from controller.model.state import DesiredVersion
 from controller.reconcile.engine import Reconciler
-from controller.reconcile.events import EventResult, Resource
+from controller.reconcile.events import EventResult, NamedResource
 from controller.reconcile.result import PassOutcome
 from tests.reconcile.conftest import HOME, association, package, target
 
@@ -37,7 +37,7 @@ def test_heal_moves_back_a_default_version_and_touches_nothing_else(
     ssm.modify_document_permission(
         Name="other", PermissionType="Share", AccountIdsToRemove=["111122223333"]
     )
-    agent = Resource(Kind.PACKAGE, HOME, name="agent")
+    agent = NamedResource(Kind.PACKAGE, HOME, name="agent")
     healed = reconciler.heal_desired(wanted, "r1", [agent])
     assert healed.outcomes == {agent: EventResult.HEALED}, healed.result.errors
     assert [(a.name, a.action) for a in healed.result.actions] == [("agent", "set_default")]
@@ -60,7 +60,7 @@ def test_deleted_association_named_by_id_only_is_recreated(
     ssm = aws_env.client("ssm")
     (live,) = ssm.list_associations()["Associations"]
     ssm.delete_association(AssociationId=live["AssociationId"])
-    gone = Resource(Kind.ASSOCIATION, HOME, association_id=live["AssociationId"])
+    gone = NamedResource(Kind.ASSOCIATION, HOME, association_id=live["AssociationId"])
     healed = reconciler.heal_desired(wanted, "r1", [gone])
     assert healed.outcomes == {gone: EventResult.HEALED}, healed.result.errors
     assert [a["AssociationName"] for a in ssm.list_associations()["Associations"]] == ["agent-prod"]
@@ -71,8 +71,8 @@ def test_a_resource_not_ours_is_foreign_and_untouched(
 ) -> None:
     wanted = _two_packages(make_version)
     assert reconciler.run_desired(wanted).outcome is PassOutcome.SUCCESS
-    stranger = Resource(Kind.PACKAGE, HOME, name="someone-elses")
-    unknown = Resource(
+    stranger = NamedResource(Kind.PACKAGE, HOME, name="someone-elses")
+    unknown = NamedResource(
         Kind.ASSOCIATION, HOME, association_id="8dfe3659-4309-493a-8755-0123456789ab"
     )
     healed = reconciler.heal_desired(wanted, "r1", [stranger, unknown])

@@ -14,7 +14,7 @@ from controller.aws.errors import ServerError
 from controller.aws.queue import Message
 from controller.model.kinds import Kind
 from controller.model.state import Location
-from controller.reconcile.events import EventResult, Resource
+from controller.reconcile.events import EventResult, NamedResource
 from controller.reconcile.result import ActionRecord, ActionResult
 from controller.runtime.events import EventQueue, OwnChanges
 
@@ -79,12 +79,12 @@ class FakeQueue:
 class FakeController:
     def __init__(self, result: EventResult | None = EventResult.HEALED) -> None:
         self.result = result
-        self.heals: list[list[Resource]] = []
+        self.heals: list[list[NamedResource]] = []
         self.running = False
 
     def heal(
-        self, resources: Collection[Resource], on_action: Callable[[ActionRecord], None]
-    ) -> Mapping[Resource, EventResult | None] | None:
+        self, resources: Collection[NamedResource], on_action: Callable[[ActionRecord], None]
+    ) -> Mapping[NamedResource, EventResult | None] | None:
         self.heals.append(list(resources))
         return dict.fromkeys(resources, self.result)
 
@@ -204,7 +204,7 @@ def test_own_changes_cause_no_heal() -> None:
     controller = FakeController()
     events, registry = consumer(queue, controller, own)
     events.run_once()
-    assert controller.heals == [[Resource(Kind.PACKAGE, HERE, name="agent")]]
+    assert controller.heals == [[NamedResource(Kind.PACKAGE, HERE, name="agent")]]
     assert value(registry, "ssm_gitops_drift_events_total", result="own") == 3
     # Later, the same resource changed with the controller's credentials is drift again.
     clock[0] += 1000

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from controller.aws.api import CallCounter
 from controller.local import LocalAWS
 from controller.model.state import Location
-from controller.reconcile.events import EventResult, Resource
+from controller.reconcile.events import EventResult, NamedResource
 from controller.reconcile.result import ActionRecord
 from controller.runtime.events import EventQueue, OwnChanges, SqsQueue
 from tests.local.eventbus import wire_queue
@@ -23,11 +23,11 @@ from tests.local.helpers import command_content
 class Controller:
     def __init__(self, result: EventResult | None) -> None:
         self.result = result
-        self.heals: list[list[Resource]] = []
+        self.heals: list[list[NamedResource]] = []
 
     def heal(
-        self, resources: Collection[Resource], on_action: Callable[[ActionRecord], None]
-    ) -> Mapping[Resource, EventResult | None] | None:
+        self, resources: Collection[NamedResource], on_action: Callable[[ActionRecord], None]
+    ) -> Mapping[NamedResource, EventResult | None] | None:
         self.heals.append(list(resources))
         return dict.fromkeys(resources, self.result)
 
