@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 SOURCE = "aws.ssm"
 DETAIL_TYPE = "AWS API Call via CloudTrail"
 _READ_PREFIXES = ("Describe", "Get", "List")
-# Document content can be 64 KB and more; CloudTrail events stay small (an SQS message holds
-# at most 256 KB, https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html).
+# Document content can be 64 KB and more; an EventBridge event is at most 256 KB
+# (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html).
 _DROPPED = frozenset({"content", "attachments"})
 
 

@@ -27,9 +27,9 @@ from controller.model.state import Location
 SOURCE = "aws.ssm"
 DETAIL_TYPE = "AWS API Call via CloudTrail"
 EVENT_SOURCE = "ssm.amazonaws.com"
-# An SQS message is at most 256 KiB
-# (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html):
-# anything longer did not come through SQS as one event.
+# An EventBridge event is at most 256 KB
+# (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html): a longer
+# body is not an event EventBridge delivered.
 MAX_BODY = 256 * 1024
 
 # The calls that change a document (Distributor package) named by requestParameters.name
@@ -108,7 +108,7 @@ class Ignored:
 def read_event(body: str | bytes) -> Event | Ignored:
     """One SQS message body -> the resource its event names, or why it names none."""
     if len(body) > MAX_BODY:
-        return _malformed(f"the body is {len(body)} bytes, more than an SQS message holds")
+        return _malformed(f"the body is {len(body)} bytes, more than an EventBridge event")
     try:
         event = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes

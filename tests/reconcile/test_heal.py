@@ -78,3 +78,24 @@ def test_a_resource_not_ours_is_foreign_and_untouched(
     healed = reconciler.heal_desired(wanted, "r1", [stranger, unknown])
     assert healed.outcomes == {stranger: EventResult.FOREIGN, unknown: EventResult.FOREIGN}
     assert healed.result.actions == ()
+
+
+def test_a_heal_applies_exactly_the_pass_plans_actions_for_what_it_names(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion], aws_env: Any
+) -> None:
+    """Issue 14: a heal must not hand-roll a diff; it is the plan of a pass, cut down (so a
+    rollout in progress, held-back deletions and partial views decide as in a pass)."""
+    wanted = _two_packages(make_version)
+    assert reconciler.run_desired(wanted).outcome is PassOutcome.SUCCESS
+    ssm = aws_env.client("ssm")
+    ssm.update_document_default_version(Name="agent", DocumentVersion="1")
+    for name in ("agent", "other"):
+        ssm.modify_document_permission(
+            Name=name, PermissionType="Share", AccountIdsToRemove=["111122223333"]
+        )
+    planned = reconciler.plan_desired(wanted, full_resync=True).plan
+    expected = [(a.kind, a.name, a.verb) for a in planned.actions if a.name == "agent"]
+    assert len(expected) == 2 and any(a.name == "other" for a in planned.actions)
+    agent = NamedResource(Kind.PACKAGE, HOME, name="agent")
+    healed = reconciler.heal_desired(wanted, "r1", [agent])
+    assert [(a.kind, a.name, a.action) for a in healed.result.actions] == expected
