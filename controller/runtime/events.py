@@ -264,10 +264,14 @@ class EventQueue:
             try:
                 report = self.run_once()
             except Exception as error:  # noqa: BLE001 - the consumer never dies
-                emit(logging.ERROR, "events", f"drift events: round failed: {error}")
+                emit(
+                    logging.ERROR,
+                    "events",
+                    "drift events: round failed: " + " ".join(str(error).split()),
+                )
                 report = None
-            if report is None:  # the queue could not be read: back off
-                delay = RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS)) - 1]
+            if report is None:  # the queue could not be read (or the round failed): back off
+                delay = RETRY_DELAYS[min(max(self._failures, 1), len(RETRY_DELAYS)) - 1]
                 self._stopping.wait(delay)
 
     # -- one round ----------------------------------------------------------------------
@@ -285,6 +289,7 @@ class EventQueue:
             # Tried again next round; meanwhile own changes are told by time alone.
             with contextlib.suppress(AwsError):
                 self.own.arn = self.queue.identity()
+        self._wait_for_the_pass()  # not while a pass runs: its messages would time out
         messages = self._receive()
         if messages is None:
             return None
@@ -294,8 +299,7 @@ class EventQueue:
         self.metrics.last_received.set(self.clock())
         # The pass in flight records its actions as it goes: wait for it, so its own
         # changes' events are recognised.
-        while self.healing.pass_running() and not self._stopping.is_set():
-            time.sleep(0.05)
+        self._wait_for_the_pass()
         results: dict[str, EventResult | None] = {}
         pending: dict[NamedResource, list[str]] = {}
         for message in messages:
@@ -334,6 +338,10 @@ class EventQueue:
                 + (f", {kept} left for redelivery" if kept else ""),
             )
         return RoundReport(len(messages), counts, len(pending), kept)
+
+    def _wait_for_the_pass(self) -> None:
+        while self.healing.pass_running() and not self._stopping.is_set():
+            self._stopping.wait(0.05)
 
     def _is_own(self, event: Event) -> bool:
         if is_own(event, self.session_name):
