@@ -55,6 +55,9 @@ MAX_BATCH = 500  # messages handled as one batch (one heal), at most
 # ... and received for at most this long, so the batch is handled and deleted well within
 # the queue's visibility timeout (deploy/events/: 60 s; SQS's default: 30 s).
 BURST_SECONDS = 2.0
+# ... and at most this many bytes of bodies held at once (SQS messages may be 1 MiB each:
+# a flood of hostile giants must not cost 500 MiB).
+MAX_BATCH_BYTES = 16 * 1024 * 1024
 WAIT_SECONDS = 20  # the long poll (ReceiveMessage's maximum)
 # An event that names a resource the controller changed itself this recently is its own
 # (CloudTrail delivers to EventBridge within minutes, usually seconds).
@@ -357,14 +360,15 @@ class EventQueue:
 
     def _receive(self) -> list[Message] | None:
         """A long poll, then more without waiting while a burst lasts (up to MAX_BATCH
-        messages or BURST_SECONDS). A message received twice (its visibility timeout ran
-        out) counts once, with its latest receipt handle."""
+        messages, MAX_BATCH_BYTES or BURST_SECONDS). A message received twice (its
+        visibility timeout ran out) counts once, with its latest receipt handle."""
         try:
             messages = self.queue.receive(self.wait_seconds)
             started = time.monotonic()
             while (
                 messages
                 and len(messages) < MAX_BATCH
+                and sum(len(m.body) for m in messages) < MAX_BATCH_BYTES
                 and time.monotonic() - started < BURST_SECONDS
             ):
                 more = self.queue.receive(0)

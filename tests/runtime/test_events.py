@@ -251,3 +251,17 @@ def test_an_unreachable_queue_is_one_log_line_and_a_metric_then_recovers(
     assert len(lines) == 2, lines
     assert "cannot be read" in lines[0] and "reachable again" in lines[1]
     assert value(registry, "ssm_gitops_drift_events_queue_up") == 1
+
+
+def test_a_flood_of_giant_bodies_is_handled_in_bounded_batches() -> None:
+    """Hostile bodies: 1 MiB messages (SQS's maximum) are batched by bytes, not only by
+    count, and each is malformed (over EventBridge's 256 KB)."""
+    queue = FakeQueue(["x" * (1024 * 1024)] * 60)
+    controller = FakeController()
+    events, registry = consumer(queue, controller)
+    report = events.run_once()
+    assert report is not None and report.messages <= 20
+    while queue.bodies:
+        events.run_once()
+    assert value(registry, "ssm_gitops_drift_events_total", result="malformed") == 60
+    assert controller.heals == []
