@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -96,3 +97,28 @@ def test_an_unreachable_queue_degrades_and_recovers(
     assert len(lines) == 2, lines
     assert "cannot be read" in lines[0] and "\n" not in lines[0]
     assert "reachable again" in lines[1]
+
+
+def test_the_flag_and_its_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from controller.cli import build_parser
+    from controller.errors import UserError
+    from controller.runtime.commands import options_from
+
+    def parse(*argv: str) -> Any:
+        return build_parser().parse_args(["run", "--repo", "/srv/repo", *argv])
+
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/ssm-gitops-drift-events"
+    assert options_from(parse("--events-queue", url)).events_queue == url
+    assert options_from(parse()).events_queue is None
+    with pytest.raises(UserError, match="--events-queue drift: not a queue URL"):
+        options_from(parse("--events-queue", "drift"))
+    monkeypatch.setenv("SSM_GITOPS_EVENTS_QUEUE", url)
+    assert options_from(parse()).events_queue == url
+
+
+def test_the_queue_region_comes_from_its_url() -> None:
+    from controller.aws.queue import queue_region
+
+    assert queue_region("https://sqs.eu-west-1.amazonaws.com/1/q", "us-east-1") == "eu-west-1"
+    assert queue_region("https://eu-west-2.queue.amazonaws.com/1/q", "us-east-1") == "eu-west-2"
+    assert queue_region("http://127.0.0.1:4566/1/q", "us-east-1") == "us-east-1"
