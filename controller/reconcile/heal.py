@@ -102,8 +102,8 @@ def restrict(plan: Plan, keys: Collection[Key]) -> Plan:
 
 def restrict_failures(failures: tuple[Failure, ...], keys: Collection[Key]) -> tuple[Failure, ...]:
     """A pass's failures that concern `keys`, or no resource at all (an unread location)."""
-    wanted = set(keys)
-    return tuple(f for f in failures if not f.name or (Kind(f.kind), f.location, f.name) in wanted)
+    wanted: set[tuple[str, Location | None, str]] = set(keys)  # Kind is a StrEnum: "package"
+    return tuple(f for f in failures if not f.name or (f.kind, f.location, f.name) in wanted)
 
 
 def outcomes(
