@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from controller.errors import UserError
 from controller.model.ownership import local_origin, source_id
@@ -68,13 +68,9 @@ class _Reconcilers:
         self._owner = owner
         self._source = source
         self._work_dir = work_dir
-        self._made: dict[bool, Engine] = {}
+        self._made: dict[bool, Reconciling] = {}
 
     def __call__(self, detect_only: bool) -> Reconciling:
-        return self.healer(detect_only)
-
-    def healer(self, detect_only: bool) -> Engine:
-        """The same reconciler, as drift events use it (`Reconciler.heal`)."""
         if detect_only not in self._made:
             from controller.reconcile.engine import Reconciler as Engine
 
@@ -83,6 +79,10 @@ class _Reconcilers:
                 self._owner, source=self._source, dry_run=detect_only, work_dir=self._work_dir
             )
         return self._made[detect_only]
+
+    def healer(self, detect_only: bool) -> Engine:
+        """The same reconciler, as drift events use it (`Reconciler.heal`)."""
+        return cast("Engine", self(detect_only))
 
     def stop(self) -> None:
         for reconciler in self._made.values():
