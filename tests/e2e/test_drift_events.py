@@ -261,3 +261,41 @@ def test_a_flood_of_events_costs_bounded_calls(aws: str, running: tuple[Controll
     # receiving), one restricted pass: list pages, sharing, the named package re-read.
     assert receives <= flood / 10 * 1.5 + 20 and deletes <= flood / 10 + 20
     assert total - receives - deletes <= 150
+
+
+def test_an_unreachable_queue_degrades_to_the_resync_with_one_log_line(
+    aws: str, tmp_path: Path
+) -> None:
+    """Issue 14: a queue that cannot be read is one log line and drift_events_queue_up 0;
+    the controller keeps reconciling, and recovers when the queue appears."""
+    repo = GitRepo(tmp_path / "repo")
+    commit = repo.commit(repository(), "agent")
+    queue = f"{aws}/123456789012/not-created-yet"
+    port = free_port()
+    process = Process(
+        [
+            "run",
+            "--repo",
+            str(repo.path),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--events-queue",
+            queue,
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        tmp_path / "run.log",
+    )
+    try:
+        wait_for_port(port, 30, process)
+        controller = Controller(process, port)
+        assert controller.wait_for_applied(commit, 60)["last_pass"]["result"] == "success"
+        wait_until(lambda: controller.metric("drift_events_queue_up") == 0, 30, "queue_up 0")
+        time.sleep(4)  # several failed receives
+        lines = [line for line in process.output().splitlines() if "--events-queue" in line]
+        assert len(lines) == 1 and "cannot be read" in lines[0], lines
+        client("sqs", aws).create_queue(QueueName="not-created-yet")
+        wait_until(lambda: controller.metric("drift_events_queue_up") == 1, 40, "queue_up 1")
+        assert "reachable again" in process.output()
+    finally:
+        process.stop()
