@@ -258,6 +258,7 @@ def _heal_drift_through_events(
     """The fifth step: `run --events-queue` heals a default version moved by hand, so the
     queue's calls (ReceiveMessage, DeleteMessageBatch) and the heal are recorded too."""
     port = free_port()
+    log = (work.parent / "run.log").open("wb")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -279,8 +280,8 @@ def _heal_drift_through_events(
         ],
         cwd=ROOT,
         env=_environment(aws.endpoint_url, cache),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -295,10 +296,15 @@ def _heal_drift_through_events(
             text = http_get(url + "/metrics")[1]
             return 'ssm_gitops_drift_events_total{result="healed"} 1.0' in text
 
-        wait_until(healed, 30, "the default version healed through the events queue")
+        try:
+            wait_until(healed, 90, "the default version healed through the events queue")
+        except AssertionError as error:
+            output = (work.parent / "run.log").read_text(errors="replace")[-4000:]
+            raise AssertionError(f"{error}\n{output}") from None
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
+        log.close()
 
 
 def _environment(endpoint: str, cache: Path) -> dict[str, str]:
