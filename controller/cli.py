@@ -264,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="full drift check even without a new commit (default 10m)",
     )
     p.add_argument(
+        "--events-queue",
+        default=_env("events-queue"),
+        metavar="URL",
+        help="SQS queue URL fed by the EventBridge rule of deploy/events/: drift made by hand "
+        "is healed within seconds (docs/drift-events.md)",
+    )
+    p.add_argument(
         "--webhook-secret-file",
         default=_env("webhook-secret-file"),
         help="file holding the shared secret of POST /hooks/git",

@@ -45,10 +45,12 @@ from typing import Any
 import pygit2
 
 from controller.errors import UserError
+from controller.local.events import DriftQueue, create_drift_queue
 from controller.local.fleet import Fleet, default_fleet
 from controller.local.fleet.command import start_fleet_for_command
 from controller.local.fleet.roots import prepare_root
 from controller.local.fleet.sandbox import Sandbox
+from controller.reconcile.events import WATCHED_CALLS
 from controller.reconcile.result import ActionResult, PassOutcome, Rollout
 from controller.runtime.service import Options, Service
 from controller.runtime.status import Status
@@ -218,6 +220,7 @@ def _banner(
     watched: Watched,
     bucket: str,
     fleet: Fleet | None,
+    drift: DriftQueue,
 ) -> str:
     edit = watched.edit_dir
     aws = _aws_cli()
@@ -252,13 +255,14 @@ Try next (the controller polls git every {POLL_SECONDS:g}s):
   4. watch the actions below, the prod instances re-install, and the status page's rollouts
   Ring by ring, and a bad release halted at the canary: README, "Roll out a version ring by
   ring" (packages/datadog-agent/6.11.0 is that bad release).
-  Make drift by hand and watch the next resync ({RESYNC_SECONDS:g}s) heal it:
+  Make drift by hand (as the IAM user "you") and watch its drift event heal it in seconds:
   AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \\
-  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
+  AWS_ACCESS_KEY_ID={drift.access_key} AWS_SECRET_ACCESS_KEY={drift.secret_key} \\
   {aws} ssm update-document-default-version --name ops-toolkit --document-version 1
-  (version 1 is ops-toolkit 1.0.0, which has no Ubuntu build: until the resync moves
-  the default back, the Ubuntu instance's run of ops-toolkit-everywhere fails, as it would
-  on a real fleet)
+  (version 1 is ops-toolkit 1.0.0, which has no Ubuntu build: had the default stayed there,
+  the Ubuntu instance's run of ops-toolkit-everywhere would fail, as on a real fleet; the
+  controller reads the event from its queue {drift.url};
+  without events, the resync every {RESYNC_SECONDS:g}s heals it)
   Break a file on purpose (a typo in a field name), commit, and see the status page
   point at the file and line while the last good revision stays applied.
 
@@ -440,16 +444,21 @@ def demo_command(args: argparse.Namespace) -> int:
             _say_if_moved("the local AWS", args.port, aws.endpoint_url)
             with _demo_aws_environment(aws.endpoint_url):
                 aws.client("s3").create_bucket(Bucket=bucket)
+                drift = create_drift_queue(aws, WATCHED_CALLS)  # run --events-queue
                 fleet = _start_fleet(aws, scratch / "fleet", args.fleet)
                 try:
-                    service = _make_service(watched, scratch / "cache", args.status_port)
+                    service = _make_service(
+                        watched, scratch / "cache", args.status_port, events_queue=drift.url
+                    )
                     _say_if_moved("the status page", args.status_port, service.url)
                     # moto and botocore leave ~270k objects that the interpreter's final
                     # collection would walk for seconds after SIGTERM: not ours to free.
                     gc.freeze()
                     if args.once:
                         return _run_once(service, fleet)
-                    return _run_until_stopped(service, aws.endpoint_url, watched, bucket, fleet)
+                    return _run_until_stopped(
+                        service, aws.endpoint_url, watched, bucket, fleet, drift
+                    )
                 finally:
                     if fleet is not None:
                         fleet.stop()
@@ -478,8 +487,11 @@ def _start_local_aws(port: int = LOCAL_PORT) -> Any:
         return LocalAWS(port=0).start()
 
 
-def _make_service(watched: Watched, cache_dir: Path, port: int = STATUS_PORT) -> Service:
-    """The controller on the status port (or any free one), polling fast for a demo."""
+def _make_service(
+    watched: Watched, cache_dir: Path, port: int = STATUS_PORT, *, events_queue: str | None = None
+) -> Service:
+    """The controller on the status port (or any free one), polling fast for a demo, with
+    drift events on (docs/drift-events.md)."""
     options = Options(
         repo=watched.repo,
         path=watched.path,
@@ -488,6 +500,7 @@ def _make_service(watched: Watched, cache_dir: Path, port: int = STATUS_PORT) ->
         poll_interval=POLL_SECONDS,
         resync_interval=RESYNC_SECONDS,
         cache_dir=cache_dir,
+        events_queue=events_queue,
     )
     try:
         return Service(options)
@@ -539,6 +552,7 @@ def _run_until_stopped(
     watched: Watched,
     bucket: str,
     fleet: Fleet | None,
+    drift: DriftQueue,
 ) -> int:
     stop = threading.Event()
 
@@ -548,7 +562,7 @@ def _run_until_stopped(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     service.start()
-    print(_banner(service, endpoint, watched, bucket, fleet), flush=True)
+    print(_banner(service, endpoint, watched, bucket, fleet, drift), flush=True)
     shown: dict[str, dict[str, str]] | None = None
     rollouts: tuple[Rollout, ...] = ()
     try:

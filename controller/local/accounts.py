@@ -45,3 +45,9 @@ def caller(environ: dict[str, Any]) -> Caller:
     match = _ACCESS_KEY.search(auth)
     account = _account_for_key(match.group(1)) if match else _account_for_key("")
     return Caller(account, region, service)
+
+
+def access_key_of(environ: dict[str, Any]) -> str:
+    """The access key id that signed the request ("" when unsigned)."""
+    match = _ACCESS_KEY.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+    return match.group(1) if match else ""

@@ -3,7 +3,9 @@
 Where it sits: `LocalAWS` is what `ssm-gitops local`, `ssm-gitops demo`, the test fixtures
 and the benchmarks start. Its WSGI application routes each request:
   /_local/...                     -> admin.py (counters, reset, faults)
-  X-Amz-Target: AmazonSSM.<Op>    -> controller.local.ssm (our SSM service)
+  X-Amz-Target: AmazonSSM.<Op>    -> controller.local.ssm (our SSM service); a mutating
+                                     call that succeeded also puts its CloudTrail-shaped
+                                     event on moto's EventBridge (events.py)
   anything else                   -> moto's server application (S3, STS, EC2, IAM, ...)
 counting every call by operation and applying injected faults (faults.py) on the way.
 """
@@ -30,8 +32,9 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from controller.local.accounts import Caller, caller
+from controller.local.accounts import Caller, access_key_of, caller
 from controller.local.admin import CallCounter, InFlight, handle_admin
+from controller.local.events import emit_ssm_call, speed_up_sqs
 from controller.local.faults import Faults, FaultSettings, Rate
 from controller.local.s3checksums import refuse_bad_checksum
 from controller.local.ssm.errors import SsmError
@@ -147,6 +150,7 @@ class Endpoint:
         self.in_flight = InFlight()
         self._initial_faults = faults
         self.faults = Faults(faults)
+        speed_up_sqs()  # the drift-events queue holds thousands of messages in a flood
 
     def reset(self) -> None:
         """Forget everything: SSM and moto state, call counts, fault settings."""
@@ -289,6 +293,15 @@ class Endpoint:
             return self._reply(start_response, 500, error.body(), _JSON)
         endpoint = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
         status, payload = self.ssm.handle(name, body, who.account, who.region, endpoint)
+        if status == 200:  # CloudTrail records successful calls; EventBridge sees them
+            emit_ssm_call(
+                name,
+                body,
+                payload,
+                account=who.account,
+                region=who.region,
+                access_key=access_key_of(environ),
+            )
         return self._reply(start_response, status, payload, _JSON)
 
     @staticmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,9 +31,12 @@ from controller.model.state import (
     Observed,
     Unread,
 )
+from controller.reconcile import heal
 from controller.reconcile.apply import Applier, ArtifactBucket
 from controller.reconcile.cache import LastingStore
 from controller.reconcile.desired import desired_state, desired_version, locations
+from controller.reconcile.events import NamedResource
+from controller.reconcile.heal import Healed
 from controller.reconcile.leftover import (
     cleaned,
     desired_places,
@@ -134,6 +137,10 @@ class Reconciler:
         self._records: dict[tuple[str, str], Record] = {}  # location records, as last seen
         self._lock = threading.Lock()  # one pass at a time
         self._stopping = threading.Event()  # set by stop(): no new action starts
+        # (location, association id) -> name, as the last two observations saw them: what a
+        # drift event that names only an id (DeleteAssociation) is about (reconcile/heal.py).
+        self.association_names: dict[tuple[Location, str], str] = {}
+        self._last_names: dict[tuple[Location, str], str] = {}
 
     # -- the pipeline -------------------------------------------------------------------
 
@@ -244,6 +251,8 @@ class Reconciler:
         # here once made plan read those resources as removed, and prune them: issue 10).
         desired = hold_shares(replace(target.desired, source=self.source), aim.held)
         live = self.observer.confirm_content(self._clients_for, observed, desired)
+        names = {(a.location, a.association_id): a.name for a in live.associations}
+        self.association_names, self._last_names = {**self._last_names, **names}, names
         result = plan(desired, live)
         failures = (
             target.problems + _unread_failures(observed) + _plan_failures(result.errors, desired)
@@ -317,6 +326,70 @@ class Reconciler:
             observed = self.observer.observe([], clients)
             return _rollouts(observed.observed), self.sessions.counter.take()
 
+    def heal(
+        self,
+        repository: Repository,
+        revision: str,
+        resources: Collection[NamedResource],
+        *,
+        on_action: Callable[[ActionRecord], None] | None = None,
+    ) -> Healed:
+        """Drift events: re-read `resources` and apply only their actions of the normal plan
+        (reconcile/heal.py). Never raises for AWS errors."""
+        with self._lock:
+            started = time.time()
+            self.sessions.counter.take()
+            try:
+                target = self.desired_for(repository, revision)
+            except Exception as error:  # noqa: BLE001 - as run_pass: reported, never raised
+                reason = Reason.OBSERVE if isinstance(error, AwsError) else Reason.BUILD
+                failed = PassResult(
+                    revision,
+                    PassOutcome.FAILURE,
+                    started,
+                    time.time(),
+                    failures=(Failure(reason, _one_line(error)),),
+                    api_calls=self.sessions.counter.take(),
+                )
+                return heal.Healed(failed, dict.fromkeys(resources))
+            return self._heal(target, revision, started, resources, on_action)
+
+    def heal_desired(
+        self,
+        target: DesiredPass,
+        revision: str,
+        resources: Collection[NamedResource],
+        *,
+        on_action: Callable[[ActionRecord], None] | None = None,
+    ) -> Healed:
+        """`heal` for an already expanded desired state (tests)."""
+        with self._lock:
+            started = time.time()
+            self.sessions.counter.take()
+            return self._heal(target, revision, started, resources, on_action)
+
+    def _heal(
+        self,
+        target: DesiredPass,
+        revision: str,
+        started: float,
+        resources: Collection[NamedResource],
+        on_action: Callable[[ActionRecord], None] | None,
+    ) -> Healed:
+        heal.forget(self.observer, resources)
+
+        def only(planned: PlannedPass) -> PlannedPass:
+            # After this observe: association ids first seen now are known too.
+            keys = heal.keys_of(resources, self.association_names)
+            return replace(
+                planned,
+                plan=heal.restrict(planned.plan, keys),
+                failures=heal.restrict_failures(planned.failures, keys),
+            )
+
+        result = self._run(target, revision, started, False, on_action, only=only)
+        return heal.Healed(result, heal.outcomes(result, resources, self.association_names))
+
     def run_desired(
         self,
         target: DesiredPass,
@@ -339,9 +412,13 @@ class Reconciler:
         full_resync: bool,
         on_action: Callable[[ActionRecord], None] | None,
         on_planned: Callable[[PlannedPass], None] | None = None,
+        *,
+        only: Callable[[PlannedPass], PlannedPass] | None = None,
     ) -> PassResult:
         try:
             planned = self.plan_desired(target, full_resync=full_resync)
+            if only is not None:  # a heal: the plan of a pass, cut to the named resources
+                planned = only(planned)
         except Exception as error:  # noqa: BLE001 - a pass reports, it never crashes
             # plan() itself is pure and reports its refusals as values: what raises here is
             # reading the live state.

@@ -37,6 +37,12 @@ def options_from(args: argparse.Namespace) -> Options:
             raise UserError(f"{args.webhook_secret_file}: the webhook secret file is empty")
     if args.interval <= 0 or args.resync_interval <= 0:
         raise UserError("--interval and --resync-interval must be more than 0")
+    queue = args.events_queue or None
+    if queue is not None and not queue.startswith(("https://", "http://")):
+        raise UserError(
+            f"--events-queue {queue}: not a queue URL "
+            "(https://sqs.REGION.amazonaws.com/ACCOUNT/NAME, see docs/drift-events.md)"
+        )
     # Read and checked now: a missing or unreadable key file stops the start with one line.
     trusted_keys = TrustedKeys.from_flags(
         args.verify_signatures, args.allowed_signers_file, args.trusted_gpg_keys_file
@@ -57,6 +63,7 @@ def options_from(args: argparse.Namespace) -> Options:
         cache_dir=Path(args.cache_dir).expanduser(),
         dry_run=args.dry_run,
         trusted_keys=trusted_keys,
+        events_queue=queue,
     )
 
 

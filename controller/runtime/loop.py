@@ -42,13 +42,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from controller.errors import UserError
 from controller.model.kinds import Kind, Verb
+from controller.model.state import Location
 from controller.reconcile.result import (
     ActionRecord,
     ActionResult,
@@ -67,6 +68,8 @@ from controller.source import Revision, SourceUnavailable, redact_text, source_r
 from controller.source.signatures import SignatureCheckFailed, SignatureError, Signer
 
 if TYPE_CHECKING:  # the models only as types: pydantic is imported when a revision loads
+    from controller.reconcile.events import EventResult, NamedResource
+    from controller.reconcile.heal import Healed
     from controller.repository import Repository
 
 
@@ -97,6 +100,23 @@ class Reconciling(Protocol):
 
     def stop(self) -> None:
         """Start no new action (the one in flight finishes)."""
+
+
+class Healer(Protocol):
+    """What drift events need of the reconcile side (`Reconciler.heal`, reconcile/heal.py)."""
+
+    @property
+    def association_names(self) -> Mapping[tuple[Location, str], str]:
+        """(location, association id) -> name, from the last observations."""
+
+    def heal(
+        self,
+        repository: Repository,
+        revision: str,
+        resources: Collection[NamedResource],
+        *,
+        on_action: Callable[[ActionRecord], None] | None = None,
+    ) -> Healed: ...
 
 
 # Loads the YAML under a directory; raises a `UserError` (SpecErrors: one SpecError per
@@ -187,8 +207,12 @@ class ControllerLoop:
         dry_run: bool = False,
         clock: Callable[[], float] = time.time,
         verify: Verifier | None = None,
+        healer_for: Callable[[bool], Healer] | None = None,
+        on_action: Callable[[ActionRecord], None] | None = None,
     ) -> None:
         self._source = source
+        self._healer_for = healer_for  # --events-queue: heals what events name
+        self._on_action = on_action  # every action of a pass (drift events: own changes)
         self._load = load
         self._reconciler_for = reconciler_for
         self._board = board
@@ -452,6 +476,8 @@ class ControllerLoop:
 
         def on_action(action: ActionRecord) -> None:
             log_action(action, commit)
+            if self._on_action is not None:
+                self._on_action(action)
 
         try:
             reconciler = self._reconciler_for(detect_only)
@@ -498,3 +524,43 @@ class ControllerLoop:
                 str(failure),
                 extra={"event": "pass_error", "reason": failure.reason.value, "revision": commit},
             )
+
+    # -- drift events (runtime/events.py) ------------------------------------------------
+
+    def heal(
+        self, resources: Collection[NamedResource], on_action: Callable[[ActionRecord], None]
+    ) -> Mapping[NamedResource, EventResult | None] | None:
+        """Heal just `resources` against the revision the last pass reconciled; None when
+        no revision has been reconciled yet, or a newer one waits for its pass (that pass
+        covers every resource anyway)."""
+        good = self._good
+        if self._healer_for is None or good is None:
+            return None
+        commit = good.revision.commit
+        if commit != self._last_reconciled:
+            return None
+        healer = self._healer_for(self._dry_run or is_suspended(good.repository))
+
+        def record(action: ActionRecord) -> None:
+            log_action(action, commit)
+            on_action(action)
+
+        healed = healer.heal(good.repository, commit, resources, on_action=record)
+        self._metrics.record_heal(healed.result)
+        for failure in healed.result.failures:
+            self._log.error(
+                str(failure),
+                extra={"event": "heal_error", "reason": failure.reason.value, "revision": commit},
+            )
+        return healed.outcomes
+
+    def association_name(self, location: Location, association_id: str) -> str:
+        """One of our associations' name by id, as the last observations saw it."""
+        good = self._good
+        if self._healer_for is None or good is None:
+            return ""
+        healer = self._healer_for(self._dry_run or is_suspended(good.repository))
+        return healer.association_names.get((location, association_id), "")
+
+    def pass_running(self) -> bool:
+        return self._board.get().pass_running

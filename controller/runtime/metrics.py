@@ -232,6 +232,23 @@ class Metrics:
         self.locations.labels("ok").set(up)
         self.locations.labels("unreadable").set(len(result.locations) - up)
 
+    def record_api_calls(self, calls: Mapping[tuple[str, str], int]) -> None:
+        """AWS calls made outside a pass (the drift-events queue)."""
+        for (operation, outcome), count in calls.items():
+            self.aws_api_calls_total.labels(operation, outcome).inc(count)
+
+    def record_heal(self, result: PassResult) -> None:
+        """A heal (drift events): its actions, calls and failures, but not a pass: the
+        resource gauges and pass counters stay the last full pass's."""
+        for action in result.actions:
+            self.actions_total.labels(action.kind, action.action, action.result.value).inc()
+        for (operation, outcome), count in result.api_calls.items():
+            self.aws_api_calls_total.labels(operation, outcome).inc(count)
+        if result.blocked:
+            self.prune_blocked_total.inc(len(result.blocked))
+        for failure in result.failures:
+            self.pass_errors_total.labels(failure.reason.value).inc()
+
     def record_rollouts(
         self,
         rollouts: tuple[Rollout, ...],

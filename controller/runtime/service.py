@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from controller.errors import UserError
 from controller.model.ownership import local_origin, source_id
@@ -28,7 +28,9 @@ from controller.source import GitCredentials, GitSource, redact
 from controller.source.signatures import TrustedKeys, verify_revision
 
 if TYPE_CHECKING:  # loaded lazily (see `_load_repository`): the models only as types
+    from controller.reconcile.engine import Reconciler as Engine
     from controller.repository import Repository
+    from controller.runtime.events import EventQueue, OwnChanges
 
 WEBHOOK_SPACING = 5.0  # seconds between webhook-triggered passes, at least
 
@@ -50,6 +52,7 @@ class Options:
     cache_dir: Path = Path.home() / ".cache" / "ssm-gitops"
     dry_run: bool = False
     trusted_keys: TrustedKeys | None = None  # --verify-signatures: the keys it trusts
+    events_queue: str | None = None  # --events-queue: the drift-events SQS queue URL
 
 
 def _load_repository(root: Path, display_prefix: str) -> Repository:
@@ -84,9 +87,35 @@ class _Reconcilers:
             )
         return self._made[detect_only]
 
+    def healer(self, detect_only: bool) -> Engine:
+        """The same reconciler, as drift events use it (`Reconciler.heal`)."""
+        return cast("Engine", self(detect_only))
+
     def stop(self) -> None:
         for reconciler in self._made.values():
             reconciler.stop()
+
+
+def _event_queue(
+    options: Options, loop: ControllerLoop, metrics: Metrics, own: OwnChanges
+) -> EventQueue:
+    """The drift-events consumer of `--events-queue` (runtime/events.py)."""
+    from controller.aws.api import CallCounter
+    from controller.aws.session import session_name
+    from controller.runtime.events import EventQueue, SqsQueue
+
+    url = options.events_queue or ""
+    counter = CallCounter()
+    return EventQueue(
+        SqsQueue(url, counter),
+        loop,
+        session_name=session_name(options.owner),
+        registry=metrics.registry,
+        own=own,
+        counter=counter,
+        on_calls=metrics.record_api_calls,
+        describe=redact(url),
+    )
 
 
 class Service:
@@ -123,6 +152,11 @@ class Service:
             origin=local_origin(options.repo),
         )
         self.reconcilers = _Reconcilers(options.owner, options.cache_dir / "work", source)
+        own = None
+        if options.events_queue:
+            from controller.runtime.events import OwnChanges
+
+            own = OwnChanges()
         self.loop = ControllerLoop(
             self.source,
             lambda root: _load_repository(root, prefix),
@@ -135,7 +169,12 @@ class Service:
             verify=None
             if options.trusted_keys is None
             else functools.partial(verify_revision, self.source, keys=options.trusted_keys),
+            healer_for=self.reconcilers.healer if own is not None else None,
+            on_action=own.record if own is not None else None,
         )
+        self.events: EventQueue | None = None
+        if own is not None and options.events_queue:
+            self.events = _event_queue(options, self.loop, self.metrics, own)
         self.flight = SingleFlight(self.loop)
         # A push triggers a pass at once. Replays of a push already handled are dropped by
         # the server (SeenPushes); what is left of a burst of distinct pushes costs at most
@@ -183,6 +222,8 @@ class Service:
         self.server.start()
         self.flight.request("startup", full_resync=True)
         self.timers.start()
+        if self.events is not None:
+            self.events.start()
         o = self.options
         emit(
             logging.INFO,
@@ -198,6 +239,7 @@ class Service:
             dry_run=o.dry_run,
             webhook=bool(o.webhook_secret),
             verify_signatures=o.trusted_keys is not None,
+            events_queue=redact(o.events_queue) if o.events_queue else None,
         )
 
     def stop(self, grace: float = 25.0) -> bool:
@@ -205,6 +247,8 @@ class Service:
         rest of the pass is skipped, and the next start converges from there."""
         self.timers.stop()
         self.webhooks.stop()
+        if self.events is not None:
+            self.events.stop()
         self.reconcilers.stop()
         in_flight = self.board.get().pass_running
         if in_flight:

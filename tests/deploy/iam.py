@@ -32,6 +32,10 @@ _IAM_ACTION = {
     "s3:UploadPart": "s3:PutObject",
     "s3:CompleteMultipartUpload": "s3:PutObject",
     "s3:AbortMultipartUpload": "s3:AbortMultipartUpload",
+    # DeleteMessageBatch is authorised as sqs:DeleteMessage ("Amazon SQS API permissions:
+    # Actions and resource reference",
+    # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-api-permissions-reference.html).
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
 }
 # "No permissions are required to perform this operation."
 # (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)
@@ -271,6 +275,15 @@ def needed_for(call: Call) -> list[Needed]:
         arn = "arn:aws:s3:::" + "/".join(parts)
         return [
             Needed(Request(action, (Resource(arn),), label=label), "artifact")
+            for action in iam_actions(call.operation)
+        ]
+    if service == "sqs":
+        # The drift-events queue (`run --events-queue`): the queue named by its URL,
+        # https://sqs.REGION.amazonaws.com/ACCOUNT/NAME (the path is the same locally).
+        account, name = urllib.parse.urlparse(str(call.params["QueueUrl"])).path.split("/")[1:3]
+        queue = Resource(f"arn:aws:sqs:{call.region}:{account}:{name}")
+        return [
+            Needed(Request(action, (queue,), label=label), "events")
             for action in iam_actions(call.operation)
         ]
     raise UnmappedCall(f"{call.operation}: map it in tests/deploy/iam.py needed_for")

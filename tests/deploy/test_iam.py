@@ -21,6 +21,7 @@ import io
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -51,6 +52,8 @@ from tests.deploy.iam import (
     resources_of,
 )
 from tests.deploy.policy_eval import Decision, Request, Resource, evaluate
+from tests.local.eventbus import wire_queue
+from tests.runtime.processes import free_port, http_get, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNATURE = pygit2.Signature("ssm-gitops test", "test@ssm-gitops.invalid")
@@ -118,8 +121,8 @@ class Recorder:
             response = json.loads(answer or b"{}") if status[0].startswith("200") else {}
             self._add(Call(who.account, who.region, operation, params, tags, response))
             return [answer]
-        if target.startswith("AWSOrganizationsV20161128."):
-            operation = "organizations:" + target.split(".", 1)[1]
+        if target:  # another JSON service (SQS: the drift-events queue)
+            operation = f"{who.service}:{target.split('.', 1)[1]}"
             self._add(Call(who.account, who.region, operation, json.loads(body or b"{}")))
         elif form:
             fields = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
@@ -255,6 +258,76 @@ def _change_everything(work: Path) -> None:
     _edit(work / "associations" / "datadog-agent.yaml", 'maxErrors: "5%"', 'maxErrors: "10%"')
 
 
+def _heal_drift_through_events(
+    work: Path, aws: LocalAWS, recorder: Recorder, cache: Path, queue: str
+) -> None:
+    """The fifth step: `run --events-queue` heals a default version moved by hand, so the
+    queue's calls (ReceiveMessage, DeleteMessageBatch) and the heal are recorded too."""
+    port = free_port()
+    log = (work.parent / "run.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "run",
+            "--repo",
+            str(work),
+            "--name",
+            OWNER,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--interval",
+            "1h",
+            "--resync-interval",
+            "1h",
+            "--events-queue",
+            queue,
+        ],
+        cwd=ROOT,
+        env=_environment(aws.endpoint_url, cache),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: json.loads(http_get(url + "/status")[1])["passes"] >= 1, 120, "a pass")
+        recorder.recording = False  # someone else's change: not the controller's call
+        aws.client("ssm").update_document_default_version(
+            Name="datadog-agent", DocumentVersion="1"
+        )
+        recorder.recording = True
+
+        def healed() -> bool:
+            # The applies' own events wait on the queue too (it was wired first): they may
+            # be handled in the same batch as the drift, and count with it.
+            text = http_get(url + "/metrics")[1]
+            found = re.search(r'ssm_gitops_drift_events_total\{result="healed"\} (\S+)', text)
+            return found is not None and float(found.group(1)) >= 1
+
+        try:
+            wait_until(healed, 90, "the default version healed through the events queue")
+        except AssertionError as error:
+            output = (work.parent / "run.log").read_text(errors="replace")[-4000:]
+            raise AssertionError(f"{error}\n{output}") from None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+        log.close()
+
+
+def _environment(endpoint: str, cache: Path) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(cache),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
 def _apply(repo: Path, endpoint: str, cache: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
@@ -269,15 +342,7 @@ def _apply(repo: Path, endpoint: str, cache: Path) -> subprocess.CompletedProces
             "--json",
         ],
         cwd=ROOT,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(cache),
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        },
+        env=_environment(endpoint, cache),
         capture_output=True,
         text=True,
         timeout=300,
@@ -355,6 +420,11 @@ def recorded(
     root = organizations.list_roots()["Roots"][0]["Id"]
     made = organizations.create_organizational_unit(ParentId=root, Name="workloads")
     unit = str(made["OrganizationalUnit"]["Id"])
+    # The operator's part, not recorded: the drift-events queue and rule of deploy/events/.
+    queue = wire_queue(aws.client("sqs"), aws.client("events"))
+    queue_arn = aws.client("sqs").get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
     urllib.request.urlopen(
         urllib.request.Request(aws.endpoint_url + "/_local/calls/reset", method="POST"),
         timeout=10,
@@ -390,6 +460,7 @@ def recorded(
     _commit(repo, "accounts of an organizational unit too")
     fifth = _apply(work, aws.endpoint_url, cache)
     assert fifth.returncode == 0, fifth.stdout[-3000:] + fifth.stderr[-3000:]
+    _heal_drift_through_events(work, aws, recorder, cache, queue)
     recorder.recording = False
 
     by_account: dict[str, set[str]] = {}
@@ -400,7 +471,7 @@ def recorded(
     return Recorded(
         _recorded(aws.endpoint_url),
         by_account,
-        touched,
+        {**touched, "sqs:ReceiveMessage": {queue_arn}},
         {
             "ACCOUNT_ID": HOME_ACCOUNT,
             "ARTIFACT_BUCKET": bucket.group(1),
@@ -408,6 +479,7 @@ def recorded(
             "OWNER_NAME": OWNER,
             "MEMBER_ACCOUNT_ID": OTHER_ACCOUNT,
             "CONTROLLER_ACCOUNT_ID": HOME_ACCOUNT,
+            "EVENTS_QUEUE_ARN": queue_arn,
         },
         tuple(recorder.calls),
     )
@@ -479,6 +551,7 @@ def test_policy_resources_cover_what_the_controller_touched(recorded: Recorded) 
         ],
         "ssm:UpdateDocument": ["arn:aws:ssm:us-east-1:999999999999:document/x"],
         "sts:AssumeRole": ["arn:aws:iam::999999999999:role/admin"],
+        "sqs:ReceiveMessage": ["arn:aws:sqs:us-east-1:123456789012:another-queue"],
     }
     for action, others in outside.items():
         patterns = resources_of(policy, action)
@@ -594,7 +667,7 @@ def test_every_call_of_a_real_pass_is_allowed_by_the_policies_themselves(
     ]
     assert refused == []
     roles = {needed.role for _, needed in authorisations}
-    assert roles == {"read", "create", "tag-on-create", "change", "assume", "artifact"}
+    assert roles == {"read", "create", "tag-on-create", "change", "assume", "artifact", "events"}
     changed = {n.request.action for _, n in authorisations if n.role == "change"}
     assert {
         "ssm:DeleteDocument",

@@ -9,8 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import boto3
 import pytest
 
 from tests.runtime.processes import ROOT, Process, http_get, wait_until
@@ -161,6 +163,22 @@ def test_demo_with_its_ports_busy_prints_the_ports_it_took(tmp_path: Path) -> No
             ["bash", "-c", drift], env=clean, capture_output=True, text=True, timeout=120
         )
         assert ran.returncode == 0, ran.stderr
+        # The demo runs with drift events (issue 14): the drift is healed in seconds, long
+        # before the resync.
+        ssm = boto3.client(
+            "ssm",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        started = time.monotonic()
+        wait_until(
+            lambda: ssm.describe_document(Name="ops-toolkit")["Document"]["DefaultVersion"] != "1",
+            10,
+            "the drift healed by its event",
+        )
+        assert time.monotonic() - started < 5.0
         process.signal(signal.SIGINT)
         assert process.wait(60) == 0
     finally:
