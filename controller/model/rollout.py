@@ -86,7 +86,7 @@ class MaxFailed:
 
 
 def parse_max_failed(text: str) -> MaxFailed | None:
-    """"0", "3" or "10%" (0-100); None when it is neither."""
+    """ "0", "3" or "10%" (0-100); None when it is neither."""
     match = re.fullmatch(r"([0-9]{1,6})(%?)", text.strip())
     if match is None:
         return None
@@ -97,7 +97,7 @@ def parse_max_failed(text: str) -> MaxFailed | None:
 
 
 def parse_duration(text: str) -> int | None:
-    """"30s", "15m", "1h" -> seconds (at most `MAX_BAKE_SECONDS`); None when invalid."""
+    """ "30s", "15m", "1h" -> seconds (at most `MAX_BAKE_SECONDS`); None when invalid."""
     match = _DURATION.fullmatch(text.strip())
     if match is None:
         return None
@@ -325,5 +325,7 @@ def advance(state: RolloutState, happened: Happened) -> RolloutState:
     if event is Event.BAKE_ELAPSED and happened.now >= state.bake_until:
         if state.ring + 1 >= happened.rings:
             return replace(state, phase=Phase.SUCCEEDED, bake_until=0)
-        return replace(state, ring=state.ring + 1, phase=Phase.PROGRESSING, started_at=0, bake_until=0)
+        return replace(
+            state, ring=state.ring + 1, phase=Phase.PROGRESSING, started_at=0, bake_until=0
+        )
     return state

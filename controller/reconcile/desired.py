@@ -28,6 +28,7 @@ from controller.model.state import (
     PruneRules,
     scalar_association_fields,
 )
+from controller.reconcile.rollout_policy import rollout_policy
 from controller.repository import (
     Association,
     Package,
@@ -36,6 +37,7 @@ from controller.repository import (
     Repository,
     Settings,
     reconcile_disabled,
+    rollout_paused,
 )
 
 BuildFunction = Callable[[Repository, Package, PackageVersion], DesiredVersion]
@@ -153,6 +155,8 @@ def desired_state(
                     versions=versions,
                     source=_source(package),
                     disabled=reconcile_disabled(package),
+                    rollout=rollout_policy(package),
+                    rollout_paused=rollout_paused(package),
                 )
             )
     associations: list[DesiredAssociation] = []

@@ -32,6 +32,7 @@ from controller.model.state import (
 from controller.reconcile.apply import Applier, ArtifactBucket
 from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.observe import Observer
+from controller.reconcile.observe.rollout import RolloutObserver
 from controller.reconcile.plan import Plan, PlanError, plan
 from controller.reconcile.result import (
     ActionRecord,
@@ -94,6 +95,7 @@ class Reconciler:
         self.max_workers = max_workers
         self.sessions = sessions or Sessions(name=owner)
         self.observer = Observer(owner, max_workers, source=source)
+        self.rollouts = RolloutObserver()
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
         self._lock = threading.Lock()  # one pass at a time
@@ -151,6 +153,8 @@ class Reconciler:
         # here once made plan read those resources as removed, and prune them: issue 10).
         desired = replace(target.desired, source=self.source)
         live = self.observer.confirm_content(self._clients_for, observed, desired)
+        rollouts = self.rollouts.observe(self._clients_for, desired, live, time.time())
+        live = replace(live, rollouts=rollouts)
         result = plan(desired, live)
         failures = _unread_failures(observed) + _plan_failures(result.errors, desired)
         return PlannedPass(
@@ -407,6 +411,7 @@ class Reconciler:
             failures=failures,
             api_calls=self.sessions.counter.take(),
             rollouts=rollouts,
+            progressive=planned.plan.rollouts,
         )
 
 
@@ -435,9 +440,12 @@ def _plan_failures(errors: tuple[PlanError, ...], desired: Desired) -> tuple[Fai
     built_badly = set(desired.errors)
     return tuple(
         Failure(
-            Reason.BUILD
-            if error.kind == "package" and (error.name, error.message) in built_badly
-            else Reason.PLAN_REJECTED,
+            error.reason
+            or (
+                Reason.BUILD
+                if error.kind == "package" and (error.name, error.message) in built_badly
+                else Reason.PLAN_REJECTED
+            ),
             error.message,
             kind=error.kind,
             name=error.name,

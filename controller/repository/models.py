@@ -52,6 +52,7 @@ from controller.model.rollout import (
     MAX_ALARMS,
     MAX_BAKE_SECONDS,
     ROLLOUT_ANNOTATION,
+    ROLLOUT_TAG,
     parse_duration,
     parse_max_failed,
 )
@@ -124,7 +125,7 @@ def _tag_key(value: str) -> str | None:
         return f"tag key {value!r}: use 1-128 letters, digits, spaces and _ . : / = + - @"
     if value.lower().startswith("aws:"):
         return f"tag key {value!r}: the aws: prefix is reserved by AWS"
-    if value in (OWNER_TAG, SOURCE_TAG):
+    if value in (OWNER_TAG, SOURCE_TAG, ROLLOUT_TAG):
         return f"tag key {value!r} is set by the controller itself: remove it"
     return None
 
@@ -230,7 +231,10 @@ def _bake(value: str) -> str | None:
 
 def _max_failed(value: str) -> str | None:
     if parse_max_failed(value) is None:
-        return f"maxFailed {value!r}: write a number of targets (\"0\", \"2\") or a percent (\"10%\")"
+        return (
+            f"maxFailed {value!r}: write a number of targets (\"0\", \"2\") or a percent "
+            "(\"10%\")"
+        )
     return None
 
 

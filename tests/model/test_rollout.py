@@ -162,7 +162,14 @@ def test_the_gate(
 def test_the_tag_stays_within_aws_tag_rules() -> None:
     """API_Tag.html: at most 256 characters of letters, digits, spaces and _ . : / = + - @."""
     widest = RolloutState(
-        "9" * 10, "9" * 10, 99, Phase.ROLLED_BACK, 9_999_999_999, 9_999_999_999, Phase.BAKING, "targets"
+        "9" * 10,
+        "9" * 10,
+        99,
+        Phase.ROLLED_BACK,
+        9_999_999_999,
+        9_999_999_999,
+        Phase.BAKING,
+        "targets",
     )
     text = encode(widest)
     assert len(text) <= TAG_VALUE_MAX and TAG_VALUE.match(text)

@@ -33,11 +33,12 @@ from controller.errors import UserError
 from controller.model.kinds import Kind
 from controller.model.state import Location
 from controller.packaging import ArtifactMismatch
-from controller.reconcile.apply import association, package, sharing, version
+from controller.reconcile.apply import association, package, rollout, sharing, version
 from controller.reconcile.apply.context import ActionFailed, ApplyContext, ArtifactBucket, NotOwned
 from controller.reconcile.kinds import (
     Action,
     AddVersion,
+    AdvanceRollout,
     CreateAssociation,
     CreatePackage,
     DeleteAssociation,
@@ -90,6 +91,8 @@ def run_step(ctx: ApplyContext, clients: AwsClients, action: Action) -> str | No
             return association.tag(ctx, clients, action, step)
         case DeleteAssociation():
             return association.delete(ctx, clients, action, step)
+        case AdvanceRollout():
+            return rollout.advance(ctx, clients, action, step)
         case _:
             assert_never(step)
 
@@ -117,6 +120,7 @@ class Applier:
             observer=observer,
             artifacts=artifacts,
             bucket_checked=bucket_checked,
+            clients_for=clients_for,
         )
         self.max_workers = max_workers
         self.on_action = on_action

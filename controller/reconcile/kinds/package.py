@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from controller.model.kinds import Kind, Verb
+from controller.model.rollout import ROLLOUT_TAG
 from controller.model.state import (
     OWNER_TAG,
     SOURCE_TAG,
@@ -23,8 +24,9 @@ from controller.model.state import (
 from controller.reconcile.kinds import sharing, version
 from controller.reconcile.kinds.action import Action, Change, StepBase
 
-# Managed by ownership (controller.model.ownership), never removed as a stale user tag.
-OWNERSHIP_TAGS = (OWNER_TAG, SOURCE_TAG)
+# Managed by ownership (controller.model.ownership) and by a progressive rollout (its
+# progress, controller.model.rollout): never removed as a stale user tag.
+OWNERSHIP_TAGS = (OWNER_TAG, SOURCE_TAG, ROLLOUT_TAG)
 
 
 @dataclass(frozen=True)
