@@ -57,7 +57,7 @@ def test_phases(kind: Kind, verb: Verb, removal: bool, phase: Phase) -> None:
 def test_what_publishes_and_what_starts_runs() -> None:
     assert {v for v in Verb if P.publishes(v)} == {Verb.CREATE, Verb.ADD_VERSION}
     assert {v for v in Verb if A.publishes(v)} == set()
-    assert {v for v in Verb if P.starts_runs(v)} == {Verb.SET_DEFAULT}
+    assert {v for v in Verb if P.starts_runs(v)} == {Verb.SET_DEFAULT, Verb.ROLLOUT}
     assert {v for v in Verb if A.starts_runs(v)} == {Verb.CREATE, Verb.UPDATE}
 
 
