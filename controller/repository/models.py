@@ -223,18 +223,15 @@ SsmArgumentName = Annotated[str, _rule(_ssm_argument)]
 def _bake(value: str) -> str | None:
     if parse_duration(value) is None:
         return (
-            f"bake {value!r} is not a duration: write a number and s, m or h (\"30s\", "
-            f"\"15m\", \"1h\"), at most {MAX_BAKE_SECONDS // 3600}h"
+            f'bake {value!r} is not a duration: write a number and s, m or h ("30s", '
+            f'"15m", "1h"), at most {MAX_BAKE_SECONDS // 3600}h'
         )
     return None
 
 
 def _max_failed(value: str) -> str | None:
     if parse_max_failed(value) is None:
-        return (
-            f"maxFailed {value!r}: write a number of targets (\"0\", \"2\") or a percent "
-            "(\"10%\")"
-        )
+        return f'maxFailed {value!r}: write a number of targets ("0", "2") or a percent ("10%")'
     return None
 
 

@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from controller.reconcile.result import PassOutcome, PassResult, Reason, ResourceState, Rollout
+from controller.model.rollout import Phase
+from controller.reconcile.result import (
+    PassOutcome,
+    PassResult,
+    Reason,
+    ResourceState,
+    Rollout,
+    RolloutStatus,
+)
 from controller.runtime.webhook import Verdict
 
 __all__ = ["CONTENT_TYPE", "Metrics", "RESOURCE_KINDS"]
@@ -102,6 +110,32 @@ class Metrics:
             ["association", "status"],
             registry=r,
         )
+        # Progressive rollouts (issue 13; docs/rollouts.md).
+        self.rollout_state = Gauge(
+            PREFIX + "rollout_state",
+            "1 for the current state of each package's rollout, 0 for the others.",
+            ["package", "state"],
+            registry=r,
+        )
+        self.rollout_ring = Gauge(
+            PREFIX + "rollout_ring",
+            "0-based index of the current ring of each package's rollout.",
+            ["package"],
+            registry=r,
+        )
+        self.rollout_ring_targets = Gauge(
+            PREFIX + "rollout_ring_targets",
+            "The current ring's targets by status (succeeded, failed, pending).",
+            ["package", "status"],
+            registry=r,
+        )
+        self.rollout_step_deadline = Gauge(
+            PREFIX + "rollout_step_deadline_timestamp_seconds",
+            "Unix time by which the current rollout step (targets, or the bake) should be "
+            "over; 0 when idle.",
+            ["package"],
+            registry=r,
+        )
         self.pass_errors_total = Counter(
             PREFIX + "pass_errors",
             "Failures of revisions and passes, by reason (the word /status shows).",
@@ -152,6 +186,30 @@ class Metrics:
         for failure in result.failures:
             self.pass_errors_total.labels(failure.reason.value).inc()
         self.record_rollouts(result.rollouts)
+        self.record_progressive(result.progressive)
+
+    def record_progressive(self, rollouts: tuple[RolloutStatus, ...]) -> None:
+        """Each package with a rollout policy: its state, ring, targets and deadline."""
+        for gauge in (
+            self.rollout_state,
+            self.rollout_ring,
+            self.rollout_ring_targets,
+            self.rollout_step_deadline,
+        ):
+            gauge.clear()  # a package removed from the repository stops reporting
+        for rollout in rollouts:
+            for phase in Phase:
+                self.rollout_state.labels(rollout.package, phase.value).set(
+                    1 if rollout.state == phase.value else 0
+                )
+            self.rollout_ring.labels(rollout.package).set(rollout.ring)
+            for status, count in (
+                ("succeeded", rollout.succeeded),
+                ("failed", rollout.failed),
+                ("pending", rollout.pending),
+            ):
+                self.rollout_ring_targets.labels(rollout.package, status).set(count)
+            self.rollout_step_deadline.labels(rollout.package).set(rollout.deadline)
 
     def record_rollouts(
         self,

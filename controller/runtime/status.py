@@ -142,6 +142,9 @@ def to_json(status: Status) -> dict[str, Any]:
             {"association": r.association, "status": r.status, "counts": dict(r.counts)}
             for r in last.rollouts
         ],
+        # Progressive rollouts (issue 13): per package, the versions, the live default,
+        # the rings with the current ring's targets, the bake, the failure.
+        "packages": [] if last is None else [r.to_json() for r in last.progressive],
     }
 
 
