@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from controller.errors import UserError
 from controller.model.kinds import Kind, Verb
+from controller.model.rollout import Phase
 from controller.reconcile.result import (
     ActionRecord,
     ActionResult,
@@ -111,6 +112,8 @@ ReconcilerFor = Callable[[bool], Reconciling]
 # AssociationStatusAggregatedCount keys of targets that have not finished yet
 # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
 _RUNNING = frozenset({"Pending", "InProgress"})
+# Progressive rollout states the rollout tick follows (controller.model.rollout.Phase).
+_ROLLING = frozenset({Phase.PROGRESSING.value, Phase.BAKING.value})
 FOLLOW_SECONDS = 600.0  # how long a change's rollouts are followed while nothing reports
 
 
@@ -245,9 +248,20 @@ class ControllerLoop:
             message, extra={"event": "pass", "result": "crashed", "reason": reason.value}
         )
 
+    def rollout_in_flight(self) -> bool:
+        """A progressive rollout is under way (targets reporting, a bake), or the last pass
+        moved one a step: the rollout tick asks for a pass (issue 13)."""
+        last = self._board.get().last_pass
+        if last is None or self._dry_run:
+            return False
+        return any(r.state in _ROLLING for r in last.progressive) or any(
+            a.action == Verb.ROLLOUT and a.result is ActionResult.SUCCESS for a in last.actions
+        )
+
     def _pass(self, request: PassRequest) -> None:
         self._stage = "fetching git"
-        revision = self._fetch()
+        # A rollout tick alone needs no git fetch: it moves the rollout of what is applied.
+        revision = None if request.reasons == {"rollout"} else self._fetch()
         if revision is not None and revision.commit != self._seen:
             self._stage = "loading the revision"
             if self._try_load(revision):
@@ -260,6 +274,7 @@ class ControllerLoop:
             request.full_resync
             or good.revision.commit != self._last_reconciled
             or self._last_outcome is PassOutcome.FAILURE
+            or ("rollout" in request.reasons and self.rollout_in_flight())
         )
         if worth_it:
             self._reconcile(good, request)
