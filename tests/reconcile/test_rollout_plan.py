@@ -109,6 +109,17 @@ def test_a_new_default_starts_ring_1_instead_of_moving_the_default() -> None:
     assert result.rollouts[0].state == "progressing" and result.rollouts[0].target == "2.0"
 
 
+def test_the_default_stays_while_the_new_version_is_being_published() -> None:
+    """Bug: the pass that published the new version also moved the default (no rollout)."""
+    live = _observed(None)
+    unpublished = replace(
+        live, packages=(replace(live.packages[0], versions=live.packages[0].versions[:1]),)
+    )
+    result = plan(_desired(), unpublished)
+    assert [a.verb for a in result.actions] == [Verb.ADD_VERSION]
+    assert result.rollouts[0].step == "waiting for version 2.0 to be published"
+
+
 def test_a_first_version_needs_no_rollout() -> None:
     result = plan(_desired(), Observed((), tuple(_live_association(a) for a in ASSOCIATIONS)))
     assert [a.verb for a in result.actions] == [Verb.CREATE, Verb.ADD_VERSION, Verb.SET_DEFAULT]

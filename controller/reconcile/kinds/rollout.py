@@ -113,6 +113,7 @@ class _Package:
     pinned: dict[tuple[Location, str], str]  # overlay: association -> version name
     action: Action | None = None
     error: str = ""
+    hold_default: bool = False  # the default stays where it is (a rollout is needed)
 
     def name_of(self, number: str) -> str:
         for version in self.live.versions:
@@ -160,7 +161,7 @@ def plan_rollouts(desired: Desired, observed: Observed) -> RolloutPlan:
             pinned,
         )
         status = _plan_package(work)
-        if status.state not in ("idle", Phase.SUCCEEDED):
+        if work.hold_default:
             overlay_defaults[key] = live.default_version
         if work.action is not None:
             actions.append(work.action)
@@ -221,6 +222,13 @@ def _plan_package(work: _Package) -> RolloutStatus:
         if state is not None and state.target == (target.number if target else ""):
             return _describe(work, status, state, now)
         return status
+    # The default moves only when every ring passed (the tag says succeeded), never first.
+    work.hold_default = not (
+        state is not None
+        and target is not None
+        and state.target == target.number
+        and state.phase is Phase.SUCCEEDED
+    )
     if target is None or target.status != "Active":
         # Published by the ordinary plan first; the rollout starts once it is Active.
         return replace(status, state="idle", step=f"waiting for version {wanted} to be published")
