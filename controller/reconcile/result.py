@@ -201,6 +201,7 @@ class RolloutStatus:
     step: str = ""  # the next step, in words ("waiting for 2 of 5 targets")
     failure: str = ""  # why the gate failed, with the ring
     failed_targets: tuple[tuple[str, str, str], ...] = ()  # (association, instance, error)
+    moving: bool = False  # it moves without a new revision: the rollout tick follows it
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -254,7 +254,7 @@ class ControllerLoop:
         last = self._board.get().last_pass
         if last is None or self._dry_run:
             return False
-        return any(r.state in _ROLLING for r in last.progressive) or any(
+        return any(r.moving or r.state in _ROLLING for r in last.progressive) or any(
             a.action == Verb.ROLLOUT and a.result is ActionResult.SUCCESS for a in last.actions
         )
 

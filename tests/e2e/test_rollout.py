@@ -265,7 +265,8 @@ def test_a_good_version_goes_ring_by_ring_and_a_bad_one_is_rolled_back(setup: Se
     assert canary_2[0] <= baking_canary[0]
     # the default moves last
     assert default_2[0] >= prod_on_2[0], timeline
-    assert all(d == "1.0" for _, state, _, _, d in timeline if state in ("progressing", "baking"))
+    # the default stayed until the last ring passed: never 2.0 while prod was on 1.0
+    assert all(d == "1.0" for _, _, _, installed, d in timeline if installed.get("prod") == "1.0")
     assert len(setup.executions("agent-prod")) == 2  # 1.0 at creation, then 2.0 once
     # after the default moved the rings follow it again (unpinned)
     wait_until(lambda: setup.pinned_versions("agent-prod")[-1] == "", 20, "agent-prod unpinned")

@@ -161,6 +161,14 @@ def plan_rollouts(desired: Desired, observed: Observed) -> RolloutPlan:
             pinned,
         )
         status = _plan_package(work)
+        # The rollout moves without a new revision (publish done, targets, a bake): the
+        # runtime's rollout tick keeps passes coming while this is so.
+        status = replace(
+            status,
+            moving=work.hold_default
+            and not package.rollout_paused
+            and status.state not in (Phase.FAILED, Phase.ROLLED_BACK, Phase.PAUSED),
+        )
         if work.hold_default:
             overlay_defaults[key] = live.default_version
         if work.action is not None:
