@@ -315,6 +315,7 @@ def test_sigkill_during_a_bake_then_a_restart_completes_with_no_ring_started_twi
     setup.controller.process.wait(10)
     setup.controller.process.stop()
     canary_runs = len(setup.executions("agent-canary"))
+    pinned = setup.executions("agent-canary")[0]["AssociationVersion"]  # newest first
     time.sleep(2)
     assert setup.installed()["prod"] == "1.0"  # nothing moves while the controller is gone
     setup.start("restarted")
@@ -327,7 +328,12 @@ def test_sigkill_during_a_bake_then_a_restart_completes_with_no_ring_started_twi
         "the rollout to complete after the restart",
     )
     assert setup.installed() == {"canary": "2.0", "prod": "2.0"}
-    assert len(setup.executions("agent-canary")) == canary_runs  # ring 1 not started again
+    # ring 1 not started again: no run since the kill but the unpin's (a new version)
+    after_kill = setup.executions("agent-canary")[
+        : len(setup.executions("agent-canary")) - canary_runs
+    ]
+    assert all(run["AssociationVersion"] != pinned for run in after_kill), after_kill
+    assert started_once(setup, "agent-canary")
     assert started_once(setup, "agent-prod")  # ring 2 started once
 
 
