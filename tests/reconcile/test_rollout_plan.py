@@ -120,6 +120,15 @@ def test_the_default_stays_while_the_new_version_is_being_published() -> None:
     assert result.rollouts[0].step == "waiting for version 2.0 to be published"
 
 
+def test_a_ring_pinned_by_hand_before_is_pinned_by_the_rollout_step_only() -> None:
+    """Bug: starting a ring whose association was pinned live (the repository had just
+    dropped its `version`) also planned an ordinary update unpinning it; the rollout's pin
+    then failed on the stale AssociationVersion."""
+    result = plan(_desired(), _observed(None, {"canary": "3.0"}))
+    step = _only_rollout_step(result)
+    assert step is not None and [p.association.name for p in step.pins] == ["canary"]
+
+
 def test_a_first_version_needs_no_rollout() -> None:
     result = plan(_desired(), Observed((), tuple(_live_association(a) for a in ASSOCIATIONS)))
     assert [a.verb for a in result.actions] == [Verb.CREATE, Verb.ADD_VERSION, Verb.SET_DEFAULT]

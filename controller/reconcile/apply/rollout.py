@@ -29,12 +29,15 @@ def advance(ctx: ApplyContext, clients: AwsClients, action: Action, step: Advanc
         # UpdateAssociation with every field (it nulls what it is not given) and the
         # `version` parameter of AWS-ConfigureAWSPackage set to the VersionName
         # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateAssociation.html).
+        # AssociationVersion read afresh: an ordinary update of its other fields may have
+        # run earlier in this pass (concurrency control, as in apply.association).
+        current = aws_associations.describe(where, pin.association_id)
         aws_associations.update(
             where,
             pin.association_id,
             pin.association.name,
             pin.association.spec,
-            pin.association_version,
+            str(current.get("AssociationVersion", pin.association_version)),
         )
     waiting: dict[Location, list[str]] = {}
     for location, association_id in step.start:

@@ -202,9 +202,11 @@ def _overlay(
 
 
 def _pinned(association: DesiredAssociation, version: str) -> DesiredAssociation:
-    """The association with AWS-ConfigureAWSPackage's `version` parameter set."""
+    """The association with AWS-ConfigureAWSPackage's `version` parameter set ("" = none)."""
     parameters = dict(association.spec.parameters)
-    parameters["version"] = version
+    parameters.pop("version", None)
+    if version:
+        parameters["version"] = version
     spec = replace(association.spec, parameters=tuple(sorted(parameters.items())))
     return replace(association, spec=spec)
 
@@ -346,6 +348,11 @@ def _start_ring(
         live = work.live_associations.get((association.location, association.name))
         if live is None:
             continue  # created by the ordinary plan first; started by the grace rule
+        # This pass pins it in this step, after the tag: the ordinary plan leaves its
+        # version as it is live (a change of its other fields goes with the pin).
+        work.pinned[(association.location, association.name)] = dict(live.spec.parameters).get(
+            "version", ""
+        )
         wanted = _pinned(association, version)
         if live.spec == wanted.spec or live.spec.apply_only_at_cron_interval:
             starts.append((live.location, live.association_id))
