@@ -112,6 +112,11 @@ class Recorder:
             response = json.loads(answer or b"{}") if status[0].startswith("200") else {}
             self._add(Call(who.account, who.region, operation, params, tags, response))
             return [answer]
+        if target and who.service:  # another JSON service (CloudWatch: a rollout's alarms)
+            operation = f"{who.service}:{target.split('.', 1)[-1]}"
+            self._add(Call(who.account, who.region, operation, json.loads(body or b"{}")))
+            answered: Iterable[bytes] = self.app(environ, start_response)
+            return answered
         if form:
             fields = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
             operation = f"{who.service or 'sts'}:{fields.get('Action', '?')}"
@@ -282,6 +287,79 @@ def _recorded(endpoint: str) -> dict[str, int]:
     return calls
 
 
+def _create_alarm(aws: LocalAWS) -> None:
+    """The alarm the rollout's gate reads (made before the recording starts)."""
+    cloudwatch = aws.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="datadog-agent-errors",
+        MetricName="Errors",
+        Namespace="Datadog",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName="datadog-agent-errors", StateValue="OK", StateReason="ok")
+
+
+def _ring_by_ring(aws: LocalAWS, work: Path, cache: Path, account: str, version: str) -> None:
+    """Four applies of a one-ring rollout: start the ring; gate (executions, targets,
+    alarms) and bake; succeed; move the default and unpin. No fleet runs here: the ring's
+    execution and its target's result are written into the endpoint's store, as the fleet
+    would."""
+    started = _apply(work, aws.endpoint_url, cache)
+    assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+    assert f"ring 1/1: pin datadog-agent-canary to {version}" in started.stdout, started.stdout
+    store = aws.ssm.store
+    with store.lock:  # read in the store itself: no request of the test is recorded
+        canary = next(
+            record.association_id
+            for record in store.state(account, "us-east-1").associations.values()
+            if record.fields.get("AssociationName") == "datadog-agent-canary"
+        )
+    execution = aws.ssm.start_association_execution(account, "us-east-1", canary)
+    aws.ssm.record_association_result(
+        account, "us-east-1", canary, execution, "i-0123456789abcdef0", "Success"
+    )
+    for step in ("passed its gate", "all 1 rings passed", "set_default"):
+        moved = _apply(work, aws.endpoint_url, cache)
+        assert moved.returncode == 0, moved.stdout[-3000:] + moved.stderr[-3000:]
+        assert step in moved.stdout, (step, moved.stdout[-3000:])
+    with store.lock:
+        document = store.state(HOME_ACCOUNT, "us-east-1").documents["datadog-agent"]
+        default = document.versions[document.default_version].version_name
+    assert default == version  # the default moved, last
+
+
+def _roll_out(aws: LocalAWS, work: Path, repo: pygit2.Repository, cache: Path) -> None:
+    """A progressive rollout (issue 13) in our own account: datadog-agent goes back to 6.9.0
+    through one ring, the cron-only canary (so StartAssociationsOnce is sent), gated on an
+    alarm."""
+    package = work / "packages" / "datadog-agent.yaml"
+    _edit(package, 'defaultVersion: "6.10.0"', 'defaultVersion: "6.9.0"')
+    _edit(
+        package,
+        "  pruneVersions: false\n",
+        "  pruneVersions: false\n  rollout:\n    rings:\n"
+        "      - {associations: [datadog-agent-canary]}\n    alarms: [datadog-agent-errors]\n",
+    )
+    _edit(work / "associations" / "datadog-agent.yaml", '  version: "6.10.0"\n', "")
+    _commit(repo, "roll datadog-agent 6.9.0 out through the canary ring")
+    _ring_by_ring(aws, work, cache, HOME_ACCOUNT, "6.9.0")
+
+
+def _roll_out_there(aws: LocalAWS, work: Path, repo: pygit2.Repository, cache: Path) -> None:
+    """The same rollout with the ring's association in the member account (its role)."""
+    _edit(
+        work / "packages" / "datadog-agent.yaml",
+        'defaultVersion: "6.9.0"',
+        'defaultVersion: "6.10.0"',
+    )
+    _commit(repo, "roll datadog-agent 6.10.0 out, the ring in the member account")
+    _ring_by_ring(aws, work, cache, OTHER_ACCOUNT, "6.10.0")
+
+
 def _move_associations_to_another_account(work: Path) -> None:
     _edit(
         work / "settings.yaml",
@@ -316,6 +394,7 @@ def recorded(
     bucket = re.search(r"bucket:\s*(\S+)", (work / "settings.yaml").read_text())
     assert bucket, "sample-repo/settings.yaml names no artifact bucket"
     aws.client("s3").create_bucket(Bucket=bucket.group(1))
+    _create_alarm(aws)
     urllib.request.urlopen(
         urllib.request.Request(aws.endpoint_url + "/_local/calls/reset", method="POST"),
         timeout=10,
@@ -334,6 +413,8 @@ def recorded(
     second = _apply(work, aws.endpoint_url, cache)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
 
+    _roll_out(aws, work, repo, cache)
+
     _move_associations_to_another_account(work)
     _commit(repo, "associations go to another account")
     third = _apply(work, aws.endpoint_url, cache)
@@ -343,6 +424,8 @@ def recorded(
     _commit(repo, "change and delete associations in the other account")
     fourth = _apply(work, aws.endpoint_url, cache)
     assert fourth.returncode == 0, fourth.stdout[-3000:] + fourth.stderr[-3000:]
+
+    _roll_out_there(aws, work, repo, cache)
     recorder.recording = False
 
     by_account: dict[str, set[str]] = {}
@@ -380,6 +463,11 @@ def test_the_scenario_exercises_updates_and_deletions(recorded: Recorded) -> Non
         "ssm:UpdateAssociation",
         "ssm:DeleteAssociation",
         "sts:AssumeRole",
+        # a progressive rollout (issue 13)
+        "ssm:StartAssociationsOnce",
+        "ssm:DescribeAssociationExecutions",
+        "ssm:DescribeAssociationExecutionTargets",
+        "monitoring:DescribeAlarms",
     ):
         assert recorded.operations.get(operation, 0) > 0, operation
     assert set(recorded.ssm_by_account) == {HOME_ACCOUNT, OTHER_ACCOUNT}
