@@ -7,11 +7,13 @@ the owner tag, and a change of the owner tag are denied (issue 11).
 The scenario applies sample-repo/ (creates every package, version, share, tag and
 association), then a second commit that changes and deletes: a new version, the default
 moved, a share and a tag removed, a pruned version, a removed package and association, a
-changed association; then a third that moves the associations into a second account
-reached through its role (Settings.accounts). The operations are never listed by hand: they
-are read from the local endpoint's `GET /_local/calls` after the four `ssm-gitops apply`
-processes ran, and each request itself (account, parameters, the tags its resources had just
-before it) from a recorder around the endpoint's WSGI application.
+changed association; a progressive rollout of datadog-agent through its canary ring (issue
+13: the tag, the pin, StartAssociationsOnce, the ring's executions and targets, the alarm);
+then a third that moves the associations into a second account reached through its role
+(Settings.accounts), where a second rollout pins and starts the ring. The operations are
+never listed by hand: they are read from the local endpoint's `GET /_local/calls` after the
+`ssm-gitops apply` processes ran, and each request itself (account, parameters, the tags its
+resources had just before it) from a recorder around the endpoint's WSGI application.
 """
 
 from __future__ import annotations
