@@ -20,7 +20,7 @@ from controller.aws.artifacts import check_bucket
 from controller.aws.errors import AwsError
 from controller.aws.session import AwsClients, Sessions
 from controller.errors import UserError
-from controller.model.kinds import Kind
+from controller.model.kinds import Kind, Verb
 from controller.model.state import (
     ArtifactFile,
     Desired,
@@ -31,6 +31,8 @@ from controller.model.state import (
 )
 from controller.reconcile.apply import Applier, ArtifactBucket
 from controller.reconcile.desired import desired_state, desired_version, locations
+from controller.reconcile.kinds import AdvanceRollout
+from controller.reconcile.kinds.rollout import after_step
 from controller.reconcile.observe import Observer
 from controller.reconcile.observe.rollout import RolloutObserver
 from controller.reconcile.plan import Plan, PlanError, plan
@@ -44,6 +46,7 @@ from controller.reconcile.result import (
     ResourceState,
     ResourceStatus,
     Rollout,
+    RolloutStatus,
 )
 from controller.repository import Package, PackageVersion, Repository
 
@@ -411,8 +414,32 @@ class Reconciler:
             failures=failures,
             api_calls=self.sessions.counter.take(),
             rollouts=rollouts,
-            progressive=planned.plan.rollouts,
+            progressive=_after_rollout_steps(planned.plan, records),
         )
+
+
+def _after_rollout_steps(
+    planned: Plan, records: tuple[ActionRecord, ...]
+) -> tuple[RolloutStatus, ...]:
+    """The rollouts' status with the steps this pass applied (issue 13)."""
+    done = {
+        (r.name, r.account, r.region)
+        for r in records
+        if r.action == Verb.ROLLOUT and r.result is ActionResult.SUCCESS
+    }
+    steps = {
+        (a.name, a.location.account, a.location.region): a.step
+        for a in planned.actions
+        if isinstance(a.step, AdvanceRollout)
+    }
+    now = time.time()
+    return tuple(
+        after_step(status, step, now)
+        if (key := (status.package, status.account, status.region)) in done
+        and isinstance(step := steps.get(key), AdvanceRollout)
+        else status
+        for status in planned.rollouts
+    )
 
 
 def _unread_failures(observed: Observed) -> tuple[Failure, ...]:

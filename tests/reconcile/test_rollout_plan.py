@@ -247,3 +247,16 @@ def test_an_unstarted_association_is_started_only_after_the_grace() -> None:
     step = _only_rollout_step(plan(_desired(), observed))
     assert step is not None and step.state is None  # the tag stays: the ring is the same
     assert step.start == ((HOME, "id-canary"),) and step.since == NOW - 60
+
+
+def test_the_status_after_a_step_shows_where_the_tag_now_is() -> None:
+    """Bug: /status showed the rollout a step behind (the state the plan started from)."""
+    from controller.reconcile.kinds.rollout import after_step
+
+    state = RolloutState("2", "1", 0, Phase.PROGRESSING, started_at=NOW - 5)
+    observed = _observed(state, {"canary": "2.0"}, counts=TargetCounts(3, 0, 0), ring_read=True)
+    result = plan(_desired(), observed)
+    step = _only_rollout_step(result)
+    assert step is not None
+    status = after_step(result.rollouts[0], step, NOW + 10)
+    assert (status.state, status.bake_remaining, status.moving) == ("baking", 50, True)

@@ -500,3 +500,32 @@ def _waiting(state: RolloutState, counts: TargetCounts, bake_remaining: float) -
     if state.phase is Phase.PAUSED:
         return f"ring {state.ring + 1}: paused (ssm-gitops/rollout: paused)"
     return str(state.phase)
+
+
+def after_step(status: RolloutStatus, step: AdvanceRollout, now: float) -> RolloutStatus:
+    """The status once `step` was applied (the plan computed it before): where the tag now
+    says the rollout is, so `/status`, the page and the metrics do not lag a step behind."""
+    state = step.state
+    if state is None:
+        return status
+    bake_remaining = 0.0
+    deadline = 0.0
+    if state.phase is Phase.BAKING:
+        bake_remaining = float(max(0.0, state.bake_until - now))
+        deadline = float(state.bake_until)
+    elif state.phase is Phase.PROGRESSING and state.started_at:
+        deadline = float(state.started_at + 3600)
+    moving = state.phase.in_flight or state.phase is Phase.SUCCEEDED
+    new_ring = state.ring != status.ring
+    return replace(
+        status,
+        state=state.phase.value,
+        ring=state.ring,
+        bake_remaining=bake_remaining,
+        deadline=deadline,
+        step=f"done: {step.text}",
+        moving=moving,
+        succeeded=0 if new_ring else status.succeeded,
+        failed=0 if new_ring else status.failed,
+        pending=0 if new_ring else status.pending,
+    )
