@@ -168,11 +168,13 @@ def _rollout_steps(pairing: _Pairing, steps: tuple[Action, ...]) -> list[Action]
     """A package's rollout moves only where it was read completely and planned without error
     (never on a partial view; not another source's package)."""
     failed = {(e.location, e.name) for e in pairing.errors if e.kind is Kind.PACKAGE}
+    # A ring's associations may live in any account of the package's region.
+    unread_regions = {location.region for location in pairing.unread_associations}
     return [
         step
         for step in steps
         if step.location not in pairing.unread_packages
-        and step.location not in pairing.unread_associations
+        and step.location.region not in unread_regions
         and (step.location, step.name) not in failed
     ]
 

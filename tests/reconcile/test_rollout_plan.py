@@ -260,3 +260,13 @@ def test_the_status_after_a_step_shows_where_the_tag_now_is() -> None:
     assert step is not None
     status = after_step(result.rollouts[0], step, NOW + 10)
     assert (status.state, status.bake_remaining, status.moving) == ("baking", 50, True)
+
+
+def test_no_rollout_step_on_a_partial_view() -> None:
+    """Never act on a partial view: associations of the region unread -> no ring moves."""
+    from controller.model.kinds import Kind
+    from controller.model.state import Location, Unread
+
+    other = Unread(Location("111122223333", HOME.region), Kind.ASSOCIATION, "AccessDenied")
+    result = plan(_desired(), replace(_observed(None), unread=(other,)))
+    assert not any(isinstance(a.step, AdvanceRollout) for a in result.actions)
