@@ -44,7 +44,7 @@ ALARM_NAME_MAX = 255
 MAX_ALARMS = 100
 
 
-class Phase(StrEnum):
+class RolloutPhase(StrEnum):
     """`rollout_state{state}`: where a package's rollout is."""
 
     PROGRESSING = "progressing"  # a ring is being started or its targets are reporting
@@ -57,11 +57,11 @@ class Phase(StrEnum):
     @property
     def in_flight(self) -> bool:
         """The controller must keep looking (targets reporting, a bake running)."""
-        return self in (Phase.PROGRESSING, Phase.BAKING)
+        return self in (RolloutPhase.PROGRESSING, RolloutPhase.BAKING)
 
     @property
     def terminal(self) -> bool:
-        return self in (Phase.SUCCEEDED, Phase.FAILED, Phase.ROLLED_BACK)
+        return self in (RolloutPhase.SUCCEEDED, RolloutPhase.FAILED, RolloutPhase.ROLLED_BACK)
 
 
 class OnFailure(StrEnum):
@@ -141,10 +141,10 @@ class RolloutState:
     target: str  # document version number of the version rolled out
     previous: str  # document version number of the default when the rollout began
     ring: int = 0
-    phase: Phase = Phase.PROGRESSING
+    phase: RolloutPhase = RolloutPhase.PROGRESSING
     started_at: int = 0
     bake_until: int = 0
-    held: Phase | None = None
+    held: RolloutPhase | None = None
     why: str = ""  # a gate failure's short code: "targets" or "alarm"
 
 
@@ -187,10 +187,10 @@ def decode(text: str) -> RolloutState | None:
             target=_number(values["t"]),
             previous=_number(values["p"]),
             ring=int(values["r"]),
-            phase=Phase(values["s"]),
+            phase=RolloutPhase(values["s"]),
             started_at=int(values["a"]),
             bake_until=int(values["b"]),
-            held=None if held == "-" else Phase(held),
+            held=None if held == "-" else RolloutPhase(held),
             why="" if values.get("w", "-") == "-" else values["w"],
         )
     except (KeyError, ValueError):
@@ -226,7 +226,7 @@ class TargetCounts:
         )
 
 
-class Verdict(StrEnum):
+class GateVerdict(StrEnum):
     WAIT = "wait"
     PASS = "pass"
     FAIL = "fail"
@@ -234,7 +234,7 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class GateResult:
-    verdict: Verdict
+    verdict: GateVerdict
     reason: str = ""
     why: str = ""  # "targets" | "alarm"
 
@@ -244,16 +244,16 @@ def gate(counts: TargetCounts, max_failed: MaxFailed, firing: tuple[str, ...]) -
     `maxFailed` allows (of every target of the ring, reported or not: more results cannot
     make it pass again); else a ring with targets still pending waits."""
     if firing:
-        return GateResult(Verdict.FAIL, f"alarm in ALARM: {', '.join(sorted(firing))}", "alarm")
+        return GateResult(GateVerdict.FAIL, f"alarm in ALARM: {', '.join(sorted(firing))}", "alarm")
     if max_failed.exceeded(counts.failed, counts.total):
         return GateResult(
-            Verdict.FAIL,
+            GateVerdict.FAIL,
             f"{counts.failed} of {counts.total} targets failed (maxFailed {max_failed})",
             "targets",
         )
     if counts.pending:
-        return GateResult(Verdict.WAIT, f"{counts.pending} of {counts.total} targets pending")
-    return GateResult(Verdict.PASS)
+        return GateResult(GateVerdict.WAIT, f"{counts.pending} of {counts.total} targets pending")
+    return GateResult(GateVerdict.PASS)
 
 
 # --- the state machine -------------------------------------------------------------------
@@ -301,31 +301,35 @@ def advance(state: RolloutState, happened: Happened) -> RolloutState:
     phase = state.phase
     if phase.terminal:
         return state
-    if phase is Phase.PAUSED:
+    if phase is RolloutPhase.PAUSED:
         if event is not Event.UNPAUSED:
             return state
-        held = state.held or Phase.PROGRESSING
-        bake_until = happened.now + state.bake_until if held is Phase.BAKING else 0
+        held = state.held or RolloutPhase.PROGRESSING
+        bake_until = happened.now + state.bake_until if held is RolloutPhase.BAKING else 0
         return replace(state, phase=held, held=None, bake_until=bake_until)
     if event is Event.PAUSED:
-        remaining = max(0, state.bake_until - happened.now) if phase is Phase.BAKING else 0
-        return replace(state, phase=Phase.PAUSED, held=phase, bake_until=remaining)
+        remaining = max(0, state.bake_until - happened.now) if phase is RolloutPhase.BAKING else 0
+        return replace(state, phase=RolloutPhase.PAUSED, held=phase, bake_until=remaining)
     if event is Event.GATE_FAILED:
-        failed = Phase.ROLLED_BACK if happened.on_failure is OnFailure.ROLLBACK else Phase.FAILED
+        failed = (
+            RolloutPhase.ROLLED_BACK
+            if happened.on_failure is OnFailure.ROLLBACK
+            else RolloutPhase.FAILED
+        )
         return replace(state, phase=failed, why=happened.why)
-    if phase is Phase.PROGRESSING:
+    if phase is RolloutPhase.PROGRESSING:
         if event is Event.RING_STARTED and state.started_at == 0:
             return replace(state, started_at=happened.now)
         if event is Event.GATE_PASSED and state.started_at:
             return replace(
-                state, phase=Phase.BAKING, bake_until=happened.now + happened.bake_seconds
+                state, phase=RolloutPhase.BAKING, bake_until=happened.now + happened.bake_seconds
             )
         return state
     # BAKING
     if event is Event.BAKE_ELAPSED and happened.now >= state.bake_until:
         if state.ring + 1 >= happened.rings:
-            return replace(state, phase=Phase.SUCCEEDED, bake_until=0)
+            return replace(state, phase=RolloutPhase.SUCCEEDED, bake_until=0)
         return replace(
-            state, ring=state.ring + 1, phase=Phase.PROGRESSING, started_at=0, bake_until=0
+            state, ring=state.ring + 1, phase=RolloutPhase.PROGRESSING, started_at=0, bake_until=0
         )
     return state

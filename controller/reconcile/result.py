@@ -186,7 +186,7 @@ class RolloutStatus:
     package: str
     account: str
     region: str
-    state: str  # model.rollout.Phase value, or "idle" (no rollout ever ran)
+    state: str  # model.rollout.RolloutPhase value, or "idle" (no rollout ever ran)
     ring: int  # 0-based index of the current ring
     rings: tuple[tuple[str, ...], ...]  # each ring's associations
     live_default: str  # VersionName of the live default

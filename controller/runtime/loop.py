@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from controller.errors import UserError
 from controller.model.kinds import Kind, Verb
-from controller.model.rollout import Phase
+from controller.model.rollout import RolloutPhase
 from controller.reconcile.result import (
     ActionRecord,
     ActionResult,
@@ -112,8 +112,8 @@ ReconcilerFor = Callable[[bool], Reconciling]
 # AssociationStatusAggregatedCount keys of targets that have not finished yet
 # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
 _RUNNING = frozenset({"Pending", "InProgress"})
-# Progressive rollout states the rollout tick follows (controller.model.rollout.Phase).
-_ROLLING = frozenset({Phase.PROGRESSING.value, Phase.BAKING.value})
+# Progressive rollout states the rollout tick follows (controller.model.rollout.RolloutPhase).
+_ROLLING = frozenset({RolloutPhase.PROGRESSING.value, RolloutPhase.BAKING.value})
 FOLLOW_SECONDS = 600.0  # how long a change's rollouts are followed while nothing reports
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from controller.model.rollout import Phase
+from controller.model.rollout import RolloutPhase
 from controller.reconcile.result import (
     PassOutcome,
     PassResult,
@@ -198,7 +198,7 @@ class Metrics:
         ):
             gauge.clear()  # a package removed from the repository stops reporting
         for rollout in rollouts:
-            for phase in Phase:
+            for phase in RolloutPhase:
                 self.rollout_state.labels(rollout.package, phase.value).set(
                     1 if rollout.state == phase.value else 0
                 )

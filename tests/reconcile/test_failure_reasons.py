@@ -102,6 +102,7 @@ def test_the_reasons_are_the_fixed_set_the_docs_list() -> None:
         "observe",
         "plan_rejected",
         "apply",
+        "rollout",  # issue 13: a progressive rollout's gate failed
         "internal",
     ]
 

@@ -14,8 +14,8 @@ from controller.model.kinds import Verb
 from controller.model.rollout import (
     MaxFailed,
     OnFailure,
-    Phase,
     Ring,
+    RolloutPhase,
     RolloutPolicy,
     RolloutState,
     TargetCounts,
@@ -102,7 +102,7 @@ def test_a_new_default_starts_ring_1_instead_of_moving_the_default() -> None:
     step = _only_rollout_step(result)  # no SetDefault: the default never moves first
     assert step is not None
     assert step.text == "ring 1/2: pin canary to 2.0 and start it"
-    assert step.state == RolloutState("2", "1", 0, Phase.PROGRESSING, started_at=NOW)
+    assert step.state == RolloutState("2", "1", 0, RolloutPhase.PROGRESSING, started_at=NOW)
     assert [
         (p.association.name, dict(p.association.spec.parameters)["version"]) for p in step.pins
     ] == [("canary", "2.0")]
@@ -136,7 +136,7 @@ def test_a_first_version_needs_no_rollout() -> None:
 
 
 def test_a_ring_in_progress_is_not_drift_and_waits_for_its_targets() -> None:
-    state = RolloutState("2", "1", 0, Phase.PROGRESSING, started_at=NOW - 5)
+    state = RolloutState("2", "1", 0, RolloutPhase.PROGRESSING, started_at=NOW - 5)
     observed = _observed(state, {"canary": "2.0"}, counts=TargetCounts(1, 0, 2), ring_read=True)
     result = plan(_desired(), observed)
     assert _only_rollout_step(result) is None  # canary stays pinned, the default stays 1.0
@@ -146,16 +146,16 @@ def test_a_ring_in_progress_is_not_drift_and_waits_for_its_targets() -> None:
 
 
 def test_the_gate_passes_then_the_ring_bakes() -> None:
-    state = RolloutState("2", "1", 0, Phase.PROGRESSING, started_at=NOW - 5)
+    state = RolloutState("2", "1", 0, RolloutPhase.PROGRESSING, started_at=NOW - 5)
     observed = _observed(state, {"canary": "2.0"}, counts=TargetCounts(3, 0, 0), ring_read=True)
     step = _only_rollout_step(plan(_desired(), observed))
     assert step is not None and step.state is not None
-    assert (step.state.phase, step.state.bake_until) == (Phase.BAKING, NOW + 60)
+    assert (step.state.phase, step.state.bake_until) == (RolloutPhase.BAKING, NOW + 60)
     assert step.pins == () and step.start == ()
 
 
 def test_no_later_ring_before_the_bake_is_over() -> None:
-    state = RolloutState("2", "1", 0, Phase.BAKING, started_at=NOW - 50, bake_until=NOW + 10)
+    state = RolloutState("2", "1", 0, RolloutPhase.BAKING, started_at=NOW - 50, bake_until=NOW + 10)
     observed = _observed(state, {"canary": "2.0"}, counts=TargetCounts(3, 0, 0), ring_read=True)
     result = plan(_desired(), observed)
     assert _only_rollout_step(result) is None
@@ -163,20 +163,26 @@ def test_no_later_ring_before_the_bake_is_over() -> None:
 
 
 def test_after_the_bake_and_a_second_gate_the_next_ring_starts() -> None:
-    state = RolloutState("2", "1", 0, Phase.BAKING, started_at=NOW - 90, bake_until=NOW)
+    state = RolloutState("2", "1", 0, RolloutPhase.BAKING, started_at=NOW - 90, bake_until=NOW)
     observed = _observed(state, {"canary": "2.0"}, counts=TargetCounts(3, 0, 0), ring_read=True)
     step = _only_rollout_step(plan(_desired(), observed))
     assert step is not None and step.state is not None
     assert step.text == "ring 2/2: pin prod to 2.0 and start it"
-    assert (step.state.ring, step.state.phase, step.state.started_at) == (1, Phase.PROGRESSING, NOW)
+    assert (step.state.ring, step.state.phase, step.state.started_at) == (
+        1,
+        RolloutPhase.PROGRESSING,
+        NOW,
+    )
 
 
 def test_the_last_ring_succeeds_then_the_default_moves_and_rings_unpin() -> None:
-    state = RolloutState("2", "1", 1, Phase.BAKING, started_at=NOW - 90, bake_until=NOW)
+    state = RolloutState("2", "1", 1, RolloutPhase.BAKING, started_at=NOW - 90, bake_until=NOW)
     pins = {"canary": "2.0", "prod": "2.0"}
     observed = _observed(state, pins, counts=TargetCounts(3, 0, 0), ring_read=True)
     step = _only_rollout_step(plan(_desired(), observed))
-    assert step is not None and step.state is not None and step.state.phase is Phase.SUCCEEDED
+    assert (
+        step is not None and step.state is not None and step.state.phase is RolloutPhase.SUCCEEDED
+    )
     done = replace(step.state)
     result = plan(_desired(), _observed(done, pins))
     kinds = sorted(type(a.step).__name__ for a in result.actions)
@@ -187,7 +193,7 @@ def test_the_last_ring_succeeds_then_the_default_moves_and_rings_unpin() -> None
 
 
 def test_a_failed_gate_rolls_the_reached_rings_back_and_keeps_the_default() -> None:
-    state = RolloutState("2", "1", 1, Phase.PROGRESSING, started_at=NOW - 30)
+    state = RolloutState("2", "1", 1, RolloutPhase.PROGRESSING, started_at=NOW - 30)
     observed = _observed(
         state,
         {"canary": "2.0", "prod": "2.0"},
@@ -198,7 +204,7 @@ def test_a_failed_gate_rolls_the_reached_rings_back_and_keeps_the_default() -> N
     result = plan(_desired(), observed)
     step = _only_rollout_step(result)
     assert step is not None and step.state is not None
-    assert step.state.phase is Phase.ROLLED_BACK
+    assert step.state.phase is RolloutPhase.ROLLED_BACK
     assert sorted(
         (p.association.name, dict(p.association.spec.parameters)["version"]) for p in step.pins
     ) == [("canary", "1.0"), ("prod", "1.0")]
@@ -212,7 +218,7 @@ def test_a_failed_gate_rolls_the_reached_rings_back_and_keeps_the_default() -> N
 
 def test_a_firing_alarm_fails_the_gate_and_halt_stays_where_it_is() -> None:
     halt = replace(POLICY, on_failure=OnFailure.HALT)
-    state = RolloutState("2", "1", 0, Phase.PROGRESSING, started_at=NOW - 30)
+    state = RolloutState("2", "1", 0, RolloutPhase.PROGRESSING, started_at=NOW - 30)
     observed = _observed(
         state,
         {"canary": "2.0"},
@@ -222,27 +228,27 @@ def test_a_firing_alarm_fails_the_gate_and_halt_stays_where_it_is() -> None:
     )
     step = _only_rollout_step(plan(_desired(policy=halt), observed))
     assert step is not None and step.state is not None
-    assert (step.state.phase, step.state.why, step.pins) == (Phase.FAILED, "alarm", ())
+    assert (step.state.phase, step.state.why, step.pins) == (RolloutPhase.FAILED, "alarm", ())
 
 
 def test_paused_holds_and_unpaused_resumes() -> None:
-    state = RolloutState("2", "1", 0, Phase.BAKING, started_at=NOW - 30, bake_until=NOW + 40)
+    state = RolloutState("2", "1", 0, RolloutPhase.BAKING, started_at=NOW - 30, bake_until=NOW + 40)
     observed = _observed(state, {"canary": "2.0"}, counts=TargetCounts(3, 0, 0), ring_read=True)
     step = _only_rollout_step(plan(_desired(paused=True), observed))
     assert step is not None and step.state is not None
-    assert (step.state.phase, step.state.bake_until) == (Phase.PAUSED, 40)
+    assert (step.state.phase, step.state.bake_until) == (RolloutPhase.PAUSED, 40)
     held = _observed(step.state, {"canary": "2.0"})
     assert _only_rollout_step(plan(_desired(paused=True), held)) is None
     step = _only_rollout_step(plan(_desired(), held))
     assert step is not None and step.state is not None
-    assert (step.state.phase, step.state.bake_until) == (Phase.BAKING, NOW + 40)
+    assert (step.state.phase, step.state.bake_until) == (RolloutPhase.BAKING, NOW + 40)
 
 
 def test_an_unstarted_association_is_started_only_after_the_grace() -> None:
-    state = RolloutState("2", "1", 0, Phase.PROGRESSING, started_at=NOW - 5)
+    state = RolloutState("2", "1", 0, RolloutPhase.PROGRESSING, started_at=NOW - 5)
     observed = _observed(state, {"canary": "2.0"}, unstarted=("id-canary",), ring_read=True)
     assert _only_rollout_step(plan(_desired(), observed)) is None  # its run may not show yet
-    later = RolloutState("2", "1", 0, Phase.PROGRESSING, started_at=NOW - 60)
+    later = RolloutState("2", "1", 0, RolloutPhase.PROGRESSING, started_at=NOW - 60)
     observed = _observed(later, {"canary": "2.0"}, unstarted=("id-canary",), ring_read=True)
     step = _only_rollout_step(plan(_desired(), observed))
     assert step is not None and step.state is None  # the tag stays: the ring is the same
@@ -253,7 +259,7 @@ def test_the_status_after_a_step_shows_where_the_tag_now_is() -> None:
     """Bug: /status showed the rollout a step behind (the state the plan started from)."""
     from controller.reconcile.kinds.rollout import after_step
 
-    state = RolloutState("2", "1", 0, Phase.PROGRESSING, started_at=NOW - 5)
+    state = RolloutState("2", "1", 0, RolloutPhase.PROGRESSING, started_at=NOW - 5)
     observed = _observed(state, {"canary": "2.0"}, counts=TargetCounts(3, 0, 0), ring_read=True)
     result = plan(_desired(), observed)
     step = _only_rollout_step(result)

@@ -36,12 +36,12 @@ from typing import ClassVar
 from controller.model.kinds import Kind, Verb
 from controller.model.rollout import (
     Event,
+    GateVerdict,
     Happened,
-    Phase,
+    RolloutPhase,
     RolloutPolicy,
     RolloutState,
     TargetCounts,
-    Verdict,
     advance,
     gate,
     start,
@@ -167,7 +167,8 @@ def plan_rollouts(desired: Desired, observed: Observed) -> RolloutPlan:
             status,
             moving=work.hold_default
             and not package.rollout_paused
-            and status.state not in (Phase.FAILED, Phase.ROLLED_BACK, Phase.PAUSED),
+            and status.state
+            not in (RolloutPhase.FAILED, RolloutPhase.ROLLED_BACK, RolloutPhase.PAUSED),
         )
         if work.hold_default:
             overlay_defaults[key] = live.default_version
@@ -237,7 +238,7 @@ def _plan_package(work: _Package) -> RolloutStatus:
         state is not None
         and target is not None
         and state.target == target.number
-        and state.phase is Phase.SUCCEEDED
+        and state.phase is RolloutPhase.SUCCEEDED
     )
     if target is None or target.status != "Active":
         # Published by the ordinary plan first; the rollout starts once it is Active.
@@ -262,18 +263,18 @@ def _continue(
     policy, package = work.policy, work.package
     target = work.name_of(state.target)
     previous = work.name_of(state.previous)
-    if state.phase is Phase.ROLLED_BACK:
+    if state.phase is RolloutPhase.ROLLED_BACK:
         for index in range(state.ring + 1):
             work.pin_ring(index, previous)
-    elif state.phase is not Phase.SUCCEEDED:
+    elif state.phase is not RolloutPhase.SUCCEEDED:
         for index in range(min(state.ring, len(policy.rings) - 1) + 1):
             work.pin_ring(index, target)
     described = _describe(work, status, state, now)
     if state.phase.terminal:
-        if state.phase is not Phase.SUCCEEDED:
+        if state.phase is not RolloutPhase.SUCCEEDED:
             work.error = described.failure
         return described
-    if state.phase is Phase.PAUSED:
+    if state.phase is RolloutPhase.PAUSED:
         if not package.rollout_paused:
             resumed = advance(state, Happened(Event.UNPAUSED, now=now))
             _act(work, f"resume the rollout of {target} (ring {state.ring + 1})", resumed)
@@ -289,7 +290,7 @@ def _continue(
     if seen is None or not seen.ring_read:
         return described
     ring = state.ring
-    if state.phase is Phase.PROGRESSING and seen.unstarted:
+    if state.phase is RolloutPhase.PROGRESSING and seen.unstarted:
         if now - state.started_at >= START_GRACE:
             starts = tuple(
                 (a.location, a.association_id)
@@ -306,15 +307,15 @@ def _continue(
             )
         return described
     verdict = gate(seen.counts, policy.max_failed, seen.firing)
-    if verdict.verdict is Verdict.FAIL:
+    if verdict.verdict is GateVerdict.FAIL:
         _fail(work, state, verdict.reason, verdict.why, now, target, previous)
         return replace(
             described,
             failure=f"ring {ring + 1} failed its gate: {verdict.reason}",
         )
-    if verdict.verdict is Verdict.WAIT:
+    if verdict.verdict is GateVerdict.WAIT:
         return described
-    if state.phase is Phase.PROGRESSING:
+    if state.phase is RolloutPhase.PROGRESSING:
         bake = policy.rings[ring].bake_seconds
         baking = advance(state, Happened(Event.GATE_PASSED, now=now, bake_seconds=bake))
         _act(work, f"ring {ring + 1}/{len(policy.rings)} passed its gate: bake {bake}s", baking)
@@ -323,7 +324,7 @@ def _continue(
     if now < state.bake_until:
         return described
     after = advance(state, Happened(Event.BAKE_ELAPSED, now=now, rings=len(policy.rings)))
-    if after.phase is Phase.SUCCEEDED:
+    if after.phase is RolloutPhase.SUCCEEDED:
         _act(
             work,
             f"all {len(policy.rings)} rings passed: move the default to {target} and unpin "
@@ -384,7 +385,7 @@ def _fail(
     failed = advance(state, Happened(Event.GATE_FAILED, on_failure=policy.on_failure, why=why))
     ring = state.ring + 1
     work.error = f"rollout of {target} failed at ring {ring}: {reason}"
-    if failed.phase is Phase.FAILED:
+    if failed.phase is RolloutPhase.FAILED:
         _act(work, f"ring {ring} failed its gate ({reason}): halt at ring {ring}", failed)
         return
     pins: list[RingPin] = []
@@ -450,17 +451,17 @@ def _describe(
     counts = seen.counts if seen is not None and seen.ring_read else TargetCounts()
     bake_remaining = 0.0
     deadline = 0.0
-    if state.phase is Phase.BAKING:
+    if state.phase is RolloutPhase.BAKING:
         bake_remaining = float(max(0, state.bake_until - now))
         deadline = float(state.bake_until)
-    elif state.phase is Phase.PAUSED and state.held is Phase.BAKING:
+    elif state.phase is RolloutPhase.PAUSED and state.held is RolloutPhase.BAKING:
         bake_remaining = float(state.bake_until)
-    elif state.phase is Phase.PROGRESSING and state.started_at:
+    elif state.phase is RolloutPhase.PROGRESSING and state.started_at:
         # Targets should have reported within the association's own timeout; an hour is
         # the agent's default script timeout (agent-semantics.md).
         deadline = float(state.started_at + 3600)
     failure = ""
-    if state.phase in (Phase.FAILED, Phase.ROLLED_BACK):
+    if state.phase in (RolloutPhase.FAILED, RolloutPhase.ROLLED_BACK):
         what = {"alarm": "an alarm was in ALARM", "targets": "too many targets failed"}.get(
             state.why, "its gate failed"
         )
@@ -491,13 +492,13 @@ def _describe(
 
 
 def _waiting(state: RolloutState, counts: TargetCounts, bake_remaining: float) -> str:
-    if state.phase is Phase.PROGRESSING:
+    if state.phase is RolloutPhase.PROGRESSING:
         if counts.pending:
             return f"ring {state.ring + 1}: waiting for {counts.pending} of {counts.total} targets"
         return f"ring {state.ring + 1}: waiting for its runs"
-    if state.phase is Phase.BAKING:
+    if state.phase is RolloutPhase.BAKING:
         return f"ring {state.ring + 1}: baking, {round(bake_remaining)}s left"
-    if state.phase is Phase.PAUSED:
+    if state.phase is RolloutPhase.PAUSED:
         return f"ring {state.ring + 1}: paused (ssm-gitops/rollout: paused)"
     return str(state.phase)
 
@@ -510,12 +511,12 @@ def after_step(status: RolloutStatus, step: AdvanceRollout, now: float) -> Rollo
         return status
     bake_remaining = 0.0
     deadline = 0.0
-    if state.phase is Phase.BAKING:
+    if state.phase is RolloutPhase.BAKING:
         bake_remaining = float(max(0.0, state.bake_until - now))
         deadline = float(state.bake_until)
-    elif state.phase is Phase.PROGRESSING and state.started_at:
+    elif state.phase is RolloutPhase.PROGRESSING and state.started_at:
         deadline = float(state.started_at + 3600)
-    moving = state.phase.in_flight or state.phase is Phase.SUCCEEDED
+    moving = state.phase.in_flight or state.phase is RolloutPhase.SUCCEEDED
     new_ring = state.ring != status.ring
     return replace(
         status,

@@ -20,7 +20,7 @@ from controller.aws.errors import AwsError
 from controller.aws.session import AwsClients
 from controller.model.rollout import (
     ROLLOUT_TAG,
-    Phase,
+    RolloutPhase,
     RolloutPolicy,
     RolloutState,
     TargetCounts,
@@ -86,7 +86,7 @@ class RolloutObserver:
         try:
             if state.phase.in_flight:
                 return self._read_ring(clients_for, seen, state, policy, ring, package)
-            if state.phase in (Phase.FAILED, Phase.ROLLED_BACK):
+            if state.phase in (RolloutPhase.FAILED, RolloutPhase.ROLLED_BACK):
                 key = (package.location, package.name, text)
                 with self._lock:
                     evidence = self._evidence.get(key)
