@@ -276,3 +276,28 @@ def test_no_rollout_step_on_a_partial_view() -> None:
     other = Unread(Location("111122223333", HOME.region), Kind.ASSOCIATION, "AccessDenied")
     result = plan(_desired(), replace(_observed(None), unread=(other,)))
     assert not any(isinstance(a.step, AdvanceRollout) for a in result.actions)
+
+
+def test_plan_shows_the_next_rollout_step_in_text_and_json() -> None:
+    from controller.reconcile.commands import plan_json, render_plan
+    from controller.reconcile.engine import PlannedPass
+
+    result = plan(_desired(), _observed(None))
+    text = render_plan(result, "0" * 40, "ssm-gitops")
+    assert "    ~ rollout: ring 1/2: pin canary to 2.0 and start it" in text
+    planned = PlannedPass(result, _desired(), _observed(None), (), {})
+    document = plan_json(planned, "0" * 40, "ssm-gitops")
+    assert document["actions"][0]["step"] == "ring 1/2: pin canary to 2.0 and start it"
+    assert document["rollouts"][0]["state"] == "progressing"
+    waiting = plan(
+        _desired(),
+        _observed(
+            RolloutState("2", "1", 0, RolloutPhase.PROGRESSING, started_at=NOW - 5),
+            {"canary": "2.0"},
+            counts=TargetCounts(1, 0, 2),
+            ring_read=True,
+        ),
+    )
+    assert "rollout agent (us-east-1): ring 1: waiting for 2 of 3 targets" in render_plan(
+        waiting, "0" * 40, "ssm-gitops"
+    )
