@@ -309,10 +309,7 @@ def _continue(
     verdict = gate(seen.counts, policy.max_failed, seen.firing)
     if verdict.verdict is GateVerdict.FAIL:
         _fail(work, state, verdict.reason, verdict.why, now, target, previous)
-        return replace(
-            described,
-            failure=f"ring {ring + 1} failed its gate: {verdict.reason}",
-        )
+        return replace(described, failure=work.error)
     if verdict.verdict is GateVerdict.WAIT:
         return described
     if state.phase is RolloutPhase.PROGRESSING:
