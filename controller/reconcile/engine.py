@@ -32,7 +32,7 @@ from controller.model.state import (
 from controller.reconcile.apply import Applier, ArtifactBucket
 from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.kinds import AdvanceRollout
-from controller.reconcile.kinds.rollout import after_step
+from controller.reconcile.kinds.rollout import after_step, step_due
 from controller.reconcile.observe import Observer
 from controller.reconcile.observe.rollout import RolloutObserver
 from controller.reconcile.plan import Plan, PlanError, plan
@@ -218,6 +218,16 @@ class Reconciler:
             ]
             observed = self.observer.observe([], clients)
             return _rollouts(observed.observed), self.sessions.counter.take()
+
+    def rollout_due(self) -> tuple[bool, Mapping[tuple[str, str], int]]:
+        """Whether a rollout in flight at the last pass would move now (issue 13): its ring's
+        executions, targets and alarms are read again, nothing else; True = run a pass.
+        And the AWS calls that took."""
+        with self._lock:
+            self.sessions.counter.take()
+            rereads = self.rollouts.reread(self._clients_for, time.time())
+            due = any(step_due(policy, seen) for policy, seen in rereads)
+            return due, self.sessions.counter.take()
 
     def run_desired(
         self,

@@ -91,6 +91,9 @@ class Reconciling(Protocol):
         on_action: Callable[[ActionRecord], None] | None = None,
     ) -> PassResult: ...
 
+    def rollout_due(self) -> tuple[bool, Mapping[tuple[str, str], int]]:
+        """A progressive rollout in flight would move now (its ring read again); the calls."""
+
     def read_rollouts(
         self, repository: Repository
     ) -> tuple[tuple[Rollout, ...], Mapping[tuple[str, str], int]]:
@@ -258,6 +261,28 @@ class ControllerLoop:
             a.action == Verb.ROLLOUT and a.result is ActionResult.SUCCESS for a in last.actions
         )
 
+    def _rollout_due(self, good: _Loaded) -> bool:
+        """The rollout tick: a pass only when a rollout would move. A step the last pass
+        applied, or a rollout waiting on no ring (a version being published, the default to
+        move), is due at once; a ring running or baking is read again first (its executions,
+        targets and alarms: a few calls instead of a pass)."""
+        if not self.rollout_in_flight():
+            return False
+        last = self._board.get().last_pass
+        if last is None:
+            return False
+        if any(a.action == Verb.ROLLOUT and a.result is ActionResult.SUCCESS for a in last.actions):
+            return True
+        if any(r.moving and r.state not in _ROLLING for r in last.progressive):
+            return True
+        reconciler = self._reconciler_for(self._dry_run or is_suspended(good.repository))
+        try:
+            due, api_calls = reconciler.rollout_due()
+        except Exception:  # noqa: BLE001 - a pass reads it again and reports what failed
+            return True
+        self._metrics.record_api_calls(api_calls)
+        return due
+
     def _pass(self, request: PassRequest) -> None:
         self._stage = "fetching git"
         # A rollout tick alone needs no git fetch: it moves the rollout of what is applied.
@@ -274,7 +299,7 @@ class ControllerLoop:
             request.full_resync
             or good.revision.commit != self._last_reconciled
             or self._last_outcome is PassOutcome.FAILURE
-            or ("rollout" in request.reasons and self.rollout_in_flight())
+            or ("rollout" in request.reasons and self._rollout_due(good))
         )
         if worth_it:
             self._reconcile(good, request)

@@ -188,6 +188,11 @@ class Metrics:
         self.record_rollouts(result.rollouts)
         self.record_progressive(result.progressive)
 
+    def record_api_calls(self, api_calls: Mapping[tuple[str, str], int]) -> None:
+        """AWS calls made between passes (the rollout tick's reads)."""
+        for (operation, outcome), count in api_calls.items():
+            self.aws_api_calls_total.labels(operation, outcome).inc(count)
+
     def record_progressive(self, rollouts: tuple[RolloutStatus, ...]) -> None:
         """Each package with a rollout policy: its state, ring, targets and deadline."""
         for gauge in (

@@ -301,3 +301,23 @@ def test_plan_shows_the_next_rollout_step_in_text_and_json() -> None:
     assert "rollout agent (us-east-1): ring 1: waiting for 2 of 3 targets" in render_plan(
         waiting, "0" * 40, "ssm-gitops"
     )
+
+
+def test_the_rollout_tick_asks_for_a_pass_only_when_a_step_is_due() -> None:
+    """Point 8: between passes only the ring is read; a pass runs when it would move."""
+    from controller.reconcile.kinds.rollout import step_due
+
+    progressing = RolloutState("2", "1", 0, RolloutPhase.PROGRESSING, started_at=NOW - 5)
+    baking = RolloutState("2", "1", 0, RolloutPhase.BAKING, started_at=NOW - 50, bake_until=NOW + 9)
+
+    def seen(state: RolloutState, **kw: object) -> ObservedRollout:
+        return ObservedRollout("agent", HOME, state, NOW, ring_read=True, **kw)  # type: ignore[arg-type]
+
+    assert not step_due(POLICY, seen(progressing, counts=TargetCounts(1, 0, 2)))
+    assert step_due(POLICY, seen(progressing, counts=TargetCounts(3, 0, 0)))
+    assert step_due(POLICY, seen(progressing, counts=TargetCounts(1, 1, 1)))
+    assert not step_due(POLICY, seen(progressing, unstarted=("id-canary",)))
+    assert not step_due(POLICY, seen(baking, counts=TargetCounts(3, 0, 0)))  # still baking
+    assert step_due(POLICY, seen(baking, counts=TargetCounts(3, 0, 0), firing=("agent-errors",)))
+    over = replace(baking, bake_until=NOW)
+    assert step_due(POLICY, seen(over, counts=TargetCounts(3, 0, 0)))

@@ -527,3 +527,22 @@ def after_step(status: RolloutStatus, step: AdvanceRollout, now: float) -> Rollo
         failed=0 if new_ring else status.failed,
         pending=0 if new_ring else status.pending,
     )
+
+
+def step_due(policy: RolloutPolicy, seen: ObservedRollout) -> bool:
+    """Whether a pass would move this rollout now, from a fresh read of its ring (the
+    runtime's cheap rollout tick: targets and alarms only, no pass while nothing is due)."""
+    state = seen.state
+    if state is None or not seen.ring_read:
+        return seen.error != ""  # could not read: let a pass look (and report it)
+    now = seen.read_at
+    if state.phase is RolloutPhase.PROGRESSING:
+        if seen.unstarted:
+            return now - state.started_at >= START_GRACE
+        return gate(seen.counts, policy.max_failed, seen.firing).verdict is not GateVerdict.WAIT
+    if state.phase is RolloutPhase.BAKING:
+        verdict = gate(seen.counts, policy.max_failed, seen.firing).verdict
+        return verdict is GateVerdict.FAIL or (
+            verdict is GateVerdict.PASS and now >= state.bake_until
+        )
+    return False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from controller.aws import rollout as aws_rollout
 from controller.aws.errors import AwsError
@@ -37,6 +38,8 @@ from controller.model.state import (
     ObservedRollout,
 )
 
+# A rollout in flight: its package, policy, tag and the current ring's associations.
+_Watched = tuple[DesiredPackage, RolloutPolicy, RolloutState, list[ObservedAssociation]]
 # A target whose run ended in one of these failed (API_AssociationExecutionTarget.html).
 _FAILED = frozenset({"Failed", "TimedOut", "Cancelled"})
 
@@ -47,6 +50,25 @@ class RolloutObserver:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._evidence: dict[tuple[Location, str, str], tuple[FailedTarget, ...]] = {}
+        # The rollouts in flight at the last observe, to re-read their ring between passes.
+        self._watched: list[_Watched] = []
+
+    def reread(
+        self, clients_for: Callable[[Location], AwsClients], now: float
+    ) -> list[tuple[RolloutPolicy, ObservedRollout]]:
+        """The rings of the rollouts in flight at the last observe, read again (their
+        executions, targets and alarms only; the tag is as the last pass left it)."""
+        with self._lock:
+            watched = list(self._watched)
+        found = []
+        for package, policy, state, ring in watched:
+            seen = ObservedRollout(package.name, package.location, state, int(now))
+            try:
+                seen = self._read_ring(clients_for, seen, state, policy, ring, package)
+            except AwsError as error:
+                seen = replace(seen, error=f"could not read ring {state.ring + 1}: {error}")
+            found.append((policy, seen))
+        return found
 
     def observe(
         self,
@@ -57,6 +79,8 @@ class RolloutObserver:
     ) -> tuple[ObservedRollout, ...]:
         live = {(p.location, p.name): p for p in observed.packages}
         found: list[ObservedRollout] = []
+        with self._lock:
+            self._watched = []
         for package in desired.packages:
             policy = package.rollout
             package_live = live.get((package.location, package.name))
@@ -85,6 +109,8 @@ class RolloutObserver:
         ring = _ring(policy, state, package, observed)
         try:
             if state.phase.in_flight:
+                with self._lock:
+                    self._watched.append((package, policy, state, ring))
                 return self._read_ring(clients_for, seen, state, policy, ring, package)
             if state.phase in (RolloutPhase.FAILED, RolloutPhase.ROLLED_BACK):
                 key = (package.location, package.name, text)
