@@ -105,12 +105,17 @@ def scenario(rings: int, associations: int, work: Path, *, progressive: bool) ->
         calls: Counter[tuple[str, str]] = Counter()
         passes = 0
         quiet = 0
+        tick: dict[tuple[str, str], int] = {}
         while passes < MAX_PASSES and quiet < 2:
             result = reconciler.run_desired(target)
             passes += 1
             calls.update(result.api_calls)
             _runs_as_the_fleet_would(aws, seen)
             quiet = quiet + 1 if not result.actions else 0
+            if progressive and not tick:
+                _due, tick_calls = reconciler.rollout_due()  # a rollout tick between passes
+                if tick_calls:
+                    tick = dict(tick_calls)
         with aws.ssm.store.lock:
             document = aws.ssm.store.state(HOME.account, HOME.region).documents["agent"]
             default = document.versions[document.default_version].version_name
@@ -120,6 +125,11 @@ def scenario(rings: int, associations: int, work: Path, *, progressive: bool) ->
         print(f"  AWS calls:           {sum(calls.values())}")
         for (operation, outcome), count in sorted(calls.items()):
             print(f"      {operation:40s} {outcome:10s} {count}")
+        if tick:
+            ring = -(-associations // rings)
+            print(f"  one rollout tick (a ring of {ring} associations): {sum(tick.values())} calls")
+            for (operation, outcome), count in sorted(tick.items()):
+                print(f"      {operation:40s} {outcome:10s} {count}")
 
 
 def main() -> None:
