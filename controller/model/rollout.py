@@ -142,7 +142,7 @@ class RolloutState:
     previous: str  # document version number of the default when the rollout began
     ring: int = 0
     phase: RolloutPhase = RolloutPhase.PROGRESSING
-    started_at: int = 0
+    started_at: float = 0  # written with milliseconds: a run just before it is not the ring's
     bake_until: int = 0
     held: RolloutPhase | None = None
     why: str = ""  # a gate failure's short code: "targets" or "alarm"
@@ -165,6 +165,8 @@ def encode(state: RolloutState) -> str:
     parts = []
     for key, attribute in _FIELDS:
         value = getattr(state, attribute)
+        if isinstance(value, float):
+            value = int(value) if value.is_integer() else round(value, 3)
         text = "-" if value is None or value == "" else str(value)
         parts.append(f"{key}={text}")
     text = " ".join(parts)
@@ -188,13 +190,18 @@ def decode(text: str) -> RolloutState | None:
             previous=_number(values["p"]),
             ring=int(values["r"]),
             phase=RolloutPhase(values["s"]),
-            started_at=int(values["a"]),
+            started_at=_seconds(values["a"]),
             bake_until=int(values["b"]),
             held=None if held == "-" else RolloutPhase(held),
             why="" if values.get("w", "-") == "-" else values["w"],
         )
     except (KeyError, ValueError):
         return None
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def _number(text: str) -> str:

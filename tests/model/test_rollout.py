@@ -197,6 +197,12 @@ def test_the_tag_stays_within_aws_tag_rules() -> None:
     assert decode(text) == widest
 
 
+def test_a_ring_start_keeps_its_milliseconds() -> None:
+    state = RolloutState("2", "1", 0, RolloutPhase.PROGRESSING, started_at=1764560000.123)
+    assert "a=1764560000.123" in encode(state)
+    assert decode(encode(state)) == state
+
+
 @pytest.mark.parametrize("text", ["", "nonsense", "t=x p=1 r=0 s=baking a=0 b=0", "t=1 p=1"])
 def test_a_foreign_tag_value_is_ignored(text: str) -> None:
     assert decode(text) is None

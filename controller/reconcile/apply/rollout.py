@@ -11,6 +11,9 @@ The package's owner tags were re-read by the `Applier` before this step
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 from controller.aws import associations as aws_associations
 from controller.aws import rollout as aws_rollout
 from controller.aws.session import AwsClients
@@ -21,8 +24,13 @@ from controller.reconcile.kinds import Action, AdvanceRollout
 
 
 def advance(ctx: ApplyContext, clients: AwsClients, action: Action, step: AdvanceRollout) -> str:
+    since = step.since
     if step.state is not None:
-        aws_rollout.write_state(clients, action.name, encode(step.state))
+        state = step.state
+        if step.stamp:  # the ring starts now: its runs are those created from here on
+            since = round(time.time(), 3)
+            state = replace(state, started_at=since)
+        aws_rollout.write_state(clients, action.name, encode(state))
     for pin in step.pins:
         where = ctx.clients_for(pin.association.location)
         ctx.ensure_association_owned(where, action, pin.association_id)
@@ -42,7 +50,7 @@ def advance(ctx: ApplyContext, clients: AwsClients, action: Action, step: Advanc
     waiting: dict[Location, list[str]] = {}
     for location, association_id in step.start:
         where = ctx.clients_for(location)
-        if step.since and aws_rollout.executions_since(where, association_id, step.since):
+        if since and aws_rollout.executions_since(where, association_id, since):
             continue  # already running since the step began: never started twice
         waiting.setdefault(location, []).append(association_id)
     for location, ids in sorted(waiting.items()):

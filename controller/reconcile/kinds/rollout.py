@@ -85,7 +85,10 @@ class AdvanceRollout(StepBase):
     state: RolloutState | None  # the `ssm-gitops:rollout` tag to write (None: unchanged)
     pins: tuple[RingPin, ...] = ()
     start: tuple[tuple[Location, str], ...] = ()  # (location, association id) to start once
-    since: int = 0  # an association with an execution created since then is not started
+    since: float = 0  # an association with an execution created since then is not started
+    # Apply writes the ring's start as the moment of the tag write (before the pins), so a
+    # run created just before it is never taken for the ring's.
+    stamp: bool = False
 
     @property
     def subject(self) -> str:
@@ -365,7 +368,7 @@ def _start_ring(
             )
     names = ", ".join(sorted({a.name for a in work.ring(state.ring)})) or "(no association)"
     text = f"ring {state.ring + 1}/{len(work.policy.rings)}: pin {names} to {version} and start it"
-    _act(work, text, state, pins=tuple(pins), start=tuple(starts), since=now)
+    _act(work, text, state, pins=tuple(pins), start=tuple(starts), since=now, stamp=True)
     return _describe(work, replace(status, step=text), state, now)
 
 
@@ -421,7 +424,8 @@ def _act(
     *,
     pins: tuple[RingPin, ...] = (),
     start: tuple[tuple[Location, str], ...] = (),
-    since: int = 0,
+    since: float = 0,
+    stamp: bool = False,
 ) -> None:
     package = work.package
     old = work.seen.state if work.seen is not None else None
@@ -429,7 +433,7 @@ def _act(
     work.action = Action(
         package.name,
         package.location,
-        AdvanceRollout(text, state, pins, start, since),
+        AdvanceRollout(text, state, pins, start, since, stamp),
         changes,
     )
 

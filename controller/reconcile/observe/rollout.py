@@ -180,7 +180,7 @@ def _ring(
 def _targets(
     clients_for: Callable[[Location], AwsClients],
     ring: list[ObservedAssociation],
-    since: int,
+    since: float,
 ) -> tuple[TargetCounts, tuple[str, ...], tuple[FailedTarget, ...]]:
     """The ring's targets by result (of each association's first run since `since`), the
     associations with no run yet, and the failed targets with their error."""
