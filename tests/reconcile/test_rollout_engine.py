@@ -18,6 +18,7 @@ from controller.aws.session import Sessions
 from controller.local import LocalAWS
 from controller.model.rollout import ROLLOUT_TAG, Ring, RolloutPolicy, decode
 from controller.model.state import OWNER_TAG, DesiredVersion
+from controller.reconcile.apply import Applier
 from controller.reconcile.engine import DesiredPass, Reconciler
 from controller.reconcile.result import ActionResult
 from tests.reconcile.conftest import ACCOUNT, REGION, association, package, target
@@ -107,21 +108,31 @@ def test_a_failed_gate_rolls_back_and_the_tag_write_respects_ownership(
     assert not [a for a in again.actions if a.result is ActionResult.SUCCESS]
     assert again.progressive[0].state == "rolled_back"
 
-    # Another version is named; the package lost our owner tag meanwhile: left alone.
-    arn_doc = "agent"
-    ssm.remove_tags_from_resource(ResourceType="Document", ResourceId=arn_doc, TagKeys=[OWNER_TAG])
+    # Another version is named (published first); then, between the plan and its apply,
+    # the package loses our owner tag: the rollout's tag write leaves it alone.
     v3 = make_version("agent", "3.0")
     pkg = wanted.desired.packages[0]
     newer = replace(pkg, default_version="3.0", versions=(*pkg.versions, v3))
     third = replace(wanted, desired=replace(wanted.desired, packages=(newer,)))
-    reconciler.observer.packages.clear()
-    result = reconciler.run_desired(third)
+    reconciler.run_desired(third)  # publishes 3.0
+    planned = reconciler.plan_desired(third)
+    assert [a.verb.value for a in planned.plan.actions] == ["rollout"]
+    ssm.remove_tags_from_resource(ResourceType="Document", ResourceId="agent", TagKeys=[OWNER_TAG])
+    applier = Applier(
+        reconciler._clients_for,
+        owner=reconciler.owner,
+        observer=reconciler.observer,
+        artifacts=planned.artifacts,
+    )
+    records = applier.apply(planned.plan)
+    assert [(r.result, "left alone" in r.message) for r in records] == [
+        (ActionResult.SKIPPED, True)
+    ]
     tags = aws_tags.tags_of(reconciler.sessions.home(REGION), "Document", "agent")
     state = decode(tags[ROLLOUT_TAG])
     assert state is not None and state.phase == "rolled_back"  # the tag was not rewritten
-    assert all(
-        a.action != "rollout" or a.result is not ActionResult.SUCCESS for a in result.actions
-    )
+    # nor the ring pinned (it follows the default, 1.0, since 3.0 was named)
+    assert _pinned(aws_env)["canary"] == ""
 
 
 def test_start_once_sends_at_most_ten_ids_a_call_and_targets_are_read_page_by_page(
