@@ -11,7 +11,7 @@ No fleet runs: whenever an association was updated (pinned or unpinned), the ben
 writes one execution with one successful target into the endpoint's store, as the fleet
 would, so the gates pass.
 
-    .venv/bin/python benchmarks/rollout_calls.py [--rings 3] [--associations 12]
+    python benchmarks/rollout_calls.py [--rings 3] [--associations 12]
 """
 
 from __future__ import annotations
