@@ -31,6 +31,15 @@ __all__ = ["CONTENT_TYPE", "Metrics", "RESOURCE_KINDS"]
 
 PREFIX = "ssm_gitops_"
 RESOURCE_KINDS = ("package", "association")
+# Which region's rollout the package's series show (higher first).
+_URGENCY = {
+    "failed": 5,
+    "rolled_back": 5,
+    "paused": 4,
+    "progressing": 3,
+    "baking": 3,
+    "succeeded": 1,
+}
 # The per-target association statuses a rollout goes through (AssociationStatusAggregatedCount
 # keys; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
 ROLLOUT_STATUSES = ("Success", "Failed", "Pending", "InProgress")
@@ -202,7 +211,14 @@ class Metrics:
             self.rollout_step_deadline,
         ):
             gauge.clear()  # a package removed from the repository stops reporting
+        # The labels name the package only (low cardinality): of its regions, the one that
+        # most needs a look is shown (a failure before a running rollout before a done one).
+        shown: dict[str, RolloutStatus] = {}
         for rollout in rollouts:
+            kept = shown.get(rollout.package)
+            if kept is None or _URGENCY.get(rollout.state, 0) > _URGENCY.get(kept.state, 0):
+                shown[rollout.package] = rollout
+        for rollout in shown.values():
             for phase in RolloutPhase:
                 self.rollout_state.labels(rollout.package, phase.value).set(
                     1 if rollout.state == phase.value else 0

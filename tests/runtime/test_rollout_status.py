@@ -49,6 +49,9 @@ def test_rollout_metrics() -> None:
     assert value(metrics, "rollout_ring", package="datadog-agent") == 1
     assert value(metrics, "rollout_ring_targets", package="datadog-agent", status="succeeded") == 1
     assert value(metrics, "rollout_step_deadline_timestamp_seconds", package="datadog-agent") == 1e9
+    other_region = replace(ROLLED_BACK, region="eu-west-1")
+    metrics.record_pass(replace(make_pass(), progressive=(BAKING, other_region)))
+    assert value(metrics, "rollout_state", package="datadog-agent", state="rolled_back") == 1
     metrics.record_pass(make_pass())  # the package lost its rollout: its series go
     assert value(metrics, "rollout_ring", package="datadog-agent") is None
 
