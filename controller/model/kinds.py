@@ -29,6 +29,9 @@ class Kind(StrEnum):
         """When a step runs. `removal`: the step is part of removing the whole resource (the
         unshare that precedes DeleteDocument), so it runs with the deletions."""
         deleting = removal or verb.is_deletion
+        if verb is Verb.ROLLOUT:
+            # A rollout step pins and starts associations: after those are created/updated.
+            return Phase.ASSOCIATIONS
         if self is Kind.PACKAGE:
             return Phase.PACKAGE_DELETES if deleting else Phase.PACKAGES
         return Phase.ASSOCIATION_DELETES if deleting else Phase.ASSOCIATIONS
@@ -45,7 +48,7 @@ class Kind(StrEnum):
         """
         if self is Kind.ASSOCIATION:
             return verb in (Verb.CREATE, Verb.UPDATE)
-        return verb is Verb.SET_DEFAULT
+        return verb in (Verb.SET_DEFAULT, Verb.ROLLOUT)
 
 
 class Effect(StrEnum):
@@ -68,6 +71,7 @@ class Verb(StrEnum):
     UPDATE = "update"
     DELETE = "delete"
     DELETE_VERSION = "delete_version"
+    ROLLOUT = "rollout"  # one step of a progressive rollout (issue 13): pin, start, gate
 
     @property
     def effect(self) -> Effect:

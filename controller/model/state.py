@@ -16,6 +16,7 @@ from pathlib import Path
 from controller.model.kinds import Kind
 from controller.model.ownership import OWNER_TAG as OWNER_TAG  # re-exported for the stages
 from controller.model.ownership import SOURCE_TAG as SOURCE_TAG
+from controller.model.rollout import RolloutPolicy, RolloutState, TargetCounts
 
 # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ModifyDocumentPermission.html
 # "All" shares publicly and cannot be mixed with account ids.
@@ -67,6 +68,8 @@ class DesiredPackage:
     versions: tuple[DesiredVersion, ...]
     source: str = ""  # path:line of the YAML document, for messages
     disabled: bool = False  # `ssm-gitops/reconcile: disabled`
+    rollout: RolloutPolicy | None = None  # `spec.rollout`: a new default goes ring by ring
+    rollout_paused: bool = False  # `ssm-gitops/rollout: paused`
 
 
 @dataclass(frozen=True)
@@ -266,6 +269,35 @@ class OtherSource:
 
 
 @dataclass(frozen=True)
+class FailedTarget:
+    """One instance of a rollout ring whose run failed, and the agent's words."""
+
+    association: str
+    instance_id: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ObservedRollout:
+    """A package's rollout as observe read it (`controller.reconcile.observe.rollout`): the
+    `ssm-gitops:rollout` tag and, while a ring runs, its targets' results and the alarms.
+
+    `unstarted`: the ring's associations (ids) with no execution since the ring started;
+    `read_at`: the clock when this was read (plan itself reads no clock)."""
+
+    package: str
+    location: Location
+    state: RolloutState | None
+    read_at: int
+    counts: TargetCounts = TargetCounts()
+    unstarted: tuple[str, ...] = ()
+    firing: tuple[str, ...] = ()  # alarms in ALARM (or missing: never a silent pass)
+    failed_targets: tuple[FailedTarget, ...] = ()
+    ring_read: bool = False  # the ring's targets and alarms were read this time
+    error: str = ""  # why the ring could not be read (the plan then waits)
+
+
+@dataclass(frozen=True)
 class Observed:
     """Everything live that carries our owner tag, in every location we manage."""
 
@@ -274,6 +306,7 @@ class Observed:
     # What could not be read: `packages`/`associations` hold nothing of those (location, kind).
     unread: tuple[Unread, ...] = ()
     others: tuple[OtherSource, ...] = ()  # our owner name, another source
+    rollouts: tuple[ObservedRollout, ...] = ()  # packages with a rollout policy, live
 
     def unread_locations(self, kind: Kind) -> dict[Location, str]:
         """Location -> reason, for the locations where `kind` could not be read."""

@@ -218,6 +218,10 @@ def render_plan(plan: Plan, commit: str, owner: str, source: str = "") -> str:
             lines.extend(_action_lines(action))
     for blocked in plan.blocked:
         lines.append(f"! blocked: {blocked.action.describe()}: {blocked.reason}")
+    moving = {(a.name, a.location.region) for a in plan.actions if a.verb is Verb.ROLLOUT}
+    for rollout in plan.rollouts:  # rollouts that wait (targets, a bake): where they are
+        if rollout.state != "idle" and (rollout.package, rollout.region) not in moving:
+            lines.append(f"  rollout {rollout.package} ({rollout.region}): {rollout.step}")
     if not plan.actions and not plan.blocked:
         lines.append("No changes: live SSM matches the repository.")
     lines += ["", plan.summary()]
@@ -229,6 +233,8 @@ def _action_lines(action: Action) -> list[str]:
         return [f"    - delete {action.step.association_id}"]
     if isinstance(action.step, DeletePackage):
         return ["    - delete with all its versions"]
+    if action.verb is Verb.ROLLOUT:  # "ring 1/3: pin datadog-agent-canary to 6.10.0 ..."
+        return [f"    ~ rollout: {action.step.subject}"]
     out = []
     for change in action.changes:
         if change.old and change.new:
@@ -250,6 +256,7 @@ def _action_json(action: Action) -> dict[str, Any]:
         "symbol": action.symbol,
         "effect": action.verb.effect,
         "changes": [{"field": c.field, "old": c.old, "new": c.new} for c in action.changes],
+        **({"step": action.step.subject} if action.verb is Verb.ROLLOUT else {}),
     }
 
 
@@ -264,6 +271,7 @@ def plan_json(planned: PlannedPass, commit: str, owner: str) -> dict[str, Any]:
         "blocked": [_action_json(b.action) | {"reason": b.reason} for b in plan.blocked],
         "errors": list(planned.errors),
         "resources": [r.to_json() for r in plan.resources],
+        "rollouts": [r.to_json() for r in plan.rollouts],
         "summary": counts | {"blocked": len(plan.blocked), "errors": len(planned.errors)},
         "api_calls": _calls_json(planned.api_calls),
         "aws_calls": sum(planned.api_calls.values()),

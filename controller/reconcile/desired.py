@@ -31,6 +31,7 @@ from controller.model.state import (
     scalar_association_fields,
 )
 from controller.reconcile.locations import Locations, static_locations
+from controller.reconcile.rollout_policy import rollout_policy
 from controller.repository import (
     Association,
     Package,
@@ -39,6 +40,7 @@ from controller.repository import (
     Repository,
     Settings,
     reconcile_disabled,
+    rollout_paused,
 )
 
 BuildFunction = Callable[[Repository, Package, PackageVersion], DesiredVersion]
@@ -209,6 +211,8 @@ def _packages(
                     versions=versions,
                     source=_source(package),
                     disabled=reconcile_disabled(package),
+                    rollout=rollout_policy(package),
+                    rollout_paused=rollout_paused(package),
                 )
             )
     return packages, errors

@@ -22,7 +22,7 @@ from controller.aws.organizations import OrganizationReader
 from controller.aws.records import Record, read_record, record_key, write_record
 from controller.aws.session import AwsClients, Sessions
 from controller.errors import UserError
-from controller.model.kinds import Kind
+from controller.model.kinds import Kind, Verb
 from controller.model.state import (
     ArtifactFile,
     Desired,
@@ -37,6 +37,8 @@ from controller.reconcile.cache import LastingStore
 from controller.reconcile.desired import desired_state, desired_version, locations
 from controller.reconcile.events import NamedResource
 from controller.reconcile.heal import Healed
+from controller.reconcile.kinds import AdvanceRollout
+from controller.reconcile.kinds.rollout import after_step, step_due
 from controller.reconcile.leftover import (
     cleaned,
     desired_places,
@@ -48,6 +50,7 @@ from controller.reconcile.leftover import (
 from controller.reconcile.locations import Locations, placement_problems, resolve_locations
 from controller.reconcile.observe import Observer
 from controller.reconcile.observe.overlap import OverlapDetector
+from controller.reconcile.observe.rollout import RolloutObserver
 from controller.reconcile.plan import Plan, PlanError, plan
 from controller.reconcile.result import (
     ActionRecord,
@@ -60,6 +63,7 @@ from controller.reconcile.result import (
     ResourceState,
     ResourceStatus,
     Rollout,
+    RolloutStatus,
 )
 from controller.repository import Package, PackageVersion, Repository
 
@@ -131,6 +135,7 @@ class Reconciler:
             locations_in_parallel=locations_in_parallel,
         )
         self.overlaps = OverlapDetector()  # reported with each pass, never blocks it
+        self.rollouts = RolloutObserver()
         self._built: dict[tuple[str, str, str], DesiredVersion] = {}
         self._roles: dict[str, str | None] = {}  # account id -> role ARN, from Settings
         self._where: Locations | None = None  # Settings as the last pass resolved it
@@ -253,6 +258,8 @@ class Reconciler:
         live = self.observer.confirm_content(self._clients_for, observed, desired)
         names = {(a.location, a.association_id): a.name for a in live.associations}
         self.association_names, self._last_names = {**self._last_names, **names}, names
+        rollouts = self.rollouts.observe(self._clients_for, desired, live, time.time())
+        live = replace(live, rollouts=rollouts)
         result = plan(desired, live)
         failures = (
             target.problems + _unread_failures(observed) + _plan_failures(result.errors, desired)
@@ -389,6 +396,16 @@ class Reconciler:
 
         result = self._run(target, revision, started, False, on_action, only=only)
         return heal.Healed(result, heal.outcomes(result, resources, self.association_names))
+
+    def rollout_due(self) -> tuple[bool, Mapping[tuple[str, str], int]]:
+        """Whether a rollout in flight at the last pass would move now (issue 13): its ring's
+        executions, targets and alarms are read again, nothing else; True = run a pass.
+        And the AWS calls that took."""
+        with self._lock:
+            self.sessions.counter.take()
+            rereads = self.rollouts.reread(self._clients_for, time.time())
+            due = any(step_due(policy, seen) for policy, seen in rereads)
+            return due, self.sessions.counter.take()
 
     def run_desired(
         self,
@@ -644,7 +661,32 @@ class Reconciler:
             rollouts=rollouts,
             overlaps=overlaps,
             locations=planned.locations,
+            progressive=_after_rollout_steps(planned.plan, records),
         )
+
+
+def _after_rollout_steps(
+    planned: Plan, records: tuple[ActionRecord, ...]
+) -> tuple[RolloutStatus, ...]:
+    """The rollouts' status with the steps this pass applied (issue 13)."""
+    done = {
+        (r.name, r.account, r.region)
+        for r in records
+        if r.action == Verb.ROLLOUT and r.result is ActionResult.SUCCESS
+    }
+    steps = {
+        (a.name, a.location.account, a.location.region): a.step
+        for a in planned.actions
+        if isinstance(a.step, AdvanceRollout)
+    }
+    now = time.time()
+    return tuple(
+        after_step(status, step, now)
+        if (key := (status.package, status.account, status.region)) in done
+        and isinstance(step := steps.get(key), AdvanceRollout)
+        else status
+        for status in planned.rollouts
+    )
 
 
 def _unread_failures(observed: Observed) -> tuple[Failure, ...]:
@@ -672,9 +714,12 @@ def _plan_failures(errors: tuple[PlanError, ...], desired: Desired) -> tuple[Fai
     built_badly = set(desired.errors)
     return tuple(
         Failure(
-            Reason.BUILD
-            if error.kind == "package" and (error.name, error.message) in built_badly
-            else Reason.PLAN_REJECTED,
+            error.reason
+            or (
+                Reason.BUILD
+                if error.kind == "package" and (error.name, error.message) in built_badly
+                else Reason.PLAN_REJECTED
+            ),
             error.message,
             kind=error.kind,
             name=error.name,

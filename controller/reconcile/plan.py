@@ -47,7 +47,8 @@ from controller.reconcile.kinds import (
     association,
     package,
 )
-from controller.reconcile.result import ResourceState, ResourceStatus
+from controller.reconcile.kinds.rollout import plan_rollouts
+from controller.reconcile.result import Reason, ResourceState, ResourceStatus, RolloutStatus
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class PlanError:
     name: str
     location: Location
     message: str
+    reason: Reason | None = None  # None: decided by the engine (build or plan_rejected)
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name} ({self.location}): {self.message}"
@@ -76,6 +78,7 @@ class Plan:
     blocked: tuple[Blocked, ...] = ()
     errors: tuple[PlanError, ...] = ()
     resources: tuple[ResourceStatus, ...] = ()
+    rollouts: tuple[RolloutStatus, ...] = ()  # progressive rollouts (issue 13)
 
     @property
     def has_changes(self) -> bool:
@@ -135,18 +138,45 @@ class _Pairing:
 
 def plan(desired: Desired, observed: Observed) -> Plan:
     """The ordered actions that make `observed` match `desired`, with the safety rules."""
-    pairing = _Pairing(desired, observed)
+    # A rollout in progress is not drift: the default and the reached rings as it left them.
+    rollouts = plan_rollouts(desired, observed)
+    pairing = _Pairing(rollouts.desired, observed)
     _pair_packages(pairing)
     _pair_associations(pairing)
     allowed, blocked = _guard_deletions(pairing)
-    actions = pairing.actions + allowed
+    actions = pairing.actions + allowed + _rollout_steps(pairing, rollouts.actions)
+    for failed, message in rollouts.errors:
+        pairing.errors.append(
+            PlanError(Kind.PACKAGE, failed.name, failed.location, message, Reason.ROLLOUT)
+        )
     if desired.suspended:
         blocked = [
             Blocked(action, "reconciliation is suspended in Settings") for action in actions
         ] + blocked
         actions = []
     actions.sort(key=lambda action: action.phase)  # stable: keeps the order within a phase
-    return Plan(tuple(actions), tuple(blocked), tuple(pairing.errors), tuple(pairing.resources))
+    return Plan(
+        tuple(actions),
+        tuple(blocked),
+        tuple(pairing.errors),
+        tuple(pairing.resources),
+        rollouts.statuses,
+    )
+
+
+def _rollout_steps(pairing: _Pairing, steps: tuple[Action, ...]) -> list[Action]:
+    """A package's rollout moves only where it was read completely and planned without error
+    (never on a partial view; not another source's package)."""
+    failed = {(e.location, e.name) for e in pairing.errors if e.kind is Kind.PACKAGE}
+    # A ring's associations may live in any account of the package's region.
+    unread_regions = {location.region for location in pairing.unread_associations}
+    return [
+        step
+        for step in steps
+        if step.location not in pairing.unread_packages
+        and step.location.region not in unread_regions
+        and (step.location, step.name) not in failed
+    ]
 
 
 def _pair_packages(pairing: _Pairing) -> None:

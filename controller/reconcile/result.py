@@ -58,6 +58,7 @@ class Reason(StrEnum):
     PLAN_REJECTED = "plan_rejected"  # the plan refused a change (immutable version, conflict)
     APPLY = "apply"  # an action's AWS call failed
     LOCATION = "location"  # a location (account, region) or an OU of Settings could not be read
+    ROLLOUT = "rollout"  # a progressive rollout's gate failed (issue 13; docs/rollouts.md)
     INTERNAL = "internal"  # a bug or exhaustion escaped a stage (the log has the traceback)
 
 
@@ -223,6 +224,82 @@ class LocationStatus:
 
 
 @dataclass(frozen=True)
+class RolloutStatus:
+    """A package's progressive rollout (issue 13), as `/status`, the page and the metrics
+    show it: `rollout_state`, `rollout_ring`, `rollout_ring_targets`,
+    `rollout_step_deadline_timestamp_seconds`."""
+
+    package: str
+    account: str
+    region: str
+    state: str  # model.rollout.RolloutPhase value, or "idle" (no rollout ever ran)
+    ring: int  # 0-based index of the current ring
+    rings: tuple[tuple[str, ...], ...]  # each ring's associations
+    live_default: str  # VersionName of the live default
+    target: str = ""  # VersionName rolled out
+    previous: str = ""  # VersionName of the default when it began
+    versions: tuple[str, ...] = ()  # VersionNames published
+    succeeded: int = 0  # the current ring's targets
+    failed: int = 0
+    pending: int = 0
+    deadline: float = 0.0  # unix time by which the current step should be over (0: idle)
+    bake_remaining: float = 0.0
+    step: str = ""  # the next step, in words ("waiting for 2 of 5 targets")
+    failure: str = ""  # why the gate failed, with the ring
+    failed_targets: tuple[tuple[str, str, str], ...] = ()  # (association, instance, error)
+    moving: bool = False  # it moves without a new revision: the rollout tick follows it
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "package": self.package,
+            "account": self.account,
+            "region": self.region,
+            "state": self.state,
+            "ring": self.ring,
+            "rings": [
+                {
+                    "associations": list(ring),
+                    "status": _ring_status(self, index),
+                    **(
+                        {
+                            "targets": {
+                                "succeeded": self.succeeded,
+                                "failed": self.failed,
+                                "pending": self.pending,
+                            }
+                        }
+                        if index == self.ring and self.state != "idle"
+                        else {}
+                    ),
+                }
+                for index, ring in enumerate(self.rings)
+            ],
+            "liveDefault": self.live_default,
+            "target": self.target,
+            "previous": self.previous,
+            "versions": list(self.versions),
+            "bakeRemainingSeconds": round(self.bake_remaining),
+            "deadline": self.deadline,
+            "step": self.step,
+            "failure": self.failure,
+            "failedTargets": [
+                {"association": a, "instance": i, "error": e} for a, i, e in self.failed_targets
+            ],
+        }
+
+
+def _ring_status(rollout: RolloutStatus, index: int) -> str:
+    """One ring's place in its rollout: passed, current, waiting, rolled_back."""
+    if rollout.state in ("idle", "succeeded"):
+        return "passed" if rollout.state == "succeeded" else "idle"
+    if index < rollout.ring:
+        return "rolled_back" if rollout.state == "rolled_back" else "passed"
+    if index == rollout.ring:
+        return rollout.state
+    return "waiting"
+
+
+@dataclass(frozen=True)
 class PassResult:
     """Everything one pass did and found."""
 
@@ -238,6 +315,7 @@ class PassResult:
     rollouts: tuple[Rollout, ...] = ()
     overlaps: tuple[Overlap, ...] = ()  # instances two associations fight over
     locations: tuple[LocationStatus, ...] = ()  # every location the pass worked in or pruned
+    progressive: tuple[RolloutStatus, ...] = ()  # packages with a `rollout` policy
 
     @property
     def duration_seconds(self) -> float:

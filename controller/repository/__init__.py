@@ -20,6 +20,7 @@ from controller.repository.models import (
     Settings,
     Target,
     reconcile_disabled,
+    rollout_paused,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "Target",
     "load_repository",
     "reconcile_disabled",
+    "rollout_paused",
 ]

@@ -66,6 +66,58 @@ def check_repository(
         check_placement(association, loaded, settings[0][0] if settings else None, problems)
     for item, loaded in settings:
         _check_settings(item, loaded, problems)
+    associations_by_name = {association.name: association for association, _ in associations}
+    for package, loaded in packages:
+        _check_rollout(package, loaded, associations_by_name, problems)
+
+
+def _check_rollout(
+    package: Package,
+    loaded: LoadedDocument,
+    associations: dict[str, Association],
+    problems: Problems,
+) -> None:
+    """A ring names associations of THIS package in this repository, each in one ring at
+    most, and none of them pins a version of its own (the rollout pins and unpins them)."""
+    if package.rollout is None:
+        return
+    seen: dict[str, int] = {}
+    for r_index, ring in enumerate(package.rollout.rings):
+        for a_index, name in enumerate(ring.associations):
+            where = loaded.position("spec", "rollout", "rings", r_index, "associations", a_index)
+            association = associations.get(name)
+            if name in seen:
+                problems.add(
+                    loaded.shown,
+                    where,
+                    f"association {name!r} is already in ring {seen[name] + 1}: an association "
+                    "belongs to one ring at most; remove it here",
+                )
+                continue
+            seen[name] = r_index
+            if association is None:
+                problems.add(
+                    loaded.shown,
+                    where,
+                    f"ring {r_index + 1} names association {name!r}, which is not defined in "
+                    "this repository: fix the name or add the Association",
+                )
+            elif association.package != package.name:
+                problems.add(
+                    loaded.shown,
+                    where,
+                    f"ring {r_index + 1} names association {name!r}, which installs "
+                    f"{association.package!r}, not {package.name!r}: a ring holds this "
+                    "package's associations only",
+                )
+            elif association.version is not None:
+                problems.add(
+                    loaded.shown,
+                    where,
+                    f"association {name!r} pins version {association.version!r} "
+                    f"({association.where}): a ring's associations follow the default, the "
+                    "rollout pins them; remove its version",
+                )
 
 
 def _unique_names(

@@ -48,6 +48,15 @@ from pydantic_core import PydanticCustomError
 from controller.model.configure_package import DEFAULT_ACTION, DEFAULT_INSTALLATION_TYPE
 from controller.model.fingerprint import FINGERPRINT_TAGS
 from controller.model.ownership import OWNER_TAG, SOURCE_TAG
+from controller.model.rollout import (
+    ALARM_NAME_MAX,
+    MAX_ALARMS,
+    MAX_BAKE_SECONDS,
+    ROLLOUT_ANNOTATION,
+    ROLLOUT_TAG,
+    parse_duration,
+    parse_max_failed,
+)
 from controller.model.state import DEFAULT_MAX_DELETES
 from controller.repository import rules, schedules
 
@@ -79,6 +88,7 @@ def _matches(regex: re.Pattern[str], what: str, advice: str) -> AfterValidator:
 
 
 _ANNOTATIONS = "ssm-gitops/reconcile: disabled leaves this resource alone"
+_DURATION_TEXT = r"^[0-9]{1,5}(s|m|h)$"
 
 
 def _about(text: str) -> Any:
@@ -116,7 +126,7 @@ def _tag_key(value: str) -> str | None:
         return f"tag key {value!r}: use 1-128 letters, digits, spaces and _ . : / = + - @"
     if value.lower().startswith("aws:"):
         return f"tag key {value!r}: the aws: prefix is reserved by AWS"
-    if value in (OWNER_TAG, SOURCE_TAG, *FINGERPRINT_TAGS):
+    if value in (OWNER_TAG, SOURCE_TAG, ROLLOUT_TAG, *FINGERPRINT_TAGS):
         return f"tag key {value!r} is set by the controller itself: remove it"
     return None
 
@@ -225,6 +235,40 @@ MaxErrors = Annotated[
     _pattern(rules.MAX_ERRORS),
 ]
 SsmArgumentName = Annotated[str, _rule(_ssm_argument)]
+
+
+def _bake(value: str) -> str | None:
+    if parse_duration(value) is None:
+        return (
+            f'bake {value!r} is not a duration: write a number and s, m or h ("30s", '
+            f'"15m", "1h"), at most {MAX_BAKE_SECONDS // 3600}h'
+        )
+    return None
+
+
+def _max_failed(value: str) -> str | None:
+    if parse_max_failed(value) is None:
+        return f'maxFailed {value!r}: write a number of targets ("0", "2") or a percent ("10%")'
+    return None
+
+
+def _alarm_name(value: str) -> str | None:
+    # CloudWatch AlarmName: 1-255 characters (botocore's cloudwatch model; no pattern there,
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+    # refuses ASCII control characters).
+    if not 1 <= len(value) <= ALARM_NAME_MAX or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return (
+            f"alarm {value!r} is not a CloudWatch alarm name: use 1-{ALARM_NAME_MAX} "
+            "characters, no control characters"
+        )
+    return None
+
+
+BakeDuration = Annotated[str, _rule(_bake), Field(json_schema_extra={"pattern": _DURATION_TEXT})]
+MaxFailedText = Annotated[
+    str, _rule(_max_failed), Field(json_schema_extra={"pattern": r"^[0-9]{1,6}%?$"})
+]
+AlarmName = Annotated[str, _rule(_alarm_name)]
 
 
 def _path_text(value: object) -> Path:
@@ -531,6 +575,34 @@ class VersionSpec(YamlModel):
     ]
 
 
+# One ring of a rollout: associations of this package, started together, then baked.
+class RingSpec(YamlModel):
+    associations: Annotated[
+        tuple[AssociationName, ...],
+        Field(min_length=1),
+        _about("Associations of this package in this repository, started together"),
+    ]
+    bake: Annotated[
+        BakeDuration | None, _about('after every target reported: wait ("15m"), gate again')
+    ] = None
+
+
+# `spec.rollout` of a Package: how a new defaultVersion reaches the fleet, ring by ring.
+class RolloutSpec(YamlModel):
+    rings: Annotated[tuple[RingSpec, ...], Field(min_length=1), _about("in order")]
+    max_failed: Annotated[
+        MaxFailedText, _about('failed targets a ring may have: "0", "2" or "10%"')
+    ] = "0"
+    alarms: Annotated[
+        tuple[AlarmName, ...],
+        Field(max_length=MAX_ALARMS),
+        _about("CloudWatch alarm names: any in ALARM fails the gate"),
+    ] = ()
+    on_failure: Annotated[
+        Literal["rollback", "halt"], _about("rollback (default): reached rings go back")
+    ] = "rollback"
+
+
 # `spec` of a Package.
 class PackageSpec(YamlModel):
     description: str = ""
@@ -541,6 +613,9 @@ class PackageSpec(YamlModel):
     prune_versions: Annotated[
         StrictBool, _about("delete live versions absent here (never the default)")
     ] = False
+    rollout: Annotated[
+        RolloutSpec | None, _about("optional: roll a new defaultVersion out ring by ring")
+    ] = None
     versions: Annotated[
         tuple[VersionSpec, ...],
         Field(min_length=1, max_length=rules.MAX_VERSIONS),
@@ -719,6 +794,11 @@ class Repository(BaseModel):
     def package(self, name: str) -> Package | None:
         """The package called `name`, if the repository defines one."""
         return next((package for package in self.packages if package.name == name), None)
+
+
+def rollout_paused(package: Package) -> bool:
+    """True when the package carries `ssm-gitops/rollout: paused`: its rollout holds."""
+    return package.annotations.get(ROLLOUT_ANNOTATION, "").strip().lower() == "paused"
 
 
 def reconcile_disabled(resource: Package | Association | Settings) -> bool:

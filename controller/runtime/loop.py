@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from controller.errors import UserError
 from controller.model.kinds import Kind, Verb
+from controller.model.rollout import RolloutPhase
 from controller.model.state import Location
 from controller.reconcile.result import (
     ActionRecord,
@@ -93,6 +94,9 @@ class Reconciling(Protocol):
         on_action: Callable[[ActionRecord], None] | None = None,
     ) -> PassResult: ...
 
+    def rollout_due(self) -> tuple[bool, Mapping[tuple[str, str], int]]:
+        """A progressive rollout in flight would move now (its ring read again); the calls."""
+
     def read_rollouts(
         self, repository: Repository
     ) -> tuple[tuple[Rollout, ...], Mapping[tuple[str, str], int]]:
@@ -131,6 +135,8 @@ ReconcilerFor = Callable[[bool], Reconciling]
 # AssociationStatusAggregatedCount keys of targets that have not finished yet
 # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
 _RUNNING = frozenset({"Pending", "InProgress"})
+# Progressive rollout states the rollout tick follows (controller.model.rollout.RolloutPhase).
+_ROLLING = frozenset({RolloutPhase.PROGRESSING.value, RolloutPhase.BAKING.value})
 FOLLOW_SECONDS = 600.0  # how long a change's rollouts are followed while nothing reports
 
 
@@ -269,9 +275,42 @@ class ControllerLoop:
             message, extra={"event": "pass", "result": "crashed", "reason": reason.value}
         )
 
+    def rollout_in_flight(self) -> bool:
+        """A progressive rollout is under way (targets reporting, a bake), or the last pass
+        moved one a step: the rollout tick asks for a pass (issue 13)."""
+        last = self._board.get().last_pass
+        if last is None or self._dry_run:
+            return False
+        return any(r.moving or r.state in _ROLLING for r in last.progressive) or any(
+            a.action == Verb.ROLLOUT and a.result is ActionResult.SUCCESS for a in last.actions
+        )
+
+    def _rollout_due(self, good: _Loaded) -> bool:
+        """The rollout tick: a pass only when a rollout would move. A step the last pass
+        applied, or a rollout waiting on no ring (a version being published, the default to
+        move), is due at once; a ring running or baking is read again first (its executions,
+        targets and alarms: a few calls instead of a pass)."""
+        if not self.rollout_in_flight():
+            return False
+        last = self._board.get().last_pass
+        if last is None:
+            return False
+        if any(a.action == Verb.ROLLOUT and a.result is ActionResult.SUCCESS for a in last.actions):
+            return True
+        if any(r.moving and r.state not in _ROLLING for r in last.progressive):
+            return True
+        reconciler = self._reconciler_for(self._dry_run or is_suspended(good.repository))
+        try:
+            due, api_calls = reconciler.rollout_due()
+        except Exception:  # noqa: BLE001 - a pass reads it again and reports what failed
+            return True
+        self._metrics.record_api_calls(api_calls)
+        return due
+
     def _pass(self, request: PassRequest) -> None:
         self._stage = "fetching git"
-        revision = self._fetch()
+        # A rollout tick alone needs no git fetch: it moves the rollout of what is applied.
+        revision = None if request.reasons == {"rollout"} else self._fetch()
         if revision is not None and revision.commit != self._seen:
             self._stage = "loading the revision"
             if self._try_load(revision):
@@ -284,6 +323,7 @@ class ControllerLoop:
             request.full_resync
             or good.revision.commit != self._last_reconciled
             or self._last_outcome is PassOutcome.FAILURE
+            or ("rollout" in request.reasons and self._rollout_due(good))
         )
         if worth_it:
             self._reconcile(good, request)

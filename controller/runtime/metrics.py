@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from controller.model.kinds import Kind, Verb
+from controller.model.rollout import RolloutPhase
 from controller.reconcile.result import (
     ActionResult,
     PassOutcome,
@@ -24,6 +25,7 @@ from controller.reconcile.result import (
     Reason,
     ResourceState,
     Rollout,
+    RolloutStatus,
 )
 from controller.runtime.webhook import Verdict
 
@@ -31,6 +33,15 @@ __all__ = ["CONTENT_TYPE", "Metrics", "RESOURCE_KINDS"]
 
 PREFIX = "ssm_gitops_"
 RESOURCE_KINDS = ("package", "association")
+# Which region's rollout the package's series show (higher first).
+_URGENCY = {
+    "failed": 5,
+    "rolled_back": 5,
+    "paused": 4,
+    "progressing": 3,
+    "baking": 3,
+    "succeeded": 1,
+}
 # The per-target association statuses a rollout goes through (AssociationStatusAggregatedCount
 # keys; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationOverview.html).
 ROLLOUT_STATUSES = ("Success", "Failed", "Pending", "InProgress")
@@ -135,6 +146,32 @@ class Metrics:
             ["package"],
             registry=r,
         )
+        # Progressive rollouts (issue 13; docs/rollouts.md).
+        self.rollout_state = Gauge(
+            PREFIX + "rollout_state",
+            "1 for the current state of each package's rollout, 0 for the others.",
+            ["package", "state"],
+            registry=r,
+        )
+        self.rollout_ring = Gauge(
+            PREFIX + "rollout_ring",
+            "0-based index of the current ring of each package's rollout.",
+            ["package"],
+            registry=r,
+        )
+        self.rollout_ring_targets = Gauge(
+            PREFIX + "rollout_ring_targets",
+            "The current ring's targets by status (succeeded, failed, pending).",
+            ["package", "status"],
+            registry=r,
+        )
+        self.rollout_step_deadline = Gauge(
+            PREFIX + "rollout_step_deadline_timestamp_seconds",
+            "Unix time by which the current rollout step (targets, or the bake) should be "
+            "over; 0 when idle.",
+            ["package"],
+            registry=r,
+        )
         self.pass_errors_total = Counter(
             PREFIX + "pass_errors",
             "Failures of revisions and passes, by reason (the word /status shows).",
@@ -210,6 +247,7 @@ class Metrics:
         self.record_rollouts(result.rollouts)
         self.record_overlaps(result)
         self.record_locations(result)
+        self.record_progressive(result.progressive)
 
     def record_overlaps(self, result: PassResult) -> None:
         """`association_overlaps{package}`: every package of the pass, 0 when none."""
@@ -233,7 +271,7 @@ class Metrics:
         self.locations.labels("unreadable").set(len(result.locations) - up)
 
     def record_api_calls(self, calls: Mapping[tuple[str, str], int]) -> None:
-        """AWS calls made outside a pass (the drift-events queue)."""
+        """AWS calls made outside a pass (the drift-events queue, the rollout tick's reads)."""
         for (operation, outcome), count in calls.items():
             self.aws_api_calls_total.labels(operation, outcome).inc(count)
 
@@ -248,6 +286,36 @@ class Metrics:
             self.prune_blocked_total.inc(len(result.blocked))
         for failure in result.failures:
             self.pass_errors_total.labels(failure.reason.value).inc()
+
+    def record_progressive(self, rollouts: tuple[RolloutStatus, ...]) -> None:
+        """Each package with a rollout policy: its state, ring, targets and deadline."""
+        for gauge in (
+            self.rollout_state,
+            self.rollout_ring,
+            self.rollout_ring_targets,
+            self.rollout_step_deadline,
+        ):
+            gauge.clear()  # a package removed from the repository stops reporting
+        # The labels name the package only (low cardinality): of its regions, the one that
+        # most needs a look is shown (a failure before a running rollout before a done one).
+        shown: dict[str, RolloutStatus] = {}
+        for rollout in rollouts:
+            kept = shown.get(rollout.package)
+            if kept is None or _URGENCY.get(rollout.state, 0) > _URGENCY.get(kept.state, 0):
+                shown[rollout.package] = rollout
+        for rollout in shown.values():
+            for phase in RolloutPhase:
+                self.rollout_state.labels(rollout.package, phase.value).set(
+                    1 if rollout.state == phase.value else 0
+                )
+            self.rollout_ring.labels(rollout.package).set(rollout.ring)
+            for status, count in (
+                ("succeeded", rollout.succeeded),
+                ("failed", rollout.failed),
+                ("pending", rollout.pending),
+            ):
+                self.rollout_ring_targets.labels(rollout.package, status).set(count)
+            self.rollout_step_deadline.labels(rollout.package).set(rollout.deadline)
 
     def record_rollouts(
         self,

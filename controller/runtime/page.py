@@ -255,6 +255,57 @@ def _resources_card(kind: str, title: str, last: PassResult | None) -> str:
     return f'<section class="card" id="{kind}s"><h2>{heading}</h2>{table}</section>'
 
 
+_PHASE_CLASS = {
+    "progressing": "info",
+    "baking": "info",
+    "paused": "warn",
+    "succeeded": "ok",
+    "failed": "bad",
+    "rolled_back": "bad",
+    "idle": "info",
+}
+
+
+def _rollouts_card(last: PassResult | None) -> str:
+    """Progressive rollouts (issue 13): per package, versions, default, rings, bake, failure."""
+    if last is None or not last.progressive:
+        return ""
+    blocks = []
+    for r in last.progressive:
+        rings = []
+        for index, ring in enumerate(r.rings):
+            if r.state == "idle":
+                where = "idle"
+            elif r.state == "succeeded" or index < r.ring:
+                where = "rolled back" if r.state == "rolled_back" else "passed"
+            elif index == r.ring:
+                where = (
+                    f"{r.state.replace('_', ' ')}: {r.succeeded} succeeded, {r.failed} "
+                    f"failed, {r.pending} pending"
+                )
+            else:
+                where = "waiting"
+            rings.append(f"<li>ring {index + 1} ({escape(', '.join(ring))}): {escape(where)}</li>")
+        bake = f"<div>bake: {round(r.bake_remaining)}s left</div>" if r.bake_remaining else ""
+        failure = f'<div class="bad-text">{escape(r.failure)}</div>' if r.failure else ""
+        failed = "".join(
+            f"<li>{escape(a)} {escape(i)}: {escape(e)}</li>" for a, i, e in r.failed_targets
+        )
+        target = f" → {escape(r.target)}" if r.target else ""
+        blocks.append(
+            f'<div class="rollout"><h3>{escape(r.package)} '
+            f'<span class="mono">{escape(r.region)}</span> '
+            f"{_badge(r.state.replace('_', ' '), _PHASE_CLASS.get(r.state, 'info'))}</h3>"
+            f"<div>live default {escape(r.live_default)}{target}; published: "
+            f"{escape(', '.join(r.versions))}</div>"
+            f'<div class="muted">{escape(r.step)}</div>{bake}{failure}'
+            f"<ul>{''.join(rings)}</ul>"
+            + (f"<div>failed instances:</div><ul>{failed}</ul>" if failed else "")
+            + "</div>"
+        )
+    return f'<section class="card" id="rollouts"><h2>Rollouts</h2>{"".join(blocks)}</section>'
+
+
 def _actions_card(last: PassResult | None) -> str:
     if last is None or not last.actions:
         return ""
@@ -318,6 +369,7 @@ def render(status: Status, now: float | None = None, query: str = "") -> str:
 <div class="cards">{_revision_card(status, now)}{_pass_card(status, now)}</div>
 {_blocked_box(last)}
 {_overlaps_box(last)}
+{_rollouts_card(last)}
 {_body(status, last, location)}
 </main></body></html>
 """

@@ -98,6 +98,10 @@ class SingleFlight:
                     self._lock.notify_all()
 
 
+# How often a progressive rollout in progress is looked at (at most the poll interval).
+ROLLOUT_TICK_SECONDS = 5.0
+
+
 def jitter_for(interval: float) -> int:
     """Random delay added to each timer tick: a tenth of the interval, at most 30 s."""
     return int(min(interval * 0.1, 30.0))
@@ -106,7 +110,14 @@ def jitter_for(interval: float) -> int:
 class Timers:
     """The git poll and the full drift resync, as APScheduler interval jobs feeding SingleFlight."""
 
-    def __init__(self, flight: SingleFlight, *, poll_interval: float, resync_interval: float):
+    def __init__(
+        self,
+        flight: SingleFlight,
+        *,
+        poll_interval: float,
+        resync_interval: float,
+        rollout_tick: Callable[[], None] | None = None,
+    ):
         if poll_interval <= 0 or resync_interval <= 0:
             raise ValueError("intervals must be positive")
         self._scheduler = BackgroundScheduler(
@@ -128,6 +139,14 @@ class Timers:
             kwargs={"full_resync": True},
             id="resync",
         )
+        if rollout_tick is not None:
+            # A progressive rollout in progress is looked at every few seconds, not at the
+            # next git poll (issue 13): the callback asks for a pass only while one runs.
+            self._scheduler.add_job(
+                rollout_tick,
+                IntervalTrigger(seconds=min(poll_interval, ROLLOUT_TICK_SECONDS)),
+                id="rollout",
+            )
 
     def start(self) -> None:
         self._scheduler.start()

@@ -204,7 +204,12 @@ class Service:
             self.flight,
             poll_interval=options.poll_interval,
             resync_interval=options.resync_interval,
+            rollout_tick=self._rollout_tick,
         )
+
+    def _rollout_tick(self) -> None:
+        if self.loop.rollout_in_flight():
+            self.flight.request("rollout")
 
     def _webhook(self, _reason: str) -> None:
         self.webhooks.request()

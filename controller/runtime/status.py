@@ -151,6 +151,9 @@ def to_json(status: Status) -> dict[str, Any]:
             "ok": sum(1 for location in last.locations if location.up),
             "unreadable": [location.to_json() for location in last.locations if not location.up],
         },
+        # Progressive rollouts (issue 13): per package, the versions, the live default,
+        # the rings with the current ring's targets, the bake, the failure.
+        "packages": [] if last is None else [r.to_json() for r in last.progressive],
     }
 
 

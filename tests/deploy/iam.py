@@ -24,6 +24,9 @@ IAM = Path(__file__).resolve().parents[2] / "deploy" / "iam"
 # s3:PutObject; https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html,
 # API_HeadBucket.html, mpuoverview.html#mpuAndPermissions).
 _IAM_ACTION = {
+    # CloudWatch signs as "monitoring"; its IAM actions are "cloudwatch:..."
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html).
+    "monitoring:DescribeAlarms": "cloudwatch:DescribeAlarms",
     "s3:HeadObject": "s3:GetObject",
     "s3:HeadBucket": "s3:ListBucket",
     "s3:ListObjectsV2": "s3:ListBucket",
@@ -231,9 +234,9 @@ _SSM_CHANGES = {
     # Rollout starts each ring at once: on association*, aws:ResourceTag supported.
     "StartAssociationsOnce",
 }
-# Drift events (SQS receive/delete on the events queue) and rollout alarms (CloudWatch
-# DescribeAlarms) are not SSM calls: when they arrive, map them in `needed_for` below; an
-# unmapped call fails the IAM test with its name.
+# Drift events (SQS receive/delete on the events queue) are not SSM calls: when they
+# arrive, map them in `needed_for` below (as rollout alarms, CloudWatch DescribeAlarms,
+# are); an unmapped call fails the IAM test with its name.
 
 
 class UnmappedCall(Exception):
@@ -286,6 +289,12 @@ def needed_for(call: Call) -> list[Needed]:
             Needed(Request(action, (queue,), label=label), "events")
             for action in iam_actions(call.operation)
         ]
+    if call.operation == "monitoring:DescribeAlarms":
+        # A rollout's gate reads the alarms its package names, in the controller's own
+        # account; the request (CBOR) is not decoded here: authorised on every alarm of the
+        # account, as the policy allows (the alarms are the user's, not ours: no owner tag).
+        alarms = Resource(f"arn:aws:cloudwatch:{call.region}:{call.account}:alarm:*")
+        return [Needed(Request("cloudwatch:DescribeAlarms", (alarms,), label=label), "read")]
     raise UnmappedCall(f"{call.operation}: map it in tests/deploy/iam.py needed_for")
 
 

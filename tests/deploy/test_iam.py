@@ -7,11 +7,13 @@ the owner tag, and a change of the owner tag are denied (issue 11).
 The scenario applies sample-repo/ (creates every package, version, share, tag and
 association), then a second commit that changes and deletes: a new version, the default
 moved, a share and a tag removed, a pruned version, a removed package and association, a
-changed association; then a third that moves the associations into a second account
-reached through its role (Settings.accounts). The operations are never listed by hand: they
-are read from the local endpoint's `GET /_local/calls` after the four `ssm-gitops apply`
-processes ran, and each request itself (account, parameters, the tags its resources had just
-before it) from a recorder around the endpoint's WSGI application.
+changed association; a progressive rollout of datadog-agent through its canary ring (issue
+13: the tag, the pin, StartAssociationsOnce, the ring's executions and targets, the alarm);
+then a third that moves the associations into a second account reached through its role
+(Settings.accounts), where a second rollout pins and starts the ring. The operations are
+never listed by hand: they are read from the local endpoint's `GET /_local/calls` after the
+`ssm-gitops apply` processes ran, and each request itself (account, parameters, the tags its
+resources had just before it) from a recorder around the endpoint's WSGI application.
 """
 
 from __future__ import annotations
@@ -368,6 +370,78 @@ def _pin_an_association(work: Path, version: str) -> None:
     )
 
 
+def _create_alarm(aws: LocalAWS) -> None:
+    """The alarm the rollout's gate reads (made before the recording starts)."""
+    cloudwatch = aws.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="datadog-agent-errors",
+        MetricName="Errors",
+        Namespace="Datadog",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName="datadog-agent-errors", StateValue="OK", StateReason="ok")
+
+
+def _ring_by_ring(aws: LocalAWS, work: Path, cache: Path, account: str, version: str) -> None:
+    """Four applies of a one-ring rollout: start the ring; gate (executions, targets,
+    alarms) and bake; succeed; move the default and unpin. No fleet runs here: the ring's
+    execution and its target's result are written into the endpoint's store, as the fleet
+    would."""
+    started = _apply(work, aws.endpoint_url, cache)
+    assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+    assert f"ring 1/1: pin datadog-agent-canary to {version}" in started.stdout, started.stdout
+    store = aws.ssm.store
+    with store.lock:  # read in the store itself: no request of the test is recorded
+        canary = next(
+            record.association_id
+            for record in store.state(account, "us-east-1").associations.values()
+            if record.fields.get("AssociationName") == "datadog-agent-canary"
+        )
+    execution = aws.ssm.start_association_execution(account, "us-east-1", canary)
+    aws.ssm.record_association_result(
+        account, "us-east-1", canary, execution, "i-0123456789abcdef0", "Success"
+    )
+    for step in ("passed its gate", "all 1 rings passed", "set_default"):
+        moved = _apply(work, aws.endpoint_url, cache)
+        assert moved.returncode == 0, moved.stdout[-3000:] + moved.stderr[-3000:]
+        assert step in moved.stdout, (step, moved.stdout[-3000:])
+    with store.lock:
+        document = store.state(HOME_ACCOUNT, "us-east-1").documents["datadog-agent"]
+        default = document.versions[document.default_version].version_name
+    assert default == version  # the default moved, last
+
+
+def _roll_out(aws: LocalAWS, work: Path, repo: pygit2.Repository, cache: Path) -> None:
+    """A progressive rollout (issue 13) in our own account: datadog-agent goes back to 6.9.0
+    through one ring, the cron-only canary (so StartAssociationsOnce is sent), gated on an
+    alarm."""
+    package = work / "packages" / "datadog-agent.yaml"
+    _edit(package, 'defaultVersion: "6.10.0"', 'defaultVersion: "6.9.0"')
+    _edit(
+        package,
+        "  pruneVersions: false\n",
+        "  pruneVersions: false\n  rollout:\n    rings:\n"
+        "      - {associations: [datadog-agent-canary]}\n    alarms: [datadog-agent-errors]\n",
+    )
+    _commit(repo, "roll datadog-agent 6.9.0 out through the canary ring")
+    _ring_by_ring(aws, work, cache, HOME_ACCOUNT, "6.9.0")
+
+
+def _roll_out_there(aws: LocalAWS, work: Path, repo: pygit2.Repository, cache: Path) -> None:
+    """The same rollout with the ring's association in the member account (its role)."""
+    _edit(
+        work / "packages" / "datadog-agent.yaml",
+        'defaultVersion: "6.9.0"',
+        'defaultVersion: "6.10.0"',
+    )
+    _commit(repo, "roll datadog-agent 6.10.0 out, the ring in the member account")
+    _ring_by_ring(aws, work, cache, OTHER_ACCOUNT, "6.10.0")
+
+
 def _move_associations_to_another_account(work: Path) -> None:
     # Unlike the default there (6.10.0 by then), so the member account is resolved too.
     _pin_an_association(work, "6.9.0")
@@ -425,6 +499,7 @@ def recorded(
     queue_arn = aws.client("sqs").get_queue_attributes(
         QueueUrl=queue, AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
+    _create_alarm(aws)
     urllib.request.urlopen(
         urllib.request.Request(aws.endpoint_url + "/_local/calls/reset", method="POST"),
         timeout=10,
@@ -446,6 +521,8 @@ def recorded(
     # the ones left at home are pruned (the location record, issue 15).
     touched = _touched(aws, bucket.group(1))
 
+    _roll_out(aws, work, repo, cache)
+
     _move_associations_to_another_account(work)
     _commit(repo, "associations go to another account")
     third = _apply(work, aws.endpoint_url, cache)
@@ -456,6 +533,7 @@ def recorded(
     fourth = _apply(work, aws.endpoint_url, cache)
     assert fourth.returncode == 0, fourth.stdout[-3000:] + fourth.stderr[-3000:]
 
+    _roll_out_there(aws, work, repo, cache)
     _add_an_organizational_unit(work, unit)
     _commit(repo, "accounts of an organizational unit too")
     fifth = _apply(work, aws.endpoint_url, cache)
@@ -503,6 +581,11 @@ def test_the_scenario_exercises_updates_and_deletions(recorded: Recorded) -> Non
         "ssm:DescribeInstanceInformation",
         "organizations:ListAccountsForParent",
         "organizations:ListOrganizationalUnitsForParent",
+        # a progressive rollout (issue 13)
+        "ssm:StartAssociationsOnce",
+        "ssm:DescribeAssociationExecutions",
+        "ssm:DescribeAssociationExecutionTargets",
+        "monitoring:DescribeAlarms",
     ):
         assert recorded.operations.get(operation, 0) > 0, operation
     assert (OTHER_ACCOUNT, "ec2:DescribeInstances") in {

@@ -103,6 +103,7 @@ def test_the_reasons_are_the_fixed_set_the_docs_list() -> None:
         "plan_rejected",
         "apply",
         "location",
+        "rollout",  # issue 13: a progressive rollout's gate failed
         "internal",
     ]
 

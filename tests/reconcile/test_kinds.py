@@ -21,6 +21,7 @@ VERBS = [
     (Verb.UPDATE, "update", "~", Effect.CHANGE, False),
     (Verb.DELETE, "delete", "-", Effect.DESTROY, True),
     (Verb.DELETE_VERSION, "delete_version", "-", Effect.DESTROY, True),
+    (Verb.ROLLOUT, "rollout", "~", Effect.CHANGE, False),
 ]
 
 
@@ -46,6 +47,7 @@ def test_every_verb_is_in_the_table() -> None:
         (A, Verb.CREATE, False, Phase.ASSOCIATIONS),
         (A, Verb.TAG, False, Phase.ASSOCIATIONS),
         (A, Verb.DELETE, False, Phase.ASSOCIATION_DELETES),
+        (P, Verb.ROLLOUT, False, Phase.ASSOCIATIONS),  # pins associations: after their updates
     ],
 )
 def test_phases(kind: Kind, verb: Verb, removal: bool, phase: Phase) -> None:
@@ -55,7 +57,7 @@ def test_phases(kind: Kind, verb: Verb, removal: bool, phase: Phase) -> None:
 def test_what_publishes_and_what_starts_runs() -> None:
     assert {v for v in Verb if P.publishes(v)} == {Verb.CREATE, Verb.ADD_VERSION}
     assert {v for v in Verb if A.publishes(v)} == set()
-    assert {v for v in Verb if P.starts_runs(v)} == {Verb.SET_DEFAULT}
+    assert {v for v in Verb if P.starts_runs(v)} == {Verb.SET_DEFAULT, Verb.ROLLOUT}
     assert {v for v in Verb if A.starts_runs(v)} == {Verb.CREATE, Verb.UPDATE}
 
 

@@ -33,7 +33,7 @@ from controller.errors import UserError
 from controller.model.kinds import Kind
 from controller.model.state import Location
 from controller.packaging import ArtifactMismatch
-from controller.reconcile.apply import association, package, sharing, version
+from controller.reconcile.apply import association, package, rollout, sharing, version
 from controller.reconcile.apply.context import ActionFailed, ApplyContext, ArtifactBucket, NotOwned
 from controller.reconcile.apply.fingerprint import (
     ClearedFingerprints,
@@ -42,6 +42,7 @@ from controller.reconcile.apply.fingerprint import (
 from controller.reconcile.kinds import (
     Action,
     AddVersion,
+    AdvanceRollout,
     CreateAssociation,
     CreatePackage,
     DeleteAssociation,
@@ -94,6 +95,8 @@ def run_step(ctx: ApplyContext, clients: AwsClients, action: Action) -> str | No
             return association.tag(ctx, clients, action, step)
         case DeleteAssociation():
             return association.delete(ctx, clients, action, step)
+        case AdvanceRollout():
+            return rollout.advance(ctx, clients, action, step)
         case _:
             assert_never(step)
 
@@ -138,6 +141,7 @@ class Applier:
             observer=observer,
             artifacts=artifacts,
             bucket_checked=bucket_checked,
+            clients_for=clients_for,
         )
         self.max_workers = max_workers
         self.calls_per_location = calls_per_location

@@ -9,6 +9,7 @@ concurrently.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller.aws import artifacts as aws_artifacts
@@ -45,6 +46,7 @@ class ApplyContext:
         observer: Observer,
         artifacts: ArtifactBucket | None,
         bucket_checked: bool,
+        clients_for: Callable[[Location], AwsClients] | None = None,
     ) -> None:
         self.owner = owner
         self.source = source
@@ -57,6 +59,13 @@ class ApplyContext:
         # (location, package, VersionName) -> version number, of the versions this pass
         # published: set_default needs the number and need not list the versions again.
         self._published: dict[tuple[Location, str, str], str] = {}
+        self._clients_for = clients_for
+
+    def clients_for(self, location: Location) -> AwsClients:
+        """The clients of another location (a rollout pins associations in every account)."""
+        if self._clients_for is None:
+            raise ActionFailed(f"no AWS clients for {location}")
+        return self._clients_for(location)
 
     # -- what this pass did ----------------------------------------------------------------
 

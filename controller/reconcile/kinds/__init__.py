@@ -7,6 +7,7 @@ safety rules; for each pair it asks the kind's module for the steps:
     version.py      its versions: publish, default pointer, prune; immutability, the quota
     sharing.py      its sharing: share, unshare
     association.py  an association: create, update, adopt (tag), delete
+    rollout.py      a package's progressive rollout: the overlay, its next step (issue 13)
 
 Each module defines its steps (a frozen dataclass per verb) next to the planning of them;
 apply runs each step in the module of the same name under `controller.reconcile.apply`, and
@@ -25,6 +26,7 @@ from controller.reconcile.kinds.association import (
     UpdateAssociation,
 )
 from controller.reconcile.kinds.package import CreatePackage, DeletePackage, TagPackage
+from controller.reconcile.kinds.rollout import AdvanceRollout
 from controller.reconcile.kinds.sharing import Share, Unshare
 from controller.reconcile.kinds.version import AddVersion, DeleteVersion, SetDefault
 
@@ -41,11 +43,13 @@ Step = (
     | UpdateAssociation
     | TagAssociation
     | DeleteAssociation
+    | AdvanceRollout
 )
 
 __all__ = [
     "Action",
     "AddVersion",
+    "AdvanceRollout",
     "Change",
     "CreateAssociation",
     "CreatePackage",

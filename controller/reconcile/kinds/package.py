@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from controller.model.fingerprint import FINGERPRINT_TAGS
 from controller.model.kinds import Kind, Verb
+from controller.model.rollout import ROLLOUT_TAG
 from controller.model.state import (
     OWNER_TAG,
     SOURCE_TAG,
@@ -24,10 +25,10 @@ from controller.model.state import (
 from controller.reconcile.kinds import sharing, version
 from controller.reconcile.kinds.action import Action, Change, StepBase
 
-# Managed by ownership (controller.model.ownership), never removed as a stale user tag.
-# Tags the controller keeps itself: never the repository's, never planned away
-# (`controller.model.fingerprint` for the fingerprints).
-OWNERSHIP_TAGS = (OWNER_TAG, SOURCE_TAG, *FINGERPRINT_TAGS)
+# Tags the controller keeps itself, never the repository's and never removed as a stale
+# user tag: ownership (controller.model.ownership), a progressive rollout's progress
+# (controller.model.rollout) and the fingerprints (controller.model.fingerprint).
+OWNERSHIP_TAGS = (OWNER_TAG, SOURCE_TAG, ROLLOUT_TAG, *FINGERPRINT_TAGS)
 
 
 @dataclass(frozen=True)
