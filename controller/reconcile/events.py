@@ -86,7 +86,7 @@ class NamedResource:
 
 
 @dataclass(frozen=True)
-class Event:
+class DriftEvent:
     """A readable SSM change event: what it names, and who made the call."""
 
     resource: NamedResource
@@ -105,7 +105,7 @@ class Ignored:
     why: str
 
 
-def read_event(body: str | bytes) -> Event | Ignored:
+def read_event(body: str | bytes) -> DriftEvent | Ignored:
     """One SQS message body -> the resource its event names, or why it names none."""
     if len(body) > MAX_BODY:
         return _malformed(f"the body is {len(body)} bytes, more than an EventBridge event")
@@ -144,7 +144,7 @@ def read_event(body: str | bytes) -> Event | Ignored:
     source_identity = context.get("sourceIdentity")
     source_text = source_identity if isinstance(source_identity, str) else ""
     event_id = detail.get("eventID")
-    return Event(
+    return DriftEvent(
         found,
         name,
         arn_text,
@@ -220,7 +220,7 @@ def _malformed(why: str) -> Ignored:
     return Ignored(EventResult.MALFORMED, why)
 
 
-def is_own(event: Event, session_name: str) -> bool:
+def is_own(event: DriftEvent, session_name: str) -> bool:
     """Made by a controller of this owner name: its session name / SourceIdentity is
     `ssm-gitops-<owner>` (controller/aws/session.py `session_name`)."""
     return session_name in (event.session, event.source_identity)

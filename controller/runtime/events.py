@@ -40,7 +40,7 @@ from controller.aws.queue import Message
 from controller.model.kinds import Kind
 from controller.model.state import Location
 from controller.reconcile.events import (
-    Event,
+    DriftEvent,
     EventResult,
     Ignored,
     NamedResource,
@@ -346,7 +346,7 @@ class EventQueue:
         while self.healing.pass_running() and not self._stopping.is_set():
             self._stopping.wait(0.05)
 
-    def _is_own(self, event: Event) -> bool:
+    def _is_own(self, event: DriftEvent) -> bool:
         if is_own(event, self.session_name):
             self.own.claim(self._key(event.resource), "")  # confirms the change
             return True

@@ -14,7 +14,7 @@ from controller.model.kinds import Kind
 from controller.model.state import Location
 from controller.reconcile.events import (
     MAX_BODY,
-    Event,
+    DriftEvent,
     EventResult,
     Ignored,
     NamedResource,
@@ -187,7 +187,7 @@ def test_each_mutating_call_names_its_resource(
     expected: NamedResource,
 ) -> None:
     found = read_event(event(name, request_parameters, response))
-    assert isinstance(found, Event), found
+    assert isinstance(found, DriftEvent), found
     assert found.resource == expected
     assert found.event_name == name
     assert found.session == "alice@example.com"
@@ -294,7 +294,7 @@ def test_own_changes_are_recognised_by_session_name_or_source_identity() -> None
             "UpdateDocumentDefaultVersion", {"name": "agent", "documentVersion": "1"}, identity=ours
         )
     )
-    assert isinstance(found, Event) and is_own(found, "ssm-gitops-team")
+    assert isinstance(found, DriftEvent) and is_own(found, "ssm-gitops-team")
     assert not is_own(found, "ssm-gitops-other")
     chained = dict(
         ALICE, sessionContext={**ALICE["sessionContext"], "sourceIdentity": "ssm-gitops-team"}
@@ -306,8 +306,8 @@ def test_own_changes_are_recognised_by_session_name_or_source_identity() -> None
             identity=chained,
         )
     )
-    assert isinstance(found, Event) and is_own(found, "ssm-gitops-team")
+    assert isinstance(found, DriftEvent) and is_own(found, "ssm-gitops-team")
     found = read_event(
         event("UpdateDocumentDefaultVersion", {"name": "agent", "documentVersion": "1"})
     )
-    assert isinstance(found, Event) and not is_own(found, "ssm-gitops-team")
+    assert isinstance(found, DriftEvent) and not is_own(found, "ssm-gitops-team")

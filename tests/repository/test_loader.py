@@ -36,14 +36,14 @@ def test_package_fields_sources_and_positions() -> None:
     assert datadog.default_version == "6.9.0"
     assert datadog.share_with == ("111122223333", "444455556666")
     assert datadog.tags == {"team": "observability", "cost-center": "4711"}
-    assert (datadog.path, datadog.line) == ("packages/datadog-agent.yaml", 5)
+    assert (datadog.path, datadog.line) == ("packages/datadog-agent.yaml", 7)
     version = datadog.version("6.9.0")
     assert version is not None
     first = version.files[0]
     assert (first.platform, first.platform_version, first.arch) == ("amazon", "2", "x86_64")
     assert first.source == SAMPLE_REPO.resolve() / "packages/datadog-agent/6.9.0/linux"
     assert first.installer is None
-    assert first.line == 20
+    assert first.line == 22
     windows = version.files[2]
     assert windows.platform_version == "_any"  # omitted platformVersion means _any
     exporter = repo.package("metrics-exporter")
