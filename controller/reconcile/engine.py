@@ -19,7 +19,7 @@ from pathlib import Path
 from controller.aws.artifacts import check_bucket
 from controller.aws.errors import AwsError
 from controller.aws.organizations import OrganizationReader
-from controller.aws.records import Record, read_record, record_key, write_record
+from controller.aws.records import BadRecord, Record, read_record, record_key, write_record
 from controller.aws.session import AwsClients, Sessions
 from controller.errors import UserError
 from controller.model.kinds import Kind, Verb
@@ -194,12 +194,17 @@ class Reconciler:
                     record = read_record(self.sessions.home(region), *record_at)
                     self._records[record_at] = record
             except AwsError as error:  # the pass goes on; the record is neither used nor written
+                fix = (
+                    "restore a good version of the object (S3 versioning) or delete it"
+                    if isinstance(error, BadRecord)
+                    else "check s3:GetObject on the artifacts bucket"
+                )
                 problems.append(
                     Failure(
                         Reason.LOCATION,
                         f"the location record s3://{record_at[0]}/{record_at[1]} could not be "
                         f"read ({_one_line(error)}): locations left behind are not cleaned "
-                        "this pass; check s3:GetObject on the artifacts bucket",
+                        f"this pass; {fix}",
                     )
                 )
         self._where = where
