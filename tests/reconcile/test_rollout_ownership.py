@@ -13,11 +13,13 @@ from typing import Any
 
 from controller.local import LocalAWS
 from controller.model.ownership import SOURCE_TAG
+from controller.model.rollout import GateVerdict, TargetCounts, gate, parse_max_failed
 from controller.model.state import DesiredVersion
 from controller.reconcile.apply import Applier
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.kinds import AdvanceRollout
 from controller.reconcile.result import ActionResult
+from tests.reconcile.conftest import ACCOUNT, REGION
 from tests.reconcile.test_rollout_engine import _setup
 
 
@@ -73,3 +75,41 @@ def test_a_ring_start_rereads_the_owner_and_source_tags(
         (ActionResult.SKIPPED, True)
     ], rollout
     assert _executions(aws_env, canary["AssociationId"]) == before  # never started by us
+
+
+def test_a_ring_run_that_reached_no_target_fails_the_gate(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion], aws_env: LocalAWS
+) -> None:
+    """Bug: a ring whose run finished without a single target (here: stopped by the
+    association's own CloudWatch alarm, TriggeredAlarms, status Failed; in AWS also a run
+    whose targets match no instance) counted 0 of 0 targets failed: the gate passed and the
+    untested version went on to the next ring. Decision: a finished run with no target fails
+    the gate (nothing was tested); a ring with no association in a location (placement)
+    has no run there and is not affected."""
+    wanted, seen = _setup(reconciler, make_version, aws_env)
+    reconciler.run_desired(wanted)  # publishes 2.0
+    reconciler.run_desired(wanted)  # ring 1 (canary) pinned and started
+    store = aws_env.ssm.store
+    with store.lock:
+        records = list(store.state(ACCOUNT, REGION).associations.values())
+    canary = next(r for r in records if r.fields["AssociationName"] == "canary")
+    run = aws_env.ssm.start_association_execution(ACCOUNT, REGION, canary.association_id)
+    with store.lock:
+        canary.executions[run].triggered_alarms = [{"Name": "agent-errors", "State": "ALARM"}]
+    result = reconciler.run_desired(wanted)
+    assert [f.reason.value for f in result.failures] == ["rollout"], result.failures
+    assert "reached no target" in result.failures[0].message
+    assert result.progressive[0].state == "rolled_back"
+
+
+def test_the_gate_with_runs_that_reached_no_target() -> None:
+    """The gate's table, extended: an untargeted run fails, even next to pending targets;
+    0 of 0 with no run at all (no ring association in this location) still passes."""
+    limit = parse_max_failed("100%")
+    assert limit is not None
+    assert gate(TargetCounts(), limit, ()).verdict is GateVerdict.PASS
+    empty = gate(TargetCounts(), limit, (), ("canary",))
+    assert (empty.verdict, empty.why) == (GateVerdict.FAIL, "targets")
+    assert "canary" in empty.reason
+    assert gate(TargetCounts(0, 0, 3), limit, (), ("canary",)).verdict is GateVerdict.FAIL
+    assert gate(TargetCounts(), limit, ("errors",), ("canary",)).why == "alarm"
