@@ -30,7 +30,7 @@ from controller.reconcile.events import EventResult, NamedResource
 from controller.reconcile.kinds import Action
 from controller.reconcile.observe import Observer
 from controller.reconcile.plan import Plan
-from controller.reconcile.result import ActionResult, Failure, PassResult
+from controller.reconcile.result import ActionResult, Failure, PassResult, Reason
 
 # (kind, location, name): how plan, apply and /status name a resource.
 Key = tuple[Kind, Location, str]
@@ -122,8 +122,14 @@ def outcomes(
     }
     # A location not read completely (no resource named): nothing there was healed.
     unread = {f.location for f in result.failures if not f.name and f.location is not None}
-    # A pass that failed before it planned (STS, a build): nothing was healed.
-    stopped = any(not f.name and f.location is None for f in result.failures)
+    # A pass that failed before it planned (STS, a build) or applied (the bucket): nothing
+    # was healed. A `location` problem names no resource either, but the pass went on (an OU
+    # or the location record unread, a placement outside Settings: engine.desired_for), and
+    # it may last: counting it here kept every event for redelivery, a heal each time.
+    stopped = any(
+        not f.name and f.location is None and f.reason is not Reason.LOCATION
+        for f in result.failures
+    )
     found: dict[NamedResource, EventResult | None] = {}
     for resource in resources:
         key = key_of(resource, names)
