@@ -43,6 +43,7 @@ from controller.reconcile.leftover import (
     cleaned,
     desired_places,
     hold_shares,
+    hold_unplaced,
     merge,
     statuses,
     targets,
@@ -100,6 +101,8 @@ class DesiredPass:
     record: Record | None = None  # the location record as read; None: none kept or unread
     record_at: tuple[str, str] | None = None  # (bucket, key) of the record
     problems: tuple[Failure, ...] = ()  # OUs not read, placements outside Settings
+    # associations placed by an OU not read, and their packages: not pruned nor unshared
+    unplaced: frozenset[tuple[Kind, str]] = frozenset()
 
 
 class Reconciler:
@@ -217,6 +220,12 @@ class Reconciler:
             record,
             record_at,
             tuple(problems),
+            frozenset(
+                pair
+                for a in repository.associations
+                if where.unresolved(a)
+                for pair in ((Kind.ASSOCIATION, a.name), (Kind.PACKAGE, a.package))
+            ),
         )
 
     def plan_only(
@@ -265,7 +274,7 @@ class Reconciler:
         self.association_names, self._last_names = {**self._last_names, **names}, names
         rollouts = self.rollouts.observe(self._clients_for, desired, live, time.time())
         live = replace(live, rollouts=rollouts)
-        result = plan(desired, live)
+        result = hold_unplaced(plan(desired, live), target.unplaced)
         failures = (
             target.problems + _unread_failures(observed) + _plan_failures(result.errors, desired)
         )
