@@ -20,15 +20,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller.aws.api import Clients, request
 from controller.aws.errors import AwsError, NotFound
+from controller.repository.rules import ROLE_ARN
 
 Place = tuple[str, str, str]  # (account id, region, role ARN assumed there or "" for our own)
 
 _ATTEMPTS = 5  # conditional writes lost to another writer before giving up for this pass
+# The record is read from a bucket others may write: anything in it is checked before use.
+# Each entry is well under 200 bytes; 4 MiB holds some 20,000 locations, far beyond what
+# Settings can name, and bounds what a hostile object costs to read.
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+_ACCOUNT = re.compile(r"^\d{12}$")  # an AWS account id: 12 digits
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")  # e.g. us-east-1, us-gov-west-1
+
+
+class BadRecord(AwsError):
+    """The record object is not one a controller wrote (garbage, too large, or an entry
+    that could make the pass act where it would not): it is neither used nor written."""
 
 
 @dataclass(frozen=True)
@@ -50,12 +63,53 @@ def read_record(clients: Clients, bucket: str, key: str) -> Record:
         response = request(clients, "s3", "GetObject", Bucket=bucket, Key=key)
     except NotFound:
         return Record(frozenset(), None)
-    body = json.loads(response["Body"].read())
-    places = frozenset(
-        (str(entry["account"]), str(entry["region"]), str(entry.get("role", "")))
-        for entry in body.get("locations", [])
-    )
-    return Record(places, str(response["ETag"]))
+    size = int(response.get("ContentLength") or 0)
+    data = response["Body"].read(MAX_RECORD_BYTES + 1)
+    response["Body"].close()
+    if size > MAX_RECORD_BYTES or len(data) > MAX_RECORD_BYTES:
+        raise BadRecord("GetObject", "BadRecord", f"more than {MAX_RECORD_BYTES} bytes")
+    return Record(_places(data), str(response["ETag"]))
+
+
+def _places(data: bytes) -> frozenset[Place]:
+    """The record's locations, each checked: a role must be in the entry's own account, as
+    Settings requires of roleArn (repository/models.py): a role of another account would read
+    that account's resources as the left location's, and prune them."""
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        raise BadRecord("GetObject", "BadRecord", "not JSON") from None
+    entries = body.get("locations") if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        raise BadRecord("GetObject", "BadRecord", "no list of locations")
+    places: set[Place] = set()
+    for number, entry in enumerate(entries):
+        fields = (
+            (entry.get("account"), entry.get("region"), entry.get("role", ""))
+            if isinstance(entry, dict)
+            else (None, None, None)
+        )
+        account, region, role = fields
+        if not (
+            isinstance(account, str)
+            and _ACCOUNT.match(account)
+            and isinstance(region, str)
+            and _REGION.match(region)
+            and isinstance(role, str)
+            and (role == "" or _role_account(role) == account)
+        ):
+            raise BadRecord(
+                "GetObject",
+                "BadRecord",
+                f"locations[{number}] is not an account id, a region and a role of that account",
+            )
+        places.add((account, region, role))
+    return frozenset(places)
+
+
+def _role_account(role: str) -> str | None:
+    match = ROLE_ARN.match(role)
+    return match.group(1) if match else None
 
 
 def write_record(

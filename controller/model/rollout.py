@@ -246,12 +246,27 @@ class GateResult:
     why: str = ""  # "targets" | "alarm"
 
 
-def gate(counts: TargetCounts, max_failed: MaxFailed, firing: tuple[str, ...]) -> GateResult:
+def gate(
+    counts: TargetCounts,
+    max_failed: MaxFailed,
+    firing: tuple[str, ...],
+    untargeted: tuple[str, ...] = (),
+) -> GateResult:
     """Pass, fail or wait. An alarm in ALARM fails at once; so do more failed targets than
     `maxFailed` allows (of every target of the ring, reported or not: more results cannot
-    make it pass again); else a ring with targets still pending waits."""
+    make it pass again); so does a ring association whose run finished without reaching a
+    single target (`untargeted`: stopped by its own alarm, or its targets match no instance:
+    nothing was tested, and 0 failed of 0 must not pass silently); else a ring with targets
+    still pending waits."""
     if firing:
         return GateResult(GateVerdict.FAIL, f"alarm in ALARM: {', '.join(sorted(firing))}", "alarm")
+    if untargeted:
+        return GateResult(
+            GateVerdict.FAIL,
+            f"the run of {', '.join(sorted(untargeted))} reached no target (check its "
+            "targets and its AlarmConfiguration)",
+            "targets",
+        )
     if max_failed.exceeded(counts.failed, counts.total):
         return GateResult(
             GateVerdict.FAIL,

@@ -293,6 +293,8 @@ class ObservedRollout:
     unstarted: tuple[str, ...] = ()
     firing: tuple[str, ...] = ()  # alarms in ALARM (or missing: never a silent pass)
     failed_targets: tuple[FailedTarget, ...] = ()
+    # the ring's associations (names) whose run finished without any target: nothing tested
+    untargeted: tuple[str, ...] = ()
     ring_read: bool = False  # the ring's targets and alarms were read this time
     error: str = ""  # why the ring could not be read (the plan then waits)
 

@@ -23,8 +23,10 @@ Safe by construction rather than by trust:
   can share one cache directory: readers take no lock, and see an old or a new file, never a
   half-written one;
 - a truncated, corrupt or hostile file (wrong types, huge, deeply nested) is ignored and
-  rebuilt by the next save; an entry that does not decode is a miss. Never a traceback: a
-  cache that cannot be read or written costs AWS calls, nothing else (one log line).
+  rebuilt by the next save; so is a file that is not a regular file of this user that only
+  this user may write (a symlink, a FIFO, another user's file: the folder may be shared);
+  an entry that does not decode is a miss. Never a traceback: a cache that cannot be read
+  or written costs AWS calls, nothing else (one log line).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -155,12 +158,17 @@ class LastingStore:
         empty: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
         assert self.path is not None
         try:
-            with open(self.path, "rb") as file:
-                raw = file.read(self.max_bytes + 1)
+            raw = _read_own(self.path, self.max_bytes + 1)
         except FileNotFoundError:
             return empty
         except OSError as error:
             self._warn(f"cannot read the observe cache {self.path}: {error.strerror or error}")
+            return empty
+        if raw is None:
+            self._warn(
+                f"the observe cache {self.path} is not a regular file of this user that only "
+                "this user may write: ignored (remove it; check who else writes --cache-dir)"
+            )
             return empty
         if len(raw) > self.max_bytes:
             self._warn(f"the observe cache {self.path} is over {self.max_bytes} bytes: ignored")
@@ -208,6 +216,29 @@ class LastingStore:
             log.warning("%s (costs AWS reads, nothing else)", message)
 
 
+def _read_own(path: Path, limit: int) -> bytes | None:
+    """At most `limit` bytes of `path`, or None when it is not a regular file owned by this
+    user and writable by no one else. Without following a symlink (O_NOFOLLOW) and without
+    waiting on a FIFO (O_NONBLOCK): the folder may be shared and the file name is predictable,
+    and a forged `hashes` entry would pass different content off as git's."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # a symlink
+            return None
+        raise
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.geteuid()
+            or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        ):
+            return None
+        return file.read(limit)
+
+
 def _dump(sections: Mapping[str, Mapping[str, Any]]) -> str:
     return json.dumps({"format": FORMAT, **sections}, separators=(",", ":"))
 
@@ -216,7 +247,7 @@ def _dump(sections: Mapping[str, Mapping[str, Any]]) -> str:
 def _locked(path: Path) -> Any:
     """An exclusive flock on `path` for the length of one save (others wait, at most a few
     seconds: a save that cannot get it gives up, the cache is only a cache)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:

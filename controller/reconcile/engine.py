@@ -19,7 +19,7 @@ from pathlib import Path
 from controller.aws.artifacts import check_bucket
 from controller.aws.errors import AwsError
 from controller.aws.organizations import OrganizationReader
-from controller.aws.records import Record, read_record, record_key, write_record
+from controller.aws.records import BadRecord, Record, read_record, record_key, write_record
 from controller.aws.session import AwsClients, Sessions
 from controller.errors import UserError
 from controller.model.kinds import Kind, Verb
@@ -43,6 +43,7 @@ from controller.reconcile.leftover import (
     cleaned,
     desired_places,
     hold_shares,
+    hold_unplaced,
     merge,
     statuses,
     targets,
@@ -100,6 +101,8 @@ class DesiredPass:
     record: Record | None = None  # the location record as read; None: none kept or unread
     record_at: tuple[str, str] | None = None  # (bucket, key) of the record
     problems: tuple[Failure, ...] = ()  # OUs not read, placements outside Settings
+    # associations placed by an OU not read, and their packages: not pruned nor unshared
+    unplaced: frozenset[tuple[Kind, str]] = frozenset()
 
 
 class Reconciler:
@@ -194,12 +197,17 @@ class Reconciler:
                     record = read_record(self.sessions.home(region), *record_at)
                     self._records[record_at] = record
             except AwsError as error:  # the pass goes on; the record is neither used nor written
+                fix = (
+                    "restore a good version of the object (S3 versioning) or delete it"
+                    if isinstance(error, BadRecord)
+                    else "check s3:GetObject on the artifacts bucket"
+                )
                 problems.append(
                     Failure(
                         Reason.LOCATION,
                         f"the location record s3://{record_at[0]}/{record_at[1]} could not be "
                         f"read ({_one_line(error)}): locations left behind are not cleaned "
-                        "this pass; check s3:GetObject on the artifacts bucket",
+                        f"this pass; {fix}",
                     )
                 )
         self._where = where
@@ -212,6 +220,12 @@ class Reconciler:
             record,
             record_at,
             tuple(problems),
+            frozenset(
+                pair
+                for a in repository.associations
+                if where.unresolved(a)
+                for pair in ((Kind.ASSOCIATION, a.name), (Kind.PACKAGE, a.package))
+            ),
         )
 
     def plan_only(
@@ -260,7 +274,7 @@ class Reconciler:
         self.association_names, self._last_names = {**self._last_names, **names}, names
         rollouts = self.rollouts.observe(self._clients_for, desired, live, time.time())
         live = replace(live, rollouts=rollouts)
-        result = plan(desired, live)
+        result = hold_unplaced(plan(desired, live), target.unplaced)
         failures = (
             target.problems + _unread_failures(observed) + _plan_failures(result.errors, desired)
         )

@@ -10,7 +10,8 @@ with three differences, all made here:
 2. `restrict`: the plan is the one a pass computes from the whole desired and observed state
    (so a rollout in progress, the partial-view rules, conflicts and prune limits decide
    exactly as in a pass; a heal never hand-rolls a diff), cut down to the named resources:
-   nothing else is changed by a heal.
+   nothing else is changed by a heal. Nor is anything deleted: pruning is left to the
+   passes, whose maxDeletes budget a stream of events must not multiply.
 3. `outcomes`: per resource, `healed` (an action succeeded), `in_sync` (ours, nothing to
    do), `foreign` (not a resource of ours: nothing touched), or None when its action failed
    (the message stays on the queue and comes back after its visibility timeout).
@@ -29,8 +30,8 @@ from controller.model.state import Location
 from controller.reconcile.events import EventResult, NamedResource
 from controller.reconcile.kinds import Action
 from controller.reconcile.observe import Observer
-from controller.reconcile.plan import Plan
-from controller.reconcile.result import ActionResult, Failure, PassResult
+from controller.reconcile.plan import Blocked, Plan
+from controller.reconcile.result import ActionResult, Failure, PassResult, Reason
 
 # (kind, location, name): how plan, apply and /status name a resource.
 Key = tuple[Kind, Location, str]
@@ -70,6 +71,10 @@ def forget(observer: Observer, resources: Collection[NamedResource]) -> None:
             observer.forget_owner(resource.location, resource.association_id)
 
 
+_DELETIONS = frozenset({Verb.DELETE, Verb.DELETE_VERSION})
+HEAL_DELETES_NOTHING = "a drift event deletes nothing: left to the next pass (maxDeletes per pass)"
+
+
 def restrict(plan: Plan, keys: Collection[Key]) -> Plan:
     """The plan of a pass, with only what concerns `keys`."""
     wanted = set(keys)
@@ -87,12 +92,19 @@ def restrict(plan: Plan, keys: Collection[Key]) -> Plan:
             and action.location in missing_anywhere
         )
 
+    actions = [a for a in plan.actions if kept(a)]
+    # A heal deletes nothing: maxDeletes is a budget per pass, and a heal is a pass of its
+    # own; events (which anyone the queue policy lets send can send) would each prune
+    # maxDeletes more, seconds apart. Deletions (and the unshares that go with a package's
+    # deletion) wait for the next pass, under its budget.
+    pruning = [a for a in actions if a.verb in _DELETIONS or a.step.removal]
     return replace(
         plan,
-        actions=tuple(a for a in plan.actions if kept(a)),
+        actions=tuple(a for a in actions if a not in pruning),
         blocked=tuple(
             b for b in plan.blocked if named(b.action.kind, b.action.location, b.action.name)
-        ),
+        )
+        + tuple(Blocked(a, HEAL_DELETES_NOTHING) for a in pruning),
         errors=tuple(e for e in plan.errors if named(e.kind, e.location, e.name)),
         resources=tuple(
             r for r in plan.resources if named(r.kind, Location(r.account, r.region), r.name)
@@ -122,8 +134,14 @@ def outcomes(
     }
     # A location not read completely (no resource named): nothing there was healed.
     unread = {f.location for f in result.failures if not f.name and f.location is not None}
-    # A pass that failed before it planned (STS, a build): nothing was healed.
-    stopped = any(not f.name and f.location is None for f in result.failures)
+    # A pass that failed before it planned (STS, a build) or applied (the bucket): nothing
+    # was healed. A `location` problem names no resource either, but the pass went on (an OU
+    # or the location record unread, a placement outside Settings: engine.desired_for), and
+    # it may last: counting it here kept every event for redelivery, a heal each time.
+    stopped = any(
+        not f.name and f.location is None and f.reason is not Reason.LOCATION
+        for f in result.failures
+    )
     found: dict[NamedResource, EventResult | None] = {}
     for resource in resources:
         key = key_of(resource, names)

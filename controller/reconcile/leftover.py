@@ -20,8 +20,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from controller.aws.records import Place
+from controller.model.kinds import Kind, Verb
 from controller.model.state import Desired, Location, Observed
+from controller.reconcile.kinds import Action
 from controller.reconcile.locations import Locations
+from controller.reconcile.plan import Blocked, Plan
 from controller.reconcile.result import ActionRecord, ActionResult, LocationStatus
 
 
@@ -80,6 +83,37 @@ def hold_shares(desired: Desired, held: Iterable[Location]) -> Desired:
         for p in desired.packages
     )
     return replace(desired, packages=packages)
+
+
+UNPLACED = (
+    "an association placed by an organizationalUnit that could not be read this pass "
+    "depends on it: where that association belongs is not known, so this waits"
+)
+
+
+def hold_unplaced(result: Plan, unplaced: frozenset[tuple[Kind, str]]) -> Plan:
+    """Nothing that depends on a placement that could not be resolved (`unplaced`: the
+    associations placed by an OU not read, and their packages; `Locations.unresolved`):
+    no deletion of such an association, no unshare or deletion of its package. With the OU
+    unread, an account listed by id may still be in it (never act on a partial view)."""
+    if not unplaced:
+        return result
+
+    def depends(action: Action) -> bool:
+        if (action.kind, action.name) not in unplaced:
+            return False
+        if action.kind is Kind.ASSOCIATION:
+            return action.verb is Verb.DELETE
+        return action.verb in (Verb.DELETE, Verb.UNSHARE)
+
+    held = [action for action in result.actions if depends(action)]
+    if not held:
+        return result
+    return replace(
+        result,
+        actions=tuple(a for a in result.actions if a not in held),
+        blocked=result.blocked + tuple(Blocked(action, UNPLACED) for action in held),
+    )
 
 
 def desired_places(desired: Desired, where: Locations, home: str) -> frozenset[Place]:

@@ -55,6 +55,17 @@ class Locations:
             Location(account, region) for account, _ in self.accounts for region in self.regions
         )
 
+    def unresolved(self, association: Association) -> bool:
+        """Its placement names an OU that could not be read this pass: where it belongs is
+        not known, so it must not be pruned anywhere (never act on a partial view)."""
+        placement = association.placement
+        if self.complete or placement is None:
+            return False
+        return any(
+            entry.id is None and entry.organizational_unit not in self.units
+            for entry in placement.accounts
+        )
+
     def place(self, association: Association) -> tuple[tuple[Location, ...], tuple[str, ...]]:
         """The locations `association` goes to, and what of its placement lies outside
         Settings (one line each: those parts are left out, the rest is placed)."""

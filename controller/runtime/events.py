@@ -175,6 +175,12 @@ def _principal(arn: str) -> str:
     return arn
 
 
+def _account_of(arn: str) -> str:
+    """The account id of an ARN (`arn:partition:service:region:account:resource`)."""
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 else ""
+
+
 class EventMetrics:
     """The drift-event series (contract: Metrics), registered only with --events-queue."""
 
@@ -347,10 +353,21 @@ class EventQueue:
             self._stopping.wait(0.05)
 
     def _is_own(self, event: DriftEvent) -> bool:
-        if is_own(event, self.session_name):
+        if is_own(event, self.session_name) and self._may_be_ours(event):
             self.own.claim(self._key(event.resource), "")  # confirms the change
             return True
         return self.own.claim(self._key(event.resource), event.actor_arn)
+
+    def _may_be_ours(self, event: DriftEvent) -> bool:
+        """A session name is chosen by whoever assumes a role (AssumeRole RoleSessionName,
+        https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html): anyone in
+        an account may call theirs `ssm-gitops-<owner>`. In the controller's own account it
+        calls with its own credentials, so there the principal must be the controller's too;
+        elsewhere (a role it assumes) the name is all the event tells."""
+        arn = self.own.arn
+        if not arn or _account_of(arn) != event.resource.location.account:
+            return True
+        return _principal(event.actor_arn) == _principal(arn)
 
     def _key(self, resource: NamedResource) -> Key:
         name = resource.name

@@ -21,6 +21,8 @@ from controller.repository import load_repository
 
 HOME = "123456789012"
 OTHER = "111122223333"
+A1, A2, A3 = "100000000001", "100000000002", "100000000003"  # accounts of the record tests
+ROLE3 = f"arn:aws:iam::{A3}:role/r"
 
 SETTINGS = """apiVersion: ssm-gitops/v1
 kind: Settings
@@ -181,18 +183,18 @@ def test_a_concurrent_writer_is_merged_not_overwritten(aws_env: Any) -> None:
         "artifacts",
         key,
         empty,
-        lambda places: places | {("1", "us-east-1", "")},
+        lambda places: places | {(A1, "us-east-1", "")},
         owner="ssm-gitops",
         source="s1",
     )
     assert first.etag
-    stale = Record(frozenset({("1", "us-east-1", "")}), first.etag)
+    stale = Record(frozenset({(A1, "us-east-1", "")}), first.etag)
     write_record(
         clients,
         "artifacts",
         key,
         stale,
-        lambda places: places | {("2", "us-east-1", "")},
+        lambda places: places | {(A2, "us-east-1", "")},
         owner="ssm-gitops",
         source="s1",
     )
@@ -202,11 +204,11 @@ def test_a_concurrent_writer_is_merged_not_overwritten(aws_env: Any) -> None:
         "artifacts",
         key,
         first,
-        lambda places: (places - {("1", "us-east-1", "")}) | {("3", "eu-west-1", "r")},
+        lambda places: (places - {(A1, "us-east-1", "")}) | {(A3, "eu-west-1", ROLE3)},
         owner="ssm-gitops",
         source="s1",
     )
-    assert third.places == {("2", "us-east-1", ""), ("3", "eu-west-1", "r")}
+    assert third.places == {(A2, "us-east-1", ""), (A3, "eu-west-1", ROLE3)}
     assert read_record(clients, "artifacts", key).places == third.places
 
 

@@ -27,6 +27,7 @@ def body(
     name: str,
     request: dict[str, object],
     arn: str = ALICE,
+    account: str = "123456789012",
 ) -> str:
     return json.dumps(
         {
@@ -36,7 +37,7 @@ def body(
                 "eventSource": "ssm.amazonaws.com",
                 "eventName": name,
                 "awsRegion": "us-east-1",
-                "recipientAccountId": "123456789012",
+                "recipientAccountId": account,
                 "requestParameters": request,
                 "userIdentity": {"type": "AssumedRole", "arn": arn},
             },
@@ -182,10 +183,11 @@ def test_own_changes_cause_no_heal() -> None:
     )
     queue = FakeQueue(
         [
-            body(
+            body(  # a role the controller assumes in another account: its session name
                 "UpdateDocumentDefaultVersion",
                 {"name": "other", "documentVersion": "1"},
-                arn="arn:aws:sts::123456789012:assumed-role/r/ssm-gitops-test",
+                arn="arn:aws:sts::111122223333:assumed-role/r/ssm-gitops-test",
+                account="111122223333",
             ),
             body(
                 "UpdateDocumentDefaultVersion",
@@ -265,3 +267,20 @@ def test_a_flood_of_giant_bodies_is_handled_in_bounded_batches() -> None:
         events.run_once()
     assert value(registry, "ssm_gitops_drift_events_total", result="malformed") == 60
     assert controller.heals == []
+
+
+def test_our_session_name_from_someone_else_in_our_own_account_is_drift() -> None:
+    """Bug: an event was the controller's own when its session name was `ssm-gitops-<owner>`,
+    whoever made it; anyone allowed to assume a role in the controller's account can name a
+    session so (AssumeRole RoleSessionName): their hand change was never healed by its event,
+    only at the next resync. In the controller's own account the principal must match."""
+    forged = body(
+        "UpdateDocumentDefaultVersion",
+        {"name": "agent", "documentVersion": "1"},
+        arn="arn:aws:sts::123456789012:assumed-role/Admin/ssm-gitops-test",
+    )
+    controller = FakeController()
+    events, registry = consumer(FakeQueue([forged]), controller)
+    events.run_once()
+    assert controller.heals == [[NamedResource(Kind.PACKAGE, HERE, name="agent")]]
+    assert value(registry, "ssm_gitops_drift_events_total", result="own") == 0

@@ -6,7 +6,8 @@ pinned or started, so a controller killed in between finds the step in the tag a
 it (the overlay re-pins; an association of the ring with no run since the ring began is
 started), and never starts a ring it already started (a run since then is recognised).
 The package's owner tags were re-read by the `Applier` before this step
-(`ApplyContext.ensure_package_owned`); each association's are re-read before its pin.
+(`ApplyContext.ensure_package_owned`); each association's are re-read before its pin, or
+before the tag write when the step only starts it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ from controller.reconcile.kinds import Action, AdvanceRollout
 
 def advance(ctx: ApplyContext, clients: AwsClients, action: Action, step: AdvanceRollout) -> str:
     since = step.since
+    # Starting an association runs it on its targets: its owner and source tags are read
+    # afresh first, as before a pin (contract: Ownership and safety; the IAM policy gates
+    # StartAssociationsOnce on the owner tag only, so the source is checked here alone).
+    # Before the tag write, so a step that cannot start a ring announces nothing.
+    pinned = {pin.association_id for pin in step.pins}
+    for location, association_id in step.start:
+        if association_id not in pinned:  # a pinned one is re-read right before its pin
+            ctx.ensure_association_owned(ctx.clients_for(location), action, association_id)
     if step.state is not None:
         state = step.state
         if step.stamp:  # the ring starts now: its runs are those created from here on

@@ -309,7 +309,7 @@ def _continue(
                 since=state.started_at,
             )
         return described
-    verdict = gate(seen.counts, policy.max_failed, seen.firing)
+    verdict = gate(seen.counts, policy.max_failed, seen.firing, seen.untargeted)
     if verdict.verdict is GateVerdict.FAIL:
         _fail(work, state, verdict.reason, verdict.why, now, target, previous)
         return replace(described, failure=work.error)
@@ -540,12 +540,12 @@ def step_due(policy: RolloutPolicy, seen: ObservedRollout) -> bool:
     if state is None or not seen.ring_read:
         return seen.error != ""  # could not read: let a pass look (and report it)
     now = seen.read_at
+    if state.phase is RolloutPhase.PROGRESSING and seen.unstarted:
+        return now - state.started_at >= START_GRACE
+    verdict = gate(seen.counts, policy.max_failed, seen.firing, seen.untargeted).verdict
     if state.phase is RolloutPhase.PROGRESSING:
-        if seen.unstarted:
-            return now - state.started_at >= START_GRACE
-        return gate(seen.counts, policy.max_failed, seen.firing).verdict is not GateVerdict.WAIT
+        return verdict is not GateVerdict.WAIT
     if state.phase is RolloutPhase.BAKING:
-        verdict = gate(seen.counts, policy.max_failed, seen.firing).verdict
         return verdict is GateVerdict.FAIL or (
             verdict is GateVerdict.PASS and now >= state.bake_until
         )

@@ -117,7 +117,7 @@ class RolloutObserver:
                 with self._lock:
                     evidence = self._evidence.get(key)
                 if evidence is None:
-                    _, _, evidence = _targets(clients_for, ring, state.started_at)
+                    _, _, evidence, _ = _targets(clients_for, ring, state.started_at)
                     with self._lock:
                         self._evidence[key] = evidence
                 return ObservedRollout(
@@ -143,7 +143,7 @@ class RolloutObserver:
         ring: list[ObservedAssociation],
         package: DesiredPackage,
     ) -> ObservedRollout:
-        counts, unstarted, failed = _targets(clients_for, ring, state.started_at)
+        counts, unstarted, failed, untargeted = _targets(clients_for, ring, state.started_at)
         firing: tuple[str, ...] = ()
         if policy.alarms:
             states = aws_rollout.alarm_states(clients_for(package.location), policy.alarms)
@@ -162,6 +162,7 @@ class RolloutObserver:
             unstarted=unstarted,
             firing=firing,
             failed_targets=failed,
+            untargeted=untargeted,
             ring_read=True,
         )
 
@@ -181,12 +182,14 @@ def _targets(
     clients_for: Callable[[Location], AwsClients],
     ring: list[ObservedAssociation],
     since: float,
-) -> tuple[TargetCounts, tuple[str, ...], tuple[FailedTarget, ...]]:
+) -> tuple[TargetCounts, tuple[str, ...], tuple[FailedTarget, ...], tuple[str, ...]]:
     """The ring's targets by result (of each association's first run since `since`), the
-    associations with no run yet, and the failed targets with their error."""
+    associations with no run yet, the failed targets with their error, and the associations
+    whose run finished without any target (the gate fails them: nothing was tested)."""
     counts = TargetCounts()
     unstarted: list[str] = []
     failed: list[FailedTarget] = []
+    untargeted: list[str] = []
     for association in ring:
         clients = clients_for(association.location)
         runs = aws_rollout.executions_since(clients, association.association_id, since)
@@ -199,6 +202,11 @@ def _targets(
         )
         if not targets and run.status in aws_rollout.PENDING_STATUSES:
             counts += TargetCounts(pending=1)  # no target has reported yet: wait
+        elif not targets:
+            # Finished (Success, Failed, TimedOut...) with no target: its alarm stopped it
+            # (TriggeredAlarms) or its targets match nothing
+            # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_AssociationExecution.html).
+            untargeted.append(association.name)
         for target in targets:
             if target.status in aws_rollout.SUCCEEDED_STATUSES:
                 counts += TargetCounts(succeeded=1)
@@ -207,4 +215,4 @@ def _targets(
                 failed.append(FailedTarget(association.name, target.resource_id, target.detail))
             else:
                 counts += TargetCounts(pending=1)
-    return counts, tuple(unstarted), tuple(failed)
+    return counts, tuple(unstarted), tuple(failed), tuple(untargeted)
