@@ -113,6 +113,11 @@ def prepare_repository(sample: Path, scratch: Path) -> Watched:
     repo.index.write()
     tree = repo.index.write_tree()
     repo.create_commit("HEAD", _SIGNATURE, _SIGNATURE, "sample-repo as shipped", tree, [])
+    if "user.name" not in repo.config or "user.email" not in repo.config:
+        # A fresh machine has no git identity, and the README's first step is `git commit` in
+        # this copy: give the copy one of its own instead of git's "Author identity unknown".
+        repo.config["user.name"] = _SIGNATURE.name
+        repo.config["user.email"] = _SIGNATURE.email
     return Watched(str(target), ".", target, copied=True)
 
 
@@ -524,7 +529,7 @@ def _run_once(service: Service, fleet: Fleet | None) -> int:
         return 1
     failures = fleet_failures(rollouts)
     print(summary(status, fleet, rollouts, fleet_failed=bool(failures)))
-    print("\nRun `ssm-gitops demo` without --once to keep the controller running, then edit,")
+    print("\nRun `scripts/demo` without --once to keep the controller running, then edit,")
     print("commit and watch it reconcile (status page, metrics, and the AWS CLI).")
     if failures:
         print(

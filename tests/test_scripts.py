@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _checkout(tmp_path: Path) -> tuple[Path, Path]:
     """A folder with scripts/setup, pyproject.toml and a stand-in .venv; a PATH on which
-    `dpkg` says every Debian package is installed (so nothing goes to apt)."""
+    `dpkg-query` says every Debian package is installed (so nothing goes to apt)."""
     checkout = tmp_path / "checkout"
     (checkout / "scripts").mkdir(parents=True)
     shutil.copy2(ROOT / "scripts" / "setup", checkout / "scripts" / "setup")
@@ -29,8 +30,8 @@ def _checkout(tmp_path: Path) -> tuple[Path, Path]:
     (venv_bin / "python").chmod(0o755)
     tools = tmp_path / "tools"
     tools.mkdir()
-    (tools / "dpkg").write_text("#!/bin/sh\nexit 0\n")
-    (tools / "dpkg").chmod(0o755)
+    (tools / "dpkg-query").write_text("#!/bin/sh\nprintf 'install ok installed'\n")
+    (tools / "dpkg-query").chmod(0o755)
     return checkout, tools
 
 
@@ -69,7 +70,7 @@ def test_setup_for_the_tests_installs_prometheus(tmp_path: Path) -> None:
     demo's setup does not. Root, dpkg and apt-get are stand-ins that record the request."""
     checkout, tools = _checkout(tmp_path)
     requested = tmp_path / "apt-calls"
-    (tools / "dpkg").write_text("#!/bin/sh\nexit 1\n")  # nothing installed yet
+    (tools / "dpkg-query").write_text("#!/bin/sh\nexit 1\n")  # nothing installed yet
     (tools / "id").write_text("#!/bin/sh\necho 0\n")
     (tools / "apt-get").write_text(f'#!/bin/sh\necho "$*" >> {requested}\n')
     for name in ("id", "apt-get"):
@@ -83,3 +84,61 @@ def test_setup_for_the_tests_installs_prometheus(tmp_path: Path) -> None:
     assert "prometheus" not in installed()
     _setup(checkout, tools, "--test")
     assert "prometheus" in installed()
+
+
+def test_setup_reinstalls_a_package_removed_with_its_configuration_kept(tmp_path: Path) -> None:
+    """Bug (a newcomer's fresh run): `apt-get remove prometheus` keeps its configuration, and
+    `dpkg -s` still succeeds for such a package (status "deinstall ok config-files"), so
+    setup never installed it again and every Prometheus test failed. Only "install ok
+    installed" counts as installed."""
+    checkout, tools = _checkout(tmp_path)
+    requested = tmp_path / "apt-calls"
+    (tools / "dpkg-query").write_text(
+        '#!/bin/sh\nfor last; do :; done\n'
+        'if [ "$last" = prometheus ]; then printf "deinstall ok config-files"; '
+        'else printf "install ok installed"; fi\n'
+    )
+    (tools / "dpkg").write_text("#!/bin/sh\nexit 0\n")  # what the old check asked
+    (tools / "id").write_text("#!/bin/sh\necho 0\n")
+    (tools / "apt-get").write_text(f'#!/bin/sh\necho "$*" >> {requested}\n')
+    for name in ("dpkg", "id", "apt-get"):
+        (tools / name).chmod(0o755)
+    _setup(checkout, tools, "--test")
+    lines = requested.read_text().splitlines() if requested.exists() else []
+    installs = [line.split() for line in lines if line.startswith("install")]
+    assert installs and installs[0][-1:] == ["prometheus"], lines
+
+
+def test_the_demo_copy_can_be_committed_to_without_a_git_identity(tmp_path: Path) -> None:
+    """Bug (a newcomer's fresh run): on a machine with no git identity, the README's first
+    step, `git commit -am ...` in the demo's copy, failed with "Author identity unknown".
+    The copy now carries an identity of its own when the user has none."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "HOME": str(home),
+        "PATH": os.environ["PATH"],
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    script = (
+        "import sys; from pathlib import Path; from controller.demo import prepare_repository; "
+        "print(prepare_repository(Path(sys.argv[1]), Path(sys.argv[2])).edit_dir)"
+    )
+    sample = tmp_path / "sample"
+    sample.mkdir()
+    (sample / "a.yaml").write_text("# nothing yet\n")
+    made = subprocess.run(
+        [sys.executable, "-c", script, str(sample), str(tmp_path / "scratch")],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    copy = Path(made)
+    (copy / "a.yaml").write_text("# an edit\n")
+    committed = subprocess.run(
+        ["git", "commit", "-qam", "an edit"], cwd=copy, env=env, capture_output=True, text=True
+    )
+    assert committed.returncode == 0, committed.stderr
