@@ -567,6 +567,12 @@ def _run_until_stopped(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     service.start()
+    # The banner's commands name what the first pass creates (the drift command moves a
+    # package's default): print them once it finished, not before the document exists.
+    print("ssm-gitops demo: waiting for the first pass ...", flush=True)
+    first = service.wait_for_pass(ONCE_TIMEOUT)
+    if first.last_pass is None:
+        print(f"ssm-gitops demo: no pass finished within {ONCE_TIMEOUT:g}s", flush=True)
     print(_banner(service, endpoint, watched, bucket, fleet, drift), flush=True)
     shown: dict[str, dict[str, str]] | None = None
     rollouts: tuple[Rollout, ...] = ()
