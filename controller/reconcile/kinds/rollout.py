@@ -35,6 +35,7 @@ from typing import ClassVar
 
 from controller.model.kinds import Kind, Verb
 from controller.model.rollout import (
+    ROLLOUT_TAG,
     Event,
     GateVerdict,
     Happened,
@@ -45,6 +46,7 @@ from controller.model.rollout import (
     advance,
     gate,
     start,
+    tag_problem,
 )
 from controller.model.state import (
     Desired,
@@ -246,6 +248,16 @@ def _plan_package(work: _Package) -> RolloutStatus:
     if target is None or target.status != "Active":
         # Published by the ordinary plan first; the rollout starts once it is Active.
         return replace(status, state="idle", step=f"waiting for version {wanted} to be published")
+    text = dict(live.tags).get(ROLLOUT_TAG, "")
+    numbers = {v.number for v in live.versions}
+    if text and (
+        state is None
+        or state.target == target.number
+        or (state.target not in numbers and not state.phase.terminal)
+    ):
+        problem = tag_problem(state, len(work.policy.rings), numbers, now)
+        if problem:
+            return _hostile(work, status, text, problem)
     if state is None or state.target != target.number:
         begun = advance(
             state or start("", ""),
@@ -257,6 +269,35 @@ def _plan_package(work: _Package) -> RolloutStatus:
             )
         return _start_ring(work, status, begun, now)
     return _continue(work, status, state, now)
+
+
+def _hostile(work: _Package, status: RolloutStatus, text: str, problem: str) -> RolloutStatus:
+    """A tag about this rollout that this controller cannot have written: one failure, and
+    nothing moves (the default stays, every ring association keeps the version it has live:
+    none is pinned, started or unpinned), until someone removes the tag."""
+    name = work.package.name
+    work.hold_default = True
+    for index in range(len(work.policy.rings)):
+        for association in work.ring(index):
+            live = work.live_associations.get((association.location, association.name))
+            if live is not None:
+                work.pinned[(association.location, association.name)] = dict(
+                    live.spec.parameters
+                ).get("version", "")
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    work.error = (
+        f"the {ROLLOUT_TAG} tag on document {name} ({shown!r}) {problem}: edited by hand? "
+        "the rollout holds, nothing moves; remove the tag (aws ssm remove-tags-from-resource "
+        f"--resource-type Document --resource-id {name} --tag-keys {ROLLOUT_TAG}) to roll "
+        f"{work.package.default_version} out again from ring 1"
+    )
+    return replace(
+        status,
+        state=RolloutPhase.FAILED.value,
+        target=work.package.default_version,
+        step=f"held: the {ROLLOUT_TAG} tag {problem}",
+        failure=work.error,
+    )
 
 
 def _continue(
