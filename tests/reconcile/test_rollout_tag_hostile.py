@@ -9,14 +9,18 @@ with versions 1.0 (document version 1, live default) and 2.0 (2), rings canary a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
+from controller.local import LocalAWS
 from controller.model.rollout import ROLLOUT_TAG, decode
-from controller.model.state import Observed
+from controller.model.state import DesiredVersion, Observed
+from controller.reconcile.engine import Reconciler
 from controller.reconcile.plan import plan
-from controller.reconcile.result import Reason
+from controller.reconcile.result import ActionResult, Reason
+from tests.reconcile.test_rollout_engine import _pinned, _runs, _setup
 from tests.reconcile.test_rollout_plan import NOW, _desired, _observed
 
 HOSTILE = {
@@ -74,3 +78,40 @@ def test_a_tag_of_an_older_finished_rollout_is_not_hostile() -> None:
     result = plan(_desired(), _tagged(text, {}))
     assert result.errors == ()
     assert [a.step.subject for a in result.actions] == ["ring 1/2: pin canary to 2.0 and start it"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "garbage",
+        "t=2 p=1 r=9 s=rolled_back a=1 b=0 h=- w=targets",
+        "t=2 p=1 r=0 s=baking a=1 b=9999999999 h=- w=-",
+    ],
+    ids=["garbage", "ring out of range", "far-future bake"],
+)
+def test_through_the_reconciler_a_hostile_tag_fails_the_pass_once_and_changes_nothing(
+    reconciler: Reconciler,
+    make_version: Callable[..., DesiredVersion],
+    aws_env: LocalAWS,
+    text: str,
+) -> None:
+    """The same against the embedded endpoint: the tag is read from AWS by observe (a ring
+    index out of range raised IndexError in the plan: the pass died with a traceback)."""
+    wanted, seen = _setup(reconciler, make_version, aws_env)
+    for _ in range(2):  # 2.0 published, then ring 1 pinned to it and started
+        started = reconciler.run_desired(wanted)
+        assert [a.result for a in started.actions] == [ActionResult.SUCCESS]
+    _runs(aws_env, seen)
+    before = _pinned(aws_env)
+    assert before == {"canary": "2.0", "prod-a": "", "prod-b": ""}
+    aws_env.client("ssm").add_tags_to_resource(
+        ResourceType="Document", ResourceId="agent", Tags=[{"Key": ROLLOUT_TAG, "Value": text}]
+    )
+    for _ in range(2):
+        result = reconciler.run_desired(wanted)
+        assert result.actions == ()
+        assert [f.reason for f in result.failures] == [Reason.ROLLOUT], result.failures
+        assert "remove-tags-from-resource" in str(result.failures[0])
+        assert _pinned(aws_env) == before
+        document = aws_env.client("ssm").describe_document(Name="agent")["Document"]
+        assert document["VersionName"] == "1.0"  # the default did not move
