@@ -28,7 +28,7 @@ HOSTILE = {
     "garbage": "hello world",
     "no fields": "t=2",
     "a negative ring": f"t=2 p=1 r=-1 s=progressing a={NOW - 10} b=0 h=- w=-",
-    "not a finite time": f"t=2 p=1 r=0 s=progressing a=nan b=0 h=- w=-",
+    "not a finite time": "t=2 p=1 r=0 s=progressing a=nan b=0 h=- w=-",
     # ring index out of range (the policy has 2 rings)
     "ring out of range, rolled back": f"t=2 p=1 r=7 s=rolled_back a={NOW - 10} b=0 h=- w=targets",
     "ring out of range, progressing": f"t=2 p=1 r=2 s=progressing a={NOW - 10} b=0 h=- w=-",
