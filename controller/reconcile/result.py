@@ -154,6 +154,12 @@ class ActionRecord:
     message: str = ""
     duration_seconds: float = 0.0
     reason: Reason | None = None  # of a FAILURE: apply, or artifacts (a zip is not git's)
+    # (kind, account, region, name) of each resource whose CloudTrail change event this
+    # action causes, when that is not just the action's own resource: a rollout step tags
+    # the document and pins the ring's associations, possibly in other accounts; () when it
+    # makes no recorded change (StartAssociationsOnce only: not an event drift events ask
+    # for). The drift-events path recognises these events as its own (runtime/events.py).
+    changed: tuple[tuple[str, str, str, str], ...] | None = None
 
     def to_json(self) -> dict[str, str | float]:
         """The JSON form shared by `apply --json` and `/status`."""
