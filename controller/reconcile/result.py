@@ -9,6 +9,7 @@ shown in one place is spelled the same in the others.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -255,6 +256,13 @@ class RolloutStatus:
     failed_targets: tuple[tuple[str, str, str], ...] = ()  # (association, instance, error)
     moving: bool = False  # it moves without a new revision: the rollout tick follows it
 
+    def bake_left(self, now: float) -> float:
+        """The bake's remaining seconds at `now`: while baking, counted from its end (the
+        status is a pass's, and no pass runs while a ring bakes with nothing due)."""
+        if self.state == "baking" and self.deadline:
+            return max(0.0, self.deadline - now)
+        return self.bake_remaining
+
     def to_json(self) -> dict[str, object]:
         return {
             "package": self.package,
@@ -284,7 +292,7 @@ class RolloutStatus:
             "target": self.target,
             "previous": self.previous,
             "versions": list(self.versions),
-            "bakeRemainingSeconds": round(self.bake_remaining),
+            "bakeRemainingSeconds": round(self.bake_left(time.time())),
             "deadline": self.deadline,
             "step": self.step,
             "failure": self.failure,

@@ -29,6 +29,7 @@ of the ring's associations that shows no execution `START_GRACE` seconds after t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import ClassVar
@@ -539,7 +540,9 @@ def _waiting(state: RolloutState, counts: TargetCounts, bake_remaining: float) -
             return f"ring {state.ring + 1}: waiting for {counts.pending} of {counts.total} targets"
         return f"ring {state.ring + 1}: waiting for its runs"
     if state.phase is RolloutPhase.BAKING:
-        return f"ring {state.ring + 1}: baking, {round(bake_remaining)}s left"
+        # The end as a time, not seconds left: the step stays true between passes.
+        ends = time.strftime("%H:%M:%S", time.gmtime(state.bake_until))
+        return f"ring {state.ring + 1}: baking until {ends} UTC"
     if state.phase is RolloutPhase.PAUSED:
         return f"ring {state.ring + 1}: paused (ssm-gitops/rollout: paused)"
     return str(state.phase)
