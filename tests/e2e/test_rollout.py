@@ -373,11 +373,13 @@ def test_sigkill_during_a_gate_then_a_restart_skips_no_ring_and_starts_none_twic
     timeline: list[tuple[str, str, str]] = []  # (canary installed, prod pin, default)
 
     def done() -> bool:
+        state = setup.rollout().get("state")
         installed = setup.installed()
+        default = setup.default()  # read once: the timeline holds what was checked
         timeline.append(
-            (installed.get("canary", ""), setup.pinned_versions("agent-prod")[-1], setup.default())
+            (installed.get("canary", ""), setup.pinned_versions("agent-prod")[-1], default)
         )
-        return setup.rollout().get("state") == "succeeded" and setup.default() == "2.0"
+        return state == "succeeded" and default == "2.0"
 
     wait_until(done, 90, "the rollout to complete after the restart", step=0.3)
     wait_until(lambda: setup.installed() == {"canary": "2.0", "prod": "2.0"}, 30, "2.0 everywhere")
