@@ -256,10 +256,11 @@ Look at live SSM with the AWS CLI (the local AWS listens on {endpoint}):
 Try next (the controller polls git every {POLL_SECONDS:g}s):
   1. cd {edit}
   2. edit packages/datadog-agent.yaml: set defaultVersion to "6.10.0"
-  3. git commit -am "Roll datadog-agent 6.10.0 out to prod"
-  4. watch the actions below, the prod instances re-install, and the status page's rollouts
-  Ring by ring, and a bad release halted at the canary: README, "Roll out a version ring by
-  ring" (packages/datadog-agent/6.11.0 is that bad release).
+  3. git commit -am "Roll datadog-agent 6.10.0 out ring by ring"
+  4. watch the status page's Rollouts card: the canary ring gets 6.10.0 and bakes 30s, then
+  the prod ring; the default moves last (about a minute). A bad release halted at the
+  canary and rolled back: README, "Roll out a version ring by ring"
+  (packages/datadog-agent/6.11.0 is that bad release).
   Make drift by hand (as the IAM user "you") and watch its drift event heal it in seconds:
   AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \\
   AWS_ACCESS_KEY_ID={drift.access_key} AWS_SECRET_ACCESS_KEY={drift.secret_key} \\

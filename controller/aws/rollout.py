@@ -43,6 +43,10 @@ class TargetResult:
     resource_id: str
     status: str
     detail: str
+    # The Run Command command holding the target's output and error (OutputSource,
+    # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_OutputSource.html):
+    # GetCommandInvocation(CommandId, InstanceId) shows them. "" when not a RunCommand.
+    output_command: str = ""
 
 
 def _seconds(value: Any) -> float:
@@ -91,12 +95,13 @@ def executions_since(clients: AwsClients, association_id: str, since: float) -> 
 def execution_targets(
     clients: AwsClients, association_id: str, execution_id: str
 ) -> list[TargetResult]:
-    """Every target of one execution with its Status and DetailedStatus."""
+    """Every target of one execution with its Status, DetailedStatus and output command."""
     return [
         TargetResult(
             str(item.get("ResourceId", "")),
             str(item.get("Status", "")),
             str(item.get("DetailedStatus", "")),
+            _output_command(item.get("OutputSource")),
         )
         for item in items(
             clients,
@@ -108,6 +113,12 @@ def execution_targets(
             MaxResults=50,
         )
     ]
+
+
+def _output_command(source: Any) -> str:
+    if not isinstance(source, dict) or source.get("OutputSourceType") != "RunCommand":
+        return ""
+    return str(source.get("OutputSourceId") or "")
 
 
 def alarm_states(clients: AwsClients, names: Sequence[str]) -> dict[str, str]:

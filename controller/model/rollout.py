@@ -16,7 +16,9 @@ so two names might not fit; numbers always do, and identify a version just as we
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -188,7 +190,7 @@ def decode(text: str) -> RolloutState | None:
         return RolloutState(
             target=_number(values["t"]),
             previous=_number(values["p"]),
-            ring=int(values["r"]),
+            ring=int(_number(values["r"])),
             phase=RolloutPhase(values["s"]),
             started_at=_seconds(values["a"]),
             bake_until=int(values["b"]),
@@ -201,6 +203,8 @@ def decode(text: str) -> RolloutState | None:
 
 def _seconds(text: str) -> float:
     value = float(text)
+    if not math.isfinite(value):  # "nan", "inf": no clock reaches them
+        raise ValueError(text)
     return int(value) if value.is_integer() else value
 
 
@@ -208,6 +212,44 @@ def _number(text: str) -> str:
     if not text.isdigit():
         raise ValueError(text)
     return text
+
+
+# A ring started (or a bake's end) this far past the controller's clock is not clock skew.
+CLOCK_SLACK = 300
+
+
+def tag_problem(
+    state: RolloutState | None, rings: int, numbers: Collection[str], now: float
+) -> str:
+    """Why a tag that names the rollout under way cannot be ours ("" when it can): it was
+    edited by hand (or by someone hostile). Resuming from it could skip a ring, start one
+    twice, pin a version that does not exist or wait forever, so the plan stops on it.
+    `rings`: the policy's; `numbers`: the document's version numbers; `now`: when observe
+    read it (0: unknown, the clock checks are skipped)."""
+    if state is None:
+        return "is not a rollout state this controller writes"
+    if state.ring >= rings:
+        return f"names ring {state.ring + 1} of a rollout with {rings} rings"
+    if state.target not in numbers:
+        return f"names document version {state.target}, which does not exist"
+    if state.previous not in numbers and state.phase is not RolloutPhase.SUCCEEDED:
+        return f"names document version {state.previous} to roll back to, which does not exist"
+    if state.phase is RolloutPhase.SUCCEEDED and state.ring != rings - 1:
+        return f"says succeeded at ring {state.ring + 1} of {rings}"
+    if state.phase is RolloutPhase.PAUSED and state.held not in (
+        RolloutPhase.PROGRESSING,
+        RolloutPhase.BAKING,
+    ):
+        return f"holds a pause of {state.held or 'nothing'}"
+    bake_left = state.bake_until if state.phase is RolloutPhase.PAUSED else 0
+    if now:
+        if state.phase is RolloutPhase.BAKING:
+            bake_left = int(state.bake_until - now)
+        if state.started_at > now + CLOCK_SLACK:
+            return f"started ring {state.ring + 1} {int(state.started_at - now)}s in the future"
+    if bake_left > MAX_BAKE_SECONDS + CLOCK_SLACK:
+        return f"bakes {bake_left}s more, longer than the {MAX_BAKE_SECONDS}s a bake may last"
+    return ""
 
 
 # --- the gate ----------------------------------------------------------------------------

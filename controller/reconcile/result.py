@@ -9,6 +9,7 @@ shown in one place is spelled the same in the others.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -154,6 +155,12 @@ class ActionRecord:
     message: str = ""
     duration_seconds: float = 0.0
     reason: Reason | None = None  # of a FAILURE: apply, or artifacts (a zip is not git's)
+    # (kind, account, region, name) of each resource whose CloudTrail change event this
+    # action causes, when that is not just the action's own resource: a rollout step tags
+    # the document and pins the ring's associations, possibly in other accounts; () when it
+    # makes no recorded change (StartAssociationsOnce only: not an event drift events ask
+    # for). The drift-events path recognises these events as its own (runtime/events.py).
+    changed: tuple[tuple[str, str, str, str], ...] | None = None
 
     def to_json(self) -> dict[str, str | float]:
         """The JSON form shared by `apply --json` and `/status`."""
@@ -249,6 +256,13 @@ class RolloutStatus:
     failed_targets: tuple[tuple[str, str, str], ...] = ()  # (association, instance, error)
     moving: bool = False  # it moves without a new revision: the rollout tick follows it
 
+    def bake_left(self, now: float) -> float:
+        """The bake's remaining seconds at `now`: while baking, counted from its end (the
+        status is a pass's, and no pass runs while a ring bakes with nothing due)."""
+        if self.state == "baking" and self.deadline:
+            return max(0.0, self.deadline - now)
+        return self.bake_remaining
+
     def to_json(self) -> dict[str, object]:
         return {
             "package": self.package,
@@ -278,7 +292,7 @@ class RolloutStatus:
             "target": self.target,
             "previous": self.previous,
             "versions": list(self.versions),
-            "bakeRemainingSeconds": round(self.bake_remaining),
+            "bakeRemainingSeconds": round(self.bake_left(time.time())),
             "deadline": self.deadline,
             "step": self.step,
             "failure": self.failure,

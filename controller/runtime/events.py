@@ -128,9 +128,16 @@ class OwnChanges:
     def record(self, action: ActionRecord) -> None:
         if action.result is not ActionResult.SUCCESS:
             return
-        key = (Kind(action.kind), Location(action.account, action.region), action.name)
+        changed = action.changed
+        if changed is None:
+            changed = ((action.kind, action.account, action.region, action.name),)
+        now = self.clock()
         with self._lock:
-            self._changes.setdefault(key, deque(maxlen=32)).append([self.clock(), False])
+            # A rollout step changes the document's tag and the ring's associations: each
+            # event is ours; a step that only started associations expects none.
+            for kind, account, region, name in changed:
+                key = (Kind(kind), Location(account, region), name)
+                self._changes.setdefault(key, deque(maxlen=32)).append([now, False])
 
     def claim(self, key: Key, actor_arn: str) -> bool:
         """An event for `key`, made by `actor_arn`, arrived: is it one of our changes (and

@@ -286,7 +286,8 @@ def _rollouts_card(last: PassResult | None) -> str:
             else:
                 where = "waiting"
             rings.append(f"<li>ring {index + 1} ({escape(', '.join(ring))}): {escape(where)}</li>")
-        bake = f"<div>bake: {round(r.bake_remaining)}s left</div>" if r.bake_remaining else ""
+        left = r.bake_left(time.time())
+        bake = f"<div>bake: {round(left)}s left</div>" if left else ""
         failure = f'<div class="bad-text">{escape(r.failure)}</div>' if r.failure else ""
         failed = "".join(
             f"<li>{escape(a)} {escape(i)}: {escape(e)}</li>" for a, i, e in r.failed_targets

@@ -415,6 +415,17 @@ def _ring_by_ring(aws: LocalAWS, work: Path, cache: Path, account: str, version:
     assert default == version  # the default moved, last
 
 
+def _without_rollout(path: Path) -> None:
+    """sample-repo's datadog-agent rolls out ring by ring; here the second commit moves its
+    default at once (UpdateDocumentDefaultVersion), and `_roll_out` gives it a one-ring
+    rollout of its own, gated on an alarm."""
+    text = path.read_text()
+    start = text.index("  rollout:\n")
+    end = text.index("  versions:\n")
+    assert "onFailure" in text[start:end], "sample-repo's rollout block changed?"
+    path.write_text(text[:start] + text[end:])
+
+
 def _roll_out(aws: LocalAWS, work: Path, repo: pygit2.Repository, cache: Path) -> None:
     """A progressive rollout (issue 13) in our own account: datadog-agent goes back to 6.9.0
     through one ring, the cron-only canary (so StartAssociationsOnce is sent), gated on an
@@ -485,6 +496,7 @@ def recorded(
     aws, recorder = local_endpoint
     work = tmp_path_factory.mktemp("iam") / "repo"
     shutil.copytree(ROOT / "sample-repo", work)
+    _without_rollout(work / "packages" / "datadog-agent.yaml")
     _pin_an_association(work, "6.10.0")  # unlike the default 6.9.0
     bucket = re.search(r"bucket:\s*(\S+)", (work / "settings.yaml").read_text())
     assert bucket, "sample-repo/settings.yaml names no artifact bucket"

@@ -157,6 +157,10 @@ def test_demo_with_its_ports_busy_prints_the_ports_it_took(tmp_path: Path) -> No
         # Run exactly as printed, in a shell that knows nothing of AWS (no profile, no
         # region): the demo's newcomers copy it from the terminal (it once lacked the region
         # that AWS CLI v1 reads, AWS_DEFAULT_REGION, and failed).
+        # The banner comes before the first pass is over: on a busy machine ops-toolkit's
+        # version 1 may not exist yet, or still be Creating (the command then fails, as it
+        # would for a newcomer that fast). Wait for the first pass's result line.
+        wait_until(lambda: "pass success" in process.output(), 120, "the first pass")
         clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean.get('PATH', '')}"
         ran = subprocess.run(

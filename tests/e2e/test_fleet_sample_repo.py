@@ -6,7 +6,8 @@ default fleet (`default_fleet(8)`, the demo's) attached. Checked: every targeted
 the right version installed, in its root's files and in the agent's persisted state; nothing
 was written on the host; `ssm_gitops_association_targets` scraped from the running controller
 matches the fleet; a commit moving datadog-agent's defaultVersion re-installs on the
-instances of the association that follows the default, and on no other.
+instances of the rollout's two rings (sample-repo's `rollout` block: the canary ring, then
+prod; the default moves last), and on no other.
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ HOST_PATHS = (
 T = TypeVar("T")
 
 
-def expected_installs(spec: InstanceSpec, datadog_default: str) -> dict[str, str]:
-    """What sample-repo/associations/*.yaml asks for on an instance with these tags."""
+def expected_installs(
+    spec: InstanceSpec, datadog_default: str, rolled_out: bool = False
+) -> dict[str, str]:
+    """What sample-repo/associations/*.yaml asks for on an instance with these tags
+    (`rolled_out`: after a rollout, which ran the canary ring too)."""
     tags = spec.tags
     wanted: dict[str, str] = {}
     # datadog-agent-prod follows the default version on prod outside the canary ring (the
@@ -61,7 +65,10 @@ def expected_installs(spec: InstanceSpec, datadog_default: str) -> dict[str, str
         wanted["metrics-exporter"] = "1.7.0"  # metrics-exporter-web: the default, 1.7.0
     if tags.get("managed-by") == "platform-team":
         wanted["ops-toolkit"] = "1.1.0"  # ops-toolkit-everywhere: the default, 1.1.0
-    # datadog-agent-canary (ring=canary) runs only at its cron: nothing at creation.
+    # datadog-agent-canary (ring=canary) runs only at its cron: nothing at creation; a
+    # rollout starts it (ring 1).
+    if rolled_out and tags.get("ring") == "canary":
+        wanted["datadog-agent"] = datadog_default
     return wanted
 
 
@@ -88,7 +95,7 @@ def association_targets(service: Service) -> dict[str, dict[str, float]]:
     return found
 
 
-def expected_targets(fleet: Fleet) -> dict[str, dict[str, float]]:
+def expected_targets(fleet: Fleet, rolled_out: bool = False) -> dict[str, dict[str, float]]:
     """Per association, how many of the fleet's instances it targets: all Success (every
     association also reports its other statuses at zero; the canary has not run)."""
     names = {
@@ -103,14 +110,16 @@ def expected_targets(fleet: Fleet) -> dict[str, dict[str, float]]:
     for instance in fleet.instances:
         for package in expected_installs(instance.spec, "6.9.0"):
             counts[names[package]]["Success"] += 1
+        if rolled_out and instance.spec.tags.get("ring") == "canary":
+            counts["datadog-agent-canary"]["Success"] += 1
     return counts
 
 
-def check_installed(fleet: Fleet, datadog_default: str) -> None:
+def check_installed(fleet: Fleet, datadog_default: str, rolled_out: bool = False) -> None:
     """The persisted state and the files in every instance's root, package by package."""
     for instance in fleet.instances:
         root = instance.root
-        wanted = expected_installs(instance.spec, datadog_default)
+        wanted = expected_installs(instance.spec, datadog_default, rolled_out)
         where = f"{instance.instance_id} ({instance.spec.platform} {instance.spec.arch})"
         for package in ("datadog-agent", "metrics-exporter", "ops-toolkit"):
             state = load_state(root, package)
@@ -206,25 +215,27 @@ def test_sample_repo_converges_on_the_fleet_and_a_new_default_reinstalls(
     assert code == 200 and "Success 7" in page and "Success 2" in page
     assert "no target has run yet" in page  # the canary
 
-    # A commit moving datadog-agent's default: datadog-agent-prod follows it, nothing else.
+    # A commit moving datadog-agent's default: its rollout pins and starts the canary ring,
+    # then prod (a bake of 1 s here, not the demo's 30 s); nothing else changes.
     before = fleet.installed()
     yaml_file = edit_dir / "packages" / "datadog-agent.yaml"
     text = yaml_file.read_text()
-    assert 'defaultVersion: "6.9.0"' in text
-    yaml_file.write_text(text.replace('defaultVersion: "6.9.0"', 'defaultVersion: "6.10.0"'))
-    commit_all(repo, "Roll datadog-agent 6.10.0 out to prod")
+    assert 'defaultVersion: "6.9.0"' in text and "bake: 30s" in text
+    text = text.replace('defaultVersion: "6.9.0"', 'defaultVersion: "6.10.0"')
+    yaml_file.write_text(text.replace("bake: 30s", "bake: 1s"))
+    commit_all(repo, "Roll datadog-agent 6.10.0 out ring by ring")
 
     def prod_on_new_default() -> bool:
         installed = fleet.installed()
         return all(
             installed[i.instance_id].get("datadog-agent") == "6.10.0"
             for i in fleet.instances
-            if i.spec.tags["env"] == "prod" and i.spec.tags["ring"] != "canary"
+            if i.spec.tags["env"] == "prod"
         )
 
-    wait_for(prod_on_new_default, 40, "datadog-agent 6.10.0 on the prod instances")
+    wait_for(prod_on_new_default, 60, "datadog-agent 6.10.0 on the prod instances and the canary")
     assert fleet.wait_idle(30)
-    check_installed(fleet, "6.10.0")
+    check_installed(fleet, "6.10.0", rolled_out=True)
     after = fleet.installed()
     for instance in fleet.instances:  # everything but datadog-agent on prod is untouched
         changed = {
@@ -233,8 +244,9 @@ def test_sample_repo_converges_on_the_fleet_and_a_new_default_reinstalls(
             if after[instance.instance_id][k] != before[instance.instance_id].get(k)
         }
         tags = instance.spec.tags
-        in_prod_ring = tags["env"] == "prod" and tags["ring"] != "canary"
-        assert changed <= ({"datadog-agent"} if in_prod_ring else set())
+        in_a_ring = tags["env"] == "prod" or tags["ring"] == "canary"
+        assert changed <= ({"datadog-agent"} if in_a_ring else set())
+    expected = expected_targets(fleet, rolled_out=True)
     wait_for(lambda: association_targets(service) == expected, 20, "association_targets")
 
     for path in HOST_PATHS:  # the scripts only ever wrote inside the instance roots

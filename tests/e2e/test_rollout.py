@@ -55,6 +55,8 @@ spec:
   regions: [us-east-1]
 """
 GOOD = "#!/bin/sh\necho installing agent\n"
+# A good install that takes a while: the ring's gate waits for it (its targets pending).
+SLOW = "#!/bin/sh\nsleep 6\necho installing agent\n"
 BAD = "#!/bin/sh\necho this version is broken >&2\nexit 1\n"
 UNINSTALL = "#!/bin/sh\necho removing agent\n"
 
@@ -92,7 +94,11 @@ def association(name: str, ring: str) -> str:
 
 
 def repository(
-    default: str, versions: list[str], bad: tuple[str, ...] = (), **kw: Any
+    default: str,
+    versions: list[str],
+    bad: tuple[str, ...] = (),
+    slow: tuple[str, ...] = (),
+    **kw: Any,
 ) -> dict[str, str | None]:
     files: dict[str, str | None] = {
         "settings.yaml": SETTINGS,
@@ -101,7 +107,7 @@ def repository(
         "prod.yaml": association("agent-prod", "prod"),
     }
     for v in versions:
-        files[f"v/{v}/install.sh"] = BAD if v in bad else GOOD
+        files[f"v/{v}/install.sh"] = BAD if v in bad else SLOW if v in slow else GOOD
         files[f"v/{v}/uninstall.sh"] = UNINSTALL
     return files
 
@@ -335,6 +341,60 @@ def test_sigkill_during_a_bake_then_a_restart_completes_with_no_ring_started_twi
     assert all(run["AssociationVersion"] != pinned for run in after_kill), after_kill
     assert started_once(setup, "agent-canary")
     assert started_once(setup, "agent-prod")  # ring 2 started once
+
+
+def test_sigkill_during_a_gate_then_a_restart_skips_no_ring_and_starts_none_twice(
+    setup: Setup,
+) -> None:
+    """Killed while ring 1's gate waits for its (slow) targets: the restarted controller
+    finds the ring's run in flight (executions since the tag's start), waits for it instead
+    of starting the ring again, and starts ring 2 only after ring 1 passed its gate and
+    bake; ring 2 runs (it is not skipped) before the default moves."""
+    first_version(setup)
+    setup.repo.commit(
+        repository("2.0", ["1.0", "2.0"], slow=("2.0",), canary_bake="2s"), "agent 2.0"
+    )
+
+    def gate_waiting() -> bool:
+        rollout = setup.rollout()
+        rings = rollout.get("rings") or [{}]
+        pending = rings[0].get("targets", {}).get("pending", 0)
+        return rollout.get("state") == "progressing" and rollout.get("ring") == 0 and pending > 0
+
+    wait_until(gate_waiting, 60, "ring 1's gate waiting for its targets", step=0.2)
+    assert setup.controller is not None
+    setup.controller.process.signal(signal.SIGKILL)
+    setup.controller.process.wait(10)
+    setup.controller.process.stop()
+    canary_runs = setup.executions("agent-canary")
+    assert canary_runs[0]["Status"] in ("Pending", "InProgress"), canary_runs[0]  # in flight
+    assert setup.pinned_versions("agent-prod")[-1] == ""  # ring 2 not reached
+    setup.start("restarted")
+    timeline: list[tuple[str, str, str]] = []  # (canary installed, prod pin, default)
+
+    def done() -> bool:
+        state = setup.rollout().get("state")
+        installed = setup.installed()
+        default = setup.default()  # read once: the timeline holds what was checked
+        timeline.append(
+            (installed.get("canary", ""), setup.pinned_versions("agent-prod")[-1], default)
+        )
+        return state == "succeeded" and default == "2.0"
+
+    wait_until(done, 90, "the rollout to complete after the restart", step=0.3)
+    wait_until(lambda: setup.installed() == {"canary": "2.0", "prod": "2.0"}, 30, "2.0 everywhere")
+    # ring 1 was not started again: its run in flight at the kill is the ring's only run
+    # of the pinned association version
+    assert started_once(setup, "agent-canary")
+    pinned = canary_runs[0]["AssociationVersion"]
+    assert [r for r in setup.executions("agent-canary") if r["AssociationVersion"] == pinned]
+    # ring 2 was not skipped: pinned to 2.0 (after ring 1 had 2.0), ran once, then the default
+    assert "2.0" in setup.pinned_versions("agent-prod")
+    assert started_once(setup, "agent-prod")
+    prod_pinned = [i for i, (_, pin, _) in enumerate(timeline) if pin == "2.0"]
+    default_moved = [i for i, (_, _, default) in enumerate(timeline) if default == "2.0"]
+    assert prod_pinned and default_moved and prod_pinned[0] <= default_moved[0], timeline
+    assert all(canary == "2.0" for canary, pin, _ in timeline if pin == "2.0"), timeline
 
 
 def test_paused_holds_the_rollout_and_a_firing_alarm_fails_the_gate(setup: Setup) -> None:

@@ -43,7 +43,7 @@ def test_package_fields_sources_and_positions() -> None:
     assert (first.platform, first.platform_version, first.arch) == ("amazon", "2", "x86_64")
     assert first.source == SAMPLE_REPO.resolve() / "packages/datadog-agent/6.9.0/linux"
     assert first.installer is None
-    assert first.line == 22
+    assert first.line == 29  # after the rollout block
     windows = version.files[2]
     assert windows.platform_version == "_any"  # omitted platformVersion means _any
     exporter = repo.package("metrics-exporter")

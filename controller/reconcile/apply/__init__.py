@@ -101,6 +101,25 @@ def run_step(ctx: ApplyContext, clients: AwsClients, action: Action) -> str | No
             assert_never(step)
 
 
+def _changed(action: Action) -> tuple[tuple[str, str, str, str], ...] | None:
+    """The resources whose change events an action causes, when not just its own: a rollout
+    step's tag write (the document) and pins (each association, where it lives)."""
+    step = action.step
+    if not isinstance(step, AdvanceRollout):
+        return None
+    where = action.location
+    tag = ((Kind.PACKAGE.value, where.account, where.region, action.name),) if step.state else ()
+    return tag + tuple(
+        (
+            Kind.ASSOCIATION.value,
+            pin.association.location.account,
+            pin.association.location.region,
+            pin.association.name,
+        )
+        for pin in step.pins
+    )
+
+
 def fan_out(groups: list[list[Action]]) -> list[list[Action]]:
     """The groups of one phase taken round-robin across locations (first group of each
     location, then the second of each...), so a bounded pool works on every location at once
@@ -245,6 +264,7 @@ class Applier:
             message,
             seconds,
             reason,
+            _changed(action),
         )
         with self._lock:
             self._records.append(record)

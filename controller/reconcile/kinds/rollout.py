@@ -29,12 +29,14 @@ of the ring's associations that shows no execution `START_GRACE` seconds after t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from controller.model.kinds import Kind, Verb
 from controller.model.rollout import (
+    ROLLOUT_TAG,
     Event,
     GateVerdict,
     Happened,
@@ -45,6 +47,7 @@ from controller.model.rollout import (
     advance,
     gate,
     start,
+    tag_problem,
 )
 from controller.model.state import (
     Desired,
@@ -246,6 +249,16 @@ def _plan_package(work: _Package) -> RolloutStatus:
     if target is None or target.status != "Active":
         # Published by the ordinary plan first; the rollout starts once it is Active.
         return replace(status, state="idle", step=f"waiting for version {wanted} to be published")
+    text = dict(live.tags).get(ROLLOUT_TAG, "")
+    numbers = {v.number for v in live.versions}
+    if text and (
+        state is None
+        or state.target == target.number
+        or (state.target not in numbers and not state.phase.terminal)
+    ):
+        problem = tag_problem(state, len(work.policy.rings), numbers, now)
+        if problem:
+            return _hostile(work, status, text, problem)
     if state is None or state.target != target.number:
         begun = advance(
             state or start("", ""),
@@ -257,6 +270,35 @@ def _plan_package(work: _Package) -> RolloutStatus:
             )
         return _start_ring(work, status, begun, now)
     return _continue(work, status, state, now)
+
+
+def _hostile(work: _Package, status: RolloutStatus, text: str, problem: str) -> RolloutStatus:
+    """A tag about this rollout that this controller cannot have written: one failure, and
+    nothing moves (the default stays, every ring association keeps the version it has live:
+    none is pinned, started or unpinned), until someone removes the tag."""
+    name = work.package.name
+    work.hold_default = True
+    for index in range(len(work.policy.rings)):
+        for association in work.ring(index):
+            live = work.live_associations.get((association.location, association.name))
+            if live is not None:
+                work.pinned[(association.location, association.name)] = dict(
+                    live.spec.parameters
+                ).get("version", "")
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    work.error = (
+        f"the {ROLLOUT_TAG} tag on document {name} ({shown!r}) {problem}: edited by hand? "
+        "the rollout holds, nothing moves; remove the tag (aws ssm remove-tags-from-resource "
+        f"--resource-type Document --resource-id {name} --tag-keys {ROLLOUT_TAG}) to roll "
+        f"{work.package.default_version} out again from ring 1"
+    )
+    return replace(
+        status,
+        state=RolloutPhase.FAILED.value,
+        target=work.package.default_version,
+        step=f"held: the {ROLLOUT_TAG} tag {problem}",
+        failure=work.error,
+    )
 
 
 def _continue(
@@ -498,7 +540,9 @@ def _waiting(state: RolloutState, counts: TargetCounts, bake_remaining: float) -
             return f"ring {state.ring + 1}: waiting for {counts.pending} of {counts.total} targets"
         return f"ring {state.ring + 1}: waiting for its runs"
     if state.phase is RolloutPhase.BAKING:
-        return f"ring {state.ring + 1}: baking, {round(bake_remaining)}s left"
+        # The end as a time, not seconds left: the step stays true between passes.
+        ends = time.strftime("%H:%M:%S", time.gmtime(state.bake_until))
+        return f"ring {state.ring + 1}: baking until {ends} UTC"
     if state.phase is RolloutPhase.PAUSED:
         return f"ring {state.ring + 1}: paused (ssm-gitops/rollout: paused)"
     return str(state.phase)

@@ -212,7 +212,15 @@ def _targets(
                 counts += TargetCounts(succeeded=1)
             elif target.status in _FAILED:
                 counts += TargetCounts(failed=1)
-                failed.append(FailedTarget(association.name, target.resource_id, target.detail))
+                detail = target.detail
+                if target.output_command:
+                    # Its error is in that command's output: one command away, not read here
+                    # (GetCommandInvocation per failed instance is not worth its IAM grant).
+                    detail += (
+                        f"; its error: aws ssm get-command-invocation --command-id "
+                        f"{target.output_command} --instance-id {target.resource_id}"
+                    )
+                failed.append(FailedTarget(association.name, target.resource_id, detail))
             else:
                 counts += TargetCounts(pending=1)
     return counts, tuple(unstarted), tuple(failed), tuple(untargeted)
