@@ -139,6 +139,7 @@ def test_every_alert_names_what_to_look_at_next() -> None:
         "SsmGitopsDriftEventsFailing",
         "SsmGitopsDriftEventsNotArriving",
         "SsmGitopsLocationUnreadable",
+        "SsmGitopsAssociationsOverlap",  # issue 13's classic mistake: it had no alert
     ],
 )
 def test_the_alerts_issue_16_asks_for(alert: str) -> None:
