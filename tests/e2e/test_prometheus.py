@@ -7,9 +7,9 @@ Operator adds for it: namespace, service, endpoint, pod, job), with the interval
 down from 30 s to 1 s, and its rule file is the PrometheusRule's groups with every `for:`
 cut to 2 s. Then, through Prometheus's HTTP API:
 
-- every feature is on and really works: `tools` rolls out (ring 0 pinned, waiting for its targets), and a change
-  made by hand comes back as a drift event through the queue and is healed, while
-  Prometheus scrapes;
+- every feature is on and really works: `tools` rolls out (ring 0 pinned, waiting for its
+  targets), and a change made by hand comes back as a drift event through the queue and
+  is healed, while Prometheus scrapes;
 - every query of every dashboard panel (Grafana's variables substituted) returns data, none
   skipped;
 - every selector of every alert and panel names a series, labels and label values that this
