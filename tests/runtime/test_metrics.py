@@ -7,7 +7,9 @@ from dataclasses import replace
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller.model.state import Location
+from controller.reconcile.events import EventResult
 from controller.reconcile.result import Failure, PassOutcome, PassResult, Reason
+from controller.runtime.events import EventMetrics
 from controller.runtime.metrics import Metrics
 from tests.runtime.conftest import make_pass
 
@@ -107,7 +109,21 @@ def test_every_failure_reason_exists_at_zero_before_any_failure() -> None:
     m = Metrics()
     for reason in Reason:
         assert value(m, "pass_errors_total", reason=reason.value) == 0
-    assert {"load", "signature", "source"} <= {reason.value for reason in Reason}
+    assert {"load", "signature", "source", "rollout", "location"} <= {r.value for r in Reason}
+
+
+def test_every_drift_event_result_exists_at_zero_with_the_events_queue() -> None:
+    """drift_events_total{result} (issue 16: counters at zero for every known value): with
+    --events-queue every result is there before the first event, so `increase()` and the
+    "Drift events by result" panel see the first one; without it, no drift-event series."""
+    m = Metrics()
+    assert not [k for k in samples(m) if k[0].startswith("ssm_gitops_drift_events")]
+    EventMetrics(m.registry)
+    for result in EventResult:
+        assert value(m, "drift_events_total", result=result.value) == 0
+    assert {r.value for r in EventResult} == {"healed", "in_sync", "own", "foreign", "malformed"}
+    assert value(m, "drift_events_queue_up") == 1
+    assert value(m, "drift_events_unconfirmed_changes") == 0
 
 
 def test_a_pass_counts_each_failure_by_its_reason(a_pass: PassResult) -> None:
