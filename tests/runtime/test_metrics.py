@@ -8,7 +8,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from controller.model.state import Location
 from controller.reconcile.events import EventResult
-from controller.reconcile.result import Failure, PassOutcome, PassResult, Reason
+from controller.reconcile.result import (
+    Failure,
+    LocationStatus,
+    Overlap,
+    PassOutcome,
+    PassResult,
+    Reason,
+    RolloutStatus,
+)
 from controller.runtime.events import EventMetrics
 from controller.runtime.metrics import Metrics
 from tests.runtime.conftest import make_pass
@@ -143,3 +151,47 @@ def test_a_pass_counts_each_failure_by_its_reason(a_pass: PassResult) -> None:
     assert value(m, "pass_errors_total", reason="observe") == 1
     assert value(m, "pass_errors_total", reason="plan_rejected") == 2
     assert value(m, "pass_errors_total", reason="load") == 0
+
+
+def test_a_pass_that_could_not_read_the_live_state_keeps_what_the_last_one_saw(
+    a_pass: PassResult,
+) -> None:
+    """Regression: a pass that failed before it read the live state (an STS or observe
+    error, a crash: no resources, no locations) cleared the rollout, overlap and
+    association-target series. A rolled-back rollout vanished from `rollout_state` during
+    a transient AWS error, so SsmGitopsRolloutFailed resolved and fired again (a second
+    notification), and the `for:` of SsmGitopsRolloutStuck and SsmGitopsAssociationsOverlap
+    started over: a flaky location kept them from ever firing. Such a pass knows nothing
+    new about them; the next pass that reads the live state updates them."""
+    m = Metrics()
+    location = Location("123456789012", "us-east-1")
+    rollout = RolloutStatus("tools", location.account, location.region, "rolled_back", 1, (), "1.0")
+    m.record_pass(
+        replace(
+            a_pass,
+            progressive=(rollout,),
+            overlaps=(Overlap("nginx", "i-1", location, (("a", "1"), ("b", "2"))),),
+            locations=(LocationStatus(location.account, location.region, True),),
+        )
+    )
+    blind = PassResult(
+        "b" * 40,
+        PassOutcome.FAILURE,
+        1.0,
+        2.0,
+        failures=(Failure(Reason.OBSERVE, "sts: endpoint unreachable"),),
+    )
+    for _ in range(2):
+        m.record_pass(blind)
+        assert value(m, "rollout_state", package="tools", state="rolled_back") == 1
+        assert value(m, "rollout_step_deadline_timestamp_seconds", package="tools") == 0
+        assert value(m, "association_overlaps", package="nginx") == 1
+        assert value(m, "association_targets", association="nginx-web", status="Failed") == 1
+        assert value(m, "location_up", account=location.account, region=location.region) == 1
+    assert value(m, "pass_errors_total", reason="observe") == 2
+    # A pass that read the live state: a package without a rollout any more drops its series.
+    m.record_pass(
+        replace(a_pass, locations=(LocationStatus(location.account, location.region, True),))
+    )
+    assert value(m, "rollout_state", package="tools", state="rolled_back") is None
+    assert value(m, "association_overlaps", package="nginx") == 0
