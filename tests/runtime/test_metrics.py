@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -195,3 +196,26 @@ def test_a_pass_that_could_not_read_the_live_state_keeps_what_the_last_one_saw(
     )
     assert value(m, "rollout_state", package="tools", state="rolled_back") is None
     assert value(m, "association_overlaps", package="nginx") == 0
+
+
+def test_docs_list_every_metric_and_every_label_value_set() -> None:
+    """docs/controller.md's metrics table names every metric the controller exports (with
+    --events-queue) and every `pass_errors_total` reason and drift-event result: it lacked
+    `location_up`, `locations` and the `location` reason."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "controller.md").read_text()
+    rows = {
+        row.split("|")[1].strip().strip("`"): row
+        for row in doc[doc.index("## Metrics") : doc.index("## Logs")].splitlines()
+        if row.startswith("| `")
+    }
+    m = Metrics()
+    EventMetrics(m.registry)
+    exported = {
+        family.name.removeprefix("ssm_gitops_") + ("_total" if family.type == "counter" else "")
+        for family in m.registry.collect()
+    }
+    exported |= {"location_up", "rollout_state", "rollout_ring", "rollout_ring_targets"}
+    exported |= {"rollout_step_deadline_timestamp_seconds", "revision_info"}
+    assert sorted(exported - set(rows)) == []
+    assert [r.value for r in Reason if f" {r.value}" not in rows["pass_errors_total"]] == []
+    assert [r.value for r in EventResult if f" {r.value}" not in rows["drift_events_total"]] == []
