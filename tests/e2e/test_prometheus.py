@@ -1,22 +1,24 @@
 """The dashboard and the alerts against a real Prometheus (issue 16).
 
-Real processes: the embedded local AWS endpoint, `ssm-gitops run` on a local git repository
+Real processes: the embedded local AWS endpoint (with a simulated fleet of one instance,
+sandboxed by bubblewrap, which scripts/setup installs), `ssm-gitops run` on a local git repository
 (one package, one association), and Debian's `prometheus` server on a loopback port. Its
 configuration is the shipped ServiceMonitor's (same path, the labels the Prometheus
 Operator adds for it: namespace, service, endpoint, pod, job), with the interval scaled
 down from 30 s to 1 s, and its rule file is the PrometheusRule's groups with every `for:`
 cut to 2 s. Then, through Prometheus's HTTP API:
 
-- every feature is on and really works: `tools` rolls out (ring 0 pinned, waiting for its
-  targets), and a change made by hand comes back as a drift event through the queue and
-  is healed, while Prometheus scrapes;
+- every feature is on and really works: `tools` rolls out to the simulated fleet's canary
+  instance (ring 0 runs it and bakes), and a change made by hand comes back as a drift
+  event through the queue, while Prometheus scrapes;
 - every query of every dashboard panel (Grafana's variables substituted) returns data, none
   skipped;
 - every selector of every alert and panel names a series, labels and label values that this
   controller really exports (promtool's unit tests use synthetic series: they cannot catch
   a wrong label value);
 - the dashboard's variables resolve, from a series present in every scrape since the first;
-- a broken commit makes SsmGitopsConfigInvalid fire in Prometheus itself;
+- a broken commit makes SsmGitopsConfigInvalid fire in Prometheus itself, and then the
+  ring's alarm in ALARM rolls `tools` back and makes SsmGitopsRolloutFailed fire;
 - every counter of a fresh controller exists at zero for each of its known label values.
 """
 
@@ -137,6 +139,7 @@ class Stack:
     controller_url: str
     prometheus_url: str
     first_scrape: str  # /metrics of the controller as soon as it listened
+    endpoint: str  # the local AWS endpoint
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         code, body = http_get(
@@ -197,13 +200,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     started: list[Process] = []
     try:
         aws_port = free_port()
-        local = Process(["local", "--port", str(aws_port)], work / "local.log", env=AWS_ENV)
+        (work / "fleet.yaml").write_text(FLEET)
+        local = Process(
+            ["local", "--port", str(aws_port), "--fleet-file", str(work / "fleet.yaml")],
+            work / "local.log",
+            env=AWS_ENV,
+        )
         started.append(local)
         wait_for_port(aws_port, 30, local)
         endpoint = f"http://127.0.0.1:{aws_port}"
         boto3.client(
             "s3", endpoint_url=endpoint, region_name="us-east-1", **_credentials()
         ).create_bucket(Bucket=samples.BUCKET)
+        _alarm(endpoint, "OK")  # the gate of `tools`' ring
 
         repo = GitRepo(work / "repo")
         first = repo.commit(
@@ -235,13 +244,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         first_scrape = http_get(url + "/metrics")[1]
         running = Controller(controller, port)
         running.wait_for_applied(first, 60)
-        # A second version of `tools` starts a rollout: ring 0 is pinned to 2.0 and waits
-        # (an hour: the ring's wait for targets) for targets that never report.
+        # A second version of `tools` starts a rollout: ring 0 (the canary instance) runs
+        # 2.0, passes its gate and bakes for an hour.
         repo.commit(_rollout_files(["1.0", "2.0"]), "tools 2.0")
         wait_until(
-            lambda: running.metric("rollout_state", package="tools", state="progressing") == 1,
-            60,
-            "the rollout of tools 2.0 in ring 0",
+            lambda: running.metric("rollout_state", package="tools", state="baking") == 1,
+            90,
+            "the rollout of tools 2.0 baking in ring 0",
         )
 
         (work / "prometheus.yml").write_text(
@@ -270,7 +279,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "Prometheus ready",
         )
         assert server.proc.poll() is None, server.output()
-        stack = Stack(repo, url, prometheus_url, first_scrape)
+        stack = Stack(repo, url, prometheus_url, first_scrape, endpoint)
         # Drift by hand once Prometheus has the drift-event counters (at zero), so it sees
         # the event as an increase, as an alert or a panel over `increase()` would.
         wait_until(
@@ -280,9 +289,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
         _drift_by_hand(endpoint)
         wait_until(
-            lambda: running.metric("drift_events_total", result="healed") == 1,
-            30,
-            "the hand-made change healed through its drift event",
+            lambda: _hand_made_events(running) == 1, 30, "the hand-made change's drift event"
         )
         yield stack
     finally:
@@ -290,10 +297,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             process.stop()
 
 
-# Rollouts (issue 13): a package `tools` with a one-ring rollout policy whose ring targets no
-# instance; its second version then rolls out, its ring waiting for targets for an hour, so
-# the rollout series (state, ring, ring targets, a step deadline) have data from a real
-# rollout.
+# Rollouts (issue 13): a package `tools` with a one-ring rollout policy (gate: an alarm and
+# no failed target) whose ring is the fleet's canary instance; its second version then rolls
+# out and bakes for an hour, so the rollout series (state, ring, ring targets, a step
+# deadline) have data from a real rollout.
 def _rollout_files(versions: list[str]) -> dict[str, str | None]:
     blocks = "".join(
         f'    - name: "{v}"\n      files: [{{platform: amazon, arch: x86_64, source: tools/{v}}}]\n'
@@ -303,7 +310,7 @@ def _rollout_files(versions: list[str]) -> dict[str, str | None]:
         "apiVersion: ssm-gitops/v1\nkind: Package\nmetadata: {name: tools}\n"
         f'spec:\n  defaultVersion: "{versions[-1]}"\n  rollout:\n    rings:\n'
         "      - {associations: [tools-canary], bake: 1h}\n"
-        f'    maxFailed: "0"\n  versions:\n{blocks}'
+        f'    maxFailed: "0"\n    alarms: [{ALARM}]\n  versions:\n{blocks}'
     )
     association = (
         "apiVersion: ssm-gitops/v1\nkind: Association\nmetadata: {name: tools-canary}\n"
@@ -316,12 +323,44 @@ def _rollout_files(versions: list[str]) -> dict[str, str | None]:
     }
 
 
+ALARM = "tools-errors"
+# The simulated fleet of the local endpoint: one instance, the canary of `tools`' ring.
+FLEET = "instances:\n  - {platform: amazon, version: '2023', arch: x86_64, tags: {ring: canary}}\n"
+
+
+def _alarm(endpoint: str, state: str) -> None:
+    """The CloudWatch alarm of `tools`' ring (made if new), set to `state`: in ALARM, the
+    ring's gate fails at once and the rollout is rolled back (docs/rollouts.md)."""
+    cloudwatch = boto3.client(
+        "cloudwatch", endpoint_url=endpoint, region_name="us-east-1", **_credentials()
+    )
+    cloudwatch.put_metric_alarm(
+        AlarmName=ALARM,
+        MetricName="Errors",
+        Namespace="Tools",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue=state, StateReason="test")
+
+
 def _events_queue(endpoint: str) -> str:
     """Drift events (issue 14): deploy/events/'s wiring on the local endpoint, an SQS queue
     fed by an EventBridge rule on SSM's CloudTrail events; its URL for --events-queue."""
     return wire_queue(
         boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", **_credentials()),
         boto3.client("events", endpoint_url=endpoint, region_name="us-east-1", **_credentials()),
+    )
+
+
+def _hand_made_events(controller: Controller) -> float:
+    """Events of someone else's change to a resource of ours: `healed`, or `in_sync` when a
+    pass (one a second here) put it back before its event came."""
+    return sum(
+        controller.metric("drift_events_total", result=r) or 0 for r in ("healed", "in_sync")
     )
 
 
@@ -392,18 +431,21 @@ def test_every_panel_query_returns_data(stack: Stack, title: str, ref: str, expr
 
 def test_a_real_rollout_and_a_real_drift_event_are_what_the_panels_show(stack: Stack) -> None:
     """The rollout and drift-event panels have data from real passes, not only series at
-    zero: `tools` 2.0 is progressing in ring 0 (pinned there, waiting for its targets until
-    a deadline an hour away), and the hand-made
-    change was one `healed` event, seen by Prometheus as an increase (the counter was there
-    at zero before it); the controller's own changes came back as `own` events."""
+    zero: `tools` 2.0 ran on the canary instance of ring 0, passed its gate and bakes until
+    a deadline an hour away; the hand-made change was one event, seen by Prometheus as an
+    increase (the counter was there at zero before it); the controller's own changes came
+    back as `own` events."""
     checks = {
-        'ssm_gitops_rollout_state{package="tools",state="progressing"} == 1': "progressing",
+        'ssm_gitops_rollout_state{package="tools",state="baking"} == 1': "baking",
+        'ssm_gitops_rollout_ring_targets{package="tools",status="succeeded"} == 1': "canary ok",
         'ssm_gitops_rollout_ring{package="tools"} == 0': "ring 0",
         'ssm_gitops_rollout_step_deadline_timestamp_seconds{package="tools"} > time() + 3000': (
-            "the ring's deadline"
+            "the bake's deadline"
         ),
         'count(ssm_gitops_rollout_ring_targets{package="tools"}) == 3': "ring targets",
-        'increase(ssm_gitops_drift_events_total{result="healed"}[1h]) > 0.5': "healed",
+        'sum(increase(ssm_gitops_drift_events_total{result=~"healed|in_sync"}[1h])) > 0.5': (
+            "the hand-made change's event"
+        ),
         'ssm_gitops_drift_events_total{result="own"} > 0': "own changes recognised",
         "ssm_gitops_drift_events_last_received_timestamp_seconds > time() - 3600": "received",
         "ssm_gitops_drift_events_queue_up == 1": "queue up",
@@ -481,7 +523,7 @@ def _firing(stack: Stack, alert: str) -> list[dict[str, Any]]:
 
 
 def test_a_broken_commit_makes_the_config_alert_fire(stack: Stack) -> None:
-    """Runs last in this module: the stack keeps the broken commit."""
+    """The stack keeps the broken commit (passes go on with the last good one)."""
     wait_until(lambda: stack.query("ssm_gitops_config_valid == 1"), 20, "config_valid 1")
     time.sleep(3)  # longer than the test `for:`: a healthy controller fires no alert
     alerts = stack.api("/api/v1/alerts")["alerts"]
@@ -493,6 +535,28 @@ def test_a_broken_commit_makes_the_config_alert_fire(stack: Stack) -> None:
     assert firing[0]["labels"]["namespace"] == NAMESPACE
     assert firing[0]["labels"]["job"] == SERVICE
     assert firing[0]["labels"]["severity"] == "warning"
+
+
+def test_a_failed_gate_makes_the_rollout_alert_fire(stack: Stack) -> None:
+    """Runs after the broken commit (the last good revision stays applied): the alarm of
+    `tools`' ring goes into ALARM, the gate fails, the rollout is rolled back, and
+    SsmGitopsRolloutFailed fires in Prometheus with the package and the state; the
+    `rollout` errors each pass then reports are that alert's, not SsmGitopsPassErrors'."""
+    _alarm(stack.endpoint, "ALARM")
+    firing = wait_until(
+        lambda: _firing(stack, "SsmGitopsRolloutFailed"), 60, "SsmGitopsRolloutFailed firing", 0.5
+    )
+    labels = firing[0]["labels"]
+    assert (labels["package"], labels["state"], labels["namespace"]) == (
+        "tools",
+        "rolled_back",
+        NAMESPACE,
+    )
+    assert stack.query('increase(ssm_gitops_pass_errors_total{reason="rollout"}[1m]) > 0')
+    time.sleep(3)  # longer than the test `for:`
+    assert [
+        a for a in _firing(stack, "SsmGitopsPassErrors") if a["labels"]["reason"] == "rollout"
+    ] == []
 
 
 @pytest.mark.parametrize("counter", sorted(COUNTERS))
