@@ -1,8 +1,9 @@
 """The dashboard and the alerts against a real Prometheus (issue 16).
 
 Real processes: the embedded local AWS endpoint (with a simulated fleet of one instance,
-sandboxed by bubblewrap, which scripts/setup installs), `ssm-gitops run` on a local git repository
-(one package, one association), and Debian's `prometheus` server on a loopback port. Its
+sandboxed by bubblewrap, which scripts/setup installs), `ssm-gitops run` on a local git
+repository (two packages, two associations), and Debian's `prometheus` server on a
+loopback port. Its
 configuration is the shipped ServiceMonitor's (same path, the labels the Prometheus
 Operator adds for it: namespace, service, endpoint, pod, job), with the interval scaled
 down from 30 s to 1 s, and its rule file is the PrometheusRule's groups with every `for:`
