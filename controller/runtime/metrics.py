@@ -57,6 +57,17 @@ _PASS_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 _FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
+def _read_live_state(result: PassResult) -> bool:
+    """Whether the pass got as far as reading the live state. One that failed before (STS,
+    reading a location's state, a crash: no resources, no locations) knows nothing new of
+    rollouts, overlaps and locations, so their series keep the last pass's values: cleared,
+    a failed rollout would resolve its alert and fire it again after a transient AWS error,
+    and the `for:` of the rollout-stuck and overlap alerts would start over."""
+    return not (
+        result.outcome is PassOutcome.FAILURE and not result.resources and not result.locations
+    )
+
+
 class _AwsCalls(Counter):
     """`aws_api_calls_total`: the first series of an operation brings its
     WATCHED_CALL_RESULTS at zero, whichever code path counts the call (a pass, a followed
@@ -244,10 +255,11 @@ class Metrics:
         # `increase(...[15m]) > 0` stays true until it is fixed.
         for failure in result.failures:
             self.pass_errors_total.labels(failure.reason.value).inc()
-        self.record_rollouts(result.rollouts)
-        self.record_overlaps(result)
-        self.record_locations(result)
-        self.record_progressive(result.progressive)
+        if _read_live_state(result):
+            self.record_rollouts(result.rollouts)
+            self.record_overlaps(result)
+            self.record_locations(result)
+            self.record_progressive(result.progressive)
 
     def record_overlaps(self, result: PassResult) -> None:
         """`association_overlaps{package}`: every package of the pass, 0 when none."""

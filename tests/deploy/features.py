@@ -1,8 +1,8 @@
-"""Metrics that the dashboard and the alert rules already use but that other features add
-(issue 16 was built while rollouts, drift events and organisations were): the tests on
-those queries skip, naming the feature, until the controller defines the metric
-(`PREFIX + "name"` in controller/runtime/metrics.py or another module of controller/).
-The check is by name, so each turns on by itself when its feature is merged.
+"""Metrics that the merged features (rollouts, drift events, organisations) add, by feature:
+a failure on one of them names its feature and whether the test's stack switches it on
+(tests/e2e/test_prometheus.py), and a feature whose series exist only with a flag of `run`
+is left out of a plain scrape (test_metrics.py). Every feature is merged: no test skips
+on a metric the controller lacks (test_every_feature_metric_is_defined guards it).
 """
 
 from __future__ import annotations
@@ -57,19 +57,8 @@ def feature_of(metric: str) -> str | None:
     return next((f for f, metrics in FEATURES.items() if metric in metrics), None)
 
 
-def missing_feature(metric: str) -> str | None:
-    """The feature that adds `metric`, while controller/ does not define it yet; else None."""
-    feature = feature_of(metric)
-    return feature if feature is not None and not defined(metric) else None
-
-
 def metrics_in(expr: str) -> set[str]:
     return set(re.findall(rf"\b{PREFIX}\w+", expr))
-
-
-def missing_features(expr: str) -> list[str]:
-    """The features an expression needs that are not here yet (by the metric names in it)."""
-    return sorted({f for m in metrics_in(expr) if (f := missing_feature(m)) is not None})
 
 
 def switched_on_by(metric: str) -> str | None:

@@ -130,6 +130,27 @@ def test_every_alert_names_what_to_look_at_next() -> None:
         assert runbook.split("#")[1] in anchors, f"docs/alerts.md has no section {runbook}"
 
 
+def test_the_alerts_table_lists_every_alert_with_its_metric_for_and_severity() -> None:
+    """docs/alerts.md's table is complete: one row per alert of the rules, in their order,
+    with its `for:` (or "at once"), its severity and the metrics its expression reads (an
+    alert added without its row, or a `for:` changed without the doc, fails here)."""
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in ALERTS_DOC.read_text().splitlines()
+        if line.startswith("| [`SsmGitops")
+    ]
+    alerts = _alerts(_spec())
+    assert [re.sub(r"^\[`(\w+)`\].*", r"\1", row[0]) for row in rows] == [
+        a["alert"] for a in alerts
+    ]
+    for row, alert in zip(rows, alerts, strict=True):
+        assert row[0] == f"[`{alert['alert']}`](#{alert['alert'].lower()})", row
+        metrics = set(re.findall(r"\bssm_gitops_\w+", alert["expr"]))
+        assert set(re.findall(r"`(ssm_gitops_\w+)", row[1])) == metrics, row
+        assert row[2] == alert.get("for", "at once"), row
+        assert row[3] == alert["labels"]["severity"], row
+
+
 @pytest.mark.parametrize(
     "alert",
     [
@@ -139,6 +160,7 @@ def test_every_alert_names_what_to_look_at_next() -> None:
         "SsmGitopsDriftEventsFailing",
         "SsmGitopsDriftEventsNotArriving",
         "SsmGitopsLocationUnreadable",
+        "SsmGitopsAssociationsOverlap",  # issue 13's classic mistake: it had no alert
     ],
 )
 def test_the_alerts_issue_16_asks_for(alert: str) -> None:

@@ -81,3 +81,11 @@ def test_it_shows_rollouts_drift_events_and_locations() -> None:
     assert shown("ssm_gitops_drift_events_unconfirmed_changes")
     assert shown("ssm_gitops_location_up", "by (account, region)")
     assert shown("ssm_gitops_locations", "by (state)")
+
+
+def test_it_shows_overlapping_associations() -> None:
+    """Issue 13's classic mistake (a ring pinned by a rollout and an association following
+    the default on the same instances, which flip on every run) had a metric,
+    `association_overlaps`, but no panel."""
+    queries = [" ".join(t["expr"] for t in panel.get("targets", [])) for panel in _panels()]
+    assert any("ssm_gitops_association_overlaps" in q and "by (package)" in q for q in queries)

@@ -21,35 +21,25 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import promql_parser
 import pygit2
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller.local import LocalAWS
-from tests.deploy.features import missing_feature, switched_on_by
+from tests.deploy import promql
+from tests.deploy.features import FEATURES, defined, switched_on_by
+from tests.deploy.promql import LABEL_VALUES, TARGET_LABELS, Use, exposed_series, labels_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "ssm-gitops.json"
 RULES = ROOT / "deploy" / "base" / "prometheusrule.yaml"
 # Grafana's template variables, replaced by values Prometheus would see.
 GRAFANA_VARIABLES = {"$__rate_interval": "2m", "$__interval": "30s", "$__range": "1h"}
-# Grafana's `label_values(metric, label)` variable query is not PromQL.
-LABEL_VALUES = re.compile(r"^label_values\((\w+),\s*(\w+)\)$")
-# Labels Prometheus adds to every scraped series (target labels), not the controller.
-TARGET_LABELS = {"namespace", "job", "instance", "pod", "service", "endpoint", "container"}
-# Series names each metric type exposes (Prometheus text format).
-SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "histogram": ("_bucket", "_sum", "_count", "_created"),
-    "gauge": ("",),
-    "info": ("_info",),
-}
 
 
 def _dashboard_expressions() -> list[str]:
@@ -156,59 +146,8 @@ def scrape(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             log.close()
 
 
-def _families(text: str) -> dict[str, Any]:
-    return {family.name: family for family in text_string_to_metric_families(text)}
-
-
 def _exposed_series(text: str) -> dict[str, Any]:
-    """Every series name the scrape exposes -> its family (with or without samples)."""
-    exposed: dict[str, Any] = {}
-    for family in _families(text).values():
-        for suffix in SUFFIXES.get(family.type, ("",)):
-            exposed[family.name + suffix] = family
-    return exposed
-
-
-def _parse(expr: str) -> promql_parser.Expr:
-    for variable, value in GRAFANA_VARIABLES.items():
-        expr = expr.replace(variable, value)
-    return promql_parser.parse(expr)
-
-
-@dataclass(frozen=True)
-class Use:
-    """One metric as a query uses it: matchers, and the labels it is grouped by."""
-
-    metric: str
-    matchers: tuple[tuple[str, str, str], ...]  # (label, op, value)
-    grouped_by: tuple[str, ...]
-
-
-def _uses(expr: str) -> list[Use]:
-    found = LABEL_VALUES.match(expr.strip())
-    if found:
-        return [Use(found.group(1), (), ())]
-    uses: list[Use] = []
-    grouping: list[tuple[str, ...]] = []
-
-    def enter(node: Any) -> None:
-        if isinstance(node, promql_parser.AggregateExpr):
-            modifier = node.modifier
-            by = modifier is not None and modifier.type == promql_parser.AggModifierType.By
-            grouping.append(tuple(modifier.labels) if modifier is not None and by else ())
-        if isinstance(node, promql_parser.VectorSelector):
-            matchers = tuple(
-                (m.name, str(m.op).rsplit(".", 1)[-1], m.value) for m in node.matchers.matchers
-            )
-            name = node.name or next((v for k, _, v in matchers if k == "__name__"), "")
-            uses.append(Use(name, matchers, tuple(x for g in grouping for x in g)))
-
-    def leave(node: Any) -> None:
-        if isinstance(node, promql_parser.AggregateExpr):
-            grouping.pop()
-
-    promql_parser.walk(_parse(expr), enter, leave)
-    return [use for use in uses if use.metric.startswith("ssm_gitops_")]
+    return exposed_series({f.name: f for f in text_string_to_metric_families(text)})
 
 
 def _all_uses() -> list[Use]:
@@ -216,21 +155,13 @@ def _all_uses() -> list[Use]:
     uses: list[Use] = []
     for expr in EXPRESSIONS:
         try:
-            uses.extend(_uses(expr))
+            uses.extend(promql.uses(expr, GRAFANA_VARIABLES))
         except ValueError:
             continue
     return uses
 
 
 USES = _all_uses()
-
-
-def _labels(family: Any) -> dict[str, set[str]]:
-    labels: dict[str, set[str]] = {}
-    for sample in family.samples:
-        for key, value in sample.labels.items():
-            labels.setdefault(key, set()).add(value)
-    return labels
 
 
 def test_every_query_is_valid_promql() -> None:
@@ -240,7 +171,7 @@ def test_every_query_is_valid_promql() -> None:
         if LABEL_VALUES.match(expr.strip()):
             continue
         try:
-            _parse(expr)
+            promql.parse(expr, GRAFANA_VARIABLES)
         except ValueError as error:
             invalid.append(f"{error}: {expr}")
     assert invalid == []
@@ -265,40 +196,36 @@ def test_the_queries_use_the_contract_metrics() -> None:
 
 
 def test_every_metric_queried_exists_in_a_scrape(scrape: str) -> None:
-    """Except those of features not merged here yet, and those a flag switches on (this
-    scrape runs without it; tests/e2e/test_prometheus.py has them): tests/deploy/features.py."""
+    """Except those a flag switches on (this scrape runs without it;
+    tests/e2e/test_prometheus.py has them): tests/deploy/features.py."""
     exposed = _exposed_series(scrape)
     queried = {
         use.metric
         for use in USES
-        if missing_feature(use.metric) is None and switched_on_by(use.metric) is None
+        if switched_on_by(use.metric) is None
     }
     assert sorted(queried - set(exposed)) == []
 
 
+def test_every_feature_metric_is_defined() -> None:
+    """Every feature is merged: each metric the dashboard and alerts were built on for it
+    is defined in controller/ (no query is left unchecked waiting for a feature)."""
+    assert [m for metrics in FEATURES.values() for m in metrics if not defined(m)] == []
+
+
 def test_every_label_and_value_matched_exists_in_the_scrape(scrape: str) -> None:
-    """`result="failure"`, `state=~"drifted|failed"`: the label exists on the metric, and each
-    value matched for equality is one the controller reports (its series start at zero).
-    Metrics without samples yet (rollouts before any association overview) are skipped."""
+    """`result="failure"`, `state=~"drifted|failed"`, `reason!~"load|signature"`: the label
+    exists on the metric, and each value matched is one the controller reports (its series
+    start at zero). Metrics without samples yet (rollouts before any association overview)
+    are skipped here: tests/e2e/test_prometheus.py checks them on a controller that has
+    every feature on."""
     exposed = _exposed_series(scrape)
     problems: list[str] = []
     for use in USES:
         family = exposed.get(use.metric)
         if family is None or not family.samples:
             continue
-        labels = _labels(family)
-        for label, op, value in use.matchers:
-            if label in TARGET_LABELS or label == "__name__":
-                continue
-            if label not in labels:
-                problems.append(f"{use.metric}: no label {label!r}")
-            elif op in ("Equal", "NotEqual", "Re"):
-                wanted = value.split("|") if op == "Re" else [value]
-                problems.extend(
-                    f"{use.metric}: {label}={v!r} never reported (has {sorted(labels[label])})"
-                    for v in wanted
-                    if v not in labels[label]
-                )
+        problems.extend(promql.matcher_problems(replace(use, grouped_by=()), family))
     assert problems == []
 
 
@@ -310,7 +237,7 @@ def test_grouping_labels_exist(scrape: str) -> None:
         family = exposed.get(use.metric)
         if family is None or not family.samples:
             continue
-        have = set(_labels(family)) | TARGET_LABELS | {"le"}
+        have = set(labels_of(family)) | TARGET_LABELS | {"le"}
         problems.extend(
             f"{use.metric}: grouped by {label!r}, has {sorted(have - TARGET_LABELS)}"
             for label in use.grouped_by

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller.model.state import Location
-from controller.reconcile.result import Failure, PassOutcome, PassResult, Reason
+from controller.reconcile.events import EventResult
+from controller.reconcile.result import (
+    Failure,
+    LocationStatus,
+    Overlap,
+    PassOutcome,
+    PassResult,
+    Reason,
+    RolloutStatus,
+)
+from controller.runtime.events import EventMetrics
 from controller.runtime.metrics import Metrics
 from tests.runtime.conftest import make_pass
 
@@ -107,7 +118,21 @@ def test_every_failure_reason_exists_at_zero_before_any_failure() -> None:
     m = Metrics()
     for reason in Reason:
         assert value(m, "pass_errors_total", reason=reason.value) == 0
-    assert {"load", "signature", "source"} <= {reason.value for reason in Reason}
+    assert {"load", "signature", "source", "rollout", "location"} <= {r.value for r in Reason}
+
+
+def test_every_drift_event_result_exists_at_zero_with_the_events_queue() -> None:
+    """drift_events_total{result} (issue 16: counters at zero for every known value): with
+    --events-queue every result is there before the first event, so `increase()` and the
+    "Drift events by result" panel see the first one; without it, no drift-event series."""
+    m = Metrics()
+    assert not [k for k in samples(m) if k[0].startswith("ssm_gitops_drift_events")]
+    EventMetrics(m.registry)
+    for result in EventResult:
+        assert value(m, "drift_events_total", result=result.value) == 0
+    assert {r.value for r in EventResult} == {"healed", "in_sync", "own", "foreign", "malformed"}
+    assert value(m, "drift_events_queue_up") == 1
+    assert value(m, "drift_events_unconfirmed_changes") == 0
 
 
 def test_a_pass_counts_each_failure_by_its_reason(a_pass: PassResult) -> None:
@@ -127,3 +152,70 @@ def test_a_pass_counts_each_failure_by_its_reason(a_pass: PassResult) -> None:
     assert value(m, "pass_errors_total", reason="observe") == 1
     assert value(m, "pass_errors_total", reason="plan_rejected") == 2
     assert value(m, "pass_errors_total", reason="load") == 0
+
+
+def test_a_pass_that_could_not_read_the_live_state_keeps_what_the_last_one_saw(
+    a_pass: PassResult,
+) -> None:
+    """Regression: a pass that failed before it read the live state (an STS or observe
+    error, a crash: no resources, no locations) cleared the rollout, overlap and
+    association-target series. A rolled-back rollout vanished from `rollout_state` during
+    a transient AWS error, so SsmGitopsRolloutFailed resolved and fired again (a second
+    notification), and the `for:` of SsmGitopsRolloutStuck and SsmGitopsAssociationsOverlap
+    started over: a flaky location kept them from ever firing. Such a pass knows nothing
+    new about them; the next pass that reads the live state updates them."""
+    m = Metrics()
+    location = Location("123456789012", "us-east-1")
+    rollout = RolloutStatus("tools", location.account, location.region, "rolled_back", 1, (), "1.0")
+    m.record_pass(
+        replace(
+            a_pass,
+            progressive=(rollout,),
+            overlaps=(Overlap("nginx", "i-1", location, (("a", "1"), ("b", "2"))),),
+            locations=(LocationStatus(location.account, location.region, True),),
+        )
+    )
+    blind = PassResult(
+        "b" * 40,
+        PassOutcome.FAILURE,
+        1.0,
+        2.0,
+        failures=(Failure(Reason.OBSERVE, "sts: endpoint unreachable"),),
+    )
+    for _ in range(2):
+        m.record_pass(blind)
+        assert value(m, "rollout_state", package="tools", state="rolled_back") == 1
+        assert value(m, "rollout_step_deadline_timestamp_seconds", package="tools") == 0
+        assert value(m, "association_overlaps", package="nginx") == 1
+        assert value(m, "association_targets", association="nginx-web", status="Failed") == 1
+        assert value(m, "location_up", account=location.account, region=location.region) == 1
+    assert value(m, "pass_errors_total", reason="observe") == 2
+    # A pass that read the live state: a package without a rollout any more drops its series.
+    m.record_pass(
+        replace(a_pass, locations=(LocationStatus(location.account, location.region, True),))
+    )
+    assert value(m, "rollout_state", package="tools", state="rolled_back") is None
+    assert value(m, "association_overlaps", package="nginx") == 0
+
+
+def test_docs_list_every_metric_and_every_label_value_set() -> None:
+    """docs/controller.md's metrics table names every metric the controller exports (with
+    --events-queue) and every `pass_errors_total` reason and drift-event result: it lacked
+    `location_up`, `locations` and the `location` reason."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "controller.md").read_text()
+    rows = {
+        row.split("|")[1].strip().strip("`"): row
+        for row in doc[doc.index("## Metrics") : doc.index("## Logs")].splitlines()
+        if row.startswith("| `")
+    }
+    m = Metrics()
+    EventMetrics(m.registry)
+    exported = {
+        family.name.removeprefix("ssm_gitops_") + ("_total" if family.type == "counter" else "")
+        for family in m.registry.collect()
+    }
+    exported |= {"location_up", "rollout_state", "rollout_ring", "rollout_ring_targets"}
+    exported |= {"rollout_step_deadline_timestamp_seconds", "revision_info"}
+    assert sorted(exported - set(rows)) == []
+    assert [r.value for r in Reason if f" {r.value}" not in rows["pass_errors_total"]] == []
+    assert [r.value for r in EventResult if f" {r.value}" not in rows["drift_events_total"]] == []
