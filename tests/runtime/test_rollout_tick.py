@@ -61,7 +61,9 @@ def status(package: str, state: str, *, moving: bool = False) -> RolloutStatus:
 
 def step(package: str) -> ActionRecord:
     """A rollout step the pass applied (the rollback's re-pin, a pause)."""
-    return ActionRecord("package", "rollout", package, "123456789012", "us-east-1", ActionResult.SUCCESS)
+    return ActionRecord(
+        "package", "rollout", package, "123456789012", "us-east-1", ActionResult.SUCCESS
+    )
 
 
 def result(
@@ -69,7 +71,11 @@ def result(
 ) -> PassResult:
     failures = (Failure(Reason.ROLLOUT, failure),) if failure else ()
     outcome = (
-        PassOutcome.FAILURE if failures else PassOutcome.SUCCESS if actions else PassOutcome.NO_CHANGE
+        PassOutcome.FAILURE
+        if failures
+        else PassOutcome.SUCCESS
+        if actions
+        else PassOutcome.NO_CHANGE
     )
     return PassResult(
         "", outcome, 0.0, 1.0, actions=actions, failures=failures, progressive=progressive
@@ -213,6 +219,11 @@ def test_a_changed_rollout_failure_is_logged_again(
 ) -> None:
     other = "rollout of 6.12.0 failed at ring 2: an alarm was in ALARM"
     with caplog.at_level(logging.INFO):
-        run(tmp_path, ROLLED_BACK, result(status("agent", "rolled_back"), failure=other), until=120.0)
+        run(
+            tmp_path,
+            ROLLED_BACK,
+            result(status("agent", "rolled_back"), failure=other),
+            until=120.0,
+        )
     assert len([r for r in caplog.records if FAILED in r.getMessage()]) == 1
     assert len([r for r in caplog.records if other in r.getMessage()]) == 1
