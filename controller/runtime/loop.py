@@ -293,7 +293,7 @@ class ControllerLoop:
                     finished_at=now,
                     failures=(Failure(reason, message),),
                 )
-                self._last_outcome = PassOutcome.FAILURE  # the next tick runs a full pass
+                self._last_outcome = PassOutcome.FAILURE  # the next poll runs a full pass
                 status = self._board.get()
                 self._board.update(last_pass=failed, pass_running=False, passes=status.passes + 1)
             # After the board: /status must tell even when the metrics are what failed.
