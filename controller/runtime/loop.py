@@ -17,7 +17,8 @@ pass is worth running and what happens when a stage fails:
   cache, lost object: `SourceUnavailable` or an OSError): nothing changes, `config_valid`
   stays as it was, `/status` shows the failure as a git error, `pass_errors_total{reason=
   "source"}` counts it, and the same commit is tried again at the next poll.
-- the reconciler fails: the pass is recorded as a failure and retried at the next tick.
+- the reconciler fails: the pass is recorded as a failure and retried at the next git poll
+  or resync (not at a rollout tick: see below).
 - anything else escapes a stage (a bug; memory running out, even while the failure was
   being logged): the pass ends there, `/status` says where and why (reason `internal`), and
   the runner thread lives on (`/healthz` stays 200) to run the next pass.
@@ -35,6 +36,15 @@ pages) while one counts targets Pending or InProgress, or, within FOLLOW_SECONDS
 change, is still Pending with no target reported (instances take a while to pick a new
 association up; one that waits for its cron stays Pending). `association_targets` and the
 status page (the last pass's rollouts) follow the rollout to its end without a pass.
+
+A progressive rollout (issue 13) is followed by the rollout tick (every few seconds): it asks
+for a pass only while a rollout is in flight (progressing, baking, or a step that leaves it
+so) and then only when a step is due (`Reconciling.rollout_due`). A rollout that failed, was
+rolled back or is paused is settled: no tick follows it. Its failure (reason `rollout`) stays
+in every pass's result (`/status`, `pass_errors_total`), so those passes are FAILUREs; a
+rollout tick never retries a failed pass by itself (that was a full pass every 5 s after a
+rollback), the git poll does, once per interval. The lasting failure is logged once, when it
+first appears or changes, not at every pass.
 """
 
 from __future__ import annotations
@@ -137,6 +147,10 @@ ReconcilerFor = Callable[[bool], Reconciling]
 _RUNNING = frozenset({"Pending", "InProgress"})
 # Progressive rollout states the rollout tick follows (controller.model.rollout.RolloutPhase).
 _ROLLING = frozenset({RolloutPhase.PROGRESSING.value, RolloutPhase.BAKING.value})
+# Rollouts that wait for a person (a new version, the annotation removed): nothing to follow.
+_SETTLED = frozenset(
+    {RolloutPhase.FAILED.value, RolloutPhase.ROLLED_BACK.value, RolloutPhase.PAUSED.value}
+)
 FOLLOW_SECONDS = 600.0  # how long a change's rollouts are followed while nothing reports
 
 
@@ -146,6 +160,18 @@ def _started_rollouts(result: PassResult) -> bool:
         Kind(a.kind).starts_runs(Verb(a.action)) and a.result is ActionResult.SUCCESS
         for a in result.actions
     )
+
+
+def _stepped(action: ActionRecord) -> bool:
+    """A progressive rollout's step the pass applied."""
+    return action.action == Verb.ROLLOUT and action.result is ActionResult.SUCCESS
+
+
+def _unsettled_steps(result: PassResult) -> list[ActionRecord]:
+    """The pass's actions but the steps that left their rollout failed, rolled back or
+    paused (the rollback's re-pin, a pause): after those there is nothing to follow."""
+    settled = {(r.package, r.account, r.region) for r in result.progressive if r.state in _SETTLED}
+    return [a for a in result.actions if (a.name, a.account, a.region) not in settled]
 
 
 @dataclass(frozen=True)
@@ -233,6 +259,7 @@ class ControllerLoop:
         self._last_reconciled: str | None = None
         self._changed_at: float | None = None  # when a pass last started rollouts
         self._read_since_change = False  # overviews re-read since that pass
+        self._logged_rollout: frozenset[str] = frozenset()  # lasting rollout failures logged
         self._stage = "starting"  # what the pass is doing, for an error that escapes it
         self._log = _QuietLog(logger())
         board.update(dry_run=dry_run, path=sub_path)
@@ -266,7 +293,7 @@ class ControllerLoop:
                     finished_at=now,
                     failures=(Failure(reason, message),),
                 )
-                self._last_outcome = PassOutcome.FAILURE  # the next tick runs a full pass
+                self._last_outcome = PassOutcome.FAILURE  # the next poll runs a full pass
                 status = self._board.get()
                 self._board.update(last_pass=failed, pass_running=False, passes=status.passes + 1)
             # After the board: /status must tell even when the metrics are what failed.
@@ -277,12 +304,13 @@ class ControllerLoop:
 
     def rollout_in_flight(self) -> bool:
         """A progressive rollout is under way (targets reporting, a bake), or the last pass
-        moved one a step: the rollout tick asks for a pass (issue 13)."""
+        moved one a step that did not settle it: the rollout tick asks for a pass (issue 13).
+        A step that halted, rolled back or paused a rollout leaves nothing to follow."""
         last = self._board.get().last_pass
         if last is None or self._dry_run:
             return False
         return any(r.moving or r.state in _ROLLING for r in last.progressive) or any(
-            a.action == Verb.ROLLOUT and a.result is ActionResult.SUCCESS for a in last.actions
+            _stepped(a) for a in _unsettled_steps(last)
         )
 
     def _rollout_due(self, good: _Loaded) -> bool:
@@ -295,7 +323,7 @@ class ControllerLoop:
         last = self._board.get().last_pass
         if last is None:
             return False
-        if any(a.action == Verb.ROLLOUT and a.result is ActionResult.SUCCESS for a in last.actions):
+        if any(_stepped(a) for a in _unsettled_steps(last)):
             return True
         if any(r.moving and r.state not in _ROLLING for r in last.progressive):
             return True
@@ -322,7 +350,10 @@ class ControllerLoop:
         worth_it = (
             request.full_resync
             or good.revision.commit != self._last_reconciled
-            or self._last_outcome is PassOutcome.FAILURE
+            # A failed pass is retried by the poll (once per interval), never by a rollout
+            # tick alone: a lasting rollout failure fails every pass, and a tick every 5 s
+            # retrying it was a full pass every 5 s (issue 13 follow-up).
+            or (self._last_outcome is PassOutcome.FAILURE and request.reasons != {"rollout"})
             or ("rollout" in request.reasons and self._rollout_due(good))
         )
         if worth_it:
@@ -545,8 +576,15 @@ class ControllerLoop:
         self._metrics.record_pass(result)
         status = self._board.get()
         self._board.update(last_pass=result, pass_running=False, passes=status.passes + 1)
+        # A rollout's failure lasts until a person acts (a new version): every pass reports
+        # it (/status, pass_errors_total), the log says it once, when it appears or changes.
+        said = self._logged_rollout
+        self._logged_rollout = frozenset(
+            str(f) for f in result.failures if f.reason is Reason.ROLLOUT
+        )
+        new = [f for f in result.failures if f.reason is not Reason.ROLLOUT or str(f) not in said]
         self._log.log(
-            logging.WARNING if result.outcome is PassOutcome.FAILURE else logging.INFO,
+            logging.WARNING if result.outcome is PassOutcome.FAILURE and new else logging.INFO,
             f"pass {result.outcome.value}: {len(result.actions)} actions, "
             f"{len(result.errors)} errors, {len(result.blocked)} blocked",
             extra={
@@ -559,7 +597,7 @@ class ControllerLoop:
                 "duration_seconds": round(result.duration_seconds, 3),
             },
         )
-        for failure in result.failures:
+        for failure in new:
             self._log.error(
                 str(failure),
                 extra={"event": "pass_error", "reason": failure.reason.value, "revision": commit},
