@@ -309,7 +309,8 @@ def apply_command(args: argparse.Namespace) -> int:
             print(line)
         print(apply_summary(result))
         _print_errors(result.errors, sys.stderr)
-    return 1 if result.outcome is PassOutcome.FAILURE else 0
+    # Not converged either while a rollout is failed (its failure is no pass failure).
+    return 1 if result.outcome is PassOutcome.FAILURE or result.failures else 0
 
 
 def _progress_every(args: argparse.Namespace) -> float:

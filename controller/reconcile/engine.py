@@ -654,12 +654,7 @@ class Reconciler:
                 if r.result is ActionResult.FAILURE
             )
         )
-        if failures:
-            outcome = PassOutcome.FAILURE
-        elif any(r.result is ActionResult.SUCCESS for r in records):
-            outcome = PassOutcome.SUCCESS
-        else:
-            outcome = PassOutcome.NO_CHANGE
+        outcome = _outcome(failures, records)
         rollouts = _rollouts(planned.observed)
         overlaps = self.overlaps.detect(planned.observed, self._clients_for)
         return PassResult(
@@ -768,6 +763,19 @@ def _counts(value: object) -> dict[str, int]:
     if not isinstance(value, dict):
         return {}
     return {str(key): int(count) for key, count in value.items()}
+
+
+def _outcome(failures: tuple[Failure, ...], records: tuple[ActionRecord, ...]) -> PassOutcome:
+    """A failed rollout (a gate that failed, a tag to clear) is a state of the fleet that
+    lasts until the repository names another version, not a failure of the pass: it is
+    reported (the package FAILED, `rollout_state`, `pass_errors_total{reason="rollout"}`) but
+    does not make every later pass a failure (retried at each poll, paging as "no
+    successful pass" while the rollback did exactly its job)."""
+    if any(failure.reason is not Reason.ROLLOUT for failure in failures):
+        return PassOutcome.FAILURE
+    if any(r.result is ActionResult.SUCCESS for r in records):
+        return PassOutcome.SUCCESS
+    return PassOutcome.NO_CHANGE
 
 
 def _held_back(

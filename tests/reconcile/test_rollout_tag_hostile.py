@@ -19,7 +19,7 @@ from controller.model.rollout import ROLLOUT_TAG, decode
 from controller.model.state import DesiredVersion, Observed
 from controller.reconcile.engine import Reconciler
 from controller.reconcile.plan import plan
-from controller.reconcile.result import ActionResult, Reason
+from controller.reconcile.result import ActionResult, PassOutcome, Reason
 from tests.reconcile.test_rollout_engine import _pinned, _runs, _setup
 from tests.reconcile.test_rollout_plan import NOW, _desired, _observed
 
@@ -112,6 +112,9 @@ def test_through_the_reconciler_a_hostile_tag_fails_the_pass_once_and_changes_no
         assert result.actions == ()
         assert [f.reason for f in result.failures] == [Reason.ROLLOUT], result.failures
         assert "remove-tags-from-resource" in str(result.failures[0])
+        # A lasting rollout failure is reported, not a failed pass (which every poll would
+        # retry and the pass alerts would page on while nothing is wrong with the controller).
+        assert result.outcome is not PassOutcome.FAILURE
         assert _pinned(aws_env) == before
         document = aws_env.client("ssm").describe_document(Name="agent")["Document"]
         assert document["VersionName"] == "1.0"  # the default did not move

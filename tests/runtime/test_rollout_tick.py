@@ -40,6 +40,7 @@ from tests.runtime.gitrepo import GitRepo
 
 POLL = PassRequest(frozenset({"poll"}))
 TICK = PassRequest(frozenset({"rollout"}))
+RESYNC = PassRequest(frozenset({"resync"}), full_resync=True)
 FAILED = "rollout of 6.11.0 failed at ring 1: too many targets failed"
 
 
@@ -70,13 +71,8 @@ def result(
     *progressive: RolloutStatus, actions: tuple[ActionRecord, ...] = (), failure: str = ""
 ) -> PassResult:
     failures = (Failure(Reason.ROLLOUT, failure),) if failure else ()
-    outcome = (
-        PassOutcome.FAILURE
-        if failures
-        else PassOutcome.SUCCESS
-        if actions
-        else PassOutcome.NO_CHANGE
-    )
+    # As the reconciler reports it: a failed rollout is a lasting state, not a failed pass.
+    outcome = PassOutcome.SUCCESS if actions else PassOutcome.NO_CHANGE
     return PassResult(
         "", outcome, 0.0, 1.0, actions=actions, failures=failures, progressive=progressive
     )
@@ -114,10 +110,15 @@ class Scripted:
 
 
 def run(
-    tmp_path: Path, first: PassResult, then: PassResult, *, until: float = 20.0
+    tmp_path: Path,
+    first: PassResult,
+    then: PassResult,
+    *,
+    until: float = 20.0,
+    every_minute: PassRequest = POLL,
 ) -> tuple[Scripted, StatusBoard, Metrics]:
     """A poll at 0 (the pass that failed / rolled back / paused), then the rollout ticks
-    every 5 s up to `until`, and a git poll every 60 s."""
+    every 5 s up to `until`, and `every_minute` (a git poll) every 60 s."""
     git = GitRepo(tmp_path / "repo")
     git.commit({"state.txt": "v1"}, "first")
     now = [0.0]
@@ -137,7 +138,7 @@ def run(
     while at <= until:
         now[0] = at
         if at % 60 == 0:
-            loop(POLL)
+            loop(every_minute)
         if loop.rollout_in_flight():  # Service._rollout_tick
             loop(TICK)
         at += 5.0
@@ -155,7 +156,7 @@ def test_a_rollback_costs_no_pass_at_the_rollout_ticks(tmp_path: Path) -> None:
     assert reconciler.passes == 1  # the pass that rolled back; no tick asked for another
     # the failure stays on /status and in the metrics
     last = board.get().last_pass
-    assert last is not None and last.outcome is PassOutcome.FAILURE
+    assert last is not None and last.outcome is not PassOutcome.FAILURE
     assert [f.message for f in last.failures] == [FAILED]
     value = metrics.registry.get_sample_value(
         "ssm_gitops_rollout_state", {"package": "agent", "state": "rolled_back"}
@@ -197,8 +198,18 @@ def test_another_rollout_baking_does_not_turn_the_failure_into_a_pass_every_tick
 
 
 def test_the_git_poll_still_retries_a_failed_pass_once_per_interval(tmp_path: Path) -> None:
-    reconciler, _, _ = run(tmp_path, ROLLED_BACK, STAYS_ROLLED_BACK, until=180.0)
+    failed = PassResult(
+        "", PassOutcome.FAILURE, 0.0, 1.0, failures=(Failure(Reason.APPLY, "throttled"),)
+    )
+    reconciler, _, _ = run(tmp_path, failed, failed, until=180.0)
     assert reconciler.passes == 4  # at 0, 60, 120 and 180 s: the polls, none of the 36 ticks
+
+
+def test_a_rolled_back_rollout_is_no_failed_pass_for_the_poll_to_retry(tmp_path: Path) -> None:
+    """A failed rollout lasts until the repository names another version: it is reported,
+    but the pass is no failure, so the polls do not run a pass each (nor page on it)."""
+    reconciler, _, _ = run(tmp_path, ROLLED_BACK, STAYS_ROLLED_BACK, until=180.0)
+    assert reconciler.passes == 1
 
 
 def test_a_lasting_rollout_failure_is_logged_once(
@@ -206,12 +217,12 @@ def test_a_lasting_rollout_failure_is_logged_once(
 ) -> None:
     """Bug: every pass logged "pass failure" and the same rollout failure again."""
     with caplog.at_level(logging.INFO):
-        run(tmp_path, ROLLED_BACK, STAYS_ROLLED_BACK, until=180.0)
+        run(tmp_path, ROLLED_BACK, STAYS_ROLLED_BACK, until=180.0, every_minute=RESYNC)
     said = [r for r in caplog.records if FAILED in r.getMessage()]
     assert len(said) == 1 and said[0].levelno == logging.ERROR
-    passes = [r for r in caplog.records if r.getMessage().startswith("pass failure")]
-    assert len(passes) == 4
-    assert [r.levelno for r in passes] == [logging.WARNING] + [logging.INFO] * 3
+    passes = [r for r in caplog.records if r.getMessage().startswith("pass ")]
+    assert len(passes) == 4  # the first pass and the 3 resyncs
+    assert all(r.levelno == logging.INFO for r in passes)
 
 
 def test_a_changed_rollout_failure_is_logged_again(
@@ -224,6 +235,7 @@ def test_a_changed_rollout_failure_is_logged_again(
             ROLLED_BACK,
             result(status("agent", "rolled_back"), failure=other),
             until=120.0,
+            every_minute=RESYNC,
         )
     assert len([r for r in caplog.records if FAILED in r.getMessage()]) == 1
     assert len([r for r in caplog.records if other in r.getMessage()]) == 1
