@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from controller.aws.session import Sessions
-from controller.model.fingerprint import SPEC_TAG, spec_tag_value
+from controller.model.fingerprint import SPEC_TAG, VERSIONS_TAG, spec_tag_value
 from controller.model.state import DesiredVersion
 from controller.reconcile import cache
 from controller.reconcile.engine import DesiredPass, Reconciler
@@ -56,9 +56,7 @@ def _forge(aws_env: Any, wanted: DesiredPass) -> str:
     repository's spec; returns the association id."""
     ssm = aws_env.client("ssm")
     (live,) = ssm.list_associations()["Associations"]
-    fields = ssm.describe_association(AssociationId=live["AssociationId"])[
-        "AssociationDescription"
-    ]
+    fields = ssm.describe_association(AssociationId=live["AssociationId"])["AssociationDescription"]
     ssm.update_association(  # a hand edit: other targets
         AssociationId=fields["AssociationId"],
         AssociationName=fields["AssociationName"],
@@ -173,3 +171,24 @@ def test_a_spec_cached_without_its_origin_is_not_trusted_by_apply(
     applied = _fresh(tmp_path / "old").run_desired(wanted)
     assert applied.outcome is PassOutcome.SUCCESS, applied.errors
     assert _targets(aws_env, association_id) != EVIL
+
+
+def test_a_versions_fingerprint_never_hides_a_deleted_version_from_an_acting_pass(
+    aws_env: Any, make_version: Callable[..., DesiredVersion], tmp_path: Path
+) -> None:
+    """Bug (issue 14/16 review): the package fingerprint stood for ListDocumentVersions in
+    any quiet pass without a cache entry, not only `plan`: a heal (which forgets the
+    package first) or a fresh process's quiet pass. A version deleted by hand moves no
+    ListDocuments row, and the tag (apply's own, or a forged one) still names it: the pass
+    that acts lists the versions and publishes it again."""
+    aws_env.client("s3").create_bucket(Bucket=BUCKET)
+    versions = (make_version("agent", "1.0"), make_version("agent", "1.1"))
+    wanted = target((package("agent", versions, default="1.0"),))
+    assert _fresh(tmp_path / "first").run_desired(wanted).outcome is PassOutcome.SUCCESS
+    ssm = aws_env.client("ssm")
+    tags = ssm.list_tags_for_resource(ResourceType="Document", ResourceId="agent")["TagList"]
+    assert any(t["Key"] == VERSIONS_TAG for t in tags)
+    ssm.delete_document(Name="agent", VersionName="1.1")  # a hand edit: the row stays
+    assert not _fresh(tmp_path / "plan", dry_run=True).plan_desired(wanted).plan.actions
+    applied = _fresh(tmp_path / "apply").run_desired(wanted)
+    assert [(a.name, a.action) for a in applied.actions] == [("agent", "add_version")]

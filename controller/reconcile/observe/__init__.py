@@ -126,7 +126,12 @@ class Observer:
         packages = _read_completely(
             Kind.PACKAGE,
             package_clients,
-            lambda clients: self.packages.observe(clients, full_resync=full_resync, desired=wanted),
+            lambda clients: self.packages.observe(
+                clients,
+                full_resync=full_resync,
+                desired=wanted,
+                trust_fingerprints=trust_fingerprints,
+            ),
             unread,
             others,
             self.locations_in_parallel,

@@ -75,7 +75,7 @@ class Origin(StrEnum):
 
 def _origin(value: object) -> Origin:
     """The origin an entry records; anything else (an older entry) is fingerprint only."""
-    return Origin(value) if value in set(Origin) else Origin.FINGERPRINT
+    return Origin(value) if isinstance(value, str) and value in set(Origin) else Origin.FINGERPRINT
 
 
 class AssociationObserver:
