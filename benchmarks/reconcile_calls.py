@@ -293,7 +293,7 @@ def one_size(packages: int, associations: int, here: Path) -> list[tuple[str, ..
             size,
             "first full resync of a process, empty cache folder",
             f"{first_calls}",
-            f"pages + 2P + 2A = {pages + 2 * packages + 2 * associations} (not budgeted)",
+            f"pages + 4P + 2A = {pages + 4 * packages + 2 * associations} (not budgeted)",
             f"{first_s:.1f}s",
         ),
         (
