@@ -185,8 +185,10 @@ def create(
     source: str = "",
     *,
     existing: Callable[[], str | None] | None = None,
+    written: Callable[[str, str], None] | None = None,
 ) -> str:
     """CreateAssociation, tagged with the owner (and source) at birth; returns its id.
+    `written` hears (id, AssociationVersion) of what CreateAssociation made.
 
     CreateAssociation is not idempotent (no client token,
     https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateAssociation.html),
@@ -209,17 +211,21 @@ def create(
             **request_fields(name, spec),
             Tags=tags,
         )
-        return str(response["AssociationDescription"]["AssociationId"])
+        made = response["AssociationDescription"]
+        if written is not None:
+            written(str(made["AssociationId"]), str(made.get("AssociationVersion", "")))
+        return str(made["AssociationId"])
 
     return attempt() if existing is None else create_once(attempt, existing)
 
 
 def update(
     clients: AwsClients, association_id: str, name: str, spec: AssociationFields, version: str
-) -> None:
+) -> str:
     """UpdateAssociation with every field, and the AssociationVersion we planned against
     (concurrency control: a change made since our observe fails instead of being lost;
-    AssociationVersion in https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateAssociation.html)."""
+    AssociationVersion in https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateAssociation.html).
+    Returns the AssociationVersion the update made ("" if the answer lacks it)."""
     fields = request_fields(name, spec)
     fields["AssociationId"] = association_id
     if version:
@@ -227,6 +233,7 @@ def update(
     response = request(clients, "ssm", "UpdateAssociation", **fields)
     written = str(response.get("AssociationDescription", {}).get("AssociationVersion", ""))
     record_fingerprint(clients, association_id, written, spec)
+    return written
 
 
 def record_fingerprint(

@@ -15,6 +15,10 @@ is described as before; so is one without a fingerprint (written by an older con
 
 The digest covers the field names too: a field added later changes every digest, so an old
 fingerprint is a miss (a description), never a field taken as unset.
+
+A tag is not proof (whoever may tag the resource can forge one): a fingerprint serves a pass
+that only plans (`plan`), never one that acts nor a full resync, and what it stood for is
+cached as "fingerprint only" (`controller.reconcile.observe.association`, `Origin`).
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ def spec_matches(value: str | None, association_version: str, spec: AssociationF
 # gets it for free; when the page's row (DocumentVersion, VersionName: the default version,
 # which a hand-moved default moves) and the desired versions (names and content hashes)
 # reproduce the digest, the live versions are the desired ones and `plan` skips
-# ListDocumentVersions. Only `plan` (a quiet pass) uses it: apply and the controller's full
+# ListDocumentVersions. Only `plan` uses it: a pass that acts (apply, `run`, a heal) and a full
 # resync always list the versions (`controller.reconcile.observe.package`).
 
 VERSIONS_TAG = "ssm-gitops:versions"

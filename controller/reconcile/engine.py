@@ -235,8 +235,11 @@ class Reconciler:
         self.sessions.counter.take()
         return self.plan_desired(self.desired_for(repository, revision), full_resync=full_resync)
 
-    def plan_desired(self, target: DesiredPass, *, full_resync: bool = False) -> PlannedPass:
-        """observe -> plan for an already expanded desired state."""
+    def plan_desired(
+        self, target: DesiredPass, *, full_resync: bool = False, acting: bool = False
+    ) -> PlannedPass:
+        """observe -> plan for an already expanded desired state. `acting`: apply follows,
+        so no association fingerprint stands for a description (observe/association.py)."""
         where = target.where or Locations(target.regions, target.accounts)
         home = self.sessions.home_account()
         recorded = target.record.places if target.record is not None else frozenset()
@@ -254,7 +257,11 @@ class Reconciler:
             except AwsError as error:
                 unreachable.append((Location(account, region), str(error)))
         observed = self.observer.observe(
-            package_clients, association_clients, full_resync=full_resync, desired=target.desired
+            package_clients,
+            association_clients,
+            full_resync=full_resync,
+            desired=target.desired,
+            trust_fingerprints=not acting,
         ).observed
         # An unreachable account (e.g. AssumeRole denied) is a location not read at all.
         unread = tuple(
@@ -447,7 +454,7 @@ class Reconciler:
         only: Callable[[PlannedPass], PlannedPass] | None = None,
     ) -> PassResult:
         try:
-            planned = self.plan_desired(target, full_resync=full_resync)
+            planned = self.plan_desired(target, full_resync=full_resync, acting=True)
             if only is not None:  # a heal: the plan of a pass, cut to the named resources
                 planned = only(planned)
         except Exception as error:  # noqa: BLE001 - a pass reports, it never crashes

@@ -34,15 +34,26 @@ def create(ctx: ApplyContext, clients: AwsClients, action: Action, step: CreateA
         if found is None:
             return None
         # Created by an earlier attempt or pass: make it exactly what we want.
-        aws_associations.update(
+        version = aws_associations.update(
             clients, found.association_id, association.name, association.spec, ""
         )
+        written(found.association_id, version)
         return found.association_id
+
+    def written(association_id: str, version: str) -> None:
+        # What we sent, under the version our own call made: the next pass describes nothing.
+        ctx.observer.record_written(action.location, association_id, version, association.spec)
 
     # CreateAssociation is not idempotent: controller.aws.api.create_once looks again (with
     # `existing`) before every retry after a throttle or 5xx.
     return aws_associations.create(
-        clients, association.name, association.spec, ctx.owner, ctx.source, existing=existing
+        clients,
+        association.name,
+        association.spec,
+        ctx.owner,
+        ctx.source,
+        existing=existing,
+        written=written,
     )
 
 
@@ -83,12 +94,16 @@ def update(ctx: ApplyContext, clients: AwsClients, action: Action, step: UpdateA
     ctx.ensure_association_owned(clients, action, step.association_id)
     # UpdateAssociation nulls every optional field it is not given: the adapter sends all
     # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateAssociation.html).
-    aws_associations.update(
+    version = aws_associations.update(
         clients,
         step.association_id,
         step.association.name,
         step.association.spec,
         step.association_version,
+    )
+    # What we sent, under the version our own call made: the next pass describes nothing.
+    ctx.observer.record_written(
+        action.location, step.association_id, version, step.association.spec
     )
     return ", ".join(c.field for c in action.changes)
 

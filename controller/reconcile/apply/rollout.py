@@ -49,12 +49,15 @@ def advance(ctx: ApplyContext, clients: AwsClients, action: Action, step: Advanc
         # AssociationVersion read afresh: an ordinary update of its other fields may have
         # run earlier in this pass (concurrency control, as in apply.association).
         current = aws_associations.describe(where, pin.association_id)
-        aws_associations.update(
+        version = aws_associations.update(
             where,
             pin.association_id,
             pin.association.name,
             pin.association.spec,
             str(current.get("AssociationVersion", pin.association_version)),
+        )
+        ctx.observer.record_written(
+            pin.association.location, pin.association_id, version, pin.association.spec
         )
     waiting: dict[Location, list[str]] = {}
     for location, association_id in step.start:

@@ -35,6 +35,7 @@ from controller.aws.errors import AwsError
 from controller.aws.session import AwsClients
 from controller.model.kinds import Kind
 from controller.model.state import (
+    AssociationFields,
     Desired,
     Location,
     Observed,
@@ -96,6 +97,12 @@ class Observer:
         """Read this association's owner tag again on the next pass."""
         self.associations.forget_owner(location, association_id)
 
+    def record_written(
+        self, location: Location, association_id: str, version: str, spec: AssociationFields
+    ) -> None:
+        """Apply's own Create/UpdateAssociation made `version` of this association `spec`."""
+        self.associations.record_written(location, association_id, version, spec)
+
     def observe(
         self,
         package_clients: Sequence[AwsClients],
@@ -103,9 +110,12 @@ class Observer:
         *,
         full_resync: bool = False,
         desired: Desired | None = None,
+        trust_fingerprints: bool = False,
     ) -> ObserveResult:
         """`desired`, when given, lets a fingerprint tag stand for a description
-        (`.association`, `controller.model.fingerprint`)."""
+        (`.association`, `controller.model.fingerprint`), in a pass that only plans
+        (`trust_fingerprints`: never one that acts, never a full resync)."""
+        trust_fingerprints = trust_fingerprints and not full_resync
         specs = {(a.location, a.name): a.spec for a in desired.associations} if desired else {}
         wanted = {(p.location, p.name): p for p in desired.packages} if desired else {}
         if full_resync:
@@ -116,7 +126,12 @@ class Observer:
         packages = _read_completely(
             Kind.PACKAGE,
             package_clients,
-            lambda clients: self.packages.observe(clients, full_resync=full_resync, desired=wanted),
+            lambda clients: self.packages.observe(
+                clients,
+                full_resync=full_resync,
+                desired=wanted,
+                trust_fingerprints=trust_fingerprints,
+            ),
             unread,
             others,
             self.locations_in_parallel,
@@ -124,7 +139,9 @@ class Observer:
         associations = _read_completely(
             Kind.ASSOCIATION,
             association_clients,
-            lambda clients: self.associations.observe(clients, specs),
+            lambda clients: self.associations.observe(
+                clients, specs, trust_fingerprints=trust_fingerprints
+            ),
             unread,
             others,
             self.locations_in_parallel,

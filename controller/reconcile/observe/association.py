@@ -19,6 +19,15 @@ AssociationVersion and the digest of the desired spec (`observe(..., desired=...
 fields are the desired ones: no DescribeAssociation, which makes a cold read (an empty cache:
 `plan` on a CI runner) one call per association instead of two. A hand edit moves
 AssociationVersion, and an association without the tag is described as before.
+
+A tag is not proof: whoever may tag the association can forge one that names a hand-edited
+version. So every cached spec records its `Origin`: described by us, written by us (apply's
+own Create/UpdateAssociation returned that AssociationVersion for the spec it sent:
+`record_written`), or fingerprint only. A fingerprint (or a fingerprint-only entry, in memory
+or in the cache folder) serves a pass that only plans (`trust_fingerprints=True`: `plan`);
+a pass that acts (apply, `run`'s passes, a heal) and every full resync describe it, once:
+then it is "described" in the cache. An entry without an origin (written before origins
+were recorded) counts as fingerprint only.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from enum import StrEnum
 from typing import Any
 
 from controller.aws import associations as aws_associations
@@ -55,6 +65,19 @@ OWNERS_TRUSTED_FOR_SECONDS = 86_400.0
 _SPEC_SCHEMA = ",".join(name for name, _declared in association_fields())
 
 
+class Origin(StrEnum):
+    """Where a cached spec came from (the `from` of a `specs` entry)."""
+
+    DESCRIBED = "described"  # DescribeAssociation answered it
+    WRITTEN = "written"  # our own Create/UpdateAssociation returned this version for it
+    FINGERPRINT = "fingerprint"  # only a tag vouches for it (anyone who may tag can forge)
+
+
+def _origin(value: object) -> Origin:
+    """The origin an entry records; anything else (an older entry) is fingerprint only."""
+    return Origin(value) if isinstance(value, str) and value in set(Origin) else Origin.FINGERPRINT
+
+
 class AssociationObserver:
     """Reads the associations of one owner and source; caches owners and specs per version."""
 
@@ -68,7 +91,8 @@ class AssociationObserver:
         self._lock = threading.Lock()
         # association id -> (whose, its source tag, when read): tags are read once per id.
         self._owned: dict[tuple[Location, str], tuple[Claim, str, float]] = {}
-        self._specs: dict[tuple[Location, str, str], AssociationFields] = {}  # (loc, id, version)
+        # (loc, id, version) -> its fields, and where they came from.
+        self._specs: dict[tuple[Location, str, str], tuple[AssociationFields, Origin]] = {}
         # association id -> its `ssm-gitops:spec` tag, as last read with the owner tags.
         self._prints: dict[tuple[Location, str], str] = {}
 
@@ -91,10 +115,13 @@ class AssociationObserver:
         self,
         clients: AwsClients,
         desired: Mapping[tuple[Location, str], AssociationFields] | None = None,
+        *,
+        trust_fingerprints: bool = False,
     ) -> tuple[list[ObservedAssociation], list[OtherSource]]:
         """Our associations in one location, and those with another source's tag (apart).
         `desired`: the repository's spec by (location, association name), which a matching
-        fingerprint proves live without a description."""
+        fingerprint stands for without a description, when `trust_fingerprints` (a pass
+        that only plans: a forged tag can then only make a plan show nothing)."""
         location = Location(clients.account, clients.region)
         wanted = desired or {}
         summaries = list(aws_associations.list_all(clients))
@@ -126,7 +153,13 @@ class AssociationObserver:
                     return OtherSource(
                         Kind.ASSOCIATION, summary.name, location, source, summary.association_id
                     )
-                spec = self._spec(clients, location, summary, wanted.get((location, summary.name)))
+                spec = self._spec(
+                    clients,
+                    location,
+                    summary,
+                    wanted.get((location, summary.name)),
+                    trust_fingerprints=trust_fingerprints,
+                )
             except NotFound:
                 return None
             return ObservedAssociation(
@@ -173,40 +206,90 @@ class AssociationObserver:
         location: Location,
         summary: aws_associations.AssociationSummary,
         desired: AssociationFields | None = None,
+        *,
+        trust_fingerprints: bool = False,
     ) -> AssociationFields:
         key = (location, summary.association_id, summary.version)
-        stored_key = f"{location.account}/{location.region}/{summary.association_id}"
         with self._lock:
             known = self._specs.get(key)
-        if known is not None:
-            return known
-        stored = self.store.get("specs", stored_key)
+        if known is not None and (trust_fingerprints or known[1] is not Origin.FINGERPRINT):
+            return known[0]
+        found: tuple[AssociationFields, Origin] | None = None
+        stored = self.store.get("specs", _owner_key(location, summary.association_id))
         if (
             isinstance(stored, dict)
             and stored.get("version") == summary.version
             and stored.get("schema") == _SPEC_SCHEMA
         ):
-            known = spec_from_json(stored.get("fields"))
-        if known is None:
-            known = self._fingerprinted(location, summary, desired)
-            if known is None:
-                description = aws_associations.describe(clients, summary.association_id)
-                known = aws_associations.spec_from_description(description, location.region)
-            # Only the newest version is kept: older ones are never asked for again.
-            self.store.put(
-                "specs",
-                stored_key,
-                {"version": summary.version, "schema": _SPEC_SCHEMA, "fields": spec_to_json(known)},
+            fields, origin = spec_from_json(stored.get("fields")), _origin(stored.get("from"))
+            if fields is not None and (trust_fingerprints or origin is not Origin.FINGERPRINT):
+                found = (fields, origin)
+        if found is None:
+            vouched = (
+                self._fingerprinted(location, summary, desired) if trust_fingerprints else None
             )
+            if vouched is not None:
+                found = (vouched, Origin.FINGERPRINT)
+            else:
+                description = aws_associations.describe(clients, summary.association_id)
+                found = (
+                    aws_associations.spec_from_description(description, location.region),
+                    Origin.DESCRIBED,
+                )
+            self._store_spec(location, summary.association_id, summary.version, *found)
+        self._remember(location, summary.association_id, summary.version, found)
+        return found[0]
+
+    def record_written(
+        self,
+        location: Location,
+        association_id: str,
+        association_version: str,
+        spec: AssociationFields,
+    ) -> None:
+        """Apply's own Create/UpdateAssociation returned `association_version` for the `spec`
+        it sent: that version holds it (one version's fields never change,
+        API_UpdateAssociation), as good as a description, so the next pass describes nothing."""
+        if not association_version.isdigit():
+            return
+        self._store_spec(location, association_id, association_version, spec, Origin.WRITTEN)
+        self._remember(location, association_id, association_version, (spec, Origin.WRITTEN))
+
+    def _store_spec(
+        self,
+        location: Location,
+        association_id: str,
+        version: str,
+        spec: AssociationFields,
+        origin: Origin,
+    ) -> None:
+        # Only the newest version is kept: older ones are never asked for again.
+        self.store.put(
+            "specs",
+            _owner_key(location, association_id),
+            {
+                "version": version,
+                "schema": _SPEC_SCHEMA,
+                "fields": spec_to_json(spec),
+                "from": str(origin),
+            },
+        )
+
+    def _remember(
+        self,
+        location: Location,
+        association_id: str,
+        version: str,
+        found: tuple[AssociationFields, Origin],
+    ) -> None:
         with self._lock:
             # Older versions of this association will never be asked for again.
             self._specs = {
                 k: v
                 for k, v in self._specs.items()
-                if not (k[0] == location and k[1] == summary.association_id)
+                if not (k[0] == location and k[1] == association_id)
             }
-            self._specs[key] = known
-        return known
+            self._specs[(location, association_id, version)] = found
 
     def _fingerprinted(
         self,

@@ -17,12 +17,13 @@ read; a fresh process (`plan`) trusts such an entry while its ListDocuments row 
 and it is younger than `TRUSTED_FOR_SECONDS` (the controller's default resync interval: a
 running controller renews its entries that often), and reads the package again otherwise.
 
-Fingerprints (`controller.model.fingerprint`): a quiet pass with no entry at all (`plan` with
-an empty cache folder) also takes the versions from the document's `ssm-gitops:versions` tag
-(on the ListDocuments page) when it proves them equal to the desired ones: apply writes it
-after it changes a package's versions or default. Not in a full resync (apply, the
-controller's periodic resync): those always list, so a version added or deleted by hand,
-which moves no ListDocuments row, is seen there.
+Fingerprints (`controller.model.fingerprint`): `plan` (a pass that only plans) with no entry
+at all (an empty cache folder) also takes the versions from the document's
+`ssm-gitops:versions` tag (on the ListDocuments page) when it proves them equal to the desired
+ones: apply writes it after it changes a package's versions or default. Never a pass that
+acts (apply, `run`'s passes, a heal, which forgets the package first) nor a full resync:
+those list, so a version added or deleted by hand, which moves no ListDocuments row and
+leaves the tag as it was, is seen there; and a forged tag can only fool a plan.
 """
 
 from __future__ import annotations
@@ -135,9 +136,11 @@ class PackageObserver:
         *,
         full_resync: bool = False,
         desired: Mapping[tuple[Location, str], DesiredPackage] | None = None,
+        trust_fingerprints: bool = False,
     ) -> tuple[list[ObservedPackage], list[OtherSource]]:
         """Our packages in one location, and those with another source's tag (apart).
-        `desired` (by location and name) lets a fingerprint stand for the version list."""
+        `desired` (by location and name) lets a fingerprint stand for the version list when
+        `trust_fingerprints` (a pass that only plans)."""
         location = Location(clients.account, clients.region)
         wanted = desired or {}
         summaries: list[aws_packages.PackageSummary] = []
@@ -151,9 +154,8 @@ class PackageObserver:
 
         def one(summary: aws_packages.PackageSummary) -> ObservedPackage | None:
             try:
-                entry = self._entry(
-                    clients, location, summary, full_resync, wanted.get((location, summary.name))
-                )
+                vouch = wanted.get((location, summary.name)) if trust_fingerprints else None
+                entry = self._entry(clients, location, summary, full_resync, vouch)
                 shared = observe_sharing(clients, summary.name)
             except NotFound:
                 return None  # deleted between the list and the read: gone
