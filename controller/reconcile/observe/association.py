@@ -87,6 +87,50 @@ class AssociationObserver:
             }
         self.store.drop("owners", _owner_key(location, association_id))
 
+    def remember(
+        self,
+        location: Location,
+        description: Mapping[str, Any],
+        *,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Apply just wrote this association: keep what AWS answered, so the next observe
+        reads nothing back (the pass after a big apply costs the list pages).
+
+        `description` is the AssociationDescription of a CreateAssociation or
+        UpdateAssociation answer: its AssociationVersion and every field of that version,
+        which never change (API_CreateAssociation, API_UpdateAssociation), so it is kept
+        like a DescribeAssociation's. `tags`: the tags a create sent (owner, source), the
+        association's ownership at birth. They stay a hint like any read owner tag: apply
+        reads them afresh right before any change (`ApplyContext.ensure_association_owned`).
+        """
+        association_id = str(description.get("AssociationId", ""))
+        version = str(description.get("AssociationVersion", ""))
+        if not association_id or not version:
+            return
+        spec = aws_associations.spec_from_description(description, location.region)
+        stored_key = _owner_key(location, association_id)
+        self.store.put(
+            "specs",
+            stored_key,
+            {"version": version, "schema": _SPEC_SCHEMA, "fields": spec_to_json(spec)},
+        )
+        with self._lock:
+            self._specs = {
+                k: v
+                for k, v in self._specs.items()
+                if not (k[0] == location and k[1] == association_id)
+            }
+            self._specs[(location, association_id, version)] = spec
+        if tags is None:
+            return
+        now = time.time()
+        known = (claim(dict(tags), self.owner, self.source), tags.get(SOURCE_TAG, ""), now)
+        self.store.put("owners", stored_key, [str(known[0]), known[1], now])
+        with self._lock:
+            self._owned[(location, association_id)] = known
+            self._prints[(location, association_id)] = tags.get(SPEC_TAG, "")
+
     def observe(
         self,
         clients: AwsClients,
