@@ -155,7 +155,7 @@ def _baseline(on: bool) -> Iterator[None]:
 
 
 # The pacer's constants before this change (controller.aws.pacing).
-_PACER_BEFORE = {"FIRST_GAP": 0.2, "GROW": 1.5, "SHRINK": 0.9}
+_PACER_BEFORE = {"FIRST_GAP": 0.2, "GROW": 1.5, "RAMP": 1.5, "SHRINK": 0.9}
 
 
 def run_once(args: argparse.Namespace, accounts: list[str], *, baseline: bool) -> Figures:
