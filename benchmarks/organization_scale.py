@@ -14,9 +14,14 @@ One run (issue 15), against the embedded endpoint started as its own process
   one DescribeDocumentPermission per package (aim: within 1.1x); and its seconds;
 - the controller's peak RSS.
 
+By default it runs twice on fresh endpoints and prints the two side by side: "baseline", the
+controller with the follow-up's improvements switched off (nothing apply wrote remembered by
+the observer, a barrier between the package and the association phases, the pacer's former
+constants), and "now". `--no-baseline` runs "now" only (half the time, about two minutes).
+
     .venv/bin/python benchmarks/organization_scale.py [--accounts 50] [--regions 3]
         [--packages 10] [--associations 20] [--create-rate 0.25] [--create-burst 2]
-        [--calls-per-location 2] [--locations-in-parallel 150]
+        [--calls-per-location 2] [--locations-in-parallel 150] [--no-baseline]
 """
 
 from __future__ import annotations
