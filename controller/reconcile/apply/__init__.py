@@ -39,7 +39,7 @@ from controller.reconcile.apply.fingerprint import (
     ClearedFingerprints,
     record_package_fingerprints,
 )
-from controller.reconcile.apply.ready import can_overlap, run_overlapped
+from controller.reconcile.apply.ready import Readiness, can_overlap
 from controller.reconcile.kinds import (
     Action,
     AddVersion,
@@ -189,9 +189,16 @@ class Applier:
     def _run_overlapped(
         self, packages: list[list[Action]], associations: list[list[Action]]
     ) -> None:
-        """The package phase and the association phase as one (`.ready`)."""
-        workers = self._workers(packages + associations)
-        run_overlapped(workers, self._run_group, packages, associations)
+        """The package phase and the association phase as one (`.ready`): package groups
+        are handed to the pool first, each association group waits for its package's."""
+        ready = Readiness(packages)
+        with ThreadPoolExecutor(self._workers(packages + associations)) as pool:
+            futures = [pool.submit(ready.run_package, self._run_group, g) for g in packages]
+            futures += [
+                pool.submit(ready.run_association, self._run_group, g) for g in associations
+            ]
+            for future in futures:
+                future.result()
 
     def _workers(self, groups: list[list[Action]]) -> int:
         """Threads for one phase: `max_workers` in one location; across locations enough to

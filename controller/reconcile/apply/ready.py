@@ -13,21 +13,22 @@ and the association's region; the ARN of a package in another account names both
 phase barrier waited for them. An association whose package the plan does not change
 starts at once.
 
-No worker ever waits: an association group is handed to the pool only once the package
-groups it needs are done (so no deadlock, and no location idles behind another's package).
+The order stays safe from deadlock without a timeout: the steps are handed to a FIFO
+thread pool package groups first, so by the time a worker takes an association group
+every package group it may wait for has been taken by a worker already, and package
+groups wait for nothing.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from controller.model.kinds import Kind, Phase
 from controller.model.state import DesiredAssociation, Location
 from controller.reconcile.kinds import Action
 
-__all__ = ["can_overlap", "package_of", "run_overlapped"]
+__all__ = ["Readiness", "can_overlap", "package_of"]
 
 _ARN_PREFIX = "arn:aws:ssm:"
 
@@ -50,73 +51,31 @@ def package_of(action: Action) -> tuple[Location, str] | None:
 def can_overlap(packages: Sequence[Action], associations: Sequence[Action]) -> bool:
     """The two phases may run as one when every step of the second is an association step
     whose package is known (a rollout step, for one, waits for the whole phase as before)."""
-    return (
-        bool(packages)
-        and all(
-            action.phase is Phase.ASSOCIATIONS and package_of(action) is not None
-            for action in associations
-        )
-        and all(action.phase is Phase.PACKAGES for action in packages)
-    )
+    return bool(packages) and all(
+        action.phase is Phase.ASSOCIATIONS and package_of(action) is not None
+        for action in associations
+    ) and all(action.phase is Phase.PACKAGES for action in packages)
 
 
-def run_overlapped(
-    workers: int,
-    run: Callable[[list[Action]], None],
-    packages: Sequence[list[Action]],
-    associations: Sequence[list[Action]],
-) -> None:
-    """Run the package groups, and each association group once the package groups it
-    needs are done (any outcome); returns when every group has run.
+class Readiness:
+    """One event per package group of the plan: set when its steps are done (any outcome)."""
 
-    An association group is handed to the pool only when it can start, so no worker ever
-    waits for a package while another association could be created (with 150 locations,
-    workers blocked on the first packages held up every location's next association)."""
-    pending = threading.Condition()
-    left = [len(packages) + len(associations)]
-    needs: dict[int, set[tuple[Location, str]]] = {}
-    waiting: dict[tuple[Location, str], list[int]] = {}
-    planned = {(group[0].location, group[0].name) for group in packages}
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    def __init__(self, package_groups: Sequence[Sequence[Action]]) -> None:
+        self._done: dict[tuple[Location, str], threading.Event] = {
+            (group[0].location, group[0].name): threading.Event() for group in package_groups
+        }
 
-        def finished() -> None:
-            with pending:
-                left[0] -= 1
-                pending.notify_all()
+    def run_package(self, run: Callable[[list[Action]], None], group: list[Action]) -> None:
+        try:
+            run(group)
+        finally:
+            event = self._done.get((group[0].location, group[0].name))
+            if event is not None:
+                event.set()
 
-        def association(index: int) -> None:
-            try:
-                run(list(associations[index]))
-            finally:
-                finished()
-
-        def package(group: list[Action]) -> None:
-            try:
-                run(group)
-            finally:
-                key = (group[0].location, group[0].name)
-                released = []
-                with pending:
-                    for index in waiting.pop(key, []):
-                        needs[index].discard(key)
-                        if not needs[index]:
-                            released.append(index)
-                for index in released:
-                    pool.submit(association, index)
-                finished()
-
-        # Package groups first; then, under the lock, the association groups: those whose
-        # package is not in the plan start now, the others when it is done.
-        with pending:
-            for group in packages:
-                pool.submit(package, list(group))
-            for index, group in enumerate(associations):
-                wanted = {package_of(action) for action in group} & planned
-                if not wanted:
-                    pool.submit(association, index)
-                    continue
-                needs[index] = {key for key in wanted if key is not None}
-                for key in needs[index]:
-                    waiting.setdefault(key, []).append(index)
-            while left[0]:
-                pending.wait()
+    def run_association(self, run: Callable[[list[Action]], None], group: list[Action]) -> None:
+        for needed in {package_of(action) for action in group}:
+            event = self._done.get(needed) if needed is not None else None
+            if event is not None:
+                event.wait()
+        run(group)
