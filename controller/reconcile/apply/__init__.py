@@ -39,7 +39,6 @@ from controller.reconcile.apply.fingerprint import (
     ClearedFingerprints,
     record_package_fingerprints,
 )
-from controller.reconcile.apply.ready import Readiness, can_overlap
 from controller.reconcile.kinds import (
     Action,
     AddVersion,
@@ -102,14 +101,6 @@ def run_step(ctx: ApplyContext, clients: AwsClients, action: Action) -> str | No
             assert_never(step)
 
 
-def _groups(actions: list[Action]) -> list[list[Action]]:
-    """The actions of one phase by resource (run in order), taken round-robin (`fan_out`)."""
-    groups: dict[tuple[Kind, str, Location], list[Action]] = {}
-    for action in actions:
-        groups.setdefault(action.group, []).append(action)
-    return fan_out(list(groups.values()))
-
-
 def fan_out(groups: list[list[Action]]) -> list[list[Action]]:
     """The groups of one phase taken round-robin across locations (first group of each
     location, then the second of each...), so a bounded pool works on every location at once
@@ -125,10 +116,6 @@ def fan_out(groups: list[list[Action]]) -> list[list[Action]]:
 
 
 class Applier:
-    # Associations start as soon as their own package is ready, not after every package
-    # (`.ready`); False restores the phase barrier (the benchmark's baseline).
-    overlap = True
-
     def __init__(
         self,
         clients_for: Callable[[Location], AwsClients],
@@ -166,14 +153,11 @@ class Applier:
         self._crash_after = int(crash) if crash.isdigit() else None
 
     def apply(self, plan: Plan) -> tuple[ActionRecord, ...]:
-        phases = [list(actions) for _, actions in groupby(plan.actions, key=lambda a: a.phase)]
-        while phases:
-            in_phase = phases.pop(0)
-            if self.overlap and phases and can_overlap(in_phase, phases[0]):
-                # Associations start as soon as their package is ready (.ready).
-                self._run_overlapped(_groups(in_phase), _groups(phases.pop(0)))
-                continue
-            ordered = _groups(in_phase)
+        for _phase, in_phase in groupby(plan.actions, key=lambda action: action.phase):
+            groups: dict[tuple[Kind, str, Location], list[Action]] = {}
+            for action in in_phase:
+                groups.setdefault(action.group, []).append(action)
+            ordered = fan_out(list(groups.values()))
             with ThreadPoolExecutor(self._workers(ordered)) as pool:
                 list(pool.map(self._run_group, ordered))
         # The versions this pass changed, recorded for a cold `plan` (.fingerprint).
@@ -185,20 +169,6 @@ class Applier:
             self.context.published,
         )
         return tuple(self._records)
-
-    def _run_overlapped(
-        self, packages: list[list[Action]], associations: list[list[Action]]
-    ) -> None:
-        """The package phase and the association phase as one (`.ready`): package groups
-        are handed to the pool first, each association group waits for its package's."""
-        ready = Readiness(packages)
-        with ThreadPoolExecutor(self._workers(packages + associations)) as pool:
-            futures = [pool.submit(ready.run_package, self._run_group, g) for g in packages]
-            futures += [
-                pool.submit(ready.run_association, self._run_group, g) for g in associations
-            ]
-            for future in futures:
-                future.result()
 
     def _workers(self, groups: list[list[Action]]) -> int:
         """Threads for one phase: `max_workers` in one location; across locations enough to
