@@ -16,8 +16,8 @@ One run (issue 15), against the embedded endpoint started as its own process
 
 By default it runs twice on fresh endpoints and prints the two side by side: "baseline", the
 controller with the follow-up's improvements switched off (nothing apply wrote remembered by
-the observer, a barrier between the package and the association phases, the pacer's former
-constants), and "now". `--no-baseline` runs "now" only (half the time, about two minutes).
+the observer, the pacer's former constants), and "now". `--no-baseline` runs "now" only
+(half the time, about two minutes).
 
     .venv/bin/python benchmarks/organization_scale.py [--accounts 50] [--regions 3]
         [--packages 10] [--associations 20] [--create-rate 0.25] [--create-burst 2]
@@ -46,7 +46,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from controller.aws import pacing  # noqa: E402
 from controller.aws.session import Sessions  # noqa: E402
-from controller.reconcile.apply import Applier  # noqa: E402
 from controller.reconcile.engine import Reconciler  # noqa: E402
 from controller.reconcile.observe.association import AssociationObserver  # noqa: E402
 from controller.reconcile.result import ActionRecord  # noqa: E402
@@ -136,26 +135,23 @@ class Figures:
 @contextlib.contextmanager
 def _baseline(on: bool) -> Iterator[None]:
     """`on`: the controller as it was before this change (benchmark comparison only):
-    nothing apply wrote is remembered by the observer, the package and association phases
-    are separated by a barrier, and the pacer has its former constants."""
+    nothing apply wrote is remembered by the observer, and the pacer has its former
+    constants."""
     if not on:
         yield
         return
     saved = (
         AssociationObserver.remember,
-        Applier.overlap,
         {name: getattr(pacing, name) for name in _PACER_BEFORE},
     )
     AssociationObserver.remember = lambda *_args, **_kwargs: None  # type: ignore[method-assign]
-    Applier.overlap = False
     for name, value in _PACER_BEFORE.items():
         setattr(pacing, name, value)
     try:
         yield
     finally:
         AssociationObserver.remember = saved[0]  # type: ignore[method-assign]
-        Applier.overlap = saved[1]
-        for name, value in saved[2].items():
+        for name, value in saved[1].items():
             setattr(pacing, name, value)
 
 
