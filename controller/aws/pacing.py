@@ -6,14 +6,14 @@ with growing exponential backoff leaves that location's bucket idle for longer a
 while retrying at once wastes calls. A `Pacer` (one per location, shared by its
 `AwsClients`) instead spaces that operation's calls there by a gap it learns: the gap
 doubles on a throttle while no call has got through since it last grew (still far too
-short), grows by half on a throttle after successes (nearly right), once per gap either
-way (the calls already in flight met the same empty bucket), and shrinks by a twentieth on
-each success, and disappears once it is small. It settles close to the rate the bucket
-refills at with about one call in ten throttled (one in three with growth by half and
-shrinking by a tenth: 18 throttles for 20 creates through a 0.25/s bucket,
-tests/aws/test_pacing.py), each throttled CreateAssociation costing a look-up and a retry;
-an operation never throttled is never paced. Other operations and other
-locations are not touched.
+short: a 0.25/s bucket is found in about six throttles instead of ten), grows by half on a
+throttle after successes (nearly right), once per gap either way (the calls already in
+flight met the same empty bucket), shrinks by a tenth on each success, and disappears once
+it is small, so it settles close to the rate the bucket refills at. Each throttled
+CreateAssociation costs a look-up and a retry (`api.create_once`); shrinking more slowly
+(by a twentieth) throttled less but left the bucket idle after an overshoot and converged
+slower (benchmarks/organization_scale.py); an operation never throttled is never paced.
+Other operations and other locations are not touched.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ FIRST_GAP = 0.2
 MAX_GAP = 10.0
 GROW = 1.5  # a throttle after successes: the gap was nearly right
 RAMP = 2.0  # a throttle with no success since the gap last grew: still far too short
-SHRINK = 0.95
+SHRINK = 0.9  # per success: 0.95 throttled less but converged slower
 
 
 class Pacer:

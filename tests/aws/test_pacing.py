@@ -76,13 +76,12 @@ def _creates_through_a_bucket(clock: _Clock, creates: int = 20) -> tuple[int, fl
 def test_a_slow_bucket_is_found_with_few_throttles(monkeypatch: pytest.MonkeyPatch) -> None:
     """Regression (benchmarks/organization_scale.py): the gap grew by half per throttle from
     0.2 s and shrank by a tenth per success, so a 0.25/s CreateAssociation bucket took about
-    ten throttles to find and then one call in three was throttled (18 throttles for 20
-    creates here; each costs a look-up and a retry). Growing faster while no call gets through,
-    and narrowing more slowly once they do, keeps the same pace with far fewer throttles."""
+    ten throttles to find (19 throttles for 20 creates here; each costs a look-up and a
+    retry). Doubling the gap while no call gets through keeps the same pace with fewer."""
     clock = _Clock()
     monkeypatch.setattr(pacing.time, "monotonic", clock.monotonic)
     monkeypatch.setattr(pacing.time, "sleep", clock.sleep)
     throttles, seconds = _creates_through_a_bucket(clock)
     minimum = (20 - 2) / 0.25
     assert seconds <= minimum * 1.1, seconds
-    assert throttles <= 14, throttles  # 19 before
+    assert throttles <= 15, throttles  # 19 before
