@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from controller.aws.session import Sessions
-from controller.model.state import OWNER_TAG, DesiredVersion
+from controller.model.state import OWNER_TAG, DesiredVersion, Location
 from controller.reconcile import cache
 from controller.reconcile.engine import DesiredPass, Reconciler
 from controller.reconcile.result import ActionResult, PassOutcome
@@ -134,3 +134,12 @@ def test_what_apply_remembered_never_replaces_the_owner_check(
     assert all(a.result is not ActionResult.SUCCESS for a in touched), touched
     live = ssm.describe_association(AssociationId=taken["AssociationId"])
     assert live["AssociationDescription"]["ScheduleExpression"] == "rate(1 day)"
+
+
+def test_an_answer_of_an_unexpected_shape_is_only_not_remembered(tmp_path: Path) -> None:
+    """What apply remembers is a cache: an answer it cannot read never fails the change."""
+    reconciler = _reconciler(tmp_path / "cache")
+    observer = reconciler.observer.associations
+    where = Location("123456789012", "us-east-1")
+    observer.remember(where, {"AssociationId": "a-1", "AssociationVersion": "1", "Targets": 3})
+    assert observer.store.get("specs", "123456789012/us-east-1/a-1") is None

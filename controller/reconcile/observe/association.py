@@ -23,6 +23,7 @@ AssociationVersion, and an association without the tag is described as before.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -46,6 +47,8 @@ from controller.model.state import (
     scalar_association_fields,
 )
 from controller.reconcile.cache import LastingStore
+
+_log = logging.getLogger(__name__)
 
 # An association's owner tags, once read, decide what a pass shows for a day (a tag changed by
 # hand in between is seen then, or at once by apply, which re-reads them before any change).
@@ -108,7 +111,12 @@ class AssociationObserver:
         version = str(description.get("AssociationVersion", ""))
         if not association_id or not version:
             return
-        spec = aws_associations.spec_from_description(description, location.region)
+        try:
+            spec = aws_associations.spec_from_description(description, location.region)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            # An answer of an unexpected shape: the change is made; the next pass reads it.
+            _log.warning("association %s: answer not remembered: %s", association_id, error)
+            return
         stored_key = _owner_key(location, association_id)
         self.store.put(
             "specs",
