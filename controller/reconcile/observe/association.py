@@ -19,6 +19,10 @@ AssociationVersion and the digest of the desired spec (`observe(..., desired=...
 fields are the desired ones: no DescribeAssociation, which makes a cold read (an empty cache:
 `plan` on a CI runner) one call per association instead of two. A hand edit moves
 AssociationVersion, and an association without the tag is described as before.
+
+Apply feeds the same caches (`remember`): a create's or an update's answer carries the new
+AssociationVersion and its fields, and a create's tags are those it sent, so the pass after
+a big apply reads none of what it made back.
 """
 
 from __future__ import annotations
