@@ -177,6 +177,16 @@ def request_fields(name: str, spec: AssociationFields) -> dict[str, Any]:
     return fields
 
 
+def birth_tags(owner: str, source: str, spec: AssociationFields) -> dict[str, str]:
+    """The tags `create` gives an association: owner, source, and the fingerprint
+    (`controller.model.fingerprint`) of its first AssociationVersion, at no extra call."""
+    tags = {OWNER_TAG: owner}
+    if source:
+        tags[SOURCE_TAG] = source
+    tags[SPEC_TAG] = spec_tag_value(FIRST_ASSOCIATION_VERSION, spec)
+    return tags
+
+
 def create(
     clients: AwsClients,
     name: str,
@@ -185,10 +195,12 @@ def create(
     source: str = "",
     *,
     existing: Callable[[], str | None] | None = None,
-    written: Callable[[str, str], None] | None = None,
+    written: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> str:
     """CreateAssociation, tagged with the owner (and source) at birth; returns its id.
-    `written` hears (id, AssociationVersion) of what CreateAssociation made.
+
+    `written` hears the AssociationDescription AWS answered with (its AssociationVersion and
+    every field, API_CreateAssociation's response): what the next observe would read back.
 
     CreateAssociation is not idempotent (no client token,
     https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateAssociation.html),
@@ -196,11 +208,7 @@ def create(
     caller says how to find one (`existing()`: the id of an association of ours by this
     name, or None), `api.create_once` looks before each retry after a throttle or 5xx.
     """
-    tags = [{"Key": OWNER_TAG, "Value": owner}]
-    if source:
-        tags.append({"Key": SOURCE_TAG, "Value": source})
-    # The fingerprint (controller.model.fingerprint) at birth: no extra call.
-    tags.append({"Key": SPEC_TAG, "Value": spec_tag_value(FIRST_ASSOCIATION_VERSION, spec)})
+    tags = [{"Key": key, "Value": value} for key, value in birth_tags(owner, source, spec).items()]
 
     def attempt() -> str:
         response = request(
@@ -211,29 +219,39 @@ def create(
             **request_fields(name, spec),
             Tags=tags,
         )
-        made = response["AssociationDescription"]
+        description = response["AssociationDescription"]
         if written is not None:
-            written(str(made["AssociationId"]), str(made.get("AssociationVersion", "")))
-        return str(made["AssociationId"])
+            written(description)
+        return str(description["AssociationId"])
 
     return attempt() if existing is None else create_once(attempt, existing)
 
 
 def update(
-    clients: AwsClients, association_id: str, name: str, spec: AssociationFields, version: str
+    clients: AwsClients,
+    association_id: str,
+    name: str,
+    spec: AssociationFields,
+    version: str,
+    *,
+    written: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> str:
     """UpdateAssociation with every field, and the AssociationVersion we planned against
     (concurrency control: a change made since our observe fails instead of being lost;
     AssociationVersion in https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateAssociation.html).
+    `written` hears the AssociationDescription of the answer (the new version's fields).
     Returns the AssociationVersion the update made ("" if the answer lacks it)."""
     fields = request_fields(name, spec)
     fields["AssociationId"] = association_id
     if version:
         fields["AssociationVersion"] = version
     response = request(clients, "ssm", "UpdateAssociation", **fields)
-    written = str(response.get("AssociationDescription", {}).get("AssociationVersion", ""))
-    record_fingerprint(clients, association_id, written, spec)
-    return written
+    description = response.get("AssociationDescription", {})
+    if written is not None and description:
+        written(description)
+    made = str(description.get("AssociationVersion", ""))
+    record_fingerprint(clients, association_id, made, spec)
+    return made
 
 
 def record_fingerprint(

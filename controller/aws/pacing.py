@@ -4,12 +4,16 @@ Stage: the AWS edge of a pass, used by `api.request` only. AWS throttles each AP
 per account and Region; once a call of an operation is throttled in a location, retrying
 with growing exponential backoff leaves that location's bucket idle for longer and longer,
 while retrying at once wastes calls. A `Pacer` (one per location, shared by its
-`AwsClients`) instead spaces that operation's calls there by a gap it learns: the gap grows
-by half on a throttle (once per gap: the calls already in flight met the same empty
-bucket) and shrinks by a tenth on each success, and disappears once it is
-small, so it settles close to the rate the bucket refills at (about one call in five
-throttled) and an operation never throttled is never paced. Other operations and other
-locations are not touched.
+`AwsClients`) instead spaces that operation's calls there by a gap it learns: the gap
+doubles on a throttle while no call has got through since it last grew (still far too
+short: a 0.25/s bucket is found in about six throttles instead of ten), grows by half on a
+throttle after successes (nearly right), once per gap either way (the calls already in
+flight met the same empty bucket), shrinks by a tenth on each success, and disappears once
+it is small, so it settles close to the rate the bucket refills at. Each throttled
+CreateAssociation costs a look-up and a retry (`api.create_once`); shrinking more slowly
+(by a twentieth) throttled less but left the bucket idle after an overshoot and converged
+slower (benchmarks/organization_scale.py); an operation never throttled is never paced.
+Other operations and other locations are not touched.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import time
 # The gap after the first throttle, and its bounds (seconds).
 FIRST_GAP = 0.2
 MAX_GAP = 10.0
-GROW = 1.5
-SHRINK = 0.9
+GROW = 1.5  # a throttle after successes: the gap was nearly right
+RAMP = 2.0  # a throttle with no success since the gap last grew: still far too short
+SHRINK = 0.9  # per success: 0.95 throttled less but converged slower
 
 
 class Pacer:
@@ -32,6 +37,7 @@ class Pacer:
         self._gap: dict[str, float] = {}
         self._next: dict[str, float] = {}
         self._widened: dict[str, float] = {}  # when the gap last grew
+        self._succeeded: set[str] = set()  # operations with a success since then
 
     def wait(self, operation: str) -> None:
         """Before a call: wait for this operation's turn (no wait when it is not paced)."""
@@ -56,12 +62,16 @@ class Pacer:
                 if gap and now - self._widened.get(operation, 0.0) < gap:
                     return
                 self._widened[operation] = now
-                self._gap[operation] = min(MAX_GAP, gap * GROW if gap else FIRST_GAP)
+                factor = GROW if operation in self._succeeded else RAMP
+                self._succeeded.discard(operation)
+                self._gap[operation] = min(MAX_GAP, gap * factor if gap else FIRST_GAP)
             elif gap is not None:
+                self._succeeded.add(operation)
                 if gap * SHRINK < FIRST_GAP / 2:
                     del self._gap[operation]
                     self._next.pop(operation, None)
                     self._widened.pop(operation, None)
+                    self._succeeded.discard(operation)
                 else:
                     self._gap[operation] = gap * SHRINK
 

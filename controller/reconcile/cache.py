@@ -9,9 +9,11 @@ to a JSON value the observe module that owns it encodes and checks:
     hashes    a published version's content hash by (account, region, document, number,
               VersionName, created): AWS never changes it (a version is immutable), kept for good
     specs     an association's fields by (account, region, id, AssociationVersion): an
-              AssociationVersion never changes either (every update makes a new one)
-    owners    an association's owner and source tags, with when they were read: a hint for
-              a resync only; apply reads them afresh right before any change
+              AssociationVersion never changes either (every update makes a new one); also
+              from apply's own Create/UpdateAssociation answers
+    owners    an association's owner and source tags, with when they were read (or sent, by
+              the create that made it): a hint for a resync only; apply reads them afresh
+              right before any change
     packages  a package's versions and default, keyed by what its ListDocuments row showed,
               with when they were read (trusted for a short while, see observe/package.py)
 

@@ -104,3 +104,34 @@ def _observed(clients: AwsClients, association_id: str, version: str) -> Observe
     description = aws_associations.describe(clients, association_id)
     spec: AssociationFields = aws_associations.spec_from_description(description, HOME.region)
     return ObservedAssociation(association_id, "agent-prod", HOME, version, spec)
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_create_and_update_answers_hold_what_a_description_reads(
+    clients: AwsClients, name: str
+) -> None:
+    """The observe cache is filled from CreateAssociation's and UpdateAssociation's answers
+    (the pass after an apply reads nothing back): for every declared field, the answer must
+    normalise to what DescribeAssociation of that AssociationVersion reads, or a field would
+    hide behind the cache."""
+    wanted = desired(**SAMPLES[name])
+    answers: list[dict[str, Any]] = []
+    association_id = aws_associations.create(
+        clients, wanted.name, wanted.spec, "ssm-gitops", written=lambda d: answers.append(dict(d))
+    )
+    aws_associations.update(
+        clients,
+        association_id,
+        wanted.name,
+        desired().spec,
+        "",
+        written=lambda d: answers.append(dict(d)),
+    )
+    (created, updated) = answers
+    assert aws_associations.spec_from_description(created, HOME.region) == wanted.spec
+    described = aws_associations.describe(clients, association_id)
+    assert str(updated["AssociationVersion"]) == str(described["AssociationVersion"])
+    assert aws_associations.spec_from_description(
+        updated, HOME.region
+    ) == aws_associations.spec_from_description(described, HOME.region)
+    aws_associations.delete(clients, association_id)

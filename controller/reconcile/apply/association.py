@@ -9,13 +9,15 @@ association's tags first (`ApplyContext.ensure_association_owned`).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from controller.aws import associations as aws_associations
 from controller.aws import tags as aws_tags
 from controller.aws.errors import NotFound
 from controller.aws.session import AwsClients
 from controller.model.ownership import Claim, claim
-from controller.model.state import SOURCE_TAG
+from controller.model.state import SOURCE_TAG, Location
 from controller.reconcile.apply.context import ActionFailed, ApplyContext
 from controller.reconcile.kinds import (
     Action,
@@ -28,6 +30,7 @@ from controller.reconcile.kinds import (
 
 def create(ctx: ApplyContext, clients: AwsClients, action: Action, step: CreateAssociation) -> str:
     association = step.association
+    remember = _remembered(ctx, action.location)
 
     def existing() -> str | None:
         found = _owned_by_name(ctx, clients, association.name)
@@ -35,7 +38,7 @@ def create(ctx: ApplyContext, clients: AwsClients, action: Action, step: CreateA
             return None
         # Created by an earlier attempt or pass: make it exactly what we want.
         version = aws_associations.update(
-            clients, found.association_id, association.name, association.spec, ""
+            clients, found.association_id, association.name, association.spec, "", written=remember
         )
         written(found.association_id, version)
         return found.association_id
@@ -43,6 +46,11 @@ def create(ctx: ApplyContext, clients: AwsClients, action: Action, step: CreateA
     def written(association_id: str, version: str) -> None:
         # What we sent, under the version our own call made: the next pass describes nothing.
         ctx.observer.record_written(action.location, association_id, version, association.spec)
+
+    def created(description: Mapping[str, Any]) -> None:
+        # Born with the tags create() sent: ours. The next observe need not read them back.
+        tags = aws_associations.birth_tags(ctx.owner, ctx.source, association.spec)
+        ctx.observer.associations.remember(action.location, description, tags=tags)
 
     # CreateAssociation is not idempotent: controller.aws.api.create_once looks again (with
     # `existing`) before every retry after a throttle or 5xx.
@@ -53,8 +61,13 @@ def create(ctx: ApplyContext, clients: AwsClients, action: Action, step: CreateA
         ctx.owner,
         ctx.source,
         existing=existing,
-        written=written,
+        written=created,
     )
+
+
+def _remembered(ctx: ApplyContext, location: Location) -> Callable[[Mapping[str, Any]], None]:
+    """What an UpdateAssociation answered, kept by the observer (its tags are unchanged)."""
+    return lambda description: ctx.observer.associations.remember(location, description)
 
 
 def _owned_by_name(
@@ -100,6 +113,7 @@ def update(ctx: ApplyContext, clients: AwsClients, action: Action, step: UpdateA
         step.association.name,
         step.association.spec,
         step.association_version,
+        written=_remembered(ctx, action.location),
     )
     # What we sent, under the version our own call made: the next pass describes nothing.
     ctx.observer.record_written(

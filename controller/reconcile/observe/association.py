@@ -28,10 +28,15 @@ or in the cache folder) serves a pass that only plans (`trust_fingerprints=True`
 a pass that acts (apply, `run`'s passes, a heal) and every full resync describe it, once:
 then it is "described" in the cache. An entry without an origin (written before origins
 were recorded) counts as fingerprint only.
+
+Apply feeds the same caches (`remember`): a create's or an update's answer carries the new
+AssociationVersion and its fields, and a create's tags are those it sent, so the pass after
+a big apply reads none of what it made back.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -56,6 +61,8 @@ from controller.model.state import (
     scalar_association_fields,
 )
 from controller.reconcile.cache import LastingStore
+
+_log = logging.getLogger(__name__)
 
 # An association's owner tags, once read, decide what a pass shows for a day (a tag changed by
 # hand in between is seen then, or at once by apply, which re-reads them before any change).
@@ -110,6 +117,46 @@ class AssociationObserver:
                 k: v for k, v in self._specs.items() if (k[0], k[1]) != (location, association_id)
             }
         self.store.drop("owners", _owner_key(location, association_id))
+
+    def remember(
+        self,
+        location: Location,
+        description: Mapping[str, Any],
+        *,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Apply just wrote this association: keep what AWS answered, so the next observe
+        reads nothing back (the pass after a big apply costs the list pages).
+
+        `description` is the AssociationDescription of a CreateAssociation or
+        UpdateAssociation answer: its AssociationVersion and every field of that version,
+        which never change (API_CreateAssociation, API_UpdateAssociation), so it is kept
+        like a DescribeAssociation's. `tags`: the tags a create sent (owner, source), the
+        association's ownership at birth. They stay a hint like any read owner tag: apply
+        reads them afresh right before any change (`ApplyContext.ensure_association_owned`).
+        """
+        association_id = str(description.get("AssociationId", ""))
+        version = str(description.get("AssociationVersion", ""))
+        if not association_id or not version:
+            return
+        try:
+            spec = aws_associations.spec_from_description(description, location.region)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            # An answer of an unexpected shape: the change is made; the next pass reads it.
+            _log.warning("association %s: answer not remembered: %s", association_id, error)
+            return
+        stored_key = _owner_key(location, association_id)
+        # AWS's own statement of that version's fields: as good as a description.
+        self._store_spec(location, association_id, version, spec, Origin.DESCRIBED)
+        self._remember(location, association_id, version, (spec, Origin.DESCRIBED))
+        if tags is None:
+            return
+        now = time.time()
+        known = (claim(dict(tags), self.owner, self.source), tags.get(SOURCE_TAG, ""), now)
+        self.store.put("owners", stored_key, [str(known[0]), known[1], now])
+        with self._lock:
+            self._owned[(location, association_id)] = known
+            self._prints[(location, association_id)] = tags.get(SPEC_TAG, "")
 
     def observe(
         self,
