@@ -27,6 +27,7 @@ from controller.model.state import (
     Location,
     PruneRules,
 )
+from controller.reconcile import cache
 from controller.reconcile.apply import ArtifactBucket
 from controller.reconcile.desired import desired_version
 from controller.reconcile.engine import DesiredPass, Reconciler
@@ -125,3 +126,15 @@ def reconciler(aws_env: Any, tmp_path: Path) -> Reconciler:
     """A Reconciler on the local endpoint, with the artifacts bucket created."""
     aws_env.client("s3").create_bucket(Bucket=BUCKET)
     return Reconciler("ssm-gitops", work_dir=tmp_path / "work", sessions=Sessions())
+
+
+def fresh_reconciler(cache_dir: Path, *, dry_run: bool = False) -> Reconciler:
+    """A Reconciler as a new process makes it: nothing in memory, the observe cache folder
+    of `cache_dir` on disk (what `plan`, `apply` and `run` share)."""
+    return Reconciler(
+        "ssm-gitops",
+        work_dir=cache_dir / "work",
+        sessions=Sessions(),
+        dry_run=dry_run,
+        store=cache.LastingStore(cache.store_path(cache_dir, "ssm-gitops", "")),
+    )

@@ -11,12 +11,10 @@ from typing import Any
 
 import pytest
 
-from controller.aws.session import Sessions
 from controller.model.state import OWNER_TAG, DesiredVersion, Location
-from controller.reconcile import cache
-from controller.reconcile.engine import DesiredPass, Reconciler
+from controller.reconcile.engine import DesiredPass
 from controller.reconcile.result import ActionResult, PassOutcome
-from tests.reconcile.conftest import BUCKET, association, package, target
+from tests.reconcile.conftest import BUCKET, association, fresh_reconciler, package, target
 
 P = 3  # packages
 A = 2 * P  # associations
@@ -26,16 +24,6 @@ FLOOR = {
     ("ListAssociations", "success"): 1,
     ("DescribeDocumentPermission", "success"): P,
 }
-
-
-def _reconciler(cache_dir: Path, *, dry_run: bool = False) -> Reconciler:
-    return Reconciler(
-        "ssm-gitops",
-        work_dir=cache_dir / "work",
-        sessions=Sessions(),
-        dry_run=dry_run,
-        store=cache.LastingStore(cache.store_path(cache_dir, "ssm-gitops", "")),
-    )
 
 
 @pytest.fixture
@@ -58,7 +46,7 @@ def test_the_pass_after_a_big_apply_reads_nothing_apply_created(
     created (a ListTagsForResource each, 3,000 calls at 50 accounts x 3 regions) and listed
     every package it had just created (ListDocumentVersions and a DescribeDocument per
     version), though apply had sent (or been answered) all of it."""
-    reconciler = _reconciler(tmp_path / "cache")
+    reconciler = fresh_reconciler(tmp_path / "cache")
     first = reconciler.run_desired(wanted)
     assert first.outcome is PassOutcome.SUCCESS, first.errors
     after = reconciler.run_desired(wanted)
@@ -79,8 +67,8 @@ def test_a_fresh_process_plans_at_the_floor_right_after_an_apply(
 ) -> None:
     """The same for `plan` in another process sharing the cache folder: what apply wrote
     into the cache is saved on disk with the pass."""
-    assert _reconciler(tmp_path / "cache").run_desired(wanted).outcome is PassOutcome.SUCCESS
-    planned = _reconciler(tmp_path / "cache", dry_run=True).plan_desired(wanted)
+    assert fresh_reconciler(tmp_path / "cache").run_desired(wanted).outcome is PassOutcome.SUCCESS
+    planned = fresh_reconciler(tmp_path / "cache", dry_run=True).plan_desired(wanted)
     assert not planned.plan.actions and not planned.errors
     assert dict(planned.api_calls) == FLOOR | {("GetCallerIdentity", "success"): 1}
 
@@ -88,7 +76,7 @@ def test_a_fresh_process_plans_at_the_floor_right_after_an_apply(
 def test_an_update_is_not_described_again(wanted: DesiredPass, tmp_path: Path) -> None:
     """Regression: after an UpdateAssociation the next pass described the association again
     (its AssociationVersion moved), though UpdateAssociation's answer carries it."""
-    reconciler = _reconciler(tmp_path / "cache")
+    reconciler = fresh_reconciler(tmp_path / "cache")
     assert reconciler.run_desired(wanted).outcome is PassOutcome.SUCCESS
     assert reconciler.run_desired(wanted).outcome is PassOutcome.NO_CHANGE
     changed = replace(
@@ -114,7 +102,7 @@ def test_what_apply_remembered_never_replaces_the_owner_check(
 ) -> None:
     """Safety unchanged: an association whose owner tag was removed by hand after apply
     created it is left alone by the next change (its tags are read afresh before it)."""
-    reconciler = _reconciler(tmp_path / "cache")
+    reconciler = fresh_reconciler(tmp_path / "cache")
     assert reconciler.run_desired(wanted).outcome is PassOutcome.SUCCESS
     ssm = aws_env.client("ssm")
     taken = next(
@@ -146,7 +134,7 @@ def test_what_apply_remembered_never_replaces_the_owner_check(
 
 def test_an_answer_of_an_unexpected_shape_is_only_not_remembered(tmp_path: Path) -> None:
     """What apply remembers is a cache: an answer it cannot read never fails the change."""
-    reconciler = _reconciler(tmp_path / "cache")
+    reconciler = fresh_reconciler(tmp_path / "cache")
     observer = reconciler.observer.associations
     where = Location("123456789012", "us-east-1")
     observer.remember(where, {"AssociationId": "a-1", "AssociationVersion": "1", "Targets": 3})

@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 
-from controller.aws.session import Sessions
 from controller.model.fingerprint import VERSIONS_TAG
 from controller.model.state import OWNER_TAG, DesiredVersion
 from controller.reconcile import cache
-from controller.reconcile.engine import DesiredPass, Reconciler
+from controller.reconcile.engine import DesiredPass
 from controller.reconcile.observe import package as observe_package
 from controller.reconcile.result import ActionResult, PassOutcome
-from tests.reconcile.conftest import BUCKET, association, package, target
+from tests.reconcile.conftest import BUCKET, association, fresh_reconciler, package, target
 
 P = 3  # packages, 2 versions each
 # The list pages, and who we are (STS, once per process).
@@ -26,17 +25,6 @@ LIST_PAGES = {
     ("ListDocuments", "success"): 1,
     ("ListAssociations", "success"): 1,
 }
-
-
-def _fresh(cache_dir: Path, *, dry_run: bool = False) -> Reconciler:
-    """A Reconciler as a new process makes it: nothing in memory, the cache folder on disk."""
-    return Reconciler(
-        "ssm-gitops",
-        work_dir=cache_dir / "work",
-        sessions=Sessions(),
-        dry_run=dry_run,
-        store=cache.LastingStore(cache.store_path(cache_dir, "ssm-gitops", "")),
-    )
 
 
 @pytest.fixture
@@ -57,7 +45,7 @@ def converged(
         association(f"assoc-{i}-{j}", f"pkg-{i}") for i in range(P) for j in range(2)
     )
     wanted = target(packages, associations)
-    first = _fresh(tmp_path / "cache")
+    first = fresh_reconciler(tmp_path / "cache")
     assert first.run_desired(wanted).outcome is PassOutcome.SUCCESS
     assert first.run_desired(wanted, full_resync=True).outcome is PassOutcome.NO_CHANGE
     return wanted
@@ -68,7 +56,7 @@ def test_plan_in_a_fresh_process_with_the_cache_folder_reads_at_the_floor(
 ) -> None:
     """Regression (issue 14): `plan` in a fresh process read everything again (3,025 calls at
     P=200/A=1000, 13.5x the floor): every tag, description, version list and hash."""
-    planned = _fresh(tmp_path / "cache", dry_run=True).plan_desired(converged)
+    planned = fresh_reconciler(tmp_path / "cache", dry_run=True).plan_desired(converged)
     assert not planned.plan.actions and not planned.errors
     assert dict(planned.api_calls) == LIST_PAGES | {("DescribeDocumentPermission", "success"): P}
 
@@ -78,7 +66,7 @@ def test_a_full_resync_reads_pages_plus_two_per_package(
 ) -> None:
     """Regression (issue 14): a full resync re-read every association's tags and description
     and three DescribeDocument per package (2,624 calls at P=200/A=1000)."""
-    reconciler = _fresh(tmp_path / "cache")
+    reconciler = fresh_reconciler(tmp_path / "cache")
     result = reconciler.run_desired(converged, full_resync=True)
     assert result.outcome is PassOutcome.NO_CHANGE, result.errors
     assert dict(result.api_calls) == LIST_PAGES | {
@@ -102,7 +90,7 @@ def test_version_hashes_are_read_once_ever(
     process whose package entries are too old to trust lists the versions again, but
     describes none of them."""
     _drop_fingerprints(aws_env)  # as an older controller left them: the versions are listed
-    reconciler = _fresh(tmp_path / "cache")
+    reconciler = fresh_reconciler(tmp_path / "cache")
     observe_package.TRUSTED_FOR_SECONDS, saved = -1.0, observe_package.TRUSTED_FOR_SECONDS
     try:
         planned = reconciler.plan_desired(converged)
@@ -120,7 +108,7 @@ def test_an_empty_cache_folder_reads_no_pointer_description(
     DescribeDocument per version (its hash), one tag read per association (its fingerprint
     stands for the description: test_fingerprints.py)."""
     _drop_fingerprints(aws_env)
-    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(converged)
+    planned = fresh_reconciler(tmp_path / "empty", dry_run=True).plan_desired(converged)
     assert not planned.plan.actions, planned.plan.actions
     assert dict(planned.api_calls) == LIST_PAGES | {
         ("DescribeDocumentPermission", "success"): P,
@@ -149,7 +137,7 @@ def test_hand_edits_are_seen_through_the_cache(
         ScheduleExpression="rate(3 days)",
     )
     ssm.update_document_default_version(Name="pkg-1", DocumentVersion="2")
-    planned = _fresh(tmp_path / "cache", dry_run=True).plan_desired(converged)
+    planned = fresh_reconciler(tmp_path / "cache", dry_run=True).plan_desired(converged)
     assert sorted((a.name, str(a.verb)) for a in planned.plan.actions) == [
         ("assoc-0-0", "update"),
         ("pkg-1", "set_default"),
@@ -178,14 +166,14 @@ def test_ownership_from_the_cache_folder_is_read_again_before_a_change(
         for a in desired.associations
     )
     wanted = target(desired.packages, changed)
-    result = _fresh(tmp_path / "cache").run_desired(wanted)
+    result = fresh_reconciler(tmp_path / "cache").run_desired(wanted)
     [record] = [r for r in result.actions if r.name == "assoc-0-0"]
     assert (record.action, record.result) == ("update", ActionResult.SKIPPED)
     assert "no longer carries ssm-gitops:owner" in record.message
     live = ssm.describe_association(AssociationId=ids["assoc-0-0"])["AssociationDescription"]
     assert live["ScheduleExpression"] == "rate(1 day)"
     # ... and the cache folder forgets that owner: the next process reads the tag again.
-    again = _fresh(tmp_path / "cache", dry_run=True).plan_desired(wanted)
+    again = fresh_reconciler(tmp_path / "cache", dry_run=True).plan_desired(wanted)
     assert again.api_calls[("ListTagsForResource", "success")] == 1
     assert not [a for a in again.plan.actions if a.name == "assoc-0-0" and a.verb == "update"]
 
@@ -197,11 +185,11 @@ def test_a_hostile_cache_file_costs_reads_only(converged: DesiredPass, tmp_path:
     for section in ("specs", "packages", "owners", "hashes"):
         data[section] = {key: {"evil": [1, 2]} for key in data[section]}
     path.write_text(json.dumps(data))
-    planned = _fresh(tmp_path / "cache", dry_run=True).plan_desired(converged)
+    planned = fresh_reconciler(tmp_path / "cache", dry_run=True).plan_desired(converged)
     assert not planned.plan.actions and not planned.errors
     # Owners are read again, and with them each association's fingerprint: no description.
     assert planned.api_calls[("ListTagsForResource", "success")] == 2 * P
     assert ("DescribeAssociation", "success") not in planned.api_calls
     # Rewritten whole: the next fresh process is back at the floor.
-    planned = _fresh(tmp_path / "cache", dry_run=True).plan_desired(converged)
+    planned = fresh_reconciler(tmp_path / "cache", dry_run=True).plan_desired(converged)
     assert sum(planned.api_calls.values()) == 3 + P

@@ -14,7 +14,6 @@ from botocore.config import Config
 
 from controller.aws import api as aws_api
 from controller.aws import tags as aws_tags
-from controller.aws.session import Sessions
 from controller.model.fingerprint import (
     SPEC_TAG,
     VERSIONS_TAG,
@@ -26,28 +25,16 @@ from controller.model.fingerprint import (
     versions_tag_value,
 )
 from controller.model.state import OWNER_TAG, DesiredVersion
-from controller.reconcile import cache
-from controller.reconcile.engine import DesiredPass, Reconciler
+from controller.reconcile.engine import DesiredPass
 from controller.reconcile.result import ActionResult, PassOutcome
 from tests.aws.conftest import set_faults
-from tests.reconcile.conftest import BUCKET, association, package, target
+from tests.reconcile.conftest import BUCKET, association, fresh_reconciler, package, target
 
 P = 3  # packages, 2 versions each; 2 associations per package
 
 # API_Tag: Value `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`, at most 256 characters
 # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_Tag.html).
 _TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]{0,256}$")
-
-
-def _fresh(cache_dir: Path, *, dry_run: bool = False) -> Reconciler:
-    """A Reconciler as a new process makes it: nothing in memory, the cache folder on disk."""
-    return Reconciler(
-        "ssm-gitops",
-        work_dir=cache_dir / "work",
-        sessions=Sessions(),
-        dry_run=dry_run,
-        store=cache.LastingStore(cache.store_path(cache_dir, "ssm-gitops", "")),
-    )
 
 
 @pytest.fixture
@@ -68,7 +55,7 @@ def converged(
         association(f"assoc-{i}-{j}", f"pkg-{i}") for i in range(P) for j in range(2)
     )
     wanted = target(packages, associations)
-    first = _fresh(tmp_path / "applied")
+    first = fresh_reconciler(tmp_path / "applied")
     assert first.run_desired(wanted).outcome is PassOutcome.SUCCESS
     return wanted
 
@@ -115,7 +102,7 @@ def test_a_cold_plan_describes_no_association_apply_wrote(
     (needed for ownership anyway) now carries the fingerprint apply wrote at create."""
     for association_id in _ids(aws_env).values():
         assert parse_spec_tag(_tags(aws_env, association_id).get(SPEC_TAG)) is not None
-    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(converged)
+    planned = fresh_reconciler(tmp_path / "empty", dry_run=True).plan_desired(converged)
     assert not planned.plan.actions and not planned.errors
     assert planned.api_calls[("ListTagsForResource", "success")] == 2 * P
     assert ("DescribeAssociation", "success") not in planned.api_calls
@@ -127,13 +114,13 @@ def test_an_update_records_the_new_version_for_one_more_call(
     """UpdateAssociation moves AssociationVersion: apply tags the new version (one
     AddTagsToResource per updated association), so the next cold read describes nothing."""
     wanted = _with(converged, "assoc-0-0", schedule="rate(2 days)")
-    result = _fresh(tmp_path / "applied").run_desired(wanted)
+    result = fresh_reconciler(tmp_path / "applied").run_desired(wanted)
     assert result.outcome is PassOutcome.SUCCESS, result.errors
     assert result.api_calls[("UpdateAssociation", "success")] == 1
     assert result.api_calls[("AddTagsToResource", "success")] == 1
     recorded = parse_spec_tag(_tags(aws_env, _ids(aws_env)["assoc-0-0"]).get(SPEC_TAG))
     assert recorded == ("2", spec_digest(wanted.desired.associations[0].spec))
-    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(wanted)
+    planned = fresh_reconciler(tmp_path / "empty", dry_run=True).plan_desired(wanted)
     assert not planned.plan.actions
     assert ("DescribeAssociation", "success") not in planned.api_calls
 
@@ -155,7 +142,7 @@ def test_a_hand_edit_moves_the_version_and_is_described(
         ScheduleExpression=full["ScheduleExpression"],
         MaxConcurrency="7",  # a field ListAssociations does not show
     )
-    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(converged)
+    planned = fresh_reconciler(tmp_path / "empty", dry_run=True).plan_desired(converged)
     assert [(a.name, str(a.verb)) for a in planned.plan.actions] == [("assoc-1-0", "update")]
     assert planned.api_calls[("DescribeAssociation", "success")] == 1
 
@@ -166,7 +153,7 @@ def test_a_changed_repository_describes_to_show_the_old_values(
     """The desired spec no longer has the fingerprint's digest: the association is described,
     so the plan shows the live value it replaces."""
     wanted = _with(converged, "assoc-2-1", max_concurrency="5")
-    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(wanted)
+    planned = fresh_reconciler(tmp_path / "empty", dry_run=True).plan_desired(wanted)
     [action] = planned.plan.actions
     assert action.name == "assoc-2-1"
     assert [(c.field, c.old, c.new) for c in action.changes] == [("maxConcurrency", "", "5")]
@@ -188,7 +175,7 @@ def test_an_association_without_a_fingerprint_is_described(
         ResourceId=ids["assoc-1-1"],
         Tags=[{"Key": SPEC_TAG, "Value": "something else"}],
     )
-    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(converged)
+    planned = fresh_reconciler(tmp_path / "empty", dry_run=True).plan_desired(converged)
     assert not planned.plan.actions
     assert planned.api_calls[("DescribeAssociation", "success")] == 2
 
@@ -225,7 +212,7 @@ def test_a_cold_plan_lists_no_versions_apply_recorded(
     carries the document's fingerprint, written by apply when it published the versions."""
     tags = aws_env.client("ssm").list_tags_for_resource(ResourceType="Document", ResourceId="pkg-0")
     assert any(t["Key"] == VERSIONS_TAG for t in tags["TagList"])
-    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(converged)
+    planned = fresh_reconciler(tmp_path / "empty", dry_run=True).plan_desired(converged)
     assert not planned.plan.actions and not planned.errors
     assert ("ListDocumentVersions", "success") not in planned.api_calls
     assert ("DescribeDocument", "success") not in planned.api_calls
@@ -239,7 +226,7 @@ def test_a_default_moved_by_hand_moves_the_row_and_is_listed(
     converged: DesiredPass, tmp_path: Path, aws_env: Any
 ) -> None:
     aws_env.client("ssm").update_document_default_version(Name="pkg-1", DocumentVersion="2")
-    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(converged)
+    planned = fresh_reconciler(tmp_path / "empty", dry_run=True).plan_desired(converged)
     assert [(a.name, str(a.verb)) for a in planned.plan.actions] == [("pkg-1", "set_default")]
     assert planned.api_calls[("ListDocumentVersions", "success")] == 1
 
@@ -255,7 +242,7 @@ def test_published_content_that_differs_is_still_an_error(
         make_version("pkg-2", "1.0"),
         make_version("pkg-2", "1.1", payload="changed"),
     )
-    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(wanted)
+    planned = fresh_reconciler(tmp_path / "empty", dry_run=True).plan_desired(wanted)
     assert planned.api_calls[("ListDocumentVersions", "success")] == 1
     assert any("pkg-2" in str(e) and "1.1" in str(e) for e in planned.plan.errors), (
         planned.plan.errors
@@ -275,13 +262,13 @@ def test_a_new_version_is_listed_published_and_recorded(
         make_version("pkg-0", "1.1"),
         make_version("pkg-0", "1.2"),
     )
-    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(wanted)
+    planned = fresh_reconciler(tmp_path / "empty", dry_run=True).plan_desired(wanted)
     assert [(a.name, str(a.verb)) for a in planned.plan.actions] == [("pkg-0", "add_version")]
-    result = _fresh(tmp_path / "applied").run_desired(wanted)
+    result = fresh_reconciler(tmp_path / "applied").run_desired(wanted)
     assert result.outcome is PassOutcome.SUCCESS, result.errors
     assert result.api_calls[("RemoveTagsFromResource", "success")] == 1  # cleared first
     assert result.api_calls[("AddTagsToResource", "success")] == 1
-    again = _fresh(tmp_path / "empty-2", dry_run=True).plan_desired(wanted)
+    again = fresh_reconciler(tmp_path / "empty-2", dry_run=True).plan_desired(wanted)
     assert not again.plan.actions
     assert ("ListDocumentVersions", "success") not in again.api_calls
 
@@ -300,7 +287,7 @@ def test_a_full_resync_lists_every_package_whatever_its_fingerprint(
         DocumentVersion="$LATEST",
         Attachments=[{"Key": "SourceUrl", "Values": [f"s3://{BUCKET}/packages/pkg-0/1.1/"]}],
     )
-    planned = _fresh(tmp_path / "empty").plan_desired(converged, full_resync=True)
+    planned = fresh_reconciler(tmp_path / "empty").plan_desired(converged, full_resync=True)
     assert planned.api_calls[("ListDocumentVersions", "success")] == P
     [live] = [p for p in planned.observed.packages if p.name == "pkg-0"]
     assert "9.9" in {v.name for v in live.versions}
@@ -322,14 +309,14 @@ def test_a_failed_change_leaves_no_fingerprint(
         aws_env,
         {"throttle": {"rate": 0.001, "burst": 0, "operations": ["UpdateDocumentDefaultVersion"]}},
     )
-    result = _fresh(tmp_path / "applied").run_desired(wanted)
+    result = fresh_reconciler(tmp_path / "applied").run_desired(wanted)
     set_faults(aws_env, {})
     assert [(r.name, r.action, r.result) for r in result.actions] == [
         ("pkg-1", "set_default", ActionResult.FAILURE)
     ]
     tags = aws_env.client("ssm").list_tags_for_resource(ResourceType="Document", ResourceId="pkg-1")
     assert VERSIONS_TAG not in {t["Key"] for t in tags["TagList"]}
-    planned = _fresh(tmp_path / "empty", dry_run=True).plan_desired(wanted)
+    planned = fresh_reconciler(tmp_path / "empty", dry_run=True).plan_desired(wanted)
     assert [(a.name, str(a.verb)) for a in planned.plan.actions] == [("pkg-1", "set_default")]
     assert planned.api_calls[("ListDocumentVersions", "success")] == 1
 
@@ -354,7 +341,7 @@ def test_an_unowned_package_keeps_its_tags(
         package(p.name, p.versions, default="1.1") if p.name == "pkg-1" else p
         for p in desired.packages
     )
-    result = _fresh(tmp_path / "applied").run_desired(target(moved, desired.associations))
+    result = fresh_reconciler(tmp_path / "applied").run_desired(target(moved, desired.associations))
     assert [(r.name, r.action, r.result) for r in result.actions] == [
         ("pkg-1", "set_default", ActionResult.SKIPPED)
     ]

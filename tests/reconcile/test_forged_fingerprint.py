@@ -25,21 +25,10 @@ from controller.model.state import DesiredVersion
 from controller.reconcile import cache
 from controller.reconcile.engine import DesiredPass, Reconciler
 from controller.reconcile.result import PassOutcome
-from tests.reconcile.conftest import BUCKET, association, package, target
+from tests.reconcile.conftest import BUCKET, association, fresh_reconciler, package, target
 
 EVIL = [{"Key": "tag:env", "Values": ["elsewhere"]}]
 DESCRIBED = ("DescribeAssociation", "success")
-
-
-def _fresh(cache_dir: Path, *, dry_run: bool = False) -> Reconciler:
-    """A Reconciler as a new process makes it: nothing in memory, the cache folder on disk."""
-    return Reconciler(
-        "ssm-gitops",
-        work_dir=cache_dir / "work",
-        sessions=Sessions(),
-        dry_run=dry_run,
-        store=cache.LastingStore(cache.store_path(cache_dir, "ssm-gitops", "")),
-    )
 
 
 @pytest.fixture
@@ -86,7 +75,7 @@ def test_a_forged_fingerprint_never_hides_a_hand_edit_from_a_full_resync(
 ) -> None:
     """Bug (issue 14/16 review): a full resync in a new process took the forged fingerprint
     for a description and never reverted the hand edit."""
-    assert _fresh(tmp_path / "first").run_desired(wanted).outcome is PassOutcome.SUCCESS
+    assert fresh_reconciler(tmp_path / "first").run_desired(wanted).outcome is PassOutcome.SUCCESS
     association_id = _forge(aws_env, wanted)
     fresh = Reconciler("ssm-gitops", work_dir=tmp_path / "other", sessions=Sessions())
     fresh.run_desired(wanted, full_resync=True)
@@ -99,12 +88,12 @@ def test_a_plan_shares_its_fingerprint_only_spec_but_apply_describes_it(
     """Bug (issue 14/16 review): a `plan` (which may trust a fingerprint) left the spec the
     forged tag vouched for in the shared cache folder, and a later `apply` (a quiet pass of
     another process) took it from there as if described."""
-    assert _fresh(tmp_path / "first").run_desired(wanted).outcome is PassOutcome.SUCCESS
+    assert fresh_reconciler(tmp_path / "first").run_desired(wanted).outcome is PassOutcome.SUCCESS
     association_id = _forge(aws_env, wanted)
-    planned = _fresh(tmp_path / "shared", dry_run=True).plan_desired(wanted)
+    planned = fresh_reconciler(tmp_path / "shared", dry_run=True).plan_desired(wanted)
     assert not planned.plan.actions  # documented: a forged fingerprint can fool a plan
     assert DESCRIBED not in planned.api_calls
-    applied = _fresh(tmp_path / "shared").run_desired(wanted)
+    applied = fresh_reconciler(tmp_path / "shared").run_desired(wanted)
     assert applied.api_calls[DESCRIBED] == 1
     assert applied.outcome is PassOutcome.SUCCESS, applied.errors
     assert _targets(aws_env, association_id) != EVIL
@@ -115,9 +104,9 @@ def test_the_same_process_plans_on_a_fingerprint_then_describes_before_acting(
 ) -> None:
     """Bug (issue 14/16 review): the in-memory cache kept the fingerprint's spec too, so a
     quiet pass of the process that planned on it never described it."""
-    assert _fresh(tmp_path / "first").run_desired(wanted).outcome is PassOutcome.SUCCESS
+    assert fresh_reconciler(tmp_path / "first").run_desired(wanted).outcome is PassOutcome.SUCCESS
     association_id = _forge(aws_env, wanted)
-    one = _fresh(tmp_path / "one")
+    one = fresh_reconciler(tmp_path / "one")
     assert not one.plan_desired(wanted).plan.actions
     acted = one.run_desired(wanted)
     assert acted.outcome is PassOutcome.SUCCESS, acted.errors
@@ -130,19 +119,22 @@ def test_a_fingerprint_only_spec_is_described_once_then_kept(
     """Budget: the first acting pass after a cold `plan` describes what the fingerprint
     vouched for, once; from then on it is "described" in the cache folder: no further
     description in that process or the next."""
-    assert _fresh(tmp_path / "first").run_desired(wanted).outcome is PassOutcome.SUCCESS
-    assert DESCRIBED not in _fresh(tmp_path / "c", dry_run=True).plan_desired(wanted).api_calls
-    controller = _fresh(tmp_path / "c")
+    assert fresh_reconciler(tmp_path / "first").run_desired(wanted).outcome is PassOutcome.SUCCESS
+    assert (
+        DESCRIBED
+        not in fresh_reconciler(tmp_path / "c", dry_run=True).plan_desired(wanted).api_calls
+    )
+    controller = fresh_reconciler(tmp_path / "c")
     assert controller.run_desired(wanted, full_resync=True).api_calls[DESCRIBED] == 1
     assert DESCRIBED not in controller.run_desired(wanted, full_resync=True).api_calls
-    assert DESCRIBED not in _fresh(tmp_path / "c").run_desired(wanted).api_calls
+    assert DESCRIBED not in fresh_reconciler(tmp_path / "c").run_desired(wanted).api_calls
 
 
 def test_what_apply_wrote_is_not_described_again(wanted: DesiredPass, tmp_path: Path) -> None:
     """Budget: apply records the spec it sent under the AssociationVersion its own
     Create/UpdateAssociation returned ("written"), so the passes after it, in this process
     and the next, describe nothing (the no-op pass stays at the floor)."""
-    first = _fresh(tmp_path / "c")
+    first = fresh_reconciler(tmp_path / "c")
     assert first.run_desired(wanted).outcome is PassOutcome.SUCCESS
     assert DESCRIBED not in first.run_desired(wanted, full_resync=True).api_calls
     changed = target(
@@ -152,7 +144,10 @@ def test_what_apply_wrote_is_not_described_again(wanted: DesiredPass, tmp_path: 
     updated = first.run_desired(changed)
     assert updated.outcome is PassOutcome.SUCCESS, updated.errors
     assert DESCRIBED not in first.run_desired(changed).api_calls
-    assert DESCRIBED not in _fresh(tmp_path / "c").run_desired(changed, full_resync=True).api_calls
+    assert (
+        DESCRIBED
+        not in fresh_reconciler(tmp_path / "c").run_desired(changed, full_resync=True).api_calls
+    )
 
 
 def test_a_spec_cached_without_its_origin_is_not_trusted_by_apply(
@@ -160,15 +155,15 @@ def test_a_spec_cached_without_its_origin_is_not_trusted_by_apply(
 ) -> None:
     """A cache folder written before origins were recorded may hold a fingerprint's spec
     under the forged version: an entry without an origin serves `plan` only."""
-    assert _fresh(tmp_path / "first").run_desired(wanted).outcome is PassOutcome.SUCCESS
+    assert fresh_reconciler(tmp_path / "first").run_desired(wanted).outcome is PassOutcome.SUCCESS
     association_id = _forge(aws_env, wanted)
-    assert not _fresh(tmp_path / "old", dry_run=True).plan_desired(wanted).plan.actions
+    assert not fresh_reconciler(tmp_path / "old", dry_run=True).plan_desired(wanted).plan.actions
     path = cache.store_path(tmp_path / "old", "ssm-gitops", "")
     document = json.loads(path.read_text())
     for entry in document["specs"].values():
         entry.pop("from", None)
     path.write_text(json.dumps(document))
-    applied = _fresh(tmp_path / "old").run_desired(wanted)
+    applied = fresh_reconciler(tmp_path / "old").run_desired(wanted)
     assert applied.outcome is PassOutcome.SUCCESS, applied.errors
     assert _targets(aws_env, association_id) != EVIL
 
@@ -184,11 +179,11 @@ def test_a_versions_fingerprint_never_hides_a_deleted_version_from_an_acting_pas
     aws_env.client("s3").create_bucket(Bucket=BUCKET)
     versions = (make_version("agent", "1.0"), make_version("agent", "1.1"))
     wanted = target((package("agent", versions, default="1.0"),))
-    assert _fresh(tmp_path / "first").run_desired(wanted).outcome is PassOutcome.SUCCESS
+    assert fresh_reconciler(tmp_path / "first").run_desired(wanted).outcome is PassOutcome.SUCCESS
     ssm = aws_env.client("ssm")
     tags = ssm.list_tags_for_resource(ResourceType="Document", ResourceId="agent")["TagList"]
     assert any(t["Key"] == VERSIONS_TAG for t in tags)
     ssm.delete_document(Name="agent", VersionName="1.1")  # a hand edit: the row stays
-    assert not _fresh(tmp_path / "plan", dry_run=True).plan_desired(wanted).plan.actions
-    applied = _fresh(tmp_path / "apply").run_desired(wanted)
+    assert not fresh_reconciler(tmp_path / "plan", dry_run=True).plan_desired(wanted).plan.actions
+    applied = fresh_reconciler(tmp_path / "apply").run_desired(wanted)
     assert [(a.name, a.action) for a in applied.actions] == [("agent", "add_version")]
