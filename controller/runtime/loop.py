@@ -625,6 +625,14 @@ class ControllerLoop:
 
         healed = healer.heal(good.repository, commit, resources, on_action=record)
         self._metrics.record_heal(healed.result)
+        for resource, outcome in healed.outcomes.items():
+            if outcome is not None and outcome.value == "healed":  # what moved it: an event
+                name = resource.name or resource.association_id
+                self._log.info(
+                    f"drift event: healed {resource.kind.value} {name} "
+                    f"({resource.location.account}/{resource.location.region})",
+                    extra={"event": "heal", "revision": commit, "kind": resource.kind.value},
+                )
         for failure in healed.result.failures:
             self._log.error(
                 str(failure),

@@ -204,6 +204,13 @@ def test_drift_by_hand_is_healed_within_seconds_and_own_changes_cause_no_heal(
     print("healed within (s):", {k: round(v, 2) for k, v in took.items()})
     settled(controller, aws, queue)
     assert metric(controller, "drift_events_total", result="healed") == 4
+    # The log says what healed it: a drift event, naming the resource (a newcomer saw the
+    # change undone with nothing to say why).
+    healed_lines = [
+        line for line in controller.process.output().splitlines() if "drift event: healed" in line
+    ]
+    assert any("package agent" in line for line in healed_lines), healed_lines
+    assert any("association" in line for line in healed_lines), healed_lines
     # The heals' own changes came back as events too: recognised, no further heal.
     assert metric(controller, "drift_events_total", result="in_sync") == 0
     # Heals are not passes: no full pass ran (the resync is an hour away).
