@@ -368,7 +368,9 @@ class Reconciler:
             started = time.time()
             self.sessions.counter.take()
             try:
-                target = self.desired_for(repository, revision)
+                # As a pass between full resyncs: the record this process last read or wrote
+                # (a heal per drift event must not cost an S3 read each).
+                target = self.desired_for(repository, revision, reread_record=False)
             except Exception as error:  # noqa: BLE001 - as run_pass: reported, never raised
                 reason = Reason.OBSERVE if isinstance(error, AwsError) else Reason.BUILD
                 failed = PassResult(
