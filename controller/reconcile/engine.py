@@ -766,6 +766,8 @@ def _rollouts(observed: Observed) -> tuple[Rollout, ...]:
             a.name,
             str(a.overview.get("Status", "")),
             _counts(a.overview.get("AssociationStatusAggregatedCount")),
+            a.location.account,
+            a.location.region,
         )
         for a in observed.associations
         if a.overview
