@@ -368,7 +368,9 @@ class Reconciler:
             started = time.time()
             self.sessions.counter.take()
             try:
-                target = self.desired_for(repository, revision)
+                # As a pass between full resyncs: the record this process last read or wrote
+                # (a heal per drift event must not cost an S3 read each).
+                target = self.desired_for(repository, revision, reread_record=False)
             except Exception as error:  # noqa: BLE001 - as run_pass: reported, never raised
                 reason = Reason.OBSERVE if isinstance(error, AwsError) else Reason.BUILD
                 failed = PassResult(
@@ -474,7 +476,7 @@ class Reconciler:
             bucket_checked = self._check_bucket(target, planned)
         except UserError as error:
             missing = Failure(Reason.ARTIFACTS, _one_line(error))
-            return self._result(planned, (), revision, started, (missing,))
+            return self._result(planned, (), revision, started, (missing,), overlaps=only is None)
         applier = Applier(
             self._clients_for,
             owner=self.owner,
@@ -504,7 +506,10 @@ class Reconciler:
             refused = {r.name for r in records if r.reason is Reason.ARTIFACTS}
             self._built = {k: v for k, v in self._built.items() if k[1] not in refused}
         held_back = _held_back(planned, on_action)
-        return self._result(planned, records + held_back, revision, started, record_failures)
+        # A heal (`only`) reports no overlaps: only a pass's reach /status and the metric.
+        return self._result(
+            planned, records + held_back, revision, started, record_failures, only is None
+        )
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -613,6 +618,7 @@ class Reconciler:
         revision: str,
         started: float,
         pass_failures: tuple[Failure, ...] = (),
+        overlaps: bool = True,
     ) -> PassResult:
         failed = {
             (r.kind, r.name, r.account, r.region): r.message
@@ -663,7 +669,8 @@ class Reconciler:
         )
         outcome = _outcome(failures, records)
         rollouts = _rollouts(planned.observed)
-        overlaps = self.overlaps.detect(planned.observed, self._clients_for)
+        # Resolving targets costs EC2 calls: not for a heal, whose overlaps nobody reads.
+        found = self.overlaps.detect(planned.observed, self._clients_for) if overlaps else ()
         return PassResult(
             revision=revision,
             outcome=outcome,
@@ -675,7 +682,7 @@ class Reconciler:
             failures=failures,
             api_calls=self.sessions.counter.take(),
             rollouts=rollouts,
-            overlaps=overlaps,
+            overlaps=found,
             locations=planned.locations,
             progressive=_after_rollout_steps(planned.plan, records),
         )
@@ -759,6 +766,8 @@ def _rollouts(observed: Observed) -> tuple[Rollout, ...]:
             a.name,
             str(a.overview.get("Status", "")),
             _counts(a.overview.get("AssociationStatusAggregatedCount")),
+            a.location.account,
+            a.location.region,
         )
         for a in observed.associations
         if a.overview

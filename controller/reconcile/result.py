@@ -183,6 +183,9 @@ class Rollout:
     association: str
     status: str  # the overview's Status: Pending, InProgress, Success, Failed
     counts: Mapping[str, int] = field(default_factory=dict)  # AssociationStatusAggregatedCount
+    # Where this overview was read: an association placed in several locations has one each.
+    account: str = ""
+    region: str = ""
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from pydantic import (
     Field,
     StrictBool,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -500,6 +501,19 @@ class Placement(YamlModel):
         _about("account ids in quotes or {organizationalUnit: ...}; omitted: every account"),
     ] = ()
     regions: Annotated[tuple[Region, ...], _about("omitted: every Settings region")] = ()
+
+    @field_validator("accounts", "regions")
+    @classmethod
+    def _not_empty(cls, value: tuple[object, ...]) -> tuple[object, ...]:
+        # Only a list that is written is checked: omitted means every one; an empty one
+        # would read the same, and place everywhere what its author meant for nowhere.
+        if not value:
+            raise PydanticCustomError(
+                "spec",
+                "an empty list places nothing: name at least one, or remove the line "
+                "(every one Settings lists)",
+            )
+        return value
 
 
 class Prune(YamlModel):

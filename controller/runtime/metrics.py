@@ -341,11 +341,17 @@ class Metrics:
         # repository must not keep reporting its last counts.
         # Each association reports the four rollout statuses (zero when none), so a new one,
         # or one waiting for its cron, is visible and `sum by (status)` sees every series.
+        # An association placed in several locations has one overview each: its targets
+        # add up (the labels name the association only).
         self.association_targets.clear()
+        totals: dict[str, dict[str, int]] = {}
         for rollout in rollouts:
-            reported = dict.fromkeys(ROLLOUT_STATUSES, 0) | dict(rollout.counts)
+            reported = totals.setdefault(rollout.association, dict.fromkeys(ROLLOUT_STATUSES, 0))
+            for status, count in rollout.counts.items():
+                reported[status] = reported.get(status, 0) + count
+        for association, reported in totals.items():
             for status, count in reported.items():
-                self.association_targets.labels(rollout.association, status).set(count)
+                self.association_targets.labels(association, status).set(count)
 
     def record_fetch(self, seconds: float, *, ok: bool) -> None:
         self.git_fetch_duration.observe(seconds)

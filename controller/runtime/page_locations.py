@@ -142,5 +142,6 @@ def only(last: PassResult, location: Location) -> PassResult:
         last,
         resources=tuple(r for r in last.resources if (r.account, r.region) == here),
         actions=tuple(a for a in last.actions if (a.account, a.region) == here),
-        rollouts=last.rollouts,
+        # Its own overviews (matched by name on the page): not another location's.
+        rollouts=tuple(r for r in last.rollouts if (r.account, r.region) in (here, ("", ""))),
     )

@@ -139,7 +139,13 @@ def to_json(status: Status) -> dict[str, Any]:
         "rollouts": []
         if last is None
         else [
-            {"association": r.association, "status": r.status, "counts": dict(r.counts)}
+            {
+                "association": r.association,
+                "account": r.account,
+                "region": r.region,
+                "status": r.status,
+                "counts": dict(r.counts),
+            }
             for r in last.rollouts
         ],
         # Instances two associations of one package fight over (observe/overlap.py).

@@ -307,3 +307,28 @@ def test_a_pass_reports_the_overlap_and_stops_once_it_is_gone(
     settled = reconciler.run_desired(wanted("1.0"))
     assert settled.overlaps == ()
     assert ("DescribeInstances", "success") not in settled.api_calls
+
+
+def test_a_heal_resolves_no_targets(
+    reconciler: Reconciler, make_version: Callable[..., Any], aws_env: LocalAWS
+) -> None:
+    """Bug (merge of drift events and overlap detection): every heal ran the pass's overlap
+    detection (EC2 DescribeInstances per location with a possible overlap), whose answer a
+    heal throws away: only a pass reports overlaps (/status, the metric)."""
+    from controller.model.kinds import Kind
+    from controller.reconcile.events import NamedResource
+
+    _ec2(aws_env, {"env": "prod", "ring": "canary"})
+    v1, v2 = make_version("agent", "1.0"), make_version("agent", "1.1")
+    wanted = target(
+        (package("agent", (v1, v2), default="1.0"),),
+        (
+            _ring("agent-canary", "tag:ring", "canary", "1.1"),
+            _ring("agent-prod", "tag:env", "prod"),
+        ),
+    )
+    reconciler.run_desired(wanted)
+    assert reconciler.run_desired(wanted).overlaps  # a pass still reports it
+    canary = NamedResource(Kind.ASSOCIATION, HERE, name="agent-canary")
+    healed = reconciler.heal_desired(wanted, "", [canary])
+    assert ("DescribeInstances", "success") not in healed.result.api_calls

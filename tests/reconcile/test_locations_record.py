@@ -270,3 +270,21 @@ def test_the_record_is_read_once_per_process_and_at_each_full_resync(
     assert not any(operation in ("GetObject", "PutObject") for operation, _ in again.api_calls)
     resync = reconciler.run_pass(load_repository(root), "c1", full_resync=True)
     assert resync.api_calls[("GetObject", "success")] == 1
+
+
+def test_a_heal_reuses_the_record_like_a_no_op_pass(aws_env: Any, tmp_path: Path) -> None:
+    """Bug (merge of drift events and the location record): `heal` expanded the desired state
+    with the record re-read from S3, so every drift event cost a GetObject the `run` loop's
+    passes between full resyncs no longer make."""
+    from controller.model.kinds import Kind
+    from controller.reconcile.events import NamedResource
+
+    aws_env.client("s3").create_bucket(Bucket="artifacts")
+    root = _repo(tmp_path / "repo", "[us-east-1]")
+    reconciler = _reconciler(tmp_path, "run")
+    first = reconciler.run_pass(load_repository(root), "c1")
+    assert first.outcome is PassOutcome.SUCCESS, first.errors
+    agent = NamedResource(Kind.PACKAGE, Location(HOME, "us-east-1"), name="agent")
+    healed = reconciler.heal(load_repository(root), "c1", [agent])
+    assert not healed.result.failures, healed.result.errors
+    assert not any(operation == "GetObject" for operation, _ in healed.result.api_calls)

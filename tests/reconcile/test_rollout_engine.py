@@ -161,3 +161,25 @@ def test_start_once_sends_at_most_ten_ids_a_call_and_targets_are_read_page_by_pa
     assert counter.take()[("DescribeAssociationExecutionTargets", "success")] == 3  # 50 a page
     assert [e.execution_id for e in aws_rollout.executions_since(clients, ids[0], 0)] == [run]
     assert aws_rollout.executions_since(clients, ids[0], 4_000_000_000) == []
+
+
+def test_the_pass_a_rollout_tick_asked_for_reads_the_ring_once(
+    reconciler: Reconciler, make_version: Callable[..., DesiredVersion], aws_env: LocalAWS
+) -> None:
+    """Bug (work done twice on the hot path): the rollout tick read the ring's executions,
+    targets and alarms (`rollout_due`), found a step due, and the pass it asked for at once
+    read the very same ring again before deciding that step."""
+    wanted, seen = _setup(reconciler, make_version, aws_env)
+    reconciler.run_desired(wanted)  # publishes 2.0
+    reconciler.run_desired(wanted)  # ring 1 pinned
+    reconciler.run_desired(wanted)  # ring 1 read: no run yet, the pass waits
+    _runs(aws_env, seen)
+    due, calls = reconciler.rollout_due()
+    assert due and calls[("DescribeAssociationExecutions", "success")] == 1
+    moved = reconciler.run_desired(wanted)  # ring 1 passed its gate: the rollout steps on
+    assert [(a.action, a.result) for a in moved.actions] == [("rollout", ActionResult.SUCCESS)]
+    assert ("DescribeAssociationExecutions", "success") not in moved.api_calls
+    # Read once, used once: the next pass reads the (new) ring itself.
+    _runs(aws_env, seen)
+    later = reconciler.run_desired(wanted)
+    assert later.api_calls[("DescribeAssociationExecutions", "success")] >= 1

@@ -164,3 +164,13 @@ def test_the_json_schema_knows_ou_entries_and_placement() -> None:
     assert validator.is_valid(association), list(validator.iter_errors(association))
     association["spec"]["placement"]["accounts"] = [{"organizationalUnit": OU, "x": 1}]
     assert not validator.is_valid(association)
+
+
+@pytest.mark.parametrize("line", ["    accounts: []", "    regions: []"])
+def test_an_empty_placement_list_is_refused(write_repo: RepoWriter, line: str) -> None:
+    """Bug: `accounts: []` (or `regions: []`) read as the list being omitted, so an
+    association its author meant to place nowhere went to every account (region)."""
+    with pytest.raises(SpecErrors) as raised:
+        _load(write_repo, settings_yaml(MIXED), association_yaml(line))
+    (error,) = raised.value.errors
+    assert "a.yaml:" in str(error) and "empty" in str(error) and "\n" not in str(error)

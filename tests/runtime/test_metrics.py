@@ -219,3 +219,21 @@ def test_docs_list_every_metric_and_every_label_value_set() -> None:
     assert sorted(exported - set(rows)) == []
     assert [r.value for r in Reason if f" {r.value}" not in rows["pass_errors_total"]] == []
     assert [r.value for r in EventResult if f" {r.value}" not in rows["drift_events_total"]] == []
+
+
+def test_association_targets_add_up_over_the_locations() -> None:
+    """Bug (merge of organisations and rollout metrics): an association placed in several
+    accounts or regions has one overview each; each set the same series in turn, so
+    `association_targets` showed the last location's targets instead of all of them."""
+    from controller.reconcile.result import Rollout
+
+    m = Metrics()
+    m.record_rollouts(
+        (
+            Rollout("agent-all", "Success", {"Success": 3}),  # account A
+            Rollout("agent-all", "Failed", {"Success": 2, "Failed": 1}),  # account B
+        )
+    )
+    assert value(m, "association_targets", association="agent-all", status="Success") == 5
+    assert value(m, "association_targets", association="agent-all", status="Failed") == 1
+    assert value(m, "association_targets", association="agent-all", status="Pending") == 0

@@ -122,3 +122,32 @@ def test_one_location_keeps_the_resource_page() -> None:
     single = PassResult("b" * 40, PassOutcome.SUCCESS, 1.0, 2.0, resources=home)
     html = page.render(Status(repo="r", last_pass=single), now=3.0)
     assert "assoc-19" in html and 'id="locations"' not in html
+
+
+def test_a_location_view_shows_that_locations_rollout() -> None:
+    """Bug (merge of organisations and association overviews): the overviews carried no
+    location and a location's own view matched them by association name, so it showed
+    whichever location's overview came last (here another account's failed run)."""
+    import time
+
+    from controller.reconcile.result import Rollout
+
+    here, there = Location(ACCOUNTS[1], "us-east-1"), Location(ACCOUNTS[2], "us-east-1")
+    now = time.time()
+    last = PassResult(
+        "abc",
+        PassOutcome.NO_CHANGE,
+        now,
+        now,
+        resources=tuple(
+            ResourceStatus("association", "agent-all", a.account, a.region, ResourceState.IN_SYNC)
+            for a in (here, there)
+        ),
+        rollouts=(
+            Rollout("agent-all", "Success", {"Success": 4}, here.account, here.region),
+            Rollout("agent-all", "Failed", {"Failed": 9}, there.account, there.region),
+        ),
+    )
+    html = page.render(Status(repo="r", last_pass=last), now, f"location={here}")
+    assert "Success 4" in html
+    assert "Failed 9" not in html

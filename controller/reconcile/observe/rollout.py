@@ -7,7 +7,9 @@ per association of the current ring, DescribeAssociationExecutions (its executio
 the ring began; the oldest is the ring's run) and DescribeAssociationExecutionTargets (that
 run's targets), and one CloudWatch DescribeAlarms for the package's alarms. A failed
 rollout's evidence (the failed instances and their error) is read once per tag value and
-kept. Nothing is read for a package without a rollout in progress.
+kept. Nothing is read for a package without a rollout in progress. The runtime's rollout
+tick reads a ring in flight between passes (`reread`); the pass it asks for right after
+uses that read instead of making the same calls again (once, and only while it is fresh).
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ from controller.model.state import (
 _Watched = tuple[DesiredPackage, RolloutPolicy, RolloutState, list[ObservedAssociation]]
 # A target whose run ended in one of these failed (API_AssociationExecutionTarget.html).
 _FAILED = frozenset({"Failed", "TimedOut", "Cancelled"})
+# How long a tick's read of a ring stands for the next pass's: the pass follows the tick
+# at once; an older read is taken again (the gate is never decided on a stale view).
+FRESH_SECONDS = 30.0
 
 
 class RolloutObserver:
@@ -52,6 +57,11 @@ class RolloutObserver:
         self._evidence: dict[tuple[Location, str, str], tuple[FailedTarget, ...]] = {}
         # The rollouts in flight at the last observe, to re-read their ring between passes.
         self._watched: list[_Watched] = []
+        # The tick's last reads, (location, package) -> (tag, ring ids, read): the next
+        # observe uses each once instead of reading the same ring again.
+        self._fresh: dict[
+            tuple[Location, str], tuple[RolloutState, tuple[str, ...], ObservedRollout]
+        ] = {}
 
     def reread(
         self, clients_for: Callable[[Location], AwsClients], now: float
@@ -61,13 +71,17 @@ class RolloutObserver:
         with self._lock:
             watched = list(self._watched)
         found = []
+        fresh = {}
         for package, policy, state, ring in watched:
             seen = ObservedRollout(package.name, package.location, state, int(now))
             try:
                 seen = self._read_ring(clients_for, seen, state, policy, ring, package)
+                fresh[(package.location, package.name)] = (state, _ids(ring), seen)
             except AwsError as error:
                 seen = replace(seen, error=f"could not read ring {state.ring + 1}: {error}")
             found.append((policy, seen))
+        with self._lock:
+            self._fresh = fresh
         return found
 
     def observe(
@@ -81,12 +95,23 @@ class RolloutObserver:
         found: list[ObservedRollout] = []
         with self._lock:
             self._watched = []
+            fresh, self._fresh = self._fresh, {}  # each tick's read serves one pass at most
         for package in desired.packages:
             policy = package.rollout
             package_live = live.get((package.location, package.name))
             if policy is None or package_live is None or package.disabled:
                 continue
-            found.append(self._one(clients_for, package, policy, package_live, observed, int(now)))
+            found.append(
+                self._one(
+                    clients_for,
+                    package,
+                    policy,
+                    package_live,
+                    observed,
+                    int(now),
+                    fresh.get((package.location, package.name)),
+                )
+            )
         return tuple(found)
 
     def _one(
@@ -97,6 +122,7 @@ class RolloutObserver:
         live: ObservedPackage,
         observed: Observed,
         now: int,
+        fresh: tuple[RolloutState, tuple[str, ...], ObservedRollout] | None = None,
     ) -> ObservedRollout:
         text = dict(live.tags).get(ROLLOUT_TAG, "")
         state = decode(text) if text else None
@@ -111,6 +137,13 @@ class RolloutObserver:
             if state.phase.in_flight:
                 with self._lock:
                     self._watched.append((package, policy, state, ring))
+                if (
+                    fresh is not None
+                    and fresh[0] == state
+                    and fresh[1] == _ids(ring)
+                    and 0 <= now - fresh[2].read_at <= FRESH_SECONDS
+                ):
+                    return fresh[2]  # the tick read this very ring a moment ago
                 return self._read_ring(clients_for, seen, state, policy, ring, package)
             if state.phase in (RolloutPhase.FAILED, RolloutPhase.ROLLED_BACK):
                 key = (package.location, package.name, text)
@@ -165,6 +198,10 @@ class RolloutObserver:
             untargeted=untargeted,
             ring_read=True,
         )
+
+
+def _ids(ring: list[ObservedAssociation]) -> tuple[str, ...]:
+    return tuple(sorted(a.association_id for a in ring))
 
 
 def _ring(
