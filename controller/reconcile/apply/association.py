@@ -36,16 +36,12 @@ def create(ctx: ApplyContext, clients: AwsClients, action: Action, step: CreateA
         found = _owned_by_name(ctx, clients, association.name)
         if found is None:
             return None
-        # Created by an earlier attempt or pass: make it exactly what we want.
-        version = aws_associations.update(
+        # Created by an earlier attempt or pass: make it exactly what we want. AWS's answer
+        # (the version's fields) is remembered: the next pass describes nothing.
+        aws_associations.update(
             clients, found.association_id, association.name, association.spec, "", written=remember
         )
-        written(found.association_id, version)
         return found.association_id
-
-    def written(association_id: str, version: str) -> None:
-        # What we sent, under the version our own call made: the next pass describes nothing.
-        ctx.observer.record_written(action.location, association_id, version, association.spec)
 
     def created(description: Mapping[str, Any]) -> None:
         # Born with the tags create() sent: ours. The next observe need not read them back.
@@ -107,17 +103,15 @@ def update(ctx: ApplyContext, clients: AwsClients, action: Action, step: UpdateA
     ctx.ensure_association_owned(clients, action, step.association_id)
     # UpdateAssociation nulls every optional field it is not given: the adapter sends all
     # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_UpdateAssociation.html).
-    version = aws_associations.update(
+    # AWS's answer (the new version and its fields) is remembered: the next pass describes
+    # nothing (what we sent would be the same, unless AWS normalised a field).
+    aws_associations.update(
         clients,
         step.association_id,
         step.association.name,
         step.association.spec,
         step.association_version,
         written=_remembered(ctx, action.location),
-    )
-    # What we sent, under the version our own call made: the next pass describes nothing.
-    ctx.observer.record_written(
-        action.location, step.association_id, version, step.association.spec
     )
     return ", ".join(c.field for c in action.changes)
 
