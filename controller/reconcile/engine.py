@@ -702,14 +702,24 @@ def _after_rollout_steps(
         for a in planned.actions
         if isinstance(a.step, AdvanceRollout)
     }
+    # The default this pass moved (the last step of a rollout that succeeded): the status
+    # was computed before apply, and no later pass may come soon to correct it.
+    moved = {
+        (r.name, r.account, r.region)
+        for r in records
+        if r.action == Verb.SET_DEFAULT and r.result is ActionResult.SUCCESS
+    }
     now = time.time()
-    return tuple(
-        after_step(status, step, now)
-        if (key := (status.package, status.account, status.region)) in done
-        and isinstance(step := steps.get(key), AdvanceRollout)
-        else status
-        for status in planned.rollouts
-    )
+    statuses = []
+    for status in planned.rollouts:
+        key = (status.package, status.account, status.region)
+        step = steps.get(key)
+        if key in done and isinstance(step, AdvanceRollout):
+            status = after_step(status, step, now)
+        if key in moved and status.state == "succeeded" and status.target:
+            status = replace(status, live_default=status.target)
+        statuses.append(status)
+    return tuple(statuses)
 
 
 def _unread_failures(observed: Observed) -> tuple[Failure, ...]:

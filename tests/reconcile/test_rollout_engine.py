@@ -75,6 +75,11 @@ def test_a_rollout_goes_ring_by_ring_and_moves_the_default_last(
         ssm = aws_env.client("ssm")
         default = ssm.describe_document(Name="agent")["Document"]["VersionName"]
         history.append((_pinned(aws_env), default))
+        if any(a.action == "set_default" for a in result.actions):
+            # Bug (a newcomer's demo run): the pass that moved the default reported the
+            # status it planned with, the old live default, until a pass came minutes later.
+            (status,) = result.progressive
+            assert (status.state, status.live_default) == ("succeeded", "2.0"), status
         if default == "2.0" and not result.actions:
             break
     # ring 2 was pinned only after ring 1 had been; the default moved after both
