@@ -317,17 +317,7 @@ class Reconciler:
             try:
                 target = self.desired_for(repository, revision, reread_record=full_resync)
             except Exception as error:  # noqa: BLE001 - a pass reports, it never crashes
-                # AWS here is STS (who are we); anything else is expanding and building the
-                # repository (one package's build failure is that package's, in the plan).
-                reason = Reason.OBSERVE if isinstance(error, AwsError) else Reason.BUILD
-                return PassResult(
-                    revision,
-                    PassOutcome.FAILURE,
-                    started,
-                    time.time(),
-                    failures=(Failure(reason, _one_line(error)),),
-                    api_calls=self.sessions.counter.take(),
-                )
+                return self._not_expanded(revision, started, error)
             return self._run(target, revision, started, full_resync, on_action, on_planned)
 
     def read_rollouts(
@@ -342,10 +332,13 @@ class Reconciler:
         """
         with self._lock:
             self.sessions.counter.take()
-            home = self.sessions.home_account()
-            regions, accounts = locations(repository.settings, home, self.sessions.default_region())
             if self._where is not None:  # the last pass's, OUs resolved (no Organizations call)
                 regions, accounts = self._where.regions, self._where.accounts
+            else:
+                home = self.sessions.home_account()
+                regions, accounts = locations(
+                    repository.settings, home, self.sessions.default_region()
+                )
             clients = [
                 self.sessions.for_account(account, region, role)
                 for account, role in accounts
@@ -372,15 +365,7 @@ class Reconciler:
                 # (a heal per drift event must not cost an S3 read each).
                 target = self.desired_for(repository, revision, reread_record=False)
             except Exception as error:  # noqa: BLE001 - as run_pass: reported, never raised
-                reason = Reason.OBSERVE if isinstance(error, AwsError) else Reason.BUILD
-                failed = PassResult(
-                    revision,
-                    PassOutcome.FAILURE,
-                    started,
-                    time.time(),
-                    failures=(Failure(reason, _one_line(error)),),
-                    api_calls=self.sessions.counter.take(),
-                )
+                failed = self._not_expanded(revision, started, error)
                 return heal.Healed(failed, dict.fromkeys(resources))
             return self._heal(target, revision, started, resources, on_action)
 
@@ -512,6 +497,20 @@ class Reconciler:
         )
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _not_expanded(self, revision: str, started: float, error: Exception) -> PassResult:
+        """The failed pass when the repository could not be expanded: AWS here is STS (who
+        are we); anything else is expanding and building the repository (one package's build
+        failure is that package's, in the plan)."""
+        reason = Reason.OBSERVE if isinstance(error, AwsError) else Reason.BUILD
+        return PassResult(
+            revision,
+            PassOutcome.FAILURE,
+            started,
+            time.time(),
+            failures=(Failure(reason, _one_line(error)),),
+            api_calls=self.sessions.counter.take(),
+        )
 
     def _check_bucket(self, target: DesiredPass, planned: PlannedPass) -> bool:
         """One clear error (`UserError`), before any change, when the artifacts bucket is
