@@ -138,3 +138,21 @@ def fresh_reconciler(cache_dir: Path, *, dry_run: bool = False) -> Reconciler:
         dry_run=dry_run,
         store=cache.LastingStore(cache.store_path(cache_dir, "ssm-gitops", "")),
     )
+
+
+def packages_with_associations(
+    make_version: Callable[..., DesiredVersion], count: int
+) -> DesiredPass:
+    """`count` packages of 2 versions each (default 1.0) and 2 associations per package."""
+    packages = tuple(
+        package(
+            f"pkg-{i}",
+            (make_version(f"pkg-{i}", "1.0"), make_version(f"pkg-{i}", "1.1")),
+            default="1.0",
+        )
+        for i in range(count)
+    )
+    associations = tuple(
+        association(f"assoc-{i}-{j}", f"pkg-{i}") for i in range(count) for j in range(2)
+    )
+    return target(packages, associations)

@@ -16,7 +16,13 @@ from controller.reconcile import cache
 from controller.reconcile.engine import DesiredPass
 from controller.reconcile.observe import package as observe_package
 from controller.reconcile.result import ActionResult, PassOutcome
-from tests.reconcile.conftest import BUCKET, association, fresh_reconciler, package, target
+from tests.reconcile.conftest import (
+    BUCKET,
+    association,
+    fresh_reconciler,
+    packages_with_associations,
+    target,
+)
 
 P = 3  # packages, 2 versions each
 # The list pages, and who we are (STS, once per process).
@@ -33,18 +39,7 @@ def converged(
 ) -> DesiredPass:
     """P packages (2 versions each) and 2P associations, applied by one process."""
     aws_env.client("s3").create_bucket(Bucket=BUCKET)
-    packages = tuple(
-        package(
-            f"pkg-{i}",
-            (make_version(f"pkg-{i}", "1.0"), make_version(f"pkg-{i}", "1.1")),
-            default="1.0",
-        )
-        for i in range(P)
-    )
-    associations = tuple(
-        association(f"assoc-{i}-{j}", f"pkg-{i}") for i in range(P) for j in range(2)
-    )
-    wanted = target(packages, associations)
+    wanted = packages_with_associations(make_version, P)
     first = fresh_reconciler(tmp_path / "cache")
     assert first.run_desired(wanted).outcome is PassOutcome.SUCCESS
     assert first.run_desired(wanted, full_resync=True).outcome is PassOutcome.NO_CHANGE

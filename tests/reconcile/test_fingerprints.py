@@ -28,7 +28,14 @@ from controller.model.state import OWNER_TAG, DesiredVersion
 from controller.reconcile.engine import DesiredPass
 from controller.reconcile.result import ActionResult, PassOutcome
 from tests.aws.conftest import set_faults
-from tests.reconcile.conftest import BUCKET, association, fresh_reconciler, package, target
+from tests.reconcile.conftest import (
+    BUCKET,
+    association,
+    fresh_reconciler,
+    package,
+    packages_with_associations,
+    target,
+)
 
 P = 3  # packages, 2 versions each; 2 associations per package
 
@@ -43,18 +50,7 @@ def converged(
 ) -> DesiredPass:
     """P packages (2 versions each) and 2P associations, applied by one process."""
     aws_env.client("s3").create_bucket(Bucket=BUCKET)
-    packages = tuple(
-        package(
-            f"pkg-{i}",
-            (make_version(f"pkg-{i}", "1.0"), make_version(f"pkg-{i}", "1.1")),
-            default="1.0",
-        )
-        for i in range(P)
-    )
-    associations = tuple(
-        association(f"assoc-{i}-{j}", f"pkg-{i}") for i in range(P) for j in range(2)
-    )
-    wanted = target(packages, associations)
+    wanted = packages_with_associations(make_version, P)
     first = fresh_reconciler(tmp_path / "applied")
     assert first.run_desired(wanted).outcome is PassOutcome.SUCCESS
     return wanted
